@@ -1,0 +1,120 @@
+// Package chatstate holds Parley's domain: a chat's phases, its append-only
+// event log and the rules that move a chat from registration to ended.
+// It knows nothing of HTTP or WebSockets; storage sits behind Store.
+package chatstate
+
+import (
+	"errors"
+	"time"
+)
+
+// Phase is where a chat is in its life.
+type Phase string
+
+// The phases of a chat: registration → queued → connected ⇄ queued → ended.
+const (
+	PhaseRegistration Phase = "registration"
+	PhaseQueued       Phase = "queued"
+	PhaseConnected    Phase = "connected"
+	PhaseEnded        Phase = "ended"
+)
+
+// Live reports whether the chat is waiting for or talking to an agent.
+func (p Phase) Live() bool { return p == PhaseQueued || p == PhaseConnected }
+
+// Registration is what the visitor tells us before the chat starts.
+type Registration struct {
+	FirstName string            `json:"firstName"`
+	LastName  string            `json:"lastName"`
+	Email     string            `json:"email"`
+	Subject   string            `json:"subject"`
+	UserData  map[string]string `json:"userData,omitempty"`
+}
+
+// Chat is one conversation between a visitor and, eventually, an agent.
+type Chat struct {
+	ID    string
+	Phase Phase
+	// Draft is what the visitor has typed into the registration form so far.
+	Draft Registration
+	// Visitor is the submitted, validated registration.
+	Visitor Registration
+	// Locale names the catalog the chat's widget is rendered with.
+	Locale string
+	// AgentName is the agent holding the chat, empty while queued.
+	AgentName string
+	// EndReason says why an ended chat ended (see the Reason constants).
+	EndReason string
+	// EndSeen is set once the visitor has been shown that the chat ended;
+	// from then on the widget offers a new chat instead.
+	EndSeen bool
+	// Page is the page the visitor is on now.
+	Page string
+	// MaxOffline is how long the visitor may have no transport connection
+	// before the chat ends with ReasonOffline.
+	MaxOffline time.Duration
+	// VisitorSeenAt is when the visitor last had a transport connection.
+	VisitorSeenAt time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	// LastSeq is the seq of the newest event in the chat's log (0 when empty).
+	LastSeq int64
+}
+
+// Reasons a chat ended.
+const (
+	ReasonVisitor = "visitor"
+	ReasonAgent   = "agent"
+	ReasonOffline = "offline"
+)
+
+// EventKind names what happened in a chat.
+type EventKind string
+
+// The kinds of event in a chat's log.
+const (
+	EventRegistered  EventKind = "registered"
+	EventMessage     EventKind = "message"
+	EventTyping      EventKind = "typing"
+	EventAgentJoined EventKind = "agent_joined"
+	EventAgentLeft   EventKind = "agent_left"
+	EventPage        EventKind = "page"
+	EventEnded       EventKind = "ended"
+)
+
+// PartyType says who caused an event.
+type PartyType string
+
+// The parties of a chat.
+const (
+	PartyVisitor PartyType = "visitor"
+	PartyAgent   PartyType = "agent"
+	PartySystem  PartyType = "system"
+)
+
+// Party is the author of an event.
+type Party struct {
+	Type PartyType `json:"type"`
+	Name string    `json:"name"`
+}
+
+// Event is one entry of a chat's append-only log.
+type Event struct {
+	ChatID string
+	// Seq is assigned by the store: strictly increasing within a chat, from 1.
+	Seq  int64
+	Kind EventKind
+	Time time.Time
+	From Party
+	Text string
+	// ClientID is the sender's id for a message, so that a retried send is
+	// stored once.
+	ClientID string
+	// Page is the visitor's new page, for EventPage.
+	Page string
+	// Reason says why the chat ended, for EventEnded.
+	Reason string
+}
+
+// ErrNotFound is returned when a chat does not exist.
+var ErrNotFound = errors.New("chat not found")

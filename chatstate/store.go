@@ -1,0 +1,43 @@
+package chatstate
+
+import "context"
+
+// Store persists chats and their event logs. Backends live in subpackages
+// named after what they wrap (chatstate/sqlite, chatstate/postgres) and are
+// all held to the same contract by chatstate/storetest.
+type Store interface {
+	// CreateChat stores a new chat, reachable later by the hash of its
+	// restore token (the token itself is never stored).
+	CreateChat(ctx context.Context, c Chat, tokenHash []byte) error
+	// ChatByToken returns the chat whose restore token hashes to tokenHash,
+	// or ErrNotFound.
+	ChatByToken(ctx context.Context, tokenHash []byte) (Chat, error)
+	// Chat returns the chat with the given id, or ErrNotFound.
+	Chat(ctx context.Context, id string) (Chat, error)
+	// Update runs change on the current chat inside one transaction, then
+	// saves the chat and appends the events change returned, giving each the
+	// next seq and the chat's id, and setting the chat's LastSeq. An event
+	// whose ClientID is already in the chat's log is not appended again: the
+	// stored one is returned in its place. If change returns an error nothing
+	// is written and that error is returned. Update returns the saved chat and
+	// the events as stored, in order.
+	Update(ctx context.Context, id string, change func(*Chat) ([]Event, error)) (Chat, []Event, error)
+	// Events returns up to limit events of chat id with seq > after, in seq
+	// order.
+	Events(ctx context.Context, id string, after int64, limit int) ([]Event, error)
+	// ListChats returns the chats matching filter, most recently updated first.
+	ListChats(ctx context.Context, filter ChatFilter) ([]Chat, error)
+	// Close releases the store's resources.
+	Close() error
+}
+
+// ChatFilter selects chats for ListChats.
+type ChatFilter struct {
+	// Phases keeps chats in any of these phases; empty keeps all.
+	Phases []Phase
+	// Query, when set, keeps chats whose registration (names, email,
+	// subject) or message texts contain it, case-insensitively.
+	Query string
+	// Limit caps the result; 0 means 100.
+	Limit int
+}
