@@ -1,0 +1,100 @@
+package chatstate
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Hub fans committed events out to live subscribers in this process. A
+// subscriber that falls behind is dropped rather than waited on: its channel
+// closes with Lagged set, and it catches up from the store by seq.
+type Hub struct {
+	mu      sync.Mutex
+	byChat  map[string]map[*Subscription]struct{}
+	allChat map[*Subscription]struct{}
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub {
+	return &Hub{byChat: map[string]map[*Subscription]struct{}{}, allChat: map[*Subscription]struct{}{}}
+}
+
+// Subscription receives the events of one chat, or of every chat.
+type Subscription struct {
+	hub    *Hub
+	chatID string
+	ch     chan Event
+	lagged atomic.Bool
+	once   sync.Once
+}
+
+// Events delivers events in seq order per chat. It is closed by Close or when
+// the subscriber lagged.
+func (s *Subscription) Events() <-chan Event { return s.ch }
+
+// Lagged reports whether the hub dropped this subscriber for falling behind.
+func (s *Subscription) Lagged() bool { return s.lagged.Load() }
+
+// Close stops delivery and closes the channel. It is safe to call twice.
+func (s *Subscription) Close() { s.hub.remove(s) }
+
+// Subscribe returns a subscription to the events of chatID, or of every chat
+// when chatID is empty, buffering up to buffer events.
+func (h *Hub) Subscribe(chatID string, buffer int) *Subscription {
+	s := &Subscription{hub: h, chatID: chatID, ch: make(chan Event, buffer)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if chatID == "" {
+		h.allChat[s] = struct{}{}
+		return s
+	}
+	subs := h.byChat[chatID]
+	if subs == nil {
+		subs = map[*Subscription]struct{}{}
+		h.byChat[chatID] = subs
+	}
+	subs[s] = struct{}{}
+	return s
+}
+
+// Publish delivers events to their chat's subscribers and to the watchers of
+// every chat, never blocking.
+func (h *Hub) Publish(events []Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range events {
+		for s := range h.byChat[ev.ChatID] {
+			h.deliverLocked(s, ev)
+		}
+		for s := range h.allChat {
+			h.deliverLocked(s, ev)
+		}
+	}
+}
+
+func (h *Hub) deliverLocked(s *Subscription, ev Event) {
+	select {
+	case s.ch <- ev:
+	default:
+		s.lagged.Store(true)
+		h.removeLocked(s)
+	}
+}
+
+func (h *Hub) remove(s *Subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.removeLocked(s)
+}
+
+func (h *Hub) removeLocked(s *Subscription) {
+	if s.chatID == "" {
+		delete(h.allChat, s)
+	} else if subs := h.byChat[s.chatID]; subs != nil {
+		delete(subs, s)
+		if len(subs) == 0 {
+			delete(h.byChat, s.chatID)
+		}
+	}
+	s.once.Do(func() { close(s.ch) })
+}

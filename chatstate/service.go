@@ -1,0 +1,330 @@
+package chatstate
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Limits the chat rules enforce.
+const (
+	MaxMessageRunes  = 2000
+	maxClientIDBytes = 64
+	transcriptPage   = 1000
+)
+
+// Config builds a Service.
+type Config struct {
+	Store Store
+	Hub   *Hub
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// DefaultMaxOffline is used when a chat asks for none; MaxOfflineCap
+	// bounds what a chat may ask for.
+	DefaultMaxOffline time.Duration
+	MaxOfflineCap     time.Duration
+}
+
+// Service applies the rules of a chat's life and publishes what changed.
+type Service struct {
+	store             Store
+	hub               *Hub
+	now               func() time.Time
+	defaultMaxOffline time.Duration
+	maxOfflineCap     time.Duration
+}
+
+// NewService returns a Service over cfg.Store.
+func NewService(cfg Config) *Service {
+	s := &Service{
+		store:             cfg.Store,
+		hub:               cfg.Hub,
+		now:               cfg.Now,
+		defaultMaxOffline: cfg.DefaultMaxOffline,
+		maxOfflineCap:     cfg.MaxOfflineCap,
+	}
+	if s.hub == nil {
+		s.hub = NewHub()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.defaultMaxOffline <= 0 {
+		s.defaultMaxOffline = 10 * time.Minute
+	}
+	if s.maxOfflineCap < s.defaultMaxOffline {
+		s.maxOfflineCap = s.defaultMaxOffline
+	}
+	return s
+}
+
+// Hub returns the hub the service publishes to.
+func (s *Service) Hub() *Hub { return s.hub }
+
+// StartParams are the visitor's choices when a chat starts.
+type StartParams struct {
+	Locale string
+	Page   string
+	// MaxOffline is the visitor's maxOfflineDuration; 0 means the default.
+	MaxOffline time.Duration
+}
+
+// Start creates a chat in the registration phase and returns it with its
+// restore token, which only the visitor's cookie will hold.
+func (s *Service) Start(ctx context.Context, p StartParams) (Chat, string, error) {
+	now := s.now().UTC()
+	maxOffline := p.MaxOffline
+	if maxOffline <= 0 {
+		maxOffline = s.defaultMaxOffline
+	}
+	maxOffline = min(maxOffline, s.maxOfflineCap)
+	c := Chat{
+		ID:            newID(),
+		Phase:         PhaseRegistration,
+		Locale:        p.Locale,
+		Page:          p.Page,
+		MaxOffline:    maxOffline,
+		VisitorSeenAt: now,
+		CreatedAt:     now,
+		UpdatedAt:     now,
+	}
+	token := NewToken()
+	if err := s.store.CreateChat(ctx, c, HashToken(token)); err != nil {
+		return Chat{}, "", fmt.Errorf("create chat: %w", err)
+	}
+	return c, token, nil
+}
+
+// Restore returns the chat a restore token belongs to, or ErrNotFound.
+func (s *Service) Restore(ctx context.Context, token string) (Chat, error) {
+	if token == "" {
+		return Chat{}, ErrNotFound
+	}
+	return s.store.ChatByToken(ctx, HashToken(token))
+}
+
+// Chat returns a chat by id.
+func (s *Service) Chat(ctx context.Context, id string) (Chat, error) {
+	return s.store.Chat(ctx, id)
+}
+
+// Transcript returns every event of a chat, oldest first.
+func (s *Service) Transcript(ctx context.Context, id string) ([]Event, error) {
+	var all []Event
+	var after int64
+	for {
+		page, err := s.store.Events(ctx, id, after, transcriptPage)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) < transcriptPage {
+			return all, nil
+		}
+		after = page[len(page)-1].Seq
+	}
+}
+
+// EventsAfter returns up to limit events with seq > after, for a client
+// catching up after a reconnect.
+func (s *Service) EventsAfter(ctx context.Context, id string, after int64, limit int) ([]Event, error) {
+	return s.store.Events(ctx, id, after, limit)
+}
+
+// SaveDraft keeps what the visitor has typed into the registration form so
+// far, so a reload brings it back.
+func (s *Service) SaveDraft(ctx context.Context, id string, draft Registration) (Chat, error) {
+	draft = clampDraft(draft)
+	c, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
+		if c.Phase != PhaseRegistration {
+			return nil, ErrWrongPhase
+		}
+		c.Draft = draft
+		return nil, nil
+	})
+	return c, err
+}
+
+// Register validates the visitor's registration and queues the chat for an
+// agent. An invalid registration is kept as the draft, so nothing typed is
+// lost, and a *ValidationError says what to correct.
+func (s *Service) Register(ctx context.Context, id string, r Registration) (Chat, error) {
+	r = normalizeRegistration(r)
+	if verr := validateRegistration(r); verr != nil {
+		if _, err := s.SaveDraft(ctx, id, r); err != nil {
+			return Chat{}, err
+		}
+		return Chat{}, verr
+	}
+	c, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
+		if c.Phase != PhaseRegistration {
+			return nil, ErrWrongPhase
+		}
+		c.Draft = r
+		c.Visitor = r
+		c.Phase = PhaseQueued
+		return []Event{{Kind: EventRegistered, From: visitorParty(r)}}, nil
+	})
+	return c, err
+}
+
+// SendMessage appends a message from a visitor or agent. A send retried with
+// the same clientID returns the stored message and appends nothing.
+func (s *Service) SendMessage(ctx context.Context, id string, from Party, clientID, text string) (Event, error) {
+	text, err := cleanMessage(text)
+	if err != nil {
+		return Event{}, err
+	}
+	if clientID == "" {
+		clientID = newID()
+	} else if !validClientID(clientID) {
+		return Event{}, ErrMessageInvalid
+	}
+	_, events, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
+		if err := s.mayTalk(c, from); err != nil {
+			return nil, err
+		}
+		if from.Type == PartyVisitor {
+			from.Name = c.Visitor.FirstName
+		}
+		return []Event{{Kind: EventMessage, From: from, Text: text, ClientID: clientID}}, nil
+	})
+	if err != nil {
+		return Event{}, err
+	}
+	return events[0], nil
+}
+
+// Typing records that a party is typing.
+func (s *Service) Typing(ctx context.Context, id string, from Party) error {
+	_, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
+		if err := s.mayTalk(c, from); err != nil {
+			return nil, err
+		}
+		return []Event{{Kind: EventTyping, From: from}}, nil
+	})
+	return err
+}
+
+// ChangePage records the page the visitor is on now, so the agent sees it.
+// A page the chat already shows appends nothing.
+func (s *Service) ChangePage(ctx context.Context, id, page string) error {
+	_, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
+		if c.Phase == PhaseEnded || c.Page == page {
+			return nil, nil
+		}
+		c.Page = page
+		if c.Phase == PhaseRegistration {
+			return nil, nil
+		}
+		return []Event{{Kind: EventPage, From: Party{Type: PartyVisitor, Name: c.Visitor.FirstName}, Page: page}}, nil
+	})
+	return err
+}
+
+// Accept hands a queued chat to an agent. When two agents race, exactly one
+// wins; the other gets ErrAlreadyAccepted.
+func (s *Service) Accept(ctx context.Context, id, agent string) (Chat, error) {
+	c, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
+		switch c.Phase {
+		case PhaseQueued:
+		case PhaseConnected:
+			return nil, ErrAlreadyAccepted
+		case PhaseEnded:
+			return nil, ErrChatEnded
+		default:
+			return nil, ErrWrongPhase
+		}
+		c.Phase = PhaseConnected
+		c.AgentName = agent
+		return []Event{{Kind: EventAgentJoined, From: Party{Type: PartyAgent, Name: agent}}}, nil
+	})
+	return c, err
+}
+
+// Release puts a connected chat back in the queue when its agent leaves.
+func (s *Service) Release(ctx context.Context, id, agent string) error {
+	_, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
+		if c.Phase != PhaseConnected {
+			return nil, ErrWrongPhase
+		}
+		if c.AgentName != agent {
+			return nil, ErrNotYourChat
+		}
+		c.Phase = PhaseQueued
+		c.AgentName = ""
+		return []Event{{Kind: EventAgentLeft, From: Party{Type: PartyAgent, Name: agent}}}, nil
+	})
+	return err
+}
+
+// End ends a chat for the given reason. Ending an ended chat is a no-op, so
+// a double click or a retried request does no harm.
+func (s *Service) End(ctx context.Context, id string, by Party, reason string) (Chat, error) {
+	c, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
+		if c.Phase == PhaseEnded {
+			return nil, nil
+		}
+		if by.Type == PartyVisitor {
+			by.Name = c.Visitor.FirstName
+		}
+		c.Phase = PhaseEnded
+		c.EndReason = reason
+		// The visitor who ends the chat sees it end; one who was away is
+		// shown the ending once before a new chat is offered.
+		c.EndSeen = reason == ReasonVisitor
+		return []Event{{Kind: EventEnded, From: by, Reason: reason}}, nil
+	})
+	return c, err
+}
+
+// MarkEndSeen records that the visitor has been shown that the chat ended.
+func (s *Service) MarkEndSeen(ctx context.Context, id string) error {
+	_, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
+		if c.Phase != PhaseEnded {
+			return nil, ErrWrongPhase
+		}
+		c.EndSeen = true
+		return nil, nil
+	})
+	return err
+}
+
+// mayTalk says whether from may send messages or typing into c.
+func (s *Service) mayTalk(c *Chat, from Party) error {
+	switch {
+	case c.Phase == PhaseEnded:
+		return ErrChatEnded
+	case c.Phase == PhaseRegistration:
+		return ErrWrongPhase
+	case from.Type == PartyAgent && c.AgentName != from.Name:
+		return ErrNotYourChat
+	}
+	return nil
+}
+
+// update stamps the time on the chat and its new events, commits them and
+// publishes what was appended.
+func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]Event, error)) (Chat, []Event, error) {
+	now := s.now().UTC()
+	c, events, err := s.store.Update(ctx, id, func(c *Chat) ([]Event, error) {
+		evs, err := change(c)
+		if err != nil {
+			return nil, err
+		}
+		c.UpdatedAt = now
+		for i := range evs {
+			evs[i].Time = now
+		}
+		return evs, nil
+	})
+	if err != nil {
+		return Chat{}, nil, err
+	}
+	s.hub.Publish(events)
+	return c, events, nil
+}
+
+func visitorParty(r Registration) Party {
+	return Party{Type: PartyVisitor, Name: r.FirstName}
+}

@@ -1,0 +1,266 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/parley/parley/chatstate"
+)
+
+// chatColumns lists what scanChat reads, in order.
+const chatColumns = `id, phase, draft, visitor, locale, agent_name, end_reason, end_seen,
+	page, max_offline_ms, visitor_seen_at, created_at, updated_at, last_seq`
+
+// defaultListLimit is ListChats' cap when the filter sets none.
+const defaultListLimit = 100
+
+// CreateChat stores a new chat under tokenHash. A new chat's log is empty, so
+// c.LastSeq is ignored and stored as 0. Creating a chat whose ID or token
+// hash is already taken fails.
+func (s *Store) CreateChat(ctx context.Context, c chatstate.Chat, tokenHash []byte) error {
+	if c.ID == "" {
+		return errors.New("sqlite: create chat: empty id")
+	}
+	if len(tokenHash) == 0 {
+		return errors.New("sqlite: create chat: empty token hash")
+	}
+	c.LastSeq = 0
+	row, err := chatRow(c)
+	if err != nil {
+		return fmt.Errorf("sqlite: create chat %s: %w", c.ID, err)
+	}
+	_, err = s.write.ExecContext(ctx, `INSERT INTO chats (id, token_hash, phase, draft, visitor, search,
+		locale, agent_name, end_reason, end_seen, page, max_offline_ms, visitor_seen_at, created_at,
+		updated_at, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, tokenHash, row.phase, row.draft, row.visitor, row.search, c.Locale, c.AgentName,
+		c.EndReason, c.EndSeen, c.Page, row.maxOfflineMS, row.visitorSeenAt, row.createdAt,
+		row.updatedAt, c.LastSeq)
+	if err != nil {
+		return fmt.Errorf("sqlite: create chat %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// ChatByToken returns the chat whose restore token hashes to tokenHash, or
+// chatstate.ErrNotFound.
+func (s *Store) ChatByToken(ctx context.Context, tokenHash []byte) (chatstate.Chat, error) {
+	c, err := scanChat(s.read.QueryRowContext(ctx,
+		`SELECT `+chatColumns+` FROM chats WHERE token_hash = ?`, tokenHash))
+	if err != nil {
+		return chatstate.Chat{}, fmt.Errorf("sqlite: chat by token: %w", err)
+	}
+	return c, nil
+}
+
+// Chat returns the chat with the given id, or chatstate.ErrNotFound.
+func (s *Store) Chat(ctx context.Context, id string) (chatstate.Chat, error) {
+	c, err := scanChat(s.read.QueryRowContext(ctx,
+		`SELECT `+chatColumns+` FROM chats WHERE id = ?`, id))
+	if err != nil {
+		return chatstate.Chat{}, fmt.Errorf("sqlite: chat %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// Update runs change on chat id inside one write transaction, then saves the
+// chat and appends the events change returned; see chatstate.Store.
+//
+// Writers are serialized: change runs while holding the database's write
+// lock, so it must be quick, do no I/O of its own, and never call Update.
+// A change that sets c.ID or c.LastSeq has that undone. Times are stored to
+// the microsecond, and what Update returns is already cut to that, so it
+// equals what a later read returns.
+func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Chat) ([]chatstate.Event, error)) (chatstate.Chat, []chatstate.Event, error) {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: %w", id, err)
+	}
+	defer tx.Rollback()
+
+	c, err := scanChat(tx.QueryRowContext(ctx, `SELECT `+chatColumns+` FROM chats WHERE id = ?`, id))
+	if err != nil {
+		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: %w", id, err)
+	}
+	lastSeq := c.LastSeq
+	evs, err := change(&c)
+	if err != nil {
+		// Returned as is: the caller's error, nothing written.
+		return chatstate.Chat{}, nil, err
+	}
+	c.ID = id
+
+	stored, lastSeq, err := appendEvents(ctx, tx, id, lastSeq, evs)
+	if err != nil {
+		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: %w", id, err)
+	}
+	c.LastSeq = lastSeq
+
+	row, err := chatRow(c)
+	if err != nil {
+		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: %w", id, err)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE chats SET phase = ?, draft = ?, visitor = ?, search = ?,
+		locale = ?, agent_name = ?, end_reason = ?, end_seen = ?, page = ?, max_offline_ms = ?,
+		visitor_seen_at = ?, created_at = ?, updated_at = ?, last_seq = ? WHERE id = ?`,
+		row.phase, row.draft, row.visitor, row.search, c.Locale, c.AgentName, c.EndReason,
+		c.EndSeen, c.Page, row.maxOfflineMS, row.visitorSeenAt, row.createdAt, row.updatedAt,
+		c.LastSeq, id)
+	if err != nil {
+		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: commit: %w", id, err)
+	}
+	c.MaxOffline = time.Duration(row.maxOfflineMS) * time.Millisecond
+	c.VisitorSeenAt = fromMicros(row.visitorSeenAt)
+	c.CreatedAt = fromMicros(row.createdAt)
+	c.UpdatedAt = fromMicros(row.updatedAt)
+	return c, stored, nil
+}
+
+// ListChats returns the chats matching filter, most recently updated first.
+// Query matches the visitor's submitted registration (not the draft) and the
+// text of message events, case-insensitively by Unicode simple folding.
+func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]chatstate.Chat, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if len(filter.Phases) > 0 {
+		marks := make([]string, len(filter.Phases))
+		for i, p := range filter.Phases {
+			marks[i] = "?"
+			args = append(args, string(p))
+		}
+		where = append(where, "phase IN ("+strings.Join(marks, ", ")+")")
+	}
+	if filter.Query != "" {
+		// instr, not LIKE: the query's own % and _ need no escaping.
+		q := strings.ToLower(filter.Query)
+		where = append(where, `(instr(c.search, ?) > 0 OR EXISTS (
+			SELECT 1 FROM events e WHERE e.chat_id = c.id AND e.kind = ?
+			AND instr(`+foldFunc+`(e.text), ?) > 0))`)
+		args = append(args, q, string(chatstate.EventMessage), q)
+	}
+	limit := filter.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	query := `SELECT ` + chatColumns + ` FROM chats c`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	// id breaks ties so that equal times still list in a stable order.
+	query += ` ORDER BY updated_at DESC, id DESC LIMIT ?`
+	args = append(args, limit)
+
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list chats: %w", err)
+	}
+	defer rows.Close()
+	var chats []chatstate.Chat
+	for rows.Next() {
+		c, err := scanChat(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list chats: %w", err)
+		}
+		chats = append(chats, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list chats: %w", err)
+	}
+	return chats, nil
+}
+
+// chatFields are the columns of a chat that need encoding.
+type chatFields struct {
+	phase          string
+	draft, visitor string
+	search         string
+	maxOfflineMS   int64
+	visitorSeenAt  sql.NullInt64
+	createdAt      sql.NullInt64
+	updatedAt      sql.NullInt64
+}
+
+func chatRow(c chatstate.Chat) (chatFields, error) {
+	draft, err := json.Marshal(c.Draft)
+	if err != nil {
+		return chatFields{}, fmt.Errorf("encode draft: %w", err)
+	}
+	visitor, err := json.Marshal(c.Visitor)
+	if err != nil {
+		return chatFields{}, fmt.Errorf("encode visitor: %w", err)
+	}
+	v := c.Visitor
+	return chatFields{
+		phase:   string(c.Phase),
+		draft:   string(draft),
+		visitor: string(visitor),
+		// Newlines keep a query from matching across two fields.
+		search:        strings.ToLower(strings.Join([]string{v.FirstName, v.LastName, v.Email, v.Subject}, "\n")),
+		maxOfflineMS:  c.MaxOffline.Milliseconds(),
+		visitorSeenAt: toMicros(c.VisitorSeenAt),
+		createdAt:     toMicros(c.CreatedAt),
+		updatedAt:     toMicros(c.UpdatedAt),
+	}, nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// scanChat reads the columns of chatColumns, mapping no row to
+// chatstate.ErrNotFound.
+func scanChat(r scanner) (chatstate.Chat, error) {
+	var (
+		c                                   chatstate.Chat
+		phase, draft, visitor               string
+		maxOfflineMS                        int64
+		visitorSeenAt, createdAt, updatedAt sql.NullInt64
+	)
+	err := r.Scan(&c.ID, &phase, &draft, &visitor, &c.Locale, &c.AgentName, &c.EndReason,
+		&c.EndSeen, &c.Page, &maxOfflineMS, &visitorSeenAt, &createdAt, &updatedAt, &c.LastSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return chatstate.Chat{}, chatstate.ErrNotFound
+	}
+	if err != nil {
+		return chatstate.Chat{}, err
+	}
+	if err := json.Unmarshal([]byte(draft), &c.Draft); err != nil {
+		return chatstate.Chat{}, fmt.Errorf("decode draft of chat %s: %w", c.ID, err)
+	}
+	if err := json.Unmarshal([]byte(visitor), &c.Visitor); err != nil {
+		return chatstate.Chat{}, fmt.Errorf("decode visitor of chat %s: %w", c.ID, err)
+	}
+	c.Phase = chatstate.Phase(phase)
+	c.MaxOffline = time.Duration(maxOfflineMS) * time.Millisecond
+	c.VisitorSeenAt = fromMicros(visitorSeenAt)
+	c.CreatedAt = fromMicros(createdAt)
+	c.UpdatedAt = fromMicros(updatedAt)
+	return c, nil
+}
+
+// toMicros encodes t as UTC unix microseconds; the zero time becomes NULL so
+// that "never" does not read as a date in year 1.
+func toMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+// fromMicros is the inverse of toMicros; times come back in UTC.
+func fromMicros(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(n.Int64).UTC()
+}

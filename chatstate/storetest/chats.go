@@ -1,0 +1,318 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/parley/parley/chatstate"
+)
+
+func testCreateRoundTrip(t *testing.T, s chatstate.Store) {
+	tests := []struct {
+		name string
+		chat func(id string) chatstate.Chat
+	}{
+		{"every field", fullChat},
+		{"zero values", func(id string) chatstate.Chat {
+			return chatstate.Chat{ID: id, Phase: chatstate.PhaseRegistration}
+		}},
+		{"draft only", func(id string) chatstate.Chat {
+			return chatstate.Chat{
+				ID:        id,
+				Phase:     chatstate.PhaseRegistration,
+				Draft:     chatstate.Registration{FirstName: "Émile", UserData: map[string]string{}},
+				Locale:    "fr",
+				CreatedAt: baseTime(),
+				UpdatedAt: baseTime(),
+			}
+		}},
+		{"ended, offline", func(id string) chatstate.Chat {
+			c := fullChat(id)
+			c.Phase = chatstate.PhaseEnded
+			c.EndReason = chatstate.ReasonOffline
+			c.EndSeen = false
+			c.MaxOffline = 10*time.Minute + 250*time.Millisecond
+			return c
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := tt.chat(newID(t))
+			h := mustCreate(t, s, want)
+
+			got, err := s.ChatByToken(t.Context(), h)
+			if err != nil {
+				t.Fatalf("ChatByToken() = %v, want nil", err)
+			}
+			if diff := cmp.Diff(want, got, stored()); diff != "" {
+				t.Errorf("ChatByToken() mismatch (-want +got):\n%s", diff)
+			}
+			if got.LastSeq != 0 {
+				t.Errorf("ChatByToken().LastSeq = %d, want 0 for a new chat", got.LastSeq)
+			}
+
+			byID := mustChat(t, s, want.ID)
+			if diff := cmp.Diff(got, byID, exact()); diff != "" {
+				t.Errorf("Chat() differs from ChatByToken() (-byToken +byID):\n%s", diff)
+			}
+		})
+	}
+}
+
+func testCreateDuplicate(t *testing.T, s chatstate.Store) {
+	first := fullChat(newID(t))
+	h := mustCreate(t, s, first)
+
+	tests := []struct {
+		name string
+		chat chatstate.Chat
+		hash []byte
+	}{
+		{"same id", func() chatstate.Chat { c := fullChat(first.ID); c.Locale = "de"; return c }(), tokenHash("other token")},
+		{"same token hash", fullChat(newID(t)), h},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.CreateChat(t.Context(), tt.chat, tt.hash); err == nil {
+				t.Errorf("CreateChat() = nil, want an error")
+			}
+			got, err := s.ChatByToken(t.Context(), h)
+			if err != nil {
+				t.Fatalf("ChatByToken() = %v, want nil", err)
+			}
+			if diff := cmp.Diff(first, got, stored()); diff != "" {
+				t.Errorf("first chat changed (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func testNotFound(t *testing.T, s chatstate.Store) {
+	known := fullChat(newID(t))
+	mustCreate(t, s, known)
+
+	tests := []struct {
+		name string
+		call func(t *testing.T) error
+	}{
+		{"ChatByToken unknown", func(t *testing.T) error {
+			_, err := s.ChatByToken(t.Context(), tokenHash("never issued"))
+			return err
+		}},
+		{"ChatByToken empty", func(t *testing.T) error {
+			_, err := s.ChatByToken(t.Context(), nil)
+			return err
+		}},
+		{"Chat unknown", func(t *testing.T) error {
+			_, err := s.Chat(t.Context(), "no-such-chat")
+			return err
+		}},
+		{"Chat empty id", func(t *testing.T) error {
+			_, err := s.Chat(t.Context(), "")
+			return err
+		}},
+		{"Update unknown", func(t *testing.T) error {
+			called := false
+			_, _, err := s.Update(t.Context(), "no-such-chat", func(*chatstate.Chat) ([]chatstate.Event, error) {
+				called = true
+				return []chatstate.Event{message("m1", "hello")}, nil
+			})
+			if called {
+				t.Errorf("Update() called change for a missing chat")
+			}
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(t); !errors.Is(err, chatstate.ErrNotFound) {
+				t.Errorf("got error %v, want ErrNotFound", err)
+			}
+		})
+	}
+	t.Run("Events unknown", func(t *testing.T) {
+		evs, err := s.Events(t.Context(), "no-such-chat", 0, 10)
+		if !errNotFoundOrEmpty(evs, err) {
+			t.Errorf("Events() = %v, %v; want ErrNotFound or no events", evs, err)
+		}
+	})
+	t.Run("Update unknown writes nothing", func(t *testing.T) {
+		if evs := mustEvents(t, s, known.ID, 0, 10); len(evs) != 0 {
+			t.Errorf("Events(known) = %v, want none", evs)
+		}
+	})
+}
+
+// listFixture is a set of chats for ListChats, each updated at its own time.
+type listFixture struct {
+	ids   map[string]string // fixture name → chat id
+	order []string          // fixture names, most recently updated first
+}
+
+func newListFixture(t *testing.T, s chatstate.Store) listFixture {
+	t.Helper()
+	type spec struct {
+		name     string
+		phase    chatstate.Phase
+		visitor  chatstate.Registration
+		draft    chatstate.Registration
+		messages []string
+		other    []chatstate.Event // events that are not messages
+	}
+	specs := []spec{ // oldest update first
+		{name: "registering", phase: chatstate.PhaseRegistration,
+			draft: chatstate.Registration{FirstName: "Drafty", Email: "drafty@drafts.test"}},
+		{name: "ada", phase: chatstate.PhaseQueued,
+			visitor: chatstate.Registration{FirstName: "Ada", LastName: "Lovelace", Email: "ada@analytical.example", Subject: "Engine trouble"}},
+		{name: "grace", phase: chatstate.PhaseConnected,
+			visitor:  chatstate.Registration{FirstName: "Grace", LastName: "Hopper", Email: "grace@navy.example", Subject: "Compiler"},
+			messages: []string{"Found a MOTH in the relay", "another moth!"}},
+		{name: "emile", phase: chatstate.PhaseConnected,
+			visitor: chatstate.Registration{FirstName: "Émile", LastName: "Zola", Email: "emile@example.fr", Subject: "J'accuse"}},
+		{name: "percent", phase: chatstate.PhaseEnded,
+			visitor:  chatstate.Registration{FirstName: "Sal", LastName: "Es", Email: "sales@example.com", Subject: "100% off?"},
+			messages: []string{"Is the discount real?"}},
+		{name: "alan", phase: chatstate.PhaseQueued,
+			visitor: chatstate.Registration{FirstName: "Alan", LastName: "Turing", Email: "alan@bletchley.example", Subject: "Enigma"},
+			// A page is not a message: its name must not match a query.
+			other: []chatstate.Event{{Kind: chatstate.EventPage, Page: "/moth-pricing",
+				From: chatstate.Party{Type: chatstate.PartySystem}}}},
+	}
+	f := listFixture{ids: map[string]string{}}
+	for i, sp := range specs {
+		c := chatstate.Chat{
+			ID:        newID(t),
+			Phase:     sp.phase,
+			Draft:     sp.draft,
+			Visitor:   sp.visitor,
+			CreatedAt: baseTime(),
+			UpdatedAt: baseTime().Add(time.Duration(i) * time.Minute),
+		}
+		mustCreate(t, s, c)
+		var evs []chatstate.Event
+		for j, text := range sp.messages {
+			evs = append(evs, message(fmt.Sprint("m", j), text))
+		}
+		evs = append(evs, sp.other...)
+		if len(evs) > 0 {
+			mustUpdate(t, s, c.ID, appendEvents(evs...))
+		}
+		f.ids[sp.name] = c.ID
+		f.order = append([]string{sp.name}, f.order...)
+	}
+	return f
+}
+
+func testListChatsFilter(t *testing.T, s chatstate.Store) {
+	f := newListFixture(t, s)
+	tests := []struct {
+		name   string
+		filter chatstate.ChatFilter
+		want   []string // fixture names in order
+	}{
+		{"all", chatstate.ChatFilter{}, f.order},
+		{"queued", chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseQueued}}, []string{"alan", "ada"}},
+		{"live", chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseQueued, chatstate.PhaseConnected}},
+			[]string{"alan", "emile", "grace", "ada"}},
+		{"registration", chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseRegistration}}, []string{"registering"}},
+		{"phase with no chats", chatstate.ChatFilter{Phases: []chatstate.Phase{"archived"}}, nil},
+		{"first name, other case", chatstate.ChatFilter{Query: "gRACE"}, []string{"grace"}},
+		{"last name substring", chatstate.ChatFilter{Query: "LOVEL"}, []string{"ada"}},
+		{"email", chatstate.ChatFilter{Query: "@Bletchley."}, []string{"alan"}},
+		{"subject", chatstate.ChatFilter{Query: "enigma"}, []string{"alan"}},
+		{"message text, once per chat", chatstate.ChatFilter{Query: "moth"}, []string{"grace"}},
+		{"message text only", chatstate.ChatFilter{Query: "discount REAL"}, []string{"percent"}},
+		{"non-ASCII case folding", chatstate.ChatFilter{Query: "ÉMILE"}, []string{"emile"}},
+		{"percent is literal", chatstate.ChatFilter{Query: "0% OFF"}, []string{"percent"}},
+		{"percent is no wildcard", chatstate.ChatFilter{Query: "a%e"}, nil},
+		{"underscore is literal", chatstate.ChatFilter{Query: "a_a"}, nil},
+		{"no match", chatstate.ChatFilter{Query: "zebra"}, nil},
+		{"shared text", chatstate.ChatFilter{Query: "example.com"}, []string{"percent"}},
+		{"query and phase", chatstate.ChatFilter{Query: "e", Phases: []chatstate.Phase{chatstate.PhaseQueued}},
+			[]string{"alan", "ada"}},
+		{"limit", chatstate.ChatFilter{Limit: 2}, f.order[:2]},
+		{"limit with phase", chatstate.ChatFilter{Limit: 1, Phases: []chatstate.Phase{chatstate.PhaseConnected}}, []string{"emile"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			chats, err := s.ListChats(t.Context(), tt.filter)
+			if err != nil {
+				t.Fatalf("ListChats(%+v) = %v, want nil", tt.filter, err)
+			}
+			got := make([]string, len(chats))
+			for i, c := range chats {
+				got[i] = c.ID
+			}
+			want := make([]string, len(tt.want))
+			for i, name := range tt.want {
+				want[i] = f.ids[name]
+			}
+			if diff := cmp.Diff(want, got, exact()); diff != "" {
+				t.Errorf("ListChats(%+v) ids mismatch (-want +got):\n%s\n(fixture ids: %v)", tt.filter, diff, f.ids)
+			}
+		})
+	}
+	t.Run("whole chats", func(t *testing.T) {
+		chats, err := s.ListChats(t.Context(), chatstate.ChatFilter{})
+		if err != nil {
+			t.Fatalf("ListChats() = %v, want nil", err)
+		}
+		for _, got := range chats {
+			want := mustChat(t, s, got.ID)
+			if diff := cmp.Diff(want, got, exact()); diff != "" {
+				t.Errorf("ListChats() chat %s differs from Chat() (-want +got):\n%s", got.ID, diff)
+			}
+		}
+	})
+}
+
+func testListChatsDefaultLimit(t *testing.T, s chatstate.Store) {
+	const n = 105
+	var newestFirst []string
+	for i := range n {
+		c := chatstate.Chat{
+			ID:        fmt.Sprintf("chat-%03d-%s", i, newID(t)),
+			Phase:     chatstate.PhaseQueued,
+			CreatedAt: baseTime(),
+			UpdatedAt: baseTime().Add(time.Duration(i) * time.Second),
+		}
+		mustCreate(t, s, c)
+		newestFirst = append([]string{c.ID}, newestFirst...)
+	}
+	chats, err := s.ListChats(t.Context(), chatstate.ChatFilter{})
+	if err != nil {
+		t.Fatalf("ListChats() = %v, want nil", err)
+	}
+	got := make([]string, len(chats))
+	for i, c := range chats {
+		got[i] = c.ID
+	}
+	if diff := cmp.Diff(newestFirst[:100], got); diff != "" {
+		t.Errorf("ListChats(Limit: 0) mismatch, want the 100 newest (-want +got):\n%s", diff)
+	}
+}
+
+func testListChatsOrderFollowsUpdate(t *testing.T, s chatstate.Store) {
+	f := newListFixture(t, s)
+	oldest := f.order[len(f.order)-1]
+	mustUpdate(t, s, f.ids[oldest], func(c *chatstate.Chat) ([]chatstate.Event, error) {
+		c.UpdatedAt = baseTime().Add(24 * time.Hour)
+		return nil, nil
+	})
+	chats, err := s.ListChats(t.Context(), chatstate.ChatFilter{Limit: 2})
+	if err != nil {
+		t.Fatalf("ListChats() = %v, want nil", err)
+	}
+	got := make([]string, len(chats))
+	for i, c := range chats {
+		got[i] = c.ID
+	}
+	want := []string{f.ids[oldest], f.ids[f.order[0]]}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ListChats() after Update moved %q to newest (-want +got):\n%s", oldest, diff)
+	}
+}

@@ -1,0 +1,213 @@
+// Package config reads Parley's flags and PARLEY_* environment variables
+// once, at start, into one Config.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is everything Parley is started with.
+type Config struct {
+	Addr        string
+	DataDir     string
+	DatabaseURL string
+	// SessionKeys sign and encrypt cookies, newest first.
+	SessionKeys    []string
+	AllowedOrigins []string
+	// Localization maps a source name to the URL its catalog is fetched from.
+	Localization map[string]string
+	Agents       []Agent
+	// MaxOffline is the default maxOfflineDuration; MaxOfflineCap the most a
+	// chat may ask for.
+	MaxOffline    time.Duration
+	MaxOfflineCap time.Duration
+}
+
+// Agent is a configured agent account.
+type Agent struct {
+	Name     string
+	Password string
+}
+
+// minSessionKeyLen keeps guessable keys out: 32 characters of a random
+// string carry well over 128 bits.
+const minSessionKeyLen = 32
+
+// Parse reads args (without the program name) over the environment; a flag
+// wins over its variable.
+func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	cfg := Config{
+		Addr:          envOr(getenv, "PARLEY_ADDR", "127.0.0.1:8080"),
+		DataDir:       envOr(getenv, "PARLEY_DATA", "data"),
+		DatabaseURL:   getenv("PARLEY_DATABASE_URL"),
+		MaxOffline:    10 * time.Minute,
+		MaxOfflineCap: time.Hour,
+	}
+	var (
+		sessionKeys    = newListFlag(splitList(getenv("PARLEY_SESSION_KEYS")))
+		allowedOrigins = newListFlag(splitList(getenv("PARLEY_ALLOWED_ORIGINS")))
+		localization   = newListFlag(splitList(getenv("PARLEY_LOCALIZATION_URLS")))
+		agents         = newListFlag(splitList(getenv("PARLEY_AGENTS")))
+	)
+	if v := getenv("PARLEY_MAX_OFFLINE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("PARLEY_MAX_OFFLINE: %w", err)
+		}
+		cfg.MaxOffline = d
+	}
+
+	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on (PARLEY_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory for the SQLite database and generated keys (PARLEY_DATA)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "postgres:// URL to use PostgreSQL instead of SQLite (PARLEY_DATABASE_URL)")
+	fs.Var(sessionKeys, "session-key", "cookie key, newest first; repeatable (PARLEY_SESSION_KEYS, comma-separated)")
+	fs.Var(allowedOrigins, "allowed-origin", "extra origin allowed to open the chat transports; repeatable (PARLEY_ALLOWED_ORIGINS)")
+	fs.Var(localization, "localization-url", "NAME=URL of an extra localization catalog; repeatable (PARLEY_LOCALIZATION_URLS)")
+	fs.Var(agents, "agent", "NAME:PASSWORD of an agent; repeatable (PARLEY_AGENTS=\"alice:pw,bob:pw\")")
+	fs.DurationVar(&cfg.MaxOffline, "max-offline", cfg.MaxOffline, "default time a visitor may be offline before the chat ends (PARLEY_MAX_OFFLINE)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+
+	cfg.SessionKeys = sessionKeys.values()
+	for _, key := range cfg.SessionKeys {
+		if len(key) < minSessionKeyLen {
+			return Config{}, fmt.Errorf("session key too short: at least %d characters", minSessionKeyLen)
+		}
+	}
+	cfg.AllowedOrigins = allowedOrigins.values()
+	cfg.Localization = map[string]string{}
+	for _, pair := range localization.values() {
+		name, url, ok := strings.Cut(pair, "=")
+		if !ok || name == "" || url == "" {
+			return Config{}, fmt.Errorf("localization url %q: want NAME=URL", pair)
+		}
+		cfg.Localization[name] = url
+	}
+	for _, pair := range agents.values() {
+		name, password, ok := strings.Cut(pair, ":")
+		if !ok || name == "" || password == "" {
+			return Config{}, errors.New("agent: want NAME:PASSWORD")
+		}
+		cfg.Agents = append(cfg.Agents, Agent{Name: name, Password: password})
+	}
+	if cfg.MaxOffline <= 0 {
+		return Config{}, errors.New("max-offline must be positive")
+	}
+	cfg.MaxOfflineCap = max(cfg.MaxOfflineCap, cfg.MaxOffline)
+	return cfg, nil
+}
+
+// SessionSecrets returns the configured cookie keys, or the one kept under
+// the data directory, generating it on first start so restarts keep every
+// visitor's chat.
+func (c Config) SessionSecrets() ([][]byte, error) {
+	keys := c.SessionKeys
+	if len(keys) == 0 {
+		key, err := loadOrCreateKey(filepath.Join(c.DataDir, "session.key"))
+		if err != nil {
+			return nil, err
+		}
+		keys = []string{key}
+	}
+	secrets := make([][]byte, len(keys))
+	for i, k := range keys {
+		secrets[i] = []byte(k)
+	}
+	return secrets, nil
+}
+
+func loadOrCreateKey(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		key := strings.TrimSpace(string(data))
+		if len(key) < minSessionKeyLen {
+			return "", fmt.Errorf("%s: key too short", path)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read session key: %w", err)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	key := hex.EncodeToString(b)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("create data directory: %w", err)
+	}
+	// O_EXCL: two processes starting at once must not each write a key.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return loadOrCreateKey(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create session key: %w", err)
+	}
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write session key: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write session key: %w", err)
+	}
+	return key, nil
+}
+
+func envOr(getenv func(string) string, name, fallback string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// listFlag is a repeatable flag whose first use replaces the values taken
+// from the environment.
+type listFlag struct {
+	vals      []string
+	fromFlags bool
+}
+
+func newListFlag(fromEnv []string) *listFlag { return &listFlag{vals: fromEnv} }
+
+func (l *listFlag) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(l.vals, ",")
+}
+
+func (l *listFlag) Set(v string) error {
+	if !l.fromFlags {
+		l.vals, l.fromFlags = nil, true
+	}
+	l.vals = append(l.vals, v)
+	return nil
+}
+
+func (l *listFlag) values() []string { return l.vals }

@@ -1,0 +1,198 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/views"
+)
+
+// startForm is the start button's post; chat.js adds the options.
+type startForm struct {
+	ReturnTo     string `form:"return_to"`
+	Localization string `form:"localization"`
+	// MaxOffline is the maxOfflineDuration option, in seconds.
+	MaxOffline string `form:"max_offline"`
+}
+
+// registrationForm is the registration form's post, also used for drafts.
+type registrationForm struct {
+	ReturnTo  string `form:"return_to"`
+	FirstName string `form:"first_name"`
+	LastName  string `form:"last_name"`
+	Email     string `form:"email"`
+	Subject   string `form:"subject"`
+}
+
+func (f registrationForm) registration() chatstate.Registration {
+	return chatstate.Registration{FirstName: f.FirstName, LastName: f.LastName, Email: f.Email, Subject: f.Subject}
+}
+
+// messageForm is the compose box's post.
+type messageForm struct {
+	ReturnTo string `form:"return_to"`
+	ClientID string `form:"client_id"`
+	Text     string `form:"text"`
+}
+
+// startChat creates a chat in the registration phase and gives the visitor
+// its restore cookie. A visitor whose cookie already holds a live chat gets
+// that chat back instead of a second one.
+func (h *Handler) startChat(c echo.Context) error {
+	var f startForm
+	if err := c.Bind(&f); err != nil {
+		return errInvalidOptions()
+	}
+	returnTo := safeReturnTo(f.ReturnTo)
+	if r := h.restore(c); r.found && r.chat.Phase != chatstate.PhaseEnded {
+		return h.afterPost(c, r.chat, returnTo)
+	}
+	if !h.startLimit.Allow(c.RealIP()) {
+		return errRateLimited()
+	}
+	params := chatstate.StartParams{Page: returnTo}
+	if f.Localization != "" {
+		cat, err := h.catalogs.Resolve(f.Localization)
+		if err != nil {
+			return errLocalizationNotAllowed()
+		}
+		params.Locale = cat.Name()
+	} else {
+		params.Locale = h.translator(c, nil).Name()
+	}
+	if f.MaxOffline != "" {
+		seconds, err := strconv.Atoi(f.MaxOffline)
+		if err != nil || seconds <= 0 {
+			return errInvalidOptions()
+		}
+		params.MaxOffline = time.Duration(seconds) * time.Second
+	}
+	chat, token, err := h.chats.Start(c.Request().Context(), params)
+	if err != nil {
+		return err
+	}
+	if err := h.jar.Set(c.Response(), c.Request(), token); err != nil {
+		return err
+	}
+	return h.afterPost(c, chat, returnTo)
+}
+
+// visitorChat is the chat a widget post acts on.
+func (h *Handler) visitorChat(c echo.Context) (chatstate.Chat, error) {
+	r := h.restore(c)
+	switch {
+	case r.err != nil:
+		return chatstate.Chat{}, r.err
+	case !r.found:
+		return chatstate.Chat{}, errNoChat()
+	}
+	return r.chat, nil
+}
+
+// saveDraft keeps what the visitor has typed so far; chat.js posts it a
+// moment after typing stops.
+func (h *Handler) saveDraft(c echo.Context) error {
+	var f registrationForm
+	if err := c.Bind(&f); err != nil {
+		return errInvalidOptions()
+	}
+	chat, err := h.visitorChat(c)
+	if err != nil {
+		return err
+	}
+	if !h.draftLimit.Allow(chat.ID) {
+		return errRateLimited()
+	}
+	if _, err := h.chats.SaveDraft(c.Request().Context(), chat.ID, f.registration()); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// register submits the registration form. Invalid fields come back in
+// place, localized, with everything the visitor typed.
+func (h *Handler) register(c echo.Context) error {
+	var f registrationForm
+	if err := c.Bind(&f); err != nil {
+		return errInvalidOptions()
+	}
+	returnTo := safeReturnTo(f.ReturnTo)
+	chat, err := h.visitorChat(c)
+	if err != nil {
+		return err
+	}
+	if chat.Phase != chatstate.PhaseRegistration {
+		// A form submitted twice, or from a stale tab: show where the chat is.
+		return h.afterPost(c, chat, returnTo)
+	}
+	updated, err := h.chats.Register(c.Request().Context(), chat.ID, f.registration())
+	var verr *chatstate.ValidationError
+	if errors.As(err, &verr) {
+		w := h.widgetView(c, restored{chat: chat, found: true}, returnTo)
+		w.Form = formErrors(w.T, views.RegistrationForm{
+			FirstName: views.Field{Value: f.FirstName},
+			LastName:  views.Field{Value: f.LastName},
+			Email:     views.Field{Value: f.Email},
+			Subject:   views.Field{Value: f.Subject},
+		}, verr)
+		return h.respondWidget(c, http.StatusUnprocessableEntity, w)
+	}
+	if err != nil {
+		return err
+	}
+	return h.afterPost(c, updated, returnTo)
+}
+
+// sendMessage posts the visitor's message. A refused message comes back in
+// the compose box with the reason, so nothing typed is lost.
+func (h *Handler) sendMessage(c echo.Context) error {
+	var f messageForm
+	if err := c.Bind(&f); err != nil {
+		return errInvalidOptions()
+	}
+	returnTo := safeReturnTo(f.ReturnTo)
+	chat, err := h.visitorChat(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if !h.messageLimit.Allow(chat.ID) {
+		err = errRateLimited()
+	} else {
+		_, err = h.chats.SendMessage(ctx, chat.ID, chatstate.Party{Type: chatstate.PartyVisitor}, f.ClientID, f.Text)
+	}
+	if err != nil {
+		apiErr := apiErrorOf(err)
+		if apiErr.Code == errServer().Code {
+			return err
+		}
+		w := h.widgetView(c, restored{chat: chat, found: true}, returnTo)
+		w.Talk.Draft, w.Talk.ClientID = f.Text, f.ClientID
+		w.Talk.MessageError = w.T.T(apiErr.Key, apiErr.Args...)
+		return h.respondWidget(c, apiErr.Status, w)
+	}
+	updated, err := h.chats.Chat(ctx, chat.ID)
+	if err != nil {
+		return err
+	}
+	return h.afterPost(c, updated, returnTo)
+}
+
+// endChat ends the chat from the visitor's side.
+func (h *Handler) endChat(c echo.Context) error {
+	returnTo := safeReturnTo(c.FormValue("return_to"))
+	chat, err := h.visitorChat(c)
+	if err != nil {
+		return err
+	}
+	ended, err := h.chats.End(c.Request().Context(), chat.ID, chatstate.Party{Type: chatstate.PartyVisitor}, chatstate.ReasonVisitor)
+	if err != nil {
+		return err
+	}
+	return h.afterPost(c, ended, returnTo)
+}

@@ -1,0 +1,43 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/parley/parley/views"
+)
+
+// handleError is Echo's one error handler: it maps any error to its coded
+// API error, answers in the shape the caller asked for (JSON for chat.js, a
+// fragment for a swap, a page otherwise), and logs what people must not see.
+func (h *Handler) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	apiErr := apiErrorOf(err)
+	if apiErr.Code == errServer().Code {
+		var httpErr *echo.HTTPError
+		if !errors.As(err, &httpErr) || httpErr.Code >= http.StatusInternalServerError {
+			h.log.ErrorContext(c.Request().Context(), "request failed",
+				"method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		}
+	}
+	tr := h.translator(c, nil)
+	line := tr.T(apiErr.Key, apiErr.Args...)
+	var respondErr error
+	switch {
+	case c.Request().Method == http.MethodHead:
+		respondErr = c.NoContent(apiErr.Status)
+	case wantsJSON(c):
+		respondErr = c.JSON(apiErr.Status, map[string]any{"error": apiErr, "message": line})
+	case isPartial(c):
+		respondErr = render(c, apiErr.Status, views.ErrorFragment(line))
+	default:
+		respondErr = render(c, apiErr.Status, views.ErrorPage(http.StatusText(apiErr.Status), line))
+	}
+	if respondErr != nil {
+		h.log.ErrorContext(c.Request().Context(), "write error response", "err", respondErr)
+	}
+}

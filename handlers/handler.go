@@ -1,0 +1,79 @@
+// Package handlers is Parley's HTTP surface: it parses and authorizes
+// requests, asks chatstate to decide, and renders views. One route table
+// lives in routes.go; one error handler in errorhandler.go.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/localization"
+)
+
+// chatService is what the visitor handlers ask of chatstate.
+type chatService interface {
+	Start(ctx context.Context, p chatstate.StartParams) (chatstate.Chat, string, error)
+	Restore(ctx context.Context, token string) (chatstate.Chat, error)
+	Chat(ctx context.Context, id string) (chatstate.Chat, error)
+	Transcript(ctx context.Context, id string) ([]chatstate.Event, error)
+	SaveDraft(ctx context.Context, id string, draft chatstate.Registration) (chatstate.Chat, error)
+	Register(ctx context.Context, id string, r chatstate.Registration) (chatstate.Chat, error)
+	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
+	ChangePage(ctx context.Context, id, page string) error
+	End(ctx context.Context, id string, by chatstate.Party, reason string) (chatstate.Chat, error)
+	MarkEndSeen(ctx context.Context, id string) error
+}
+
+// catalogSource picks the strings a visitor sees.
+type catalogSource interface {
+	Negotiate(option, acceptLanguage string) (*localization.Catalog, error)
+	Resolve(option string) (*localization.Catalog, error)
+	Default() *localization.Catalog
+}
+
+// Deps are what the handlers are built from.
+type Deps struct {
+	Chats    *chatstate.Service
+	Catalogs *localization.Catalogs
+	// SessionSecrets sign and encrypt the restore cookie, newest first.
+	SessionSecrets [][]byte
+	// Ready reports whether the server can serve (the store answers).
+	Ready  func(context.Context) error
+	Logger *slog.Logger
+}
+
+// Handler holds the dependencies every route shares.
+type Handler struct {
+	chats        chatService
+	catalogs     catalogSource
+	jar          *tokenJar
+	ready        func(context.Context) error
+	log          *slog.Logger
+	startLimit   *rateLimiter
+	messageLimit *rateLimiter
+	draftLimit   *rateLimiter
+}
+
+func newHandler(d Deps) *Handler {
+	logger := d.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	ready := d.Ready
+	if ready == nil {
+		ready = func(context.Context) error { return nil }
+	}
+	return &Handler{
+		chats:    d.Chats,
+		catalogs: d.Catalogs,
+		jar:      newTokenJar(d.SessionSecrets),
+		ready:    ready,
+		log:      logger,
+		// A person starts a chat now and then; a script starts hundreds.
+		startLimit: newRateLimiter(0.2, 5),
+		// Fast typists send a few lines a second at most.
+		messageLimit: newRateLimiter(3, 10),
+		draftLimit:   newRateLimiter(10, 20),
+	}
+}

@@ -1,0 +1,205 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/localization"
+	"github.com/parley/parley/views"
+)
+
+// restored is what the cookie led to: a chat, nothing, or a failure to show.
+type restored struct {
+	chat  chatstate.Chat
+	found bool
+	err   *APIError
+}
+
+// restore reads the visitor's cookie and finds its chat, by DESIGN §3: a
+// tampered cookie is cleared and reported as invalid_token; a chat that
+// ended and was seen, or is gone, leaves the visitor free to start anew; a
+// store failure keeps the cookie, since the chat may well come back.
+func (h *Handler) restore(c echo.Context) restored {
+	r, w := c.Request(), c.Response()
+	token, err := h.jar.Token(r)
+	switch {
+	case errors.Is(err, errNoTokenCookie):
+		return restored{}
+	case err != nil:
+		h.jar.Clear(w, r)
+		return restored{err: errInvalidToken()}
+	}
+	chat, err := h.chats.Restore(r.Context(), token)
+	switch {
+	case errors.Is(err, chatstate.ErrNotFound):
+		h.jar.Clear(w, r)
+		return restored{}
+	case err != nil:
+		h.log.ErrorContext(r.Context(), "restore chat", "err", err)
+		return restored{err: errServer()}
+	case chat.Phase == chatstate.PhaseEnded && chat.EndSeen:
+		h.jar.Clear(w, r)
+		return restored{}
+	}
+	// Re-writing the cookie renews its expiry and moves it to the newest key.
+	if err := h.jar.Set(w, r, token); err != nil {
+		h.log.ErrorContext(r.Context(), "renew chat cookie", "err", err)
+	}
+	return restored{chat: chat, found: true}
+}
+
+// translator picks the chat's own catalog, or for a visitor with no chat
+// the best match of the browser's languages.
+func (h *Handler) translator(c echo.Context, chat *chatstate.Chat) *localization.Catalog {
+	if chat != nil && chat.Locale != "" {
+		if cat, err := h.catalogs.Resolve(chat.Locale); err == nil {
+			return cat
+		}
+	}
+	cat, err := h.catalogs.Negotiate("", c.Request().Header.Get("Accept-Language"))
+	if err != nil {
+		return h.catalogs.Default()
+	}
+	return cat
+}
+
+// widgetView builds the widget for what restore found. It is the one place
+// that turns a chat into what the visitor sees.
+func (h *Handler) widgetView(c echo.Context, r restored, returnTo string) views.Widget {
+	var chat *chatstate.Chat
+	if r.found {
+		chat = &r.chat
+	}
+	tr := h.translator(c, chat)
+	w := views.Widget{T: tr, State: views.WidgetStart, CSRF: csrfToken(c), ReturnTo: returnTo}
+	if r.err != nil {
+		w.Error = widgetError(tr, r.err)
+	}
+	if chat == nil {
+		return w
+	}
+	w.ChatID, w.Phase, w.LastSeq = chat.ID, string(chat.Phase), chat.LastSeq
+	if chat.Phase == chatstate.PhaseRegistration {
+		w.State = views.WidgetRegistration
+		w.Form = formView(chat.Draft)
+		return w
+	}
+	ctx := c.Request().Context()
+	events, err := h.chats.Transcript(ctx, chat.ID)
+	if err != nil {
+		h.log.ErrorContext(ctx, "load transcript", "chat", chat.ID, "err", err)
+		w.State, w.ChatID, w.Phase, w.LastSeq = views.WidgetStart, "", "", 0
+		w.Error = widgetError(tr, errServer())
+		return w
+	}
+	w.State = views.WidgetConversation
+	w.Talk = talkView(tr, *chat, events)
+	if n := len(events); n > 0 {
+		// The log may have grown since the chat was read (a page change).
+		w.LastSeq = max(w.LastSeq, events[n-1].Seq)
+	}
+	if chat.Phase == chatstate.PhaseEnded && !chat.EndSeen {
+		if err := h.chats.MarkEndSeen(ctx, chat.ID); err != nil {
+			h.log.ErrorContext(ctx, "mark end seen", "chat", chat.ID, "err", err)
+		}
+	}
+	return w
+}
+
+func widgetError(tr *localization.Catalog, e *APIError) *views.WidgetError {
+	return &views.WidgetError{Code: e.Code, Name: e.Name, Line: tr.T(e.Key, e.Args...)}
+}
+
+func formView(r chatstate.Registration) views.RegistrationForm {
+	return views.RegistrationForm{
+		FirstName: views.Field{Value: r.FirstName},
+		LastName:  views.Field{Value: r.LastName},
+		Email:     views.Field{Value: r.Email},
+		Subject:   views.Field{Value: r.Subject},
+	}
+}
+
+// formErrors puts each field's localized error beside it.
+func formErrors(tr views.Translator, f views.RegistrationForm, verr *chatstate.ValidationError) views.RegistrationForm {
+	fields := map[string]*views.Field{
+		chatstate.FieldFirstName: &f.FirstName,
+		chatstate.FieldLastName:  &f.LastName,
+		chatstate.FieldEmail:     &f.Email,
+		chatstate.FieldSubject:   &f.Subject,
+	}
+	for name, fe := range verr.Fields {
+		if field := fields[name]; field != nil {
+			field.Error = tr.T(fe.Key, fe.Args...)
+		}
+	}
+	f.Summary = tr.T("registration.error.summary")
+	return f
+}
+
+func talkView(tr *localization.Catalog, chat chatstate.Chat, events []chatstate.Event) views.Conversation {
+	talk := views.Conversation{ClientID: newClientID(), EndReason: chat.EndReason}
+	for _, ev := range events {
+		if line, ok := lineView(tr, ev); ok {
+			talk.Lines = append(talk.Lines, line)
+		}
+	}
+	switch chat.Phase {
+	case chatstate.PhaseQueued:
+		talk.Status = tr.T("conversation.waiting", "name", chat.Visitor.FirstName)
+	case chatstate.PhaseEnded:
+		talk.Ended = tr.T("conversation.ended")
+	}
+	return talk
+}
+
+// lineView turns a logged event into a transcript line; events the visitor
+// does not read (typing, page changes) have none.
+func lineView(tr *localization.Catalog, ev chatstate.Event) (views.Line, bool) {
+	line := views.Line{Seq: ev.Seq, Kind: views.LineNotice, From: string(ev.From.Type), Time: ev.Time}
+	switch ev.Kind {
+	case chatstate.EventMessage:
+		line.Kind, line.Text, line.Author = views.LineMessage, ev.Text, ev.From.Name
+		if ev.From.Type == chatstate.PartyVisitor {
+			line.Author = tr.T("conversation.you")
+		}
+	case chatstate.EventAgentJoined:
+		line.Text = tr.T("conversation.agent_joined", "name", ev.From.Name)
+	case chatstate.EventAgentLeft:
+		line.Text = tr.T("conversation.agent_left", "name", ev.From.Name)
+	case chatstate.EventEnded:
+		line.Text = endedLine(tr, ev)
+	default:
+		return views.Line{}, false
+	}
+	return line, true
+}
+
+func endedLine(tr *localization.Catalog, ev chatstate.Event) string {
+	switch ev.Reason {
+	case chatstate.ReasonVisitor:
+		return tr.T("conversation.ended.visitor")
+	case chatstate.ReasonAgent:
+		return tr.T("conversation.ended.agent", "name", ev.From.Name)
+	case chatstate.ReasonOffline:
+		return tr.T("conversation.ended.offline")
+	}
+	return tr.T("conversation.ended")
+}
+
+// newClientID gives a plain HTML form its message id, so a resubmitted form
+// is stored once.
+func newClientID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// csrfToken is the token Echo's CSRF middleware issued for this request.
+func csrfToken(c echo.Context) string {
+	token, _ := c.Get("csrf").(string)
+	return token
+}

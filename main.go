@@ -1,0 +1,113 @@
+// Command parley serves a website with an embedded live-chat widget and the
+// agent console that answers it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/chatstate/sqlite"
+	"github.com/parley/parley/config"
+	"github.com/parley/parley/handlers"
+	"github.com/parley/parley/localization"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "parley:", err)
+		os.Exit(1)
+	}
+}
+
+// shutdownGrace is how long in-flight requests get to finish on shutdown.
+const shutdownGrace = 10 * time.Second
+
+// run builds every dependency from the configuration, serves until ctx is
+// done, then shuts down cleanly. Tests call it with -addr 127.0.0.1:0 and
+// read the address from the "listening" line on stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Parse(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	if strings.HasPrefix(cfg.DatabaseURL, "postgres") {
+		return errors.New("-database-url: the PostgreSQL backend is not available yet; leave it empty to use SQLite")
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "parley.db"))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+
+	secrets, err := cfg.SessionSecrets()
+	if err != nil {
+		return err
+	}
+	catalogs, err := localization.New(localization.Config{Sources: cfg.Localization, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("localization: %w", err)
+	}
+	chats := chatstate.NewService(chatstate.Config{
+		Store:             store,
+		DefaultMaxOffline: cfg.MaxOffline,
+		MaxOfflineCap:     cfg.MaxOfflineCap,
+	})
+	server := &http.Server{
+		Handler: handlers.New(handlers.Deps{
+			Chats:          chats,
+			Catalogs:       catalogs,
+			SessionSecrets: secrets,
+			Ready:          storeReady(store),
+			Logger:         logger,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	listener, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "parley listening on http://%s\n", listener.Addr())
+
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	go catalogs.Run(bgCtx)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- server.Serve(listener) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := server.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// storeReady answers /healthz: the store must answer a query.
+func storeReady(store chatstate.Store) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := store.ListChats(ctx, chatstate.ChatFilter{Limit: 1})
+		return err
+	}
+}
