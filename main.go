@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,6 +36,10 @@ func main() {
 
 // shutdownGrace is how long in-flight requests get to finish on shutdown.
 const shutdownGrace = 10 * time.Second
+
+// expirySweep is how often chats of offline visitors are looked for; it
+// bounds how late past its maxOfflineDuration a chat ends.
+const expirySweep = time.Second
 
 // run builds every dependency from the configuration, serves until ctx is
 // done, then shuts down cleanly. Tests call it with -addr 127.0.0.1:0 and
@@ -68,11 +73,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		DefaultMaxOffline: cfg.MaxOffline,
 		MaxOfflineCap:     cfg.MaxOfflineCap,
 	})
+	closing := make(chan struct{})
 	server := &http.Server{
 		Handler: handlers.New(handlers.Deps{
 			Chats:          chats,
 			Catalogs:       catalogs,
 			SessionSecrets: secrets,
+			AllowedOrigins: cfg.AllowedOrigins,
+			Closing:        closing,
 			Ready:          storeReady(store),
 			Logger:         logger,
 		}),
@@ -85,9 +93,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintf(stdout, "parley listening on http://%s\n", listener.Addr())
 
+	// Background work ends with the server: stopBackground, then wait.
 	bgCtx, stopBackground := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	defer background.Wait()
 	defer stopBackground()
-	go catalogs.Run(bgCtx)
+	background.Go(func() { catalogs.Run(bgCtx) })
+	background.Go(func() {
+		chats.RunExpiry(bgCtx, expirySweep, func(err error) { logger.Error("expire offline chats", "err", err) })
+	})
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(listener) }()
@@ -96,6 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	case <-ctx.Done():
 	}
+	close(closing)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := server.Shutdown(shutdownCtx); err != nil {

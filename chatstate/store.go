@@ -1,6 +1,9 @@
 package chatstate
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store persists chats and their event logs. Backends live in subpackages
 // named after what they wrap (chatstate/sqlite, chatstate/postgres) and are
@@ -38,6 +41,10 @@ type ChatFilter struct {
 	// Query, when set, keeps chats whose registration (names, email,
 	// subject) or message texts contain it, case-insensitively.
 	Query string
+	// OfflineAt, when set, keeps chats whose visitor has been without a
+	// transport connection for longer than the chat's MaxOffline at that
+	// time: VisitorSeenAt + MaxOffline < OfflineAt.
+	OfflineAt time.Time
 	// Limit caps the result; 0 means 100.
 	Limit int
 }

@@ -63,7 +63,7 @@ func (h *Handler) startChat(c echo.Context) error {
 		}
 		params.Locale = cat.Name()
 	} else {
-		params.Locale = h.translator(c, nil).Name()
+		params.Locale = h.translator(viewerOf(c, returnTo), nil).Name()
 	}
 	if f.MaxOffline != "" {
 		seconds, err := strconv.Atoi(f.MaxOffline)
@@ -133,7 +133,7 @@ func (h *Handler) register(c echo.Context) error {
 	updated, err := h.chats.Register(c.Request().Context(), chat.ID, f.registration())
 	var verr *chatstate.ValidationError
 	if errors.As(err, &verr) {
-		w := h.widgetView(c, restored{chat: chat, found: true}, returnTo)
+		w := h.widgetView(c.Request().Context(), viewerOf(c, returnTo), restored{chat: chat, found: true})
 		w.Form = formErrors(w.T, views.RegistrationForm{
 			FirstName: views.Field{Value: f.FirstName},
 			LastName:  views.Field{Value: f.LastName},
@@ -171,7 +171,7 @@ func (h *Handler) sendMessage(c echo.Context) error {
 		if apiErr.Code == errServer().Code {
 			return err
 		}
-		w := h.widgetView(c, restored{chat: chat, found: true}, returnTo)
+		w := h.widgetView(c.Request().Context(), viewerOf(c, returnTo), restored{chat: chat, found: true})
 		w.Talk.Draft, w.Talk.ClientID = f.Text, f.ClientID
 		w.Talk.MessageError = w.T.T(apiErr.Key, apiErr.Args...)
 		return h.respondWidget(c, apiErr.Status, w)

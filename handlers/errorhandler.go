@@ -24,7 +24,7 @@ func (h *Handler) handleError(err error, c echo.Context) {
 				"method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 		}
 	}
-	tr := h.translator(c, nil)
+	tr := h.translator(viewerOf(c, ""), nil)
 	line := tr.T(apiErr.Key, apiErr.Args...)
 	var respondErr error
 	switch {

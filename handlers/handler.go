@@ -7,6 +7,8 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/localization"
 )
@@ -17,6 +19,10 @@ type chatService interface {
 	Restore(ctx context.Context, token string) (chatstate.Chat, error)
 	Chat(ctx context.Context, id string) (chatstate.Chat, error)
 	Transcript(ctx context.Context, id string) ([]chatstate.Event, error)
+	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]chatstate.Event, error)
+	Typing(ctx context.Context, id string, from chatstate.Party) error
+	Seen(ctx context.Context, id string) error
+	Hub() *chatstate.Hub
 	SaveDraft(ctx context.Context, id string, draft chatstate.Registration) (chatstate.Chat, error)
 	Register(ctx context.Context, id string, r chatstate.Registration) (chatstate.Chat, error)
 	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
@@ -38,6 +44,11 @@ type Deps struct {
 	Catalogs *localization.Catalogs
 	// SessionSecrets sign and encrypt the restore cookie, newest first.
 	SessionSecrets [][]byte
+	// AllowedOrigins may open the transports besides the server's own.
+	AllowedOrigins []string
+	// Closing is closed when the server starts to shut down: live
+	// transports end then, since http.Server.Shutdown does not close them.
+	Closing <-chan struct{}
 	// Ready reports whether the server can serve (the store answers).
 	Ready  func(context.Context) error
 	Logger *slog.Logger
@@ -45,14 +56,18 @@ type Deps struct {
 
 // Handler holds the dependencies every route shares.
 type Handler struct {
-	chats        chatService
-	catalogs     catalogSource
-	jar          *tokenJar
-	ready        func(context.Context) error
-	log          *slog.Logger
-	startLimit   *rateLimiter
-	messageLimit *rateLimiter
-	draftLimit   *rateLimiter
+	chats          chatService
+	catalogs       catalogSource
+	jar            *tokenJar
+	ready          func(context.Context) error
+	log            *slog.Logger
+	allowedOrigins map[string]struct{}
+	closing        <-chan struct{}
+	upgrader       *websocket.Upgrader
+	typingLimit    *rateLimiter
+	startLimit     *rateLimiter
+	messageLimit   *rateLimiter
+	draftLimit     *rateLimiter
 }
 
 func newHandler(d Deps) *Handler {
@@ -64,16 +79,26 @@ func newHandler(d Deps) *Handler {
 	if ready == nil {
 		ready = func(context.Context) error { return nil }
 	}
-	return &Handler{
-		chats:    d.Chats,
-		catalogs: d.Catalogs,
-		jar:      newTokenJar(d.SessionSecrets),
-		ready:    ready,
-		log:      logger,
+	allowed := map[string]struct{}{}
+	for _, origin := range d.AllowedOrigins {
+		allowed[origin] = struct{}{}
+	}
+	h := &Handler{
+		allowedOrigins: allowed,
+		closing:        d.Closing,
+		// Typing is sent every couple of seconds while the person types.
+		typingLimit: newRateLimiter(0.5, 1),
+		chats:       d.Chats,
+		catalogs:    d.Catalogs,
+		jar:         newTokenJar(d.SessionSecrets),
+		ready:       ready,
+		log:         logger,
 		// A person starts a chat now and then; a script starts hundreds.
 		startLimit: newRateLimiter(0.2, 5),
 		// Fast typists send a few lines a second at most.
 		messageLimit: newRateLimiter(3, 10),
 		draftLimit:   newRateLimiter(10, 20),
 	}
+	h.upgrader = newUpgrader(h)
+	return h
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -52,15 +53,28 @@ func (h *Handler) restore(c echo.Context) restored {
 	return restored{chat: chat, found: true}
 }
 
+// viewer is what rendering needs to know of the person looking, taken once
+// from a request, so that a transport can keep rendering for its visitor
+// after the upgrade.
+type viewer struct {
+	acceptLanguage string
+	csrf           string
+	returnTo       string
+}
+
+func viewerOf(c echo.Context, returnTo string) viewer {
+	return viewer{acceptLanguage: c.Request().Header.Get("Accept-Language"), csrf: csrfToken(c), returnTo: returnTo}
+}
+
 // translator picks the chat's own catalog, or for a visitor with no chat
 // the best match of the browser's languages.
-func (h *Handler) translator(c echo.Context, chat *chatstate.Chat) *localization.Catalog {
+func (h *Handler) translator(v viewer, chat *chatstate.Chat) *localization.Catalog {
 	if chat != nil && chat.Locale != "" {
 		if cat, err := h.catalogs.Resolve(chat.Locale); err == nil {
 			return cat
 		}
 	}
-	cat, err := h.catalogs.Negotiate("", c.Request().Header.Get("Accept-Language"))
+	cat, err := h.catalogs.Negotiate("", v.acceptLanguage)
 	if err != nil {
 		return h.catalogs.Default()
 	}
@@ -69,13 +83,13 @@ func (h *Handler) translator(c echo.Context, chat *chatstate.Chat) *localization
 
 // widgetView builds the widget for what restore found. It is the one place
 // that turns a chat into what the visitor sees.
-func (h *Handler) widgetView(c echo.Context, r restored, returnTo string) views.Widget {
+func (h *Handler) widgetView(ctx context.Context, v viewer, r restored) views.Widget {
 	var chat *chatstate.Chat
 	if r.found {
 		chat = &r.chat
 	}
-	tr := h.translator(c, chat)
-	w := views.Widget{T: tr, State: views.WidgetStart, CSRF: csrfToken(c), ReturnTo: returnTo}
+	tr := h.translator(v, chat)
+	w := views.Widget{T: tr, State: views.WidgetStart, CSRF: v.csrf, ReturnTo: v.returnTo}
 	if r.err != nil {
 		w.Error = widgetError(tr, r.err)
 	}
@@ -88,7 +102,6 @@ func (h *Handler) widgetView(c echo.Context, r restored, returnTo string) views.
 		w.Form = formView(chat.Draft)
 		return w
 	}
-	ctx := c.Request().Context()
 	events, err := h.chats.Transcript(ctx, chat.ID)
 	if err != nil {
 		h.log.ErrorContext(ctx, "load transcript", "chat", chat.ID, "err", err)
@@ -140,7 +153,7 @@ func formErrors(tr views.Translator, f views.RegistrationForm, verr *chatstate.V
 	return f
 }
 
-func talkView(tr *localization.Catalog, chat chatstate.Chat, events []chatstate.Event) views.Conversation {
+func talkView(tr views.Translator, chat chatstate.Chat, events []chatstate.Event) views.Conversation {
 	talk := views.Conversation{ClientID: newClientID(), EndReason: chat.EndReason}
 	for _, ev := range events {
 		if line, ok := lineView(tr, ev); ok {
@@ -158,7 +171,7 @@ func talkView(tr *localization.Catalog, chat chatstate.Chat, events []chatstate.
 
 // lineView turns a logged event into a transcript line; events the visitor
 // does not read (typing, page changes) have none.
-func lineView(tr *localization.Catalog, ev chatstate.Event) (views.Line, bool) {
+func lineView(tr views.Translator, ev chatstate.Event) (views.Line, bool) {
 	line := views.Line{Seq: ev.Seq, Kind: views.LineNotice, From: string(ev.From.Type), Time: ev.Time}
 	switch ev.Kind {
 	case chatstate.EventMessage:
@@ -178,7 +191,7 @@ func lineView(tr *localization.Catalog, ev chatstate.Event) (views.Line, bool) {
 	return line, true
 }
 
-func endedLine(tr *localization.Catalog, ev chatstate.Event) string {
+func endedLine(tr views.Translator, ev chatstate.Event) string {
 	switch ev.Reason {
 	case chatstate.ReasonVisitor:
 		return tr.T("conversation.ended.visitor")

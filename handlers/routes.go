@@ -56,6 +56,9 @@ func New(d Deps) *echo.Echo {
 	site.POST("/chat/register", h.register)
 	site.POST("/chat/messages", h.sendMessage)
 	site.POST("/chat/end", h.endChat)
+	site.GET("/chat/ws", h.websocket)
+	site.GET("/chat/poll", h.poll)
+	site.POST("/chat/frames", h.postFrame)
 	return e
 }
 

@@ -50,7 +50,7 @@ func (h *Handler) page(p sitePage) echo.HandlerFunc {
 				r.chat.Page = p.path
 			}
 		}
-		return h.renderPage(c, http.StatusOK, p, h.widgetView(c, r, p.path))
+		return h.renderPage(c, http.StatusOK, p, h.widgetView(c.Request().Context(), viewerOf(c, p.path), r))
 	}
 }
 
@@ -62,7 +62,7 @@ func (h *Handler) renderPage(c echo.Context, status int, p sitePage, w views.Wid
 // a re-render requested by chat.js.
 func (h *Handler) widget(c echo.Context) error {
 	returnTo := safeReturnTo(c.QueryParam("return_to"))
-	return render(c, http.StatusOK, views.WidgetPanel(h.widgetView(c, h.restore(c), returnTo)))
+	return render(c, http.StatusOK, views.WidgetPanel(h.widgetView(c.Request().Context(), viewerOf(c, returnTo), h.restore(c))))
 }
 
 // respondWidget answers a widget form: the fragment for a swap, or the whole
@@ -79,7 +79,7 @@ func (h *Handler) respondWidget(c echo.Context, status int, w views.Widget) erro
 // does not post again).
 func (h *Handler) afterPost(c echo.Context, chat chatstate.Chat, returnTo string) error {
 	if isPartial(c) {
-		return render(c, http.StatusOK, views.WidgetPanel(h.widgetView(c, restored{chat: chat, found: true}, returnTo)))
+		return render(c, http.StatusOK, views.WidgetPanel(h.widgetView(c.Request().Context(), viewerOf(c, returnTo), restored{chat: chat, found: true})))
 	}
 	return c.Redirect(http.StatusSeeOther, returnTo)
 }

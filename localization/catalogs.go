@@ -78,7 +78,8 @@ func (s *source) catalog() *Catalog { return s.current.Load() }
 // New validates cfg (names non-empty, URLs absolute http or https) and
 // builds the catalogs. It does no network I/O: until Run or Refresh fetches
 // a source, the source serves the embedded catalog of its language if there
-// is one, else English, under the source's name.
+// is one, else English, under the source's name. A configured name hides the
+// embedded catalog of the same name (Default stays the embedded English).
 func New(cfg Config) (*Catalogs, error) {
 	c := &Catalogs{
 		byName:       make(map[string]*source),

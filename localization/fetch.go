@@ -75,7 +75,7 @@ func (c *Catalogs) refresh(ctx context.Context, s *source) {
 		return
 	}
 	if len(rep.Missing) > 0 {
-		log.Warn("localization source lacks keys; using English for them", "keys", rep.Missing)
+		log.Warn("localization source lacks keys; using English for them", "count", len(rep.Missing), "keys", rep.Missing)
 	}
 	for _, key := range rep.Mismatched {
 		log.Warn("localization string dropped: its placeholders differ from English; using English",

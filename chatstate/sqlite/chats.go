@@ -139,6 +139,10 @@ func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]c
 		}
 		where = append(where, "phase IN ("+strings.Join(marks, ", ")+")")
 	}
+	if !filter.OfflineAt.IsZero() {
+		where = append(where, "visitor_seen_at IS NOT NULL AND visitor_seen_at + max_offline_ms * 1000 < ?")
+		args = append(args, toMicros(filter.OfflineAt))
+	}
 	if filter.Query != "" {
 		// instr, not LIKE: the query's own % and _ need no escaping.
 		q := strings.ToLower(filter.Query)

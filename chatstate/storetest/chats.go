@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/parley/parley/chatstate"
 )
@@ -314,5 +315,46 @@ func testListChatsOrderFollowsUpdate(t *testing.T, s chatstate.Store) {
 	want := []string{f.ids[oldest], f.ids[f.order[0]]}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ListChats() after Update moved %q to newest (-want +got):\n%s", oldest, diff)
+	}
+}
+
+func testListChatsOfflineAt(t *testing.T, s chatstate.Store) {
+	seen := baseTime()
+	chat := func(name string, maxOffline time.Duration, seenAt time.Time) chatstate.Chat {
+		return chatstate.Chat{
+			ID: name + "-" + newID(t), Phase: chatstate.PhaseQueued, MaxOffline: maxOffline,
+			VisitorSeenAt: seenAt, CreatedAt: seen, UpdatedAt: seen,
+		}
+	}
+	short := chat("short", time.Minute, seen)
+	long := chat("long", time.Hour, seen)
+	never := chat("never-seen", time.Minute, time.Time{})
+	for _, c := range []chatstate.Chat{short, long, never} {
+		mustCreate(t, s, c)
+	}
+	tests := []struct {
+		name string
+		at   time.Time
+		want []string
+	}{
+		{"before any deadline", seen.Add(30 * time.Second), nil},
+		{"at the deadline is not past it", seen.Add(time.Minute), nil},
+		{"past the short deadline", seen.Add(2 * time.Minute), []string{short.ID}},
+		{"past both", seen.Add(2 * time.Hour), []string{long.ID, short.ID}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			chats, err := s.ListChats(t.Context(), chatstate.ChatFilter{OfflineAt: tt.at})
+			if err != nil {
+				t.Fatalf("ListChats(OfflineAt: %v) = %v, want nil", tt.at, err)
+			}
+			var got []string
+			for _, c := range chats {
+				got = append(got, c.ID)
+			}
+			if diff := cmp.Diff(tt.want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b }), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("ListChats(OfflineAt: %v) mismatch (-want +got):\n%s", tt.at, diff)
+			}
+		})
 	}
 }

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) chatstate.Store) {
 		{"ListChats/Filter", testListChatsFilter},
 		{"ListChats/DefaultLimit", testListChatsDefaultLimit},
 		{"ListChats/OrderFollowsUpdate", testListChatsOrderFollowsUpdate},
+		{"ListChats/OfflineAt", testListChatsOfflineAt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,302 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/views"
+)
+
+// The frames of docs/PROTOCOL.md.
+const (
+	frameHello   = "hello"
+	frameMessage = "message"
+	frameTyping  = "typing"
+	frameEnd     = "end"
+	framePing    = "ping"
+	frameResume  = "resume"
+	frameEvent   = "event"
+	frameAck     = "ack"
+	frameError   = "error"
+)
+
+// maxReplay is the most events a resume replays; a longer gap is re-rendered
+// from the server instead, which is cheaper and just as exact.
+const maxReplay = 500
+
+// clientFrame is a frame from the browser.
+type clientFrame struct {
+	Type     string `json:"type"`
+	LastSeq  int64  `json:"lastSeq,omitempty"`
+	ClientID string `json:"clientId,omitempty"`
+	Text     string `json:"text,omitempty"`
+}
+
+// serverFrame is a frame to the browser.
+type serverFrame struct {
+	Type      string     `json:"type"`
+	Recovered *bool      `json:"recovered,omitempty"`
+	LastSeq   int64      `json:"lastSeq,omitempty"`
+	Event     *eventJSON `json:"event,omitempty"`
+	HTML      string     `json:"html,omitempty"`
+	Widget    string     `json:"widget,omitempty"`
+	ClientID  string     `json:"clientId,omitempty"`
+	Seq       int64      `json:"seq,omitempty"`
+	Error     *APIError  `json:"error,omitempty"`
+	Message   string     `json:"message,omitempty"`
+}
+
+// eventJSON is an event as the session callbacks receive it.
+type eventJSON struct {
+	Seq      int64           `json:"seq"`
+	Time     time.Time       `json:"time"`
+	Kind     string          `json:"kind"`
+	From     chatstate.Party `json:"from"`
+	Text     string          `json:"text,omitempty"`
+	Page     string          `json:"page,omitempty"`
+	Reason   string          `json:"reason,omitempty"`
+	ClientID string          `json:"clientId,omitempty"`
+}
+
+func eventOf(ev chatstate.Event) *eventJSON {
+	return &eventJSON{
+		Seq: ev.Seq, Time: ev.Time, Kind: string(ev.Kind), From: ev.From,
+		Text: ev.Text, Page: ev.Page, Reason: ev.Reason, ClientID: ev.ClientID,
+	}
+}
+
+// changesWidget reports whether an event changes the widget beyond one more
+// transcript line, so the whole widget is sent along.
+func changesWidget(kind chatstate.EventKind) bool {
+	switch kind {
+	case chatstate.EventRegistered, chatstate.EventAgentJoined, chatstate.EventAgentLeft, chatstate.EventEnded:
+		return true
+	}
+	return false
+}
+
+// feed is one side's view of a live transport: what it subscribes to, how
+// events become frames for it, and what its frames do. The WebSocket and
+// long-poll transports run any feed the same way.
+type feed interface {
+	// topic is the chat subscribed to; "" subscribes to every chat.
+	topic() string
+	// resume returns the frames that bring a client holding lastSeq up to
+	// date, starting with a resume frame.
+	resume(ctx context.Context, lastSeq int64) ([]serverFrame, error)
+	// eventFrame renders a live event; ok is false for an event the client
+	// already has or does not see.
+	eventFrame(ctx context.Context, ev chatstate.Event) (frame serverFrame, ok bool, err error)
+	// handleFrame applies a client frame and returns the frames that answer it.
+	handleFrame(ctx context.Context, frame clientFrame) []serverFrame
+	// errorFrame reports a refused frame in the client's language.
+	errorFrame(ctx context.Context, clientID string, err error) serverFrame
+	// present records that the client is connected, now and periodically.
+	present()
+	// heartbeat is how often present must be called while connected.
+	heartbeat() time.Duration
+}
+
+// visitorFeed turns a visitor's chat events into frames, rendering their
+// HTML with the same components as the page.
+type visitorFeed struct {
+	h      *Handler
+	chat   chatstate.Chat
+	chatID string
+	viewer viewer
+	tr     views.Translator
+	// sent is the newest seq the client has, so a live event that the
+	// replay already carried is not sent twice.
+	sent int64
+}
+
+func (f *visitorFeed) topic() string            { return f.chatID }
+func (f *visitorFeed) heartbeat() time.Duration { return chatstate.HeartbeatEvery(f.chat) }
+func (f *visitorFeed) present()                 { f.h.markSeen(f.chatID) }
+
+func (h *Handler) newVisitorFeed(c echo.Context, chat chatstate.Chat) *visitorFeed {
+	v := viewerOf(c, safeReturnTo(c.QueryParam("page")))
+	return &visitorFeed{h: h, chat: chat, chatID: chat.ID, viewer: v, tr: h.translator(v, &chat)}
+}
+
+// eventFrame renders one event for the visitor.
+func (f *visitorFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverFrame, bool, error) {
+	if ev.Seq <= f.sent {
+		return serverFrame{}, false, nil
+	}
+	frame, err := f.render(ctx, ev)
+	if err != nil {
+		return serverFrame{}, false, err
+	}
+	f.sent = ev.Seq
+	return frame, true, nil
+}
+
+func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (serverFrame, error) {
+	frame := serverFrame{Type: frameEvent, Event: eventOf(ev)}
+	if changesWidget(ev.Kind) {
+		chat, err := f.h.chats.Chat(ctx, f.chatID)
+		if err != nil {
+			return serverFrame{}, err
+		}
+		html, err := renderString(ctx, views.WidgetPanel(f.h.widgetView(ctx, f.viewer, restored{chat: chat, found: true})))
+		if err != nil {
+			return serverFrame{}, err
+		}
+		frame.Widget = html
+		return frame, nil
+	}
+	if line, ok := lineView(f.tr, ev); ok {
+		html, err := renderString(ctx, views.TranscriptLine(line))
+		if err != nil {
+			return serverFrame{}, err
+		}
+		frame.HTML = html
+	}
+	return frame, nil
+}
+
+// resume answers a client that has everything up to lastSeq: a resume frame,
+// then the events it missed, in order.
+func (f *visitorFeed) resume(ctx context.Context, lastSeq int64) ([]serverFrame, error) {
+	chat, err := f.h.chats.Chat(ctx, f.chatID)
+	if err != nil {
+		return nil, err
+	}
+	if lastSeq < 0 || lastSeq > chat.LastSeq || chat.LastSeq-lastSeq > maxReplay {
+		// The client re-renders the widget, which then shows chat.LastSeq.
+		f.sent = chat.LastSeq
+		return []serverFrame{resumeFrame(false, chat.LastSeq)}, nil
+	}
+	events, err := f.h.chats.EventsAfter(ctx, f.chatID, lastSeq, maxReplay)
+	if err != nil {
+		return nil, err
+	}
+	f.sent = lastSeq
+	frames := []serverFrame{resumeFrame(true, lastSeq)}
+	for _, ev := range events {
+		frame, ok, err := f.eventFrame(ctx, ev)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			frames = append(frames, frame)
+		}
+	}
+	return frames, nil
+}
+
+func resumeFrame(recovered bool, lastSeq int64) serverFrame {
+	return serverFrame{Type: frameResume, Recovered: &recovered, LastSeq: lastSeq}
+}
+
+// handleFrame applies one client frame and returns the frames that answer it.
+func (f *visitorFeed) handleFrame(ctx context.Context, frame clientFrame) []serverFrame {
+	h := f.h
+	var err error
+	switch frame.Type {
+	case frameMessage:
+		if !h.messageLimit.Allow(f.chatID) {
+			err = errRateLimited()
+			break
+		}
+		var ev chatstate.Event
+		ev, err = h.chats.SendMessage(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor}, frame.ClientID, frame.Text)
+		if err == nil {
+			return []serverFrame{{Type: frameAck, ClientID: frame.ClientID, Seq: ev.Seq}}
+		}
+	case frameTyping:
+		if h.typingLimit.Allow(f.chatID) {
+			err = h.chats.Typing(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor})
+		}
+	case frameEnd:
+		_, err = h.chats.End(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor}, chatstate.ReasonVisitor)
+	case framePing, frameHello:
+	default:
+		err = errInvalidOptions()
+	}
+	if err == nil {
+		return nil
+	}
+	return []serverFrame{f.errorFrame(ctx, frame.ClientID, err)}
+}
+
+func (f *visitorFeed) errorFrame(ctx context.Context, clientID string, err error) serverFrame {
+	apiErr := apiErrorOf(err)
+	if apiErr.Code == errServer().Code {
+		f.h.log.ErrorContext(ctx, "transport frame", "chat", f.chatID, "err", err)
+	}
+	return serverFrame{Type: frameError, ClientID: clientID, Error: apiErr, Message: f.tr.T(apiErr.Key, apiErr.Args...)}
+}
+
+func renderString(ctx context.Context, component interface {
+	Render(context.Context, io.Writer) error
+}) (string, error) {
+	var buf bytes.Buffer
+	if err := component.Render(ctx, &buf); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+// originAllowed guards the transports against other sites' pages: the
+// Origin must be this server's own or one configured with -allowed-origin.
+// A request with no Origin is allowed only when the browser says it came
+// from this origin, or from no page at all (a tool, not a browser).
+func (h *Handler) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		site := r.Header.Get("Sec-Fetch-Site")
+		return site == "" || site == "same-origin" || site == "none"
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if u.Scheme == scheme && u.Host == r.Host {
+		return true
+	}
+	_, ok := h.allowedOrigins[origin]
+	return ok
+}
+
+func errOriginNotAllowed() *APIError {
+	return &APIError{112, "origin_not_allowed", "The page's origin may not use this chat server.", http.StatusForbidden, "error.invalid_options", nil}
+}
+
+// transportChat is the visitor's chat for a transport request, after the
+// origin check.
+func (h *Handler) transportChat(c echo.Context) (chatstate.Chat, error) {
+	if !h.originAllowed(c.Request()) {
+		return chatstate.Chat{}, errOriginNotAllowed()
+	}
+	chat, err := h.visitorChat(c)
+	if err != nil {
+		return chatstate.Chat{}, err
+	}
+	if chat.Phase == chatstate.PhaseRegistration {
+		return chatstate.Chat{}, &APIError{100, "invalid_options", "The chat has not been registered yet.", http.StatusConflict, "error.invalid_options", nil}
+	}
+	return chat, nil
+}
+
+func decodeFrame(data []byte) (clientFrame, error) {
+	var f clientFrame
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&f); err != nil {
+		return clientFrame{}, errInvalidOptions()
+	}
+	return f, nil
+}

@@ -1,0 +1,97 @@
+package handlers
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// pollWait is how long a poll waits for news before answering empty;
+// under the usual 30 s idle limits of proxies.
+const pollWait = 25 * time.Second
+
+// pollResponse is the body of both long-poll endpoints.
+type pollResponse struct {
+	Frames []serverFrame `json:"frames"`
+}
+
+// poll is the long-poll fallback's receive side: it answers at once with
+// what the client has missed, or waits for the next event.
+func (h *Handler) poll(c echo.Context) error {
+	chat, err := h.transportChat(c)
+	if err != nil {
+		return err
+	}
+	after, err := strconv.ParseInt(c.QueryParam("after"), 10, 64)
+	if err != nil {
+		return errInvalidOptions()
+	}
+	return h.longPoll(c, h.newVisitorFeed(c, chat), after)
+}
+
+// longPoll answers one poll of f from after.
+func (h *Handler) longPoll(c echo.Context, f feed, after int64) error {
+	ctx := c.Request().Context()
+	f.present()
+	// Polls are the client's presence: end each before the heartbeat is due.
+	wait := min(pollWait, f.heartbeat())
+
+	// Subscribe before reading the log, so an event committed in between is
+	// not missed.
+	sub := h.chats.Hub().Subscribe(f.topic(), 1)
+	defer sub.Close()
+	frames, err := f.resume(ctx, after)
+	if err != nil {
+		return err
+	}
+	if len(frames) > 1 || !*frames[0].Recovered {
+		return c.JSON(http.StatusOK, pollResponse{Frames: frames})
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-sub.Events():
+	case <-timer.C:
+	case <-ctx.Done():
+		return nil
+	case <-h.closing:
+	}
+	f.present()
+	frames, err = f.resume(ctx, after)
+	if err != nil {
+		return err
+	}
+	if len(frames) == 1 && *frames[0].Recovered {
+		frames = []serverFrame{}
+	}
+	return c.JSON(http.StatusOK, pollResponse{Frames: frames})
+}
+
+// postFrame is the long-poll fallback's send side: one client frame in,
+// its answers out.
+func (h *Handler) postFrame(c echo.Context) error {
+	chat, err := h.transportChat(c)
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(io.LimitReader(c.Request().Body, maxFrameBytes+1))
+	if err != nil {
+		return errInvalidOptions()
+	}
+	feed := h.newVisitorFeed(c, chat)
+	if len(data) > maxFrameBytes {
+		return c.JSON(http.StatusOK, pollResponse{Frames: []serverFrame{feed.errorFrame(c.Request().Context(), "", errMessageTooLong())}})
+	}
+	frame, err := decodeFrame(data)
+	if err != nil {
+		return err
+	}
+	frames := feed.handleFrame(c.Request().Context(), frame)
+	if frames == nil {
+		frames = []serverFrame{}
+	}
+	return c.JSON(http.StatusOK, pollResponse{Frames: frames})
+}
