@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -57,14 +58,13 @@ func (h *Handler) startChat(c echo.Context) error {
 	}
 	params := chatstate.StartParams{Page: returnTo}
 	if f.Localization != "" {
-		cat, err := h.catalogs.Resolve(f.Localization)
-		if err != nil {
+		if _, err := h.catalogs.Resolve(f.Localization); err != nil {
 			return errLocalizationNotAllowed()
 		}
-		params.Locale = cat.Name()
-	} else {
-		params.Locale = h.translator(viewerOf(c, returnTo), nil).Name()
 	}
+	v := viewerOf(c, returnTo)
+	v.localization = f.Localization
+	params.Locale = h.translator(v, nil).Name()
 	if f.MaxOffline != "" {
 		seconds, err := strconv.Atoi(f.MaxOffline)
 		if err != nil || seconds <= 0 {
@@ -134,11 +134,13 @@ func (h *Handler) register(c echo.Context) error {
 	var verr *chatstate.ValidationError
 	if errors.As(err, &verr) {
 		w := h.widgetView(c.Request().Context(), viewerOf(c, returnTo), restored{chat: chat, found: true})
+		// What was typed comes back, minus bytes that are not text, so the
+		// page stays valid UTF-8.
 		w.Form = formErrors(w.T, views.RegistrationForm{
-			FirstName: views.Field{Value: f.FirstName},
-			LastName:  views.Field{Value: f.LastName},
-			Email:     views.Field{Value: f.Email},
-			Subject:   views.Field{Value: f.Subject},
+			FirstName: views.Field{Value: strings.ToValidUTF8(f.FirstName, "")},
+			LastName:  views.Field{Value: strings.ToValidUTF8(f.LastName, "")},
+			Email:     views.Field{Value: strings.ToValidUTF8(f.Email, "")},
+			Subject:   views.Field{Value: strings.ToValidUTF8(f.Subject, "")},
 		}, verr)
 		return h.respondWidget(c, http.StatusUnprocessableEntity, w)
 	}
@@ -172,7 +174,7 @@ func (h *Handler) sendMessage(c echo.Context) error {
 			return err
 		}
 		w := h.widgetView(c.Request().Context(), viewerOf(c, returnTo), restored{chat: chat, found: true})
-		w.Talk.Draft, w.Talk.ClientID = f.Text, f.ClientID
+		w.Talk.Draft, w.Talk.ClientID = strings.ToValidUTF8(f.Text, ""), f.ClientID
 		w.Talk.MessageError = w.T.T(apiErr.Key, apiErr.Args...)
 		return h.respondWidget(c, apiErr.Status, w)
 	}

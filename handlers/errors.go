@@ -102,6 +102,9 @@ func apiErrorOf(err error) *APIError {
 			return &APIError{110, "not_found", "There is nothing here.", httpErr.Code, "error.not_found", nil}
 		case http.StatusBadRequest:
 			return errInvalidOptions()
+		case http.StatusForbidden:
+			// The CSRF middleware refuses a cross-site post with its own error.
+			return errCSRF()
 		}
 	}
 	return errServer()

@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -26,5 +27,5 @@ func isPartial(c echo.Context) bool {
 
 // wantsJSON reports whether the caller is chat.js asking for data.
 func wantsJSON(c echo.Context) bool {
-	return c.Request().Header.Get(echo.HeaderAccept) == echo.MIMEApplicationJSON
+	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), echo.MIMEApplicationJSON)
 }

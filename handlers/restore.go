@@ -60,6 +60,9 @@ type viewer struct {
 	acceptLanguage string
 	csrf           string
 	returnTo       string
+	// localization is the visitor's allowed `localization` option, used
+	// until a chat fixes its own language.
+	localization string
 }
 
 func viewerOf(c echo.Context, returnTo string) viewer {
@@ -74,7 +77,7 @@ func (h *Handler) translator(v viewer, chat *chatstate.Chat) *localization.Catal
 			return cat
 		}
 	}
-	cat, err := h.catalogs.Negotiate("", v.acceptLanguage)
+	cat, err := h.catalogs.Negotiate(v.localization, v.acceptLanguage)
 	if err != nil {
 		return h.catalogs.Default()
 	}

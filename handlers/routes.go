@@ -51,6 +51,7 @@ func New(d Deps) *echo.Echo {
 		site.GET(p.path, h.page(p))
 	}
 	site.GET("/chat/widget", h.widget)
+	site.GET("/chat/popup", h.popup)
 	site.POST("/chat/start", h.startChat)
 	site.POST("/chat/draft", h.saveDraft)
 	site.POST("/chat/register", h.register)

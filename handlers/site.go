@@ -59,10 +59,29 @@ func (h *Handler) renderPage(c echo.Context, status int, p sitePage, w views.Wid
 }
 
 // widget serves the widget alone, for a swap after a partial navigation or
-// a re-render requested by chat.js.
+// a re-render requested by chat.js, in the language of the `localization`
+// option when one is given and allowed.
 func (h *Handler) widget(c echo.Context) error {
-	returnTo := safeReturnTo(c.QueryParam("return_to"))
-	return render(c, http.StatusOK, views.WidgetPanel(h.widgetView(c.Request().Context(), viewerOf(c, returnTo), h.restore(c))))
+	v := viewerOf(c, safeReturnTo(c.QueryParam("return_to")))
+	if option := c.QueryParam("localization"); option != "" {
+		if _, err := h.catalogs.Resolve(option); err != nil {
+			return errLocalizationNotAllowed()
+		}
+		v.localization = option
+	}
+	return render(c, http.StatusOK, views.WidgetPanel(h.widgetView(c.Request().Context(), v, h.restore(c))))
+}
+
+// popup serves the chat in a window of its own, for startChat without
+// `embedded`; it restores itself on reload like the embedded widget.
+func (h *Handler) popup(c echo.Context) error {
+	v := viewerOf(c, "/chat/popup")
+	if option := c.QueryParam("localization"); option != "" {
+		if _, err := h.catalogs.Resolve(option); err == nil {
+			v.localization = option
+		}
+	}
+	return render(c, http.StatusOK, views.PopupPage(csrfToken(c), h.widgetView(c.Request().Context(), v, h.restore(c))))
 }
 
 // respondWidget answers a widget form: the fragment for a swap, or the whole
@@ -87,7 +106,8 @@ func (h *Handler) afterPost(c echo.Context, chat chatstate.Chat, returnTo string
 // safeReturnTo keeps redirects on this site: only a local absolute path is
 // accepted, anything else means the home page.
 func safeReturnTo(path string) string {
-	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") || strings.ContainsAny(path, "\\\r\n") {
+	// Browsers drop tabs and newlines from a URL, so "/\t/x" would be "//x".
+	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") || strings.ContainsAny(path, "\\\t\r\n") {
 		return "/"
 	}
 	return path

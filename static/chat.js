@@ -1,52 +1,135 @@
-// chat.js: Parley's chat widget in the browser. The server renders the
-// widget; this script only enhances it: forms post in the background and the
-// server's fragment replaces the widget, and the registration form's draft
-// is saved as the visitor types, so a reload brings it back.
+// chat.js: Parley's chat widget API (window.chat), as DESIGN §4 and the
+// README describe it. The server renders the widget; this script binds the
+// session API to it, keeps it live over a WebSocket (or long-polling), and
+// swaps in the HTML the server sends, so it never builds markup of its own.
 (function () {
   "use strict";
 
   var WIDGET_ID = "parley-widget";
   var DRAFT_DELAY_MS = 400;
+  var TYPING_EVERY_MS = 2000;
+  var TYPING_SHOWN_MS = 4000;
+  var BACKOFF_MIN_MS = 500;
+  var BACKOFF_MAX_MS = 15000;
 
-  function widget() {
-    return document.getElementById(WIDGET_ID);
+  // Error codes, published in README.md; never renumbered.
+  var ERRORS = {
+    invalid_options: [100, "The options passed to the chat are not valid."],
+    registration_invalid: [102, "The registration data is not valid."],
+    transport_failed: [107, "The connection to the chat server failed."],
+    chat_ended: [106, "The chat has ended."],
+    server_error: [108, "The server could not complete the request."],
+    chat_already_running: [200, "A chat is already running on this page."],
+    chat_running_elsewhere: [201, "A chat is already running on another page: call restoreChat."],
+    embedded_required: [202, "restoreChat requires the option embedded: true."],
+    popup_blocked: [203, "The browser blocked the chat's popup window."]
+  };
+
+  function failure(name, description) {
+    var e = ERRORS[name] || ERRORS.server_error;
+    return { error: { code: e[0], name: name, description: description || e[1] } };
   }
 
-  function csrfToken(form) {
-    var field = form && form.querySelector("input[name=_csrf]");
-    return field ? field.value : "";
+  // chatPromise is a Promise with the vendor's chainable done and fail.
+  function chatPromise() {
+    var settle = {};
+    var p = new Promise(function (resolve, reject) { settle.resolve = resolve; settle.reject = reject; });
+    p.done = function (fn) { p.then(fn, function () {}); return p; };
+    p.fail = function (fn) { p.then(null, fn); return p; };
+    p.resolve = settle.resolve;
+    p.reject = settle.reject;
+    p.then(null, function () {}); // a failure nobody listens to is no page error
+    return p;
   }
 
-  function post(url, body, token) {
+  function validOptions(o) {
+    if (o === undefined) return {};
+    if (!o || typeof o !== "object") return null;
+    var fn = function (v) { return v === undefined || typeof v === "function"; };
+    var ok = fn(o.registration) &&
+      (o.ui === undefined || o.ui === false || (o.ui && typeof o.ui === "object")) &&
+      (o.localization === undefined || typeof o.localization === "string") &&
+      (o.maxOfflineDuration === undefined || (typeof o.maxOfflineDuration === "number" && o.maxOfflineDuration > 0)) &&
+      (o.transport === undefined || (o.transport && typeof o.transport.connect === "function" &&
+        typeof o.transport.send === "function" && typeof o.transport.close === "function")) &&
+      (o.logger === undefined || (o.logger && typeof o.logger.info === "function"));
+    return ok ? o : null;
+  }
+
+  function logger(options) {
+    var out = options.logger || (options.debug ? console : null);
+    function at(level) {
+      return function () {
+        if (!out) return;
+        var args = ["[parley]"].concat(Array.prototype.slice.call(arguments));
+        (out[level] || out.info).apply(out, args);
+      };
+    }
+    return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+  }
+
+  function clientId() {
+    var b = new Uint8Array(12);
+    crypto.getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+  }
+
+  // ---- the widget in the page ----
+
+  function widget() { return document.getElementById(WIDGET_ID); }
+
+  function csrfToken() {
+    var field = document.querySelector("#" + WIDGET_ID + " input[name=_csrf]");
+    var meta = document.querySelector("meta[name=csrf-token]");
+    return field ? field.value : meta ? meta.content : "";
+  }
+
+  function request(method, url, body) {
     return fetch(url, {
-      method: "POST",
+      method: method,
       body: body,
       credentials: "same-origin",
-      headers: { "HX-Request": "true", "X-CSRF-Token": token }
+      headers: { "HX-Request": "true", "X-CSRF-Token": csrfToken(), "Accept": "application/json, text/html" }
     });
   }
 
-  // replaceWidget swaps in the server's fragment, keeping focus on the
-  // control that had it so typing goes on uninterrupted.
-  function replaceWidget(html) {
-    var current = widget();
-    if (!current) return;
-    var template = document.createElement("template");
-    template.innerHTML = html.trim();
-    var fresh = template.content.querySelector("#" + WIDGET_ID);
-    if (!fresh) {
-      // An error fragment: show it inside the widget, keeping what is there.
-      var line = template.content.firstElementChild;
-      var old = current.querySelector(":scope > .parley-error");
-      if (old) old.remove();
-      if (line) current.querySelector(".parley-header").after(line);
-      return;
+  // html answers with the widget's HTML, or rejects with the server's coded
+  // error.
+  function html(response) {
+    var type = response.headers.get("Content-Type") || "";
+    if (type.indexOf("application/json") === 0) {
+      return response.json().then(function (body) { throw { error: body.error }; });
     }
-    var focusedId = document.activeElement && current.contains(document.activeElement) ? document.activeElement.id : "";
+    return response.text();
+  }
+
+  function formBody(fields) {
+    var body = new URLSearchParams();
+    body.set("_csrf", csrfToken());
+    body.set("return_to", returnTo());
+    Object.keys(fields).forEach(function (k) { if (fields[k] !== undefined) body.set(k, fields[k]); });
+    return body;
+  }
+
+  function returnTo() { return location.pathname === "/chat/popup" ? "/chat/popup" : location.pathname; }
+
+  // swapWidget replaces the widget with the server's, keeping focus and any
+  // half-typed message, then lets the active chat catch up with the change.
+  function swapWidget(markup) {
+    var current = widget();
+    var template = document.createElement("template");
+    template.innerHTML = markup.trim();
+    var fresh = template.content.querySelector("#" + WIDGET_ID);
+    if (!current || !fresh) return;
+    var focusedId = current.contains(document.activeElement) ? document.activeElement.id : "";
+    var oldBox = current.querySelector("#parley-message");
+    var newBox = fresh.querySelector("#parley-message");
+    if (oldBox && newBox && !newBox.value) newBox.value = oldBox.value;
     current.replaceWith(fresh);
     var refocus = focusedId && document.getElementById(focusedId);
     if (refocus) refocus.focus();
-    scrollLog(fresh);
+    dress(fresh);
+    sync();
   }
 
   function scrollLog(root) {
@@ -54,33 +137,489 @@
     if (log) log.scrollTop = log.scrollHeight;
   }
 
-  var draftTimer = 0;
-  function scheduleDraft(form) {
-    clearTimeout(draftTimer);
-    draftTimer = setTimeout(function () {
-      var body = new FormData(form);
-      post(form.getAttribute("data-draft-action"), body, csrfToken(form)).catch(function () {});
-    }, DRAFT_DELAY_MS);
+  // dress applies the `ui` option to a freshly rendered widget.
+  function dress(root) {
+    var ui = state.options && state.options.ui;
+    root.hidden = ui === false;
+    scrollLog(root);
+    localTimes(root);
+    if (!ui) return;
+    var colors = ui.colors || {};
+    ["accent", "accentText", "background", "text"].forEach(function (k) {
+      var prop = "--parley-" + { accent: "accent", accentText: "accent-text", background: "bg", text: "text" }[k];
+      if (colors[k]) root.style.setProperty(prop, colors[k]);
+    });
+    if (ui.position) root.setAttribute("data-position", ui.position);
+    if (ui.title) root.querySelector(".parley-title").textContent = ui.title;
+    var start = root.querySelector(".parley-start:not(.parley-restart) .parley-button");
+    if (ui.startButtonText && start && root.getAttribute("data-state") === "start") start.textContent = ui.startButtonText;
   }
 
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) t.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    });
+  }
+
+  function readTranscript(root) {
+    return Array.prototype.map.call(root.querySelectorAll(".parley-log > li[data-seq]"), function (li) {
+      var type = (li.className.match(/parley-from-(\w+)/) || [])[1] || "system";
+      var author = li.querySelector(".parley-author");
+      var time = li.querySelector("time");
+      return {
+        seq: Number(li.getAttribute("data-seq")),
+        time: time ? time.getAttribute("datetime") : "",
+        text: li.querySelector(".parley-text").textContent,
+        from: { type: type, name: author ? author.textContent : "" }
+      };
+    });
+  }
+
+  // ---- transports: each moves frames (docs/PROTOCOL.md) ----
+
+  function websocketTransport(url) {
+    var ws = null;
+    return {
+      name: "websocket",
+      connect: function (on) {
+        var opened = false;
+        ws = new WebSocket(url || (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/chat/ws?page=" + encodeURIComponent(returnTo()));
+        ws.onopen = function () { opened = true; on.open(); };
+        ws.onmessage = function (m) { try { on.frame(JSON.parse(m.data)); } catch (e) { on.close({ opened: opened }); } };
+        ws.onclose = function () { on.close({ opened: opened }); };
+      },
+      send: function (frame) {
+        if (!ws || ws.readyState !== 1) return false;
+        ws.send(JSON.stringify(frame));
+        return true;
+      },
+      close: function () { if (ws) { ws.onclose = null; ws.close(); } }
+    };
+  }
+
+  function longpollTransport(base) {
+    base = base || "/chat";
+    var running = false, after = 0, on = null, controller = null;
+    function deliver(body) { (body.frames || []).forEach(function (f) { track(f); on.frame(f); }); }
+    function track(f) {
+      if (f.type === "event" && f.event.seq > after) after = f.event.seq;
+      if (f.type === "resume" && f.recovered === false) after = f.lastSeq;
+    }
+    function poll() {
+      if (!running) return;
+      controller = new AbortController();
+      fetch(base + "/poll?after=" + after + "&page=" + encodeURIComponent(returnTo()), { credentials: "same-origin", signal: controller.signal })
+        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+        .then(function (body) { if (running) { deliver(body); poll(); } })
+        .catch(function () { if (running) { running = false; on.close({ opened: true }); } });
+    }
+    return {
+      name: "longpoll",
+      connect: function (handlers) { on = handlers; running = true; setTimeout(function () { on.open(); }, 0); },
+      send: function (frame) {
+        if (!running) return false;
+        if (frame.type === "hello") { after = frame.lastSeq; poll(); return true; }
+        fetch(base + "/frames", {
+          method: "POST", credentials: "same-origin", body: JSON.stringify(frame),
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() }
+        }).then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+          .then(function (body) { if (running) deliver(body); })
+          .catch(function () { if (running) { running = false; if (controller) controller.abort(); on.close({ opened: true }); } });
+        return true;
+      },
+      close: function () { running = false; if (controller) controller.abort(); }
+    };
+  }
+
+  // ---- the session ----
+
+  function Session(options, root) {
+    var self = this;
+    var log = logger(options);
+    var handlers = {};
+    var chatId = root.getAttribute("data-chat-id");
+    var lastSeq = Number(root.getAttribute("data-last-seq")) || 0;
+    var transcript = readTranscript(root);
+    // outbox holds sends until acknowledged; it is kept in sessionStorage so
+    // a send cut off by navigating away is retried by the next page.
+    var outbox = {};
+    var outboxKey = "parley-outbox-" + chatId;
+    function saveOutbox() {
+      try {
+        var frames = Object.keys(outbox).map(function (id) { return outbox[id].frame; });
+        if (frames.length) sessionStorage.setItem(outboxKey, JSON.stringify(frames));
+        else sessionStorage.removeItem(outboxKey);
+      } catch (e) { /* storage unavailable: retries then last as long as the page */ }
+    }
+    try {
+      JSON.parse(sessionStorage.getItem(outboxKey) || "[]").forEach(function (frame) {
+        outbox[frame.clientId] = { frame: frame, promise: chatPromise() };
+      });
+    } catch (e) { /* nothing to retry */ }
+    var transport = null, open = false, ended = false, failures = 0, wsFailures = 0, retryTimer = 0, typingAt = 0;
+
+    function emit(name, event) {
+      (handlers[name] || []).forEach(function (fn) {
+        try { fn(event); } catch (e) { log.error("callback " + name + " failed", e); }
+      });
+    }
+    function on(name) { return function (fn) { (handlers[name] = handlers[name] || []).push(fn); return self; }; }
+
+    function newTransport() {
+      if (options.transport) return options.transport;
+      if (options.disableWebSockets || wsFailures >= 2 || !window.WebSocket) return longpollTransport();
+      return websocketTransport();
+    }
+
+    function connect() {
+      if (ended) return;
+      var t = transport = newTransport();
+      log.info("connecting over " + (t.name || "custom transport") + " from seq " + lastSeq);
+      t.connect({
+        open: function () {
+          if (t !== transport) return;
+          open = true;
+          t.send({ type: "hello", lastSeq: lastSeq });
+          if (failures > 0) emit("onReconnected", { seq: lastSeq, time: new Date().toISOString() });
+          failures = 0;
+          showConnection(false);
+          Object.keys(outbox).forEach(function (id) { t.send(outbox[id].frame); });
+        },
+        frame: function (f) { if (t === transport) receive(f); },
+        close: function (info) {
+          if (t !== transport || ended) return;
+          open = false;
+          if (t.name === "websocket") wsFailures = info && info.opened ? 0 : wsFailures + 2;
+          failures++;
+          showConnection(true);
+          emit("onConnectionError", failure("transport_failed"));
+          var delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, failures - 1));
+          retryTimer = setTimeout(connect, delay / 2 + Math.random() * delay / 2);
+          log.warn("connection lost; retrying in about " + Math.round(delay) + " ms");
+        }
+      });
+    }
+
+    function showConnection(lost) {
+      var line = widget() && widget().querySelector(".parley-connection");
+      if (line) line.hidden = !lost || failures < 2;
+    }
+
+    function receive(f) {
+      switch (f.type) {
+        case "resume":
+          if (f.recovered === false) {
+            log.warn("the server could not replay the gap; re-rendering the widget");
+            refresh();
+          }
+          break;
+        case "ack":
+          if (outbox[f.clientId]) { outbox[f.clientId].promise.resolve({ seq: f.seq }); delete outbox[f.clientId]; saveOutbox(); }
+          break;
+        case "error":
+          if (f.clientId && outbox[f.clientId]) {
+            outbox[f.clientId].promise.reject({ error: f.error, message: f.message });
+            delete outbox[f.clientId];
+            saveOutbox();
+          }
+          log.warn("server refused a frame: " + (f.error && f.error.name));
+          break;
+        case "event":
+          applyEvent(f);
+          break;
+      }
+    }
+
+    function refresh() {
+      request("GET", "/chat/widget?return_to=" + encodeURIComponent(returnTo())).then(html).then(function (markup) {
+        var template = document.createElement("template");
+        template.innerHTML = markup.trim();
+        var fresh = template.content.querySelector("#" + WIDGET_ID);
+        if (fresh) lastSeq = Math.max(lastSeq, Number(fresh.getAttribute("data-last-seq")) || 0);
+        transcript = fresh ? readTranscript(fresh) : transcript;
+        if (!(options.ui === false)) swapWidget(markup);
+      }).catch(function (e) { log.error("re-render failed", e); });
+    }
+
+    function applyEvent(f) {
+      var ev = f.event;
+      if (ev.seq <= lastSeq) return; // already shown: a replay overlapping live delivery
+      lastSeq = ev.seq;
+      var root = widget();
+      if (f.widget) {
+        swapWidget(f.widget);
+      } else if (f.html && root && !document.getElementById("parley-seq-" + ev.seq)) {
+        var list = root.querySelector(".parley-log");
+        if (list) {
+          list.insertAdjacentHTML("beforeend", f.html);
+          localTimes(list.lastElementChild);
+          scrollLog(root);
+        }
+      }
+      if (root) root.setAttribute("data-last-seq", String(lastSeq));
+      var event = { seq: ev.seq, time: ev.time, kind: ev.kind, from: ev.from, text: ev.text, page: ev.page, reason: ev.reason };
+      if (ev.kind === "message") transcript.push({ seq: ev.seq, time: ev.time, text: ev.text, from: ev.from });
+      switch (ev.kind) {
+        case "message": emit("onMessageReceived", event); break;
+        case "agent_joined": emit("onAgentConnected", event); break;
+        case "agent_left": emit("onAgentDisconnected", event); break;
+        case "typing":
+          if (ev.from.type === "agent") { showTyping(ev.from.name); emit("onAgentTyping", event); }
+          break;
+        case "ended": finish(); emit("onSessionEnded", event); break;
+      }
+    }
+
+    function showTyping(name) {
+      var line = widget() && widget().querySelector(".parley-typing");
+      if (!line) return;
+      line.textContent = line.getAttribute("data-template").replace("{name}", name);
+      clearTimeout(line.parleyTimer);
+      line.parleyTimer = setTimeout(function () { line.textContent = ""; }, TYPING_SHOWN_MS);
+    }
+
+    function finish() {
+      ended = true;
+      clearTimeout(retryTimer);
+      if (transport) transport.close();
+      Object.keys(outbox).forEach(function (id) { outbox[id].promise.reject(failure("chat_ended")); });
+      outbox = {};
+      saveOutbox();
+      if (state.session === self) state.session = null;
+    }
+
+    this.sendMessage = function (text, id) {
+      var p = chatPromise();
+      if (ended) { p.reject(failure("chat_ended")); return p; }
+      var frame = { type: "message", clientId: id || clientId(), text: String(text) };
+      outbox[frame.clientId] = { frame: frame, promise: p };
+      saveOutbox();
+      if (open) transport.send(frame);
+      return p;
+    };
+    this.sendTyping = function () {
+      var now = Date.now();
+      if (!open || ended || now - typingAt < TYPING_EVERY_MS) return;
+      typingAt = now;
+      transport.send({ type: "typing" });
+    };
+    this.leave = function () {
+      var p = chatPromise();
+      if (ended) { p.resolve(); return p; }
+      request("POST", "/chat/end", formBody({})).then(html).then(function (markup) {
+        if (!ended) { finish(); emit("onSessionEnded", { seq: lastSeq, time: new Date().toISOString(), reason: "visitor" }); }
+        swapWidget(markup);
+        p.resolve();
+      }).catch(function (e) { p.reject(e.error ? e : failure("server_error")); });
+      return p;
+    };
+    this.getTranscript = function () { return transcript.slice(); };
+    this.getChatId = function () { return chatId; };
+    ["onAgentConnected", "onAgentDisconnected", "onMessageReceived", "onAgentTyping", "onSessionEnded",
+      "onConnectionError", "onReconnected"].forEach(function (name) { self[name] = on(name); });
+    this._close = function () { ended = true; clearTimeout(retryTimer); if (transport) transport.close(); };
+    this._sync = function (root) {
+      lastSeq = Math.max(lastSeq, Number(root.getAttribute("data-last-seq")) || 0);
+      if (root.getAttribute("data-phase") === "ended" && !ended) finish();
+    };
+    this._ended = function () { return ended; };
+
+    connect();
+  }
+
+  // ---- the page's one chat ----
+
+  // state is this page's chat: the options it was started or restored with,
+  // its session, and a promise still waiting for registration.
+  var state = { options: null, session: null, pending: null };
+
+  // sync brings the session in line with the widget the server rendered.
+  function sync() {
+    var root = widget();
+    if (!root || !state.options) return;
+    var phase = root.getAttribute("data-phase");
+    var live = root.getAttribute("data-state") === "conversation" && (phase === "queued" || phase === "connected");
+    if (state.session && state.session.getChatId() !== root.getAttribute("data-chat-id")) {
+      state.session._close();
+      state.session = null;
+    }
+    if (state.session) state.session._sync(root);
+    if (live && !state.session) {
+      state.session = new Session(state.options, root);
+      if (state.pending) { state.pending.resolve(state.session); state.pending = null; }
+    }
+    if (phase === "registration" && state.options.registration && !state.registering) register();
+  }
+
+  // register runs a site's own registration function and submits its data.
+  function register() {
+    state.registering = true;
+    Promise.resolve().then(function () { return state.options.registration(); }).then(function (data) {
+      data = data || {};
+      var fields = { first_name: data.firstName, last_name: data.lastName, email: data.email, subject: data.subject };
+      return request("POST", "/chat/register", formBody(fields)).then(function (response) {
+        return html(response).then(function (markup) {
+          swapWidget(markup);
+          if (response.status === 422) throw failure("registration_invalid");
+        });
+      });
+    }).catch(function (e) {
+      if (state.pending) { state.pending.reject(e && e.error ? e : failure("registration_invalid")); state.pending = null; }
+    }).then(function () { state.registering = false; });
+  }
+
+  function begin(options) {
+    var checked = validOptions(options);
+    var p = chatPromise();
+    if (!checked) { p.reject(failure("invalid_options")); return { options: null, promise: p }; }
+    state.options = checked;
+    return { options: checked, promise: p };
+  }
+
+  // ensureWidget finds the server-rendered widget, or fetches it for a page
+  // that did not render one.
+  function ensureWidget(options) {
+    var root = widget();
+    var url = "/chat/widget?return_to=" + encodeURIComponent(returnTo()) +
+      (options.localization ? "&localization=" + encodeURIComponent(options.localization) : "");
+    if (root && !options.localization) return Promise.resolve(root);
+    return request("GET", url).then(html).then(function (markup) {
+      if (!widget()) {
+        var holder = document.createElement("div");
+        document.body.appendChild(holder);
+        holder.outerHTML = markup;
+      } else {
+        swapWidget(markup);
+      }
+      return widget();
+    });
+  }
+
+  function restoreChat(options) {
+    var b = begin(options), p = b.promise;
+    if (!b.options) return p;
+    if (!b.options.embedded) { p.reject(failure("embedded_required")); return p; }
+    if (state.session && !state.session._ended()) { p.resolve(state.session); return p; }
+    ensureWidget(b.options).then(function (root) {
+      dress(root);
+      var error = root.getAttribute("data-error-name");
+      var phase = root.getAttribute("data-phase");
+      if (error) {
+        p.reject({ error: { code: Number(root.getAttribute("data-error-code")), name: error, description: root.querySelector(".parley-error").textContent } });
+      } else if (phase === "ended") {
+        p.reject({ reason: root.getAttribute("data-end-reason") });
+      } else if (phase === "registration" || phase === "queued" || phase === "connected") {
+        state.pending = p;
+        sync();
+      } else {
+        p.reject({});
+      }
+    }).catch(function (e) { p.reject(e && e.error ? e : failure("server_error")); });
+    return p;
+  }
+
+  function startInPage(b) {
+    var p = b.promise, root = widget();
+    var phase = root && root.getAttribute("data-phase");
+    if (state.session && !state.session._ended()) { p.reject(failure("chat_already_running")); return p; }
+    if (phase === "registration" || phase === "queued" || phase === "connected") {
+      p.reject(failure("chat_running_elsewhere"));
+      return p;
+    }
+    state.pending = p;
+    var fields = {
+      localization: b.options.localization,
+      max_offline: b.options.maxOfflineDuration ? String(Math.ceil(b.options.maxOfflineDuration)) : undefined
+    };
+    (root ? Promise.resolve() : ensureWidget({}))
+      .then(function () { return request("POST", "/chat/start", formBody(fields)); })
+      .then(html).then(swapWidget)
+      .catch(function (e) { if (state.pending === p) state.pending = null; p.reject(e && e.error ? e : failure("server_error")); });
+    return p;
+  }
+
+  function startChat(options) {
+    var b = begin(options);
+    if (!b.options || b.options.embedded) return b.options ? startInPage(b) : b.promise;
+    var query = new URLSearchParams();
+    ["localization", "maxOfflineDuration", "disableWebSockets", "debug"].forEach(function (k) {
+      if (b.options[k] !== undefined) query.set(k, String(b.options[k]));
+    });
+    var popup = window.open("/chat/popup?" + query, "parley-chat", "width=420,height=640");
+    if (!popup) b.promise.reject(failure("popup_blocked"));
+    else b.promise.resolve({ popup: popup });
+    return b.promise;
+  }
+
+  function startChatInThisWindow(options) {
+    var b = begin(options);
+    if (!b.options) return b.promise;
+    b.options.embedded = true;
+    var phase = widget() && widget().getAttribute("data-phase");
+    if (phase === "registration" || phase === "queued" || phase === "connected" || phase === "ended") {
+      return restoreChat(b.options);
+    }
+    return startInPage(b);
+  }
+
+  // ---- the widget's own controls ----
+
+  var draftTimer = 0;
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.closest || !form.closest("#" + WIDGET_ID)) return;
     event.preventDefault();
     clearTimeout(draftTimer);
+    var session = state.session;
+    if (session && form.classList.contains("parley-compose")) {
+      var box = form.querySelector("#parley-message");
+      var text = box.value;
+      if (!text.trim()) return;
+      var id = form.querySelector("input[name=client_id]").value;
+      box.value = "";
+      form.querySelector("input[name=client_id]").value = clientId();
+      session.sendMessage(text, id).fail(function (e) { restoreDraft(text, e); });
+      return;
+    }
+    if (session && form.classList.contains("parley-end")) { session.leave(); return; }
+    if (form.classList.contains("parley-start") && !state.options) state.options = {};
     var button = form.querySelector("button[type=submit]");
     if (button) button.disabled = true;
-    post(form.action, new FormData(form), csrfToken(form))
-      .then(function (response) { return response.text(); })
-      .then(replaceWidget)
+    request("POST", form.getAttribute("action"), new FormData(form))
+      .then(html).then(swapWidget)
       .catch(function () { form.submit(); })
-      .finally(function () { if (button) button.disabled = false; });
+      .then(function () { if (button) button.disabled = false; });
   });
+
+  // restoreDraft puts a refused message back with the server's reason, so
+  // nothing typed is lost.
+  function restoreDraft(text, e) {
+    var root = widget(), box = root && root.querySelector("#parley-message");
+    if (!box) return;
+    if (!box.value) box.value = text;
+    var line = root.querySelector("#parley-message-error");
+    if (!line) {
+      line = document.createElement("p");
+      line.id = "parley-message-error";
+      line.className = "parley-field-error";
+      line.setAttribute("role", "alert");
+      box.after(line);
+    }
+    line.textContent = e.message || (e.error && e.error.description) || "";
+    box.setAttribute("aria-invalid", "true");
+  }
 
   document.addEventListener("input", function (event) {
     var form = event.target.form;
-    if (form && form.hasAttribute("data-draft-action") && form.closest("#" + WIDGET_ID)) {
-      scheduleDraft(form);
+    if (!form || !form.closest("#" + WIDGET_ID)) return;
+    if (form.hasAttribute("data-draft-action")) {
+      clearTimeout(draftTimer);
+      draftTimer = setTimeout(function () {
+        request("POST", form.getAttribute("data-draft-action"), new FormData(form)).catch(function () {});
+      }, DRAFT_DELAY_MS);
+    } else if (event.target.id === "parley-message" && state.session) {
+      state.session.sendTyping();
     }
   });
 
@@ -95,11 +634,14 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
-    var w = widget();
-    if (w) scrollLog(w);
+    var root = widget();
+    if (root) { scrollLog(root); localTimes(root); }
   });
 
-  window.chat = window.chat || {
-    restoreChat: function () { return Promise.resolve(); }
+  window.chat = {
+    startChat: startChat,
+    restoreChat: restoreChat,
+    startChatInThisWindow: startChatInThisWindow,
+    transports: { websocket: websocketTransport, longpoll: longpollTransport }
   };
 })();
