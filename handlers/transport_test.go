@@ -1,0 +1,336 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers"
+)
+
+// frame is a server frame as chat.js reads it.
+type frame struct {
+	Type      string `json:"type"`
+	Recovered *bool  `json:"recovered"`
+	LastSeq   int64  `json:"lastSeq"`
+	Event     *struct {
+		Seq  int64           `json:"seq"`
+		Kind string          `json:"kind"`
+		Text string          `json:"text"`
+		From chatstate.Party `json:"from"`
+	} `json:"event"`
+	HTML     string `json:"html"`
+	Widget   string `json:"widget"`
+	ClientID string `json:"clientId"`
+	Seq      int64  `json:"seq"`
+	Error    *struct {
+		Code int    `json:"code"`
+		Name string `json:"name"`
+	} `json:"error"`
+	Message string `json:"message"`
+}
+
+// liveServer is the handlers on a real loopback listener, as the transports
+// need, with the shutdown signal under the test's control.
+type liveServer struct {
+	*httptest.Server
+	closing chan struct{}
+}
+
+func newLiveServer(t *testing.T, en *env, allowedOrigins ...string) *liveServer {
+	t.Helper()
+	closing := make(chan struct{})
+	srv := httptest.NewServer(handlers.New(handlers.Deps{
+		Chats:          en.chats,
+		Catalogs:       en.cats,
+		SessionSecrets: [][]byte{secretNew},
+		AllowedOrigins: allowedOrigins,
+		Closing:        closing,
+		Logger:         slog.New(slog.DiscardHandler),
+	}))
+	ls := &liveServer{Server: srv, closing: closing}
+	t.Cleanup(ls.shutdown)
+	return ls
+}
+
+func (ls *liveServer) shutdown() {
+	select {
+	case <-ls.closing:
+	default:
+		close(ls.closing)
+	}
+	ls.Close()
+}
+
+// registeredVisitor is a visitor with a queued chat on ls, and its id.
+func registeredVisitor(t *testing.T, en *env, ls *liveServer) (*visitor, string) {
+	t.Helper()
+	v := en.visitor(ls.Config.Handler)
+	return v, v.register("/", "Ada")
+}
+
+func (v *visitor) cookieHeader() string {
+	var parts []string
+	for _, c := range v.cookies {
+		parts = append(parts, c.Name+"="+c.Value)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// dial opens the visitor's WebSocket with the given Origin.
+func dial(t *testing.T, ls *liveServer, v *visitor, origin string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	h := http.Header{}
+	h.Set("Cookie", v.cookieHeader())
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	conn, res, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ls.URL, "http")+"/chat/ws?page=/pricing", h)
+	if err == nil {
+		t.Cleanup(func() { conn.Close() })
+	}
+	return conn, res, err
+}
+
+func mustDial(t *testing.T, ls *liveServer, v *visitor) *websocket.Conn {
+	t.Helper()
+	conn, _, err := dial(t, ls, v, ls.URL)
+	if err != nil {
+		t.Fatalf("dial /chat/ws: %v", err)
+	}
+	return conn
+}
+
+func send(t *testing.T, conn *websocket.Conn, v any) {
+	t.Helper()
+	if err := conn.WriteJSON(v); err != nil {
+		t.Fatalf("write frame: %v", err)
+	}
+}
+
+// next reads frames until one whose type is not "typing"-only noise.
+func next(t *testing.T, conn *websocket.Conn) frame {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var f frame
+	if err := conn.ReadJSON(&f); err != nil {
+		t.Fatalf("read frame: %v", err)
+	}
+	return f
+}
+
+func wantResume(t *testing.T, f frame, recovered bool) {
+	t.Helper()
+	if f.Type != "resume" || f.Recovered == nil || *f.Recovered != recovered {
+		t.Fatalf("first frame = %+v, want resume with recovered=%v", f, recovered)
+	}
+}
+
+func TestWebSocketResumeAndLive(t *testing.T) {
+	// Registered first, so it runs after every other cleanup has closed
+	// the server and the store.
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	en := newEnv(t)
+	ls := newLiveServer(t, en)
+	v, id := registeredVisitor(t, en, ls)
+	ctx := context.Background()
+	if _, err := en.chats.Accept(ctx, id, agentName); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := en.chats.SendMessage(ctx, id, agentParty(), "a1", "Hello Ada"); err != nil {
+		t.Fatal(err)
+	}
+	// The page showed everything up to the registration (seq 1).
+	conn := mustDial(t, ls, v)
+	send(t, conn, map[string]any{"type": "hello", "lastSeq": 1})
+	wantResume(t, next(t, conn), true)
+
+	joined := next(t, conn)
+	if joined.Event == nil || joined.Event.Kind != "agent_joined" || joined.Widget == "" {
+		t.Fatalf("replay[0] = %+v, want agent_joined with the whole widget", joined)
+	}
+	msg := next(t, conn)
+	if msg.Event == nil || msg.Event.Seq != joined.Event.Seq+1 || msg.Event.Text != "Hello Ada" || !strings.Contains(msg.HTML, "Hello Ada") {
+		t.Fatalf("replay[1] = %+v, want the agent's message next, with its line", msg)
+	}
+
+	// A send is acknowledged with its seq; retrying it stores nothing more.
+	send(t, conn, map[string]any{"type": "message", "clientId": "v1", "text": "Hi Grace"})
+	var ack, live frame
+	for ack.Type == "" || live.Type == "" {
+		switch f := next(t, conn); f.Type {
+		case "ack":
+			ack = f
+		case "event":
+			live = f
+		default:
+			t.Fatalf("unexpected frame %+v", f)
+		}
+	}
+	if ack.ClientID != "v1" || ack.Seq != msg.Event.Seq+1 || live.Event.Seq != ack.Seq {
+		t.Fatalf("ack = %+v, live = %+v, want both at seq %d", ack, live, msg.Event.Seq+1)
+	}
+	send(t, conn, map[string]any{"type": "message", "clientId": "v1", "text": "Hi Grace"})
+	if again := next(t, conn); again.Type != "ack" || again.Seq != ack.Seq {
+		t.Fatalf("retried send answered %+v, want ack with seq %d", again, ack.Seq)
+	}
+	if got := len(en.events(id, chatstate.EventMessage)); got != 2 {
+		t.Errorf("messages stored = %d, want 2 (the retry stored once)", got)
+	}
+
+	// The agent's next message arrives live, exactly once.
+	if _, err := en.chats.SendMessage(ctx, id, agentParty(), "a2", "How can I help?"); err != nil {
+		t.Fatal(err)
+	}
+	if f := next(t, conn); f.Event == nil || f.Event.Text != "How can I help?" {
+		t.Fatalf("live frame = %+v, want the agent's message", f)
+	}
+	conn.Close()
+	ls.shutdown()
+}
+
+func TestWebSocketRefusals(t *testing.T) {
+	en := newEnv(t)
+	ls := newLiveServer(t, en, "https://shop.example")
+	v, _ := registeredVisitor(t, en, ls)
+
+	t.Run("foreign origin", func(t *testing.T) {
+		_, res, err := dial(t, ls, v, "https://evil.example")
+		if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+			t.Fatalf("dial from a foreign origin: err=%v res=%v, want 403", err, res)
+		}
+	})
+	t.Run("allowed origin", func(t *testing.T) {
+		if _, _, err := dial(t, ls, v, "https://shop.example"); err != nil {
+			t.Fatalf("dial from an allowed origin: %v", err)
+		}
+	})
+	t.Run("no chat", func(t *testing.T) {
+		stranger := en.visitor(ls.Config.Handler)
+		_, res, err := dial(t, ls, stranger, ls.URL)
+		if err == nil || res.StatusCode != http.StatusNotFound {
+			t.Fatalf("dial without a chat: err=%v res=%v, want 404", err, res)
+		}
+	})
+	t.Run("bad frames keep the chat going", func(t *testing.T) {
+		conn := mustDial(t, ls, v)
+		send(t, conn, map[string]any{"type": "hello", "lastSeq": 0})
+		wantResume(t, next(t, conn), true)
+		if f := next(t, conn); f.Event == nil || f.Event.Kind != "registered" {
+			t.Fatalf("replay = %+v, want the registration", f)
+		}
+		tests := []struct {
+			name  string
+			frame string
+			want  string
+		}{
+			{"malformed JSON", `{"type":`, "invalid_options"},
+			{"unknown type", `{"type":"shout"}`, "invalid_options"},
+			{"too long", `{"type":"message","clientId":"x1","text":"` + strings.Repeat("a", chatstate.MaxMessageRunes+1) + `"}`, "message_too_long"},
+			{"empty", `{"type":"message","clientId":"x2","text":"   "}`, "message_invalid"},
+			{"bad client id", `{"type":"message","clientId":"no spaces","text":"hi"}`, "message_invalid"},
+		}
+		for _, tt := range tests {
+			if err := conn.WriteMessage(websocket.TextMessage, []byte(tt.frame)); err != nil {
+				t.Fatalf("%s: write: %v", tt.name, err)
+			}
+			f := next(t, conn)
+			if f.Type != "error" || f.Error == nil || f.Error.Name != tt.want || f.Message == "" {
+				t.Errorf("%s: answered %+v, want error %s with a localized message", tt.name, f, tt.want)
+			}
+		}
+	})
+	t.Run("client ahead of the server", func(t *testing.T) {
+		conn := mustDial(t, ls, v)
+		send(t, conn, map[string]any{"type": "hello", "lastSeq": 10_000})
+		wantResume(t, next(t, conn), false)
+	})
+}
+
+func TestWebSocketShutdownClosesConnections(t *testing.T) {
+	en := newEnv(t)
+	ls := newLiveServer(t, en)
+	v, _ := registeredVisitor(t, en, ls)
+	conn := mustDial(t, ls, v)
+	send(t, conn, map[string]any{"type": "hello", "lastSeq": 1})
+	wantResume(t, next(t, conn), true)
+	close(ls.closing)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := conn.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("after shutdown, read = %v, want close 1001 going away", err)
+	}
+}
+
+// pollFrames does one long-poll request.
+func pollFrames(t *testing.T, ls *liveServer, v *visitor, method, path, body string) (int, []frame) {
+	t.Helper()
+	req, err := http.NewRequest(method, ls.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Cookie", v.cookieHeader())
+	req.Header.Set("X-CSRF-Token", v.csrf)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	var out struct{ Frames []frame }
+	if res.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(data, &out); err != nil {
+			t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
+		}
+	}
+	return res.StatusCode, out.Frames
+}
+
+func TestLongPoll(t *testing.T) {
+	en := newEnv(t)
+	ls := newLiveServer(t, en)
+	v, id := registeredVisitor(t, en, ls)
+	last := en.chat(id).LastSeq
+
+	status, frames := pollFrames(t, ls, v, http.MethodGet, "/chat/poll?after=0", "")
+	if status != http.StatusOK || len(frames) != int(last)+1 {
+		t.Fatalf("poll from 0 = %d with %d frames, want 200 with resume + %d events", status, len(frames), last)
+	}
+	wantResume(t, frames[0], true)
+
+	// A waiting poll answers as soon as the agent writes.
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_, _ = en.chats.Accept(context.Background(), id, agentName)
+	}()
+	_, frames = pollFrames(t, ls, v, http.MethodGet, "/chat/poll?after="+itoa(last), "")
+	if len(frames) < 2 || frames[1].Event == nil || frames[1].Event.Kind != "agent_joined" {
+		t.Fatalf("waiting poll = %+v, want resume then agent_joined", frames)
+	}
+
+	status, frames = pollFrames(t, ls, v, http.MethodPost, "/chat/frames", `{"type":"message","clientId":"p1","text":"over long-poll"}`)
+	if status != http.StatusOK || len(frames) != 1 || frames[0].Type != "ack" || frames[0].ClientID != "p1" {
+		t.Fatalf("POST /chat/frames = %d %+v, want one ack for p1", status, frames)
+	}
+	status, _ = pollFrames(t, ls, v, http.MethodGet, "/chat/poll?after=nope", "")
+	if status != http.StatusBadRequest {
+		t.Errorf("poll with a bad after = %d, want 400", status)
+	}
+
+	stranger := en.visitor(ls.Config.Handler)
+	if status, _ := pollFrames(t, ls, stranger, http.MethodGet, "/chat/poll?after=0", ""); status != http.StatusNotFound {
+		t.Errorf("poll without a chat = %d, want 404", status)
+	}
+}
