@@ -307,7 +307,9 @@ func (s *Service) mayTalk(c *Chat, from Party) error {
 // publishes what was appended.
 func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]Event, error)) (Chat, []Event, error) {
 	now := s.now().UTC()
+	var lastSeq int64
 	c, events, err := s.store.Update(ctx, id, func(c *Chat) ([]Event, error) {
+		lastSeq = c.LastSeq
 		evs, err := change(c)
 		if err != nil {
 			return nil, err
@@ -321,10 +323,24 @@ func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]E
 	if err != nil {
 		return Chat{}, nil, err
 	}
-	s.hub.Publish(events)
+	// A retried send comes back as the event stored the first time, which
+	// was published then; publishing it again would break seq order.
+	var fresh []Event
+	for _, ev := range events {
+		if ev.Seq > lastSeq {
+			fresh = append(fresh, ev)
+		}
+	}
+	s.hub.Publish(fresh)
 	return c, events, nil
 }
 
 func visitorParty(r Registration) Party {
 	return Party{Type: PartyVisitor, Name: r.FirstName}
+}
+
+// ListChats returns the chats matching filter, most recently updated first:
+// the agents' queue, their own chats and the searchable history.
+func (s *Service) ListChats(ctx context.Context, filter ChatFilter) ([]Chat, error) {
+	return s.store.ListChats(ctx, filter)
 }

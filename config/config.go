@@ -151,20 +151,27 @@ func loadOrCreateKey(path string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("create data directory: %w", err)
 	}
-	// O_EXCL: two processes starting at once must not each write a key.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return loadOrCreateKey(path)
-	}
+	// Written aside (0600) and linked into place, which fails if the key
+	// exists: two processes starting at once must not each write a key, and
+	// neither may read the other's half-written file.
+	f, err := os.CreateTemp(filepath.Dir(path), ".session.key-*")
 	if err != nil {
 		return "", fmt.Errorf("create session key: %w", err)
 	}
+	defer os.Remove(f.Name())
 	if _, err := f.WriteString(key + "\n"); err != nil {
 		f.Close()
 		return "", fmt.Errorf("write session key: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("write session key: %w", err)
+	}
+	err = os.Link(f.Name(), path)
+	if errors.Is(err, os.ErrExist) {
+		return loadOrCreateKey(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create session key: %w", err)
 	}
 	return key, nil
 }

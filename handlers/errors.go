@@ -71,6 +71,19 @@ func errCSRF() *APIError {
 	return &APIError{111, "csrf_failed", "The form's CSRF token is missing or wrong.", http.StatusForbidden, "error.csrf", nil}
 }
 
+// The agent console's errors.
+func errAgentAuth() *APIError {
+	return &APIError{113, "unauthorized", "Sign in to the agent console first.", http.StatusUnauthorized, "error.unauthorized", nil}
+}
+
+func errAlreadyAccepted() *APIError {
+	return &APIError{114, "already_accepted", "Another agent has already accepted this chat.", http.StatusConflict, "error.already_accepted", nil}
+}
+
+func errNotYourChat() *APIError {
+	return &APIError{115, "not_your_chat", "The chat is held by another agent.", http.StatusForbidden, "error.not_your_chat", nil}
+}
+
 // apiErrorOf maps a domain error to its coded API error; anything it does
 // not know is a server error, whose details stay in the log.
 func apiErrorOf(err error) *APIError {
@@ -86,6 +99,10 @@ func apiErrorOf(err error) *APIError {
 		return errMessageTooLong()
 	case errors.Is(err, chatstate.ErrMessageEmpty), errors.Is(err, chatstate.ErrMessageInvalid):
 		return errMessageInvalid()
+	case errors.Is(err, chatstate.ErrAlreadyAccepted):
+		return errAlreadyAccepted()
+	case errors.Is(err, chatstate.ErrNotYourChat):
+		return errNotYourChat()
 	case errors.Is(err, chatstate.ErrWrongPhase):
 		return &APIError{100, "invalid_options", "The chat is not in a state that allows this.", http.StatusConflict, "error.invalid_options", nil}
 	}

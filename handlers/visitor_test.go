@@ -40,14 +40,14 @@ const (
 // t.TempDir, the real Service over it and the embedded catalogs. Servers
 // built from it share the store, as restarted or rotated instances would.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	store *faultyStore
 	chats *chatstate.Service
 	cats  *localization.Catalogs
 	addrs atomic.Int32
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
 	if err != nil {
@@ -164,7 +164,7 @@ func (s *faultyStore) Close() error {
 // visitor is one browser: a cookie jar, the CSRF token of the last form it
 // saw, and its language.
 type visitor struct {
-	t       *testing.T
+	t       testing.TB
 	srv     http.Handler
 	addr    string
 	lang    string
@@ -194,7 +194,7 @@ func header(name, value string) reqOpt {
 
 // response is a served response with its body read.
 type response struct {
-	t       *testing.T
+	t       testing.TB
 	status  int
 	header  http.Header
 	cookies []*http.Cookie

@@ -1,0 +1,306 @@
+package config_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/parley/parley/config"
+)
+
+const (
+	key1 = "0123456789abcdef0123456789abcdef-one"
+	key2 = "0123456789abcdef0123456789abcdef-two"
+	key3 = "0123456789abcdef0123456789abcdef-three"
+)
+
+// env returns a getenv over vars.
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+func parse(t *testing.T, args []string, vars map[string]string) (config.Config, error) {
+	t.Helper()
+	var stderr bytes.Buffer
+	return config.Parse(args, env(vars), &stderr)
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	defaults := config.Config{
+		Addr:          "127.0.0.1:8080",
+		DataDir:       "data",
+		Localization:  map[string]string{},
+		MaxOffline:    10 * time.Minute,
+		MaxOfflineCap: time.Hour,
+	}
+	with := func(change func(*config.Config)) config.Config {
+		c := defaults
+		c.Localization = map[string]string{}
+		change(&c)
+		return c
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want config.Config
+	}{
+		{"defaults", nil, nil, defaults},
+		{
+			name: "environment",
+			env: map[string]string{
+				"PARLEY_ADDR":              "0.0.0.0:9000",
+				"PARLEY_DATA":              "/var/lib/parley",
+				"PARLEY_DATABASE_URL":      "postgres://db/parley",
+				"PARLEY_SESSION_KEYS":      key1 + ", " + key2,
+				"PARLEY_ALLOWED_ORIGINS":   "https://a.example,https://b.example",
+				"PARLEY_LOCALIZATION_URLS": "fr=https://l.example/fr.json",
+				"PARLEY_AGENTS":            "alice:pw, bob:secret ,,carol:x:y",
+				"PARLEY_MAX_OFFLINE":       "90s",
+			},
+			want: with(func(c *config.Config) {
+				c.Addr, c.DataDir, c.DatabaseURL = "0.0.0.0:9000", "/var/lib/parley", "postgres://db/parley"
+				c.SessionKeys = []string{key1, key2}
+				c.AllowedOrigins = []string{"https://a.example", "https://b.example"}
+				c.Localization = map[string]string{"fr": "https://l.example/fr.json"}
+				c.Agents = []config.Agent{{"alice", "pw"}, {"bob", "secret"}, {"carol", "x:y"}}
+				c.MaxOffline = 90 * time.Second
+			}),
+		},
+		{
+			name: "flags win over the environment",
+			args: []string{"-addr", ":8081", "-data", "d2", "-database-url", "postgres://flag/db",
+				"-session-key", key3, "-allowed-origin", "https://c.example", "-localization-url", "de=https://l.example/de.json",
+				"-agent", "dave:pw", "-max-offline", "2m"},
+			env: map[string]string{
+				"PARLEY_ADDR":              "0.0.0.0:9000",
+				"PARLEY_DATA":              "/var/lib/parley",
+				"PARLEY_DATABASE_URL":      "postgres://env/db",
+				"PARLEY_SESSION_KEYS":      key1 + "," + key2,
+				"PARLEY_ALLOWED_ORIGINS":   "https://a.example",
+				"PARLEY_LOCALIZATION_URLS": "fr=https://l.example/fr.json",
+				"PARLEY_AGENTS":            "alice:pw",
+				"PARLEY_MAX_OFFLINE":       "90s",
+			},
+			want: with(func(c *config.Config) {
+				c.Addr, c.DataDir, c.DatabaseURL = ":8081", "d2", "postgres://flag/db"
+				// A list flag replaces the variable's list, it does not add to it.
+				c.SessionKeys = []string{key3}
+				c.AllowedOrigins = []string{"https://c.example"}
+				c.Localization = map[string]string{"de": "https://l.example/de.json"}
+				c.Agents = []config.Agent{{"dave", "pw"}}
+				c.MaxOffline = 2 * time.Minute
+			}),
+		},
+		{
+			name: "repeatable flags, in order",
+			args: []string{"-session-key", key2, "-session-key", key1,
+				"-allowed-origin", "https://a.example", "-allowed-origin", "https://b.example",
+				"-localization-url", "fr=https://l.example/fr.json", "-localization-url", "x-custom=https://l.example/c.json?v=2&lang=x",
+				"-agent", "alice:pw", "-agent", "bob:p:w,x"},
+			want: with(func(c *config.Config) {
+				c.SessionKeys = []string{key2, key1}
+				c.AllowedOrigins = []string{"https://a.example", "https://b.example"}
+				c.Localization = map[string]string{"fr": "https://l.example/fr.json", "x-custom": "https://l.example/c.json?v=2&lang=x"}
+				c.Agents = []config.Agent{{"alice", "pw"}, {"bob", "p:w,x"}}
+			}),
+		},
+		{
+			name: "a longer max-offline raises the cap",
+			args: []string{"-max-offline", "3h"},
+			want: with(func(c *config.Config) { c.MaxOffline, c.MaxOfflineCap = 3*time.Hour, 3*time.Hour }),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parse(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatalf("Parse() = %v, want nil", err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Parse() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+	}{
+		{"short session key flag", []string{"-session-key", "short"}, nil, "too short"},
+		{"short session key variable", nil, map[string]string{"PARLEY_SESSION_KEYS": key1 + ",short"}, "too short"},
+		{"agent without password", []string{"-agent", "alice"}, nil, "NAME:PASSWORD"},
+		{"agent with empty name", []string{"-agent", ":pw"}, nil, "NAME:PASSWORD"},
+		{"agent with empty password", []string{"-agent", "alice:"}, nil, "NAME:PASSWORD"},
+		{"agents variable", nil, map[string]string{"PARLEY_AGENTS": "alice:pw,bob"}, "NAME:PASSWORD"},
+		{"localization without name", []string{"-localization-url", "=https://l.example/fr.json"}, nil, "NAME=URL"},
+		{"localization without URL", []string{"-localization-url", "fr="}, nil, "NAME=URL"},
+		{"localization without =", []string{"-localization-url", "https://l.example/fr.json"}, nil, "NAME=URL"},
+		{"max-offline zero", []string{"-max-offline", "0s"}, nil, "positive"},
+		{"max-offline negative", []string{"-max-offline", "-1m"}, nil, "positive"},
+		{"max-offline not a duration", []string{"-max-offline", "soon"}, nil, "max-offline"},
+		{"max-offline variable not a duration", nil, map[string]string{"PARLEY_MAX_OFFLINE": "600"}, "PARLEY_MAX_OFFLINE"},
+		{"max-offline variable zero", nil, map[string]string{"PARLEY_MAX_OFFLINE": "0s"}, "positive"},
+		{"unknown flag", []string{"-port", "80"}, nil, "port"},
+		{"extra argument", []string{"-addr", ":80", "serve"}, nil, "unexpected arguments: serve"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := parse(t, tt.args, tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Parse() = %v, want an error mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestSessionSecretsConfigured(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	cfg, err := parse(t, []string{"-data", dir, "-session-key", key2, "-session-key", key1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cfg.SessionSecrets()
+	if err != nil {
+		t.Fatalf("SessionSecrets() = %v", err)
+	}
+	if diff := cmp.Diff([][]byte{[]byte(key2), []byte(key1)}, got); diff != "" {
+		t.Errorf("secrets (-want +got):\n%s", diff)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("configured keys wrote to the data directory (stat: %v), want it untouched", err)
+	}
+}
+
+// TestSessionSecretsGenerated: with no key configured, one is generated
+// under the data directory once, kept private, and reused on every start.
+func TestSessionSecretsGenerated(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "nested", "data")
+	cfg, err := parse(t, []string{"-data", dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := cfg.SessionSecrets()
+	if err != nil {
+		t.Fatalf("SessionSecrets() = %v", err)
+	}
+	if len(first) != 1 || len(first[0]) < 32 {
+		t.Fatalf("generated secrets = %q, want one of at least 32 characters", first)
+	}
+	path := filepath.Join(dir, "session.key")
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("key file: %v", err)
+	}
+	if mode := info.Mode().Perm(); mode != 0o600 {
+		t.Errorf("key file mode = %o, want 600", mode)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(data)) != string(first[0]) {
+		t.Errorf("key file holds %q, want the returned key", data)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Errorf("data directory holds %d files, want only session.key", len(entries))
+	}
+
+	// The next start, a new Config over the same directory, reuses it.
+	again, err := parse(t, nil, map[string]string{"PARLEY_DATA": dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := again.SessionSecrets()
+	if err != nil {
+		t.Fatalf("second SessionSecrets() = %v", err)
+	}
+	if diff := cmp.Diff(first, second); diff != "" {
+		t.Errorf("key changed across starts (-first +second):\n%s", diff)
+	}
+}
+
+func TestSessionSecretsFile(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		content string
+		want    string
+		wantErr bool
+	}{
+		{"trimmed", "  " + key1 + "\n\n", key1, false},
+		{"too short", "short\n", "", true},
+		{"empty", "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "session.key"), []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := config.Config{DataDir: dir}.SessionSecrets()
+			if tt.wantErr {
+				if err == nil {
+					t.Errorf("SessionSecrets() = %q, want an error", got)
+				}
+				return
+			}
+			if err != nil || len(got) != 1 || string(got[0]) != tt.want {
+				t.Errorf("SessionSecrets() = %q, %v; want [%q]", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestSessionSecretsConcurrent: instances starting at once over one data
+// directory all end up with the same key.
+func TestSessionSecretsConcurrent(t *testing.T) {
+	t.Parallel()
+	for range 20 {
+		dir := t.TempDir()
+		const n = 8
+		keys := make([]string, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				secrets, err := config.Config{DataDir: dir}.SessionSecrets()
+				errs[i] = err
+				if err == nil {
+					keys[i] = string(secrets[0])
+				}
+			})
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("instance %d: SessionSecrets() = %v", i, errs[i])
+			}
+			if keys[i] != keys[0] {
+				t.Fatalf("instances 0 and %d got different keys", i)
+			}
+		}
+	}
+}
