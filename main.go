@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/parley/parley/agents"
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/chatstate/sqlite"
 	"github.com/parley/parley/config"
@@ -68,6 +69,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("localization: %w", err)
 	}
+	accounts, err := agentAccounts(cfg.Agents, stdout)
+	if err != nil {
+		return err
+	}
 	chats := chatstate.NewService(chatstate.Config{
 		Store:             store,
 		DefaultMaxOffline: cfg.MaxOffline,
@@ -78,6 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Handler: handlers.New(handlers.Deps{
 			Chats:          chats,
 			Catalogs:       catalogs,
+			Agents:         accounts,
 			SessionSecrets: secrets,
 			AllowedOrigins: cfg.AllowedOrigins,
 			Closing:        closing,
@@ -117,6 +123,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// agentAccounts hashes the configured agents' passwords. With none
+// configured, a "demo" agent gets a random password, printed once so that
+// whoever started the server can sign in.
+func agentAccounts(configured []config.Agent, stdout io.Writer) (*agents.Accounts, error) {
+	creds := make([]agents.Credential, len(configured))
+	for i, a := range configured {
+		creds[i] = agents.Credential{Name: a.Name, Password: a.Password}
+	}
+	if len(creds) == 0 {
+		demo := agents.Credential{Name: "demo", Password: agents.NewPassword()}
+		creds = append(creds, demo)
+		fmt.Fprintf(stdout, "agent %s password: %s\n", demo.Name, demo.Password)
+	}
+	accounts, err := agents.New(creds, 0)
+	if err != nil {
+		return nil, fmt.Errorf("agents: %w", err)
+	}
+	return accounts, nil
 }
 
 // storeReady answers /healthz: the store must answer a query.

@@ -6,9 +6,11 @@ package handlers
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/parley/parley/agents"
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/localization"
 )
@@ -38,10 +40,18 @@ type catalogSource interface {
 	Default() *localization.Catalog
 }
 
+// agentAccounts checks who may sign in to the agent console.
+type agentAccounts interface {
+	Authenticate(name, password string) bool
+	Exists(name string) bool
+}
+
 // Deps are what the handlers are built from.
 type Deps struct {
 	Chats    *chatstate.Service
 	Catalogs *localization.Catalogs
+	// Agents may sign in to the console at /agent; nil lets nobody in.
+	Agents *agents.Accounts
 	// SessionSecrets sign and encrypt the restore cookie, newest first.
 	SessionSecrets [][]byte
 	// AllowedOrigins may open the transports besides the server's own.
@@ -68,6 +78,14 @@ type Handler struct {
 	startLimit     *rateLimiter
 	messageLimit   *rateLimiter
 	draftLimit     *rateLimiter
+
+	// The agent console's.
+	agentChats     agentChats
+	accounts       agentAccounts
+	agentJar       *agentJar
+	loginIPLimit   *rateLimiter
+	loginNameLimit *rateLimiter
+	now            func() time.Time
 }
 
 func newHandler(d Deps) *Handler {
@@ -99,6 +117,23 @@ func newHandler(d Deps) *Handler {
 		messageLimit: newRateLimiter(3, 10),
 		draftLimit:   newRateLimiter(10, 20),
 	}
+	h.agentChats = d.Chats
+	h.accounts = noAgents{}
+	if d.Agents != nil {
+		h.accounts = d.Agents
+	}
+	h.agentJar = newAgentJar(d.SessionSecrets)
+	// Sign-in guesses: a few tries, then one a minute per address and one
+	// every five minutes per name, whoever guesses it.
+	h.loginIPLimit = newRateLimiter(1.0/60, 10)
+	h.loginNameLimit = newRateLimiter(1.0/300, 5)
+	h.now = time.Now
 	h.upgrader = newUpgrader(h)
 	return h
 }
+
+// noAgents is the console with no accounts: nobody signs in.
+type noAgents struct{}
+
+func (noAgents) Authenticate(string, string) bool { return false }
+func (noAgents) Exists(string) bool               { return false }

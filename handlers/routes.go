@@ -39,14 +39,16 @@ func New(d Deps) *echo.Echo {
 	e.GET("/healthz", h.health)
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", static.Handler())))
 
-	site := e.Group("", noStore, middleware.CSRFWithConfig(middleware.CSRFConfig{
+	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
 		CookieName:     "parley_csrf",
 		CookiePath:     "/",
 		CookieHTTPOnly: true,
 		CookieSameSite: http.SameSiteLaxMode,
 		ErrorHandler:   func(error, echo.Context) error { return errCSRF() },
-	}))
+	})
+
+	site := e.Group("", noStore, csrf)
 	for _, p := range sitePages() {
 		site.GET(p.path, h.page(p))
 	}
@@ -60,6 +62,24 @@ func New(d Deps) *echo.Echo {
 	site.GET("/chat/ws", h.websocket)
 	site.GET("/chat/poll", h.poll)
 	site.POST("/chat/frames", h.postFrame)
+
+	// The agent console: sign-in is open, everything else needs an agent.
+	agent := e.Group("/agent", noStore, csrf)
+	agent.GET("/login", h.loginPage)
+	agent.POST("/login", h.login)
+	agent.POST("/logout", h.logout)
+	console := agent.Group("", h.requireAgent)
+	console.GET("", h.console)
+	console.GET("/chats/:id", h.consoleChat)
+	console.POST("/chats/:id/accept", h.accept)
+	console.POST("/chats/:id/messages", h.agentSend)
+	console.POST("/chats/:id/typing", h.agentTyping)
+	console.POST("/chats/:id/end", h.agentEnd)
+	console.POST("/chats/:id/release", h.agentRelease)
+	console.GET("/history", h.history)
+	console.GET("/history/:id", h.history)
+	console.GET("/ws", h.agentWebsocket)
+	console.GET("/poll", h.agentPoll)
 	return e
 }
 

@@ -1,0 +1,101 @@
+// Package agents owns the agent accounts: who may sign in to the console,
+// and the check of a password. Passwords are kept only as bcrypt hashes,
+// computed once at start; the plain passwords are not kept.
+package agents
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// maxPasswordBytes is the most bcrypt reads of a password; a longer one
+// would be silently cut, so it is refused instead.
+const maxPasswordBytes = 72
+
+// MaxNameBytes bounds an agent's name, which is shown to visitors.
+const MaxNameBytes = 64
+
+// Credential is one configured agent: a name and a plain password.
+type Credential struct {
+	Name     string
+	Password string
+}
+
+// Accounts are the agents who may sign in. Safe for concurrent use: it is
+// never written after New.
+type Accounts struct {
+	hashes map[string][]byte
+	// dummy is checked against when the name is unknown, so a wrong name
+	// costs the same bcrypt work as a wrong password and timing does not
+	// tell which names exist.
+	dummy []byte
+}
+
+// New hashes each credential's password with bcrypt at cost (0 means
+// bcrypt.DefaultCost; tests pass bcrypt.MinCost). Names must be unique,
+// non-empty and at most MaxNameBytes.
+func New(creds []Credential, cost int) (*Accounts, error) {
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	a := &Accounts{hashes: make(map[string][]byte, len(creds))}
+	for _, c := range creds {
+		switch {
+		case strings.TrimSpace(c.Name) == "" || c.Name != strings.TrimSpace(c.Name):
+			return nil, fmt.Errorf("agent %q: the name must be non-empty, without leading or trailing spaces", c.Name)
+		case len(c.Name) > MaxNameBytes:
+			return nil, fmt.Errorf("agent %q: the name is longer than %d bytes", c.Name, MaxNameBytes)
+		case c.Password == "":
+			return nil, fmt.Errorf("agent %q: empty password", c.Name)
+		case len(c.Password) > maxPasswordBytes:
+			return nil, fmt.Errorf("agent %q: the password is longer than %d bytes", c.Name, maxPasswordBytes)
+		}
+		if _, dup := a.hashes[c.Name]; dup {
+			return nil, fmt.Errorf("agent %q: configured twice", c.Name)
+		}
+		hash, err := bcrypt.GenerateFromPassword([]byte(c.Password), cost)
+		if err != nil {
+			return nil, fmt.Errorf("agent %q: %w", c.Name, err)
+		}
+		a.hashes[c.Name] = hash
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte(NewPassword()), cost)
+	if err != nil {
+		return nil, err
+	}
+	a.dummy = dummy
+	return a, nil
+}
+
+// Authenticate reports whether password is name's. It always runs one
+// bcrypt comparison, whether or not the name exists.
+func (a *Accounts) Authenticate(name, password string) bool {
+	hash, known := a.hashes[name]
+	if !known || len(password) > maxPasswordBytes {
+		hash = a.dummy
+	}
+	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+	return ok && known && len(password) <= maxPasswordBytes
+}
+
+// Exists reports whether name is a configured agent, so that a session of
+// an agent removed from the configuration stops working.
+func (a *Accounts) Exists(name string) bool {
+	_, ok := a.hashes[name]
+	return ok
+}
+
+// Len is the number of agents.
+func (a *Accounts) Len() int { return len(a.hashes) }
+
+// NewPassword returns a random password of 128 bits, URL-safe, for the demo
+// agent that is created when none is configured.
+func NewPassword() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b)
+}

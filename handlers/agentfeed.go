@@ -1,0 +1,347 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/views"
+)
+
+// maxShownChats bounds the chats a console may say it shows.
+const maxShownChats = 200
+
+// agentFeed is one console's live view of every chat: the waiting chats and
+// the chats its agent holds. Each chat has its own seqs, so where a visitor
+// sends one lastSeq the console says what it shows: the queue's version and,
+// per chat on screen, the newest seq it has (the "queue" and "chats" query
+// parameters of /agent/ws and /agent/poll). resume sends what differs from
+// that, and live events are rendered as HTML fragments that agent.js swaps
+// in by id (see views/agentmodel.go).
+type agentFeed struct {
+	h     *Handler
+	agent string
+	csrf  string
+	// queue is the version of the queue list the client shows.
+	queue string
+	// chats maps each chat the client shows to the newest seq it has.
+	chats map[string]int64
+	// names are the visitors' first names, by chat, for typing events,
+	// which do not carry them.
+	names map[string]string
+}
+
+func (f *agentFeed) topic() string            { return "" }
+func (f *agentFeed) heartbeat() time.Duration { return 30 * time.Second }
+
+// present records nothing: an agent's presence does not keep a chat alive.
+func (f *agentFeed) present() {}
+
+func (h *Handler) newAgentFeed(c echo.Context) (*agentFeed, error) {
+	f := &agentFeed{h: h, agent: agentOf(c), csrf: csrfToken(c), queue: c.QueryParam("queue"), chats: map[string]int64{}, names: map[string]string{}}
+	raw := c.QueryParam("chats")
+	if raw == "" {
+		return f, nil
+	}
+	parts := strings.Split(raw, ",")
+	if len(parts) > maxShownChats {
+		return nil, errInvalidOptions()
+	}
+	for _, part := range parts {
+		id, seqText, ok := strings.Cut(part, ".")
+		seq, err := strconv.ParseInt(seqText, 10, 64)
+		if !ok || err != nil || seq < 0 || !validChatID(id) {
+			return nil, errInvalidOptions()
+		}
+		f.chats[id] = seq
+	}
+	return f, nil
+}
+
+// validChatID accepts what chatstate's ids look like: lowercase hex.
+func validChatID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if !('0' <= id[i] && id[i] <= '9' || 'a' <= id[i] && id[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// affectsQueue reports whether an event may change the list of waiting
+// chats: one joins, leaves, or moves to another page.
+func affectsQueue(kind chatstate.EventKind) bool {
+	switch kind {
+	case chatstate.EventRegistered, chatstate.EventAgentJoined, chatstate.EventAgentLeft, chatstate.EventEnded, chatstate.EventPage:
+		return true
+	}
+	return false
+}
+
+// resume brings the client from what it says it shows to what is true now.
+func (f *agentFeed) resume(ctx context.Context, _ int64) ([]serverFrame, error) {
+	var parts []templ.Component
+	if err := f.queueParts(ctx, &parts); err != nil {
+		return nil, err
+	}
+	held, err := f.h.heldChats(ctx, f.agent)
+	if err != nil {
+		return nil, err
+	}
+	holds := map[string]bool{}
+	for _, chat := range held {
+		holds[chat.ID] = true
+		seq, shown := f.chats[chat.ID]
+		switch {
+		case !shown:
+			if err := f.paneParts(ctx, chat, &parts); err != nil {
+				return nil, err
+			}
+		case seq < chat.LastSeq:
+			events, err := f.h.agentChats.EventsAfter(ctx, chat.ID, seq, maxReplay)
+			if err != nil {
+				return nil, err
+			}
+			if len(events) == maxReplay {
+				// Cheaper and just as exact to send the chat whole.
+				if err := f.paneParts(ctx, chat, &parts); err != nil {
+					return nil, err
+				}
+				break
+			}
+			for _, ev := range events {
+				if err := f.eventParts(ctx, ev, true, &parts); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(f.chats)) {
+		if holds[id] {
+			continue
+		}
+		chat, err := f.h.agentChats.Chat(ctx, id)
+		switch {
+		case errors.Is(err, chatstate.ErrNotFound):
+			f.removeParts(id, &parts)
+		case err != nil:
+			return nil, err
+		case chat.AgentName == f.agent && chat.Phase == chatstate.PhaseEnded:
+			// It ended while the console was away: show how.
+			if f.chats[id] < chat.LastSeq {
+				if err := f.paneParts(ctx, chat, &parts); err != nil {
+					return nil, err
+				}
+			}
+		default:
+			f.removeParts(id, &parts)
+		}
+	}
+	frames := []serverFrame{resumeFrame(true, 0)}
+	if len(parts) > 0 {
+		html, err := renderString(ctx, templ.Join(parts...))
+		if err != nil {
+			return nil, err
+		}
+		frames = append(frames, serverFrame{Type: frameEvent, HTML: html})
+	}
+	return frames, nil
+}
+
+// eventFrame renders a live event for the console: the queue when it
+// changed, and the event in the agent's own chat.
+func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverFrame, bool, error) {
+	var parts []templ.Component
+	if affectsQueue(ev.Kind) {
+		if err := f.queueParts(ctx, &parts); err != nil {
+			return serverFrame{}, false, err
+		}
+	}
+	seq, shown := f.chats[ev.ChatID]
+	switch {
+	case shown && ev.Seq <= seq:
+		// The client has it already.
+	case shown:
+		if err := f.eventParts(ctx, ev, false, &parts); err != nil {
+			return serverFrame{}, false, err
+		}
+	case ev.Kind == chatstate.EventAgentJoined && ev.From.Name == f.agent:
+		// Accepted here or in another tab of the same agent.
+		chat, err := f.h.agentChats.Chat(ctx, ev.ChatID)
+		if err != nil {
+			return serverFrame{}, false, err
+		}
+		if chat.AgentName == f.agent && chat.Phase == chatstate.PhaseConnected {
+			if err := f.paneParts(ctx, chat, &parts); err != nil {
+				return serverFrame{}, false, err
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return serverFrame{}, false, nil
+	}
+	html, err := renderString(ctx, templ.Join(parts...))
+	if err != nil {
+		return serverFrame{}, false, err
+	}
+	return serverFrame{Type: frameEvent, Event: eventOf(ev), HTML: html}, true, nil
+}
+
+// queueParts adds the queue list when it differs from the client's.
+func (f *agentFeed) queueParts(ctx context.Context, parts *[]templ.Component) error {
+	queue, err := f.h.queueView(ctx, f.csrf)
+	if err != nil {
+		return err
+	}
+	if queue.Version != f.queue {
+		*parts = append(*parts, views.AgentQueueList(queue))
+		f.queue = queue.Version
+	}
+	return nil
+}
+
+// paneParts adds a chat whole: its entry in "My chats" and its pane, off
+// screen until the agent switches to it.
+func (f *agentFeed) paneParts(ctx context.Context, chat chatstate.Chat, parts *[]templ.Component) error {
+	cv, err := f.h.chatView(ctx, chat, f.csrf)
+	if err != nil {
+		return err
+	}
+	*parts = append(*parts, views.AgentNavItem(cv), views.AgentPane(cv))
+	f.chats[chat.ID] = cv.LastSeq
+	return nil
+}
+
+// visitorFirstName is the name a visitor's typing is shown with.
+func (f *agentFeed) visitorFirstName(ctx context.Context, id, given string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	if name, ok := f.names[id]; ok {
+		return name, nil
+	}
+	chat, err := f.h.agentChats.Chat(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	f.names[id] = chat.Visitor.FirstName
+	return chat.Visitor.FirstName, nil
+}
+
+func (f *agentFeed) removeParts(id string, parts *[]templ.Component) {
+	*parts = append(*parts, views.AgentNavRemove(id), views.AgentPaneRemove(id))
+	delete(f.chats, id)
+}
+
+// eventParts adds one event of a chat the client shows. replay is set for
+// events the client missed, which may be old news.
+func (f *agentFeed) eventParts(ctx context.Context, ev chatstate.Event, replay bool, parts *[]templ.Component) error {
+	id := ev.ChatID
+	f.chats[id] = ev.Seq
+	switch ev.Kind {
+	case chatstate.EventTyping:
+		if ev.From.Type == chatstate.PartyVisitor && (!replay || f.h.now().Sub(ev.Time) < typingShownFor) {
+			name, err := f.visitorFirstName(ctx, id, ev.From.Name)
+			if err != nil {
+				return err
+			}
+			*parts = append(*parts, views.AgentTyping(id, nameOr(name, "The visitor")+" is typing…"))
+		}
+	case chatstate.EventPage:
+		*parts = append(*parts, views.AgentTrailEntry(trailItem(ev)), views.AgentCurrentPage(id, ev.Page))
+	case chatstate.EventAgentLeft:
+		if ev.From.Name == f.agent {
+			f.removeParts(id, parts)
+			return nil
+		}
+	case chatstate.EventEnded:
+		chat, err := f.h.agentChats.Chat(ctx, id)
+		if err != nil {
+			return err
+		}
+		return f.paneParts(ctx, chat, parts)
+	default:
+		if line, ok := agentLine(ev); ok {
+			if ev.From.Type == chatstate.PartyVisitor {
+				*parts = append(*parts, views.AgentTyping(id, ""))
+			}
+			*parts = append(*parts, views.AgentLineItem(line))
+		}
+	}
+	*parts = append(*parts, views.AgentSeq(id, ev.Seq))
+	return nil
+}
+
+// handleFrame answers the console's frames: it only says hello and pings;
+// replies, typing and the rest are posted as forms.
+func (f *agentFeed) handleFrame(ctx context.Context, frame clientFrame) []serverFrame {
+	switch frame.Type {
+	case framePing, frameHello:
+		return nil
+	}
+	return []serverFrame{f.errorFrame(ctx, frame.ClientID, errInvalidOptions())}
+}
+
+func (f *agentFeed) errorFrame(ctx context.Context, clientID string, err error) serverFrame {
+	apiErr := apiErrorOf(err)
+	if apiErr.Code == errServer().Code {
+		f.h.log.ErrorContext(ctx, "agent transport frame", "agent", f.agent, "err", err)
+	}
+	return serverFrame{Type: frameError, ClientID: clientID, Error: apiErr, Message: agentErrorLine(err)}
+}
+
+// agentWebsocket serves the console's live transport.
+func (h *Handler) agentWebsocket(c echo.Context) error {
+	if !sameOrigin(c.Request()) {
+		return errOriginNotAllowed()
+	}
+	f, err := h.newAgentFeed(c)
+	if err != nil {
+		return err
+	}
+	return h.upgrade(c, f)
+}
+
+// agentPoll is the console's long-poll fallback.
+func (h *Handler) agentPoll(c echo.Context) error {
+	if !sameOrigin(c.Request()) {
+		return errOriginNotAllowed()
+	}
+	f, err := h.newAgentFeed(c)
+	if err != nil {
+		return err
+	}
+	return h.longPoll(c, f, 0)
+}
+
+// sameOrigin is the console's origin check: stricter than the visitor
+// transports', since no other site ever embeds the console.
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		site := r.Header.Get("Sec-Fetch-Site")
+		return site == "" || site == "same-origin" || site == "none"
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return u.Scheme == scheme && u.Host == r.Host
+}

@@ -1,0 +1,209 @@
+package handlers
+
+import (
+	"cmp"
+	"context"
+	"encoding/hex"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/views"
+)
+
+// Limits of what the console lists at once.
+const (
+	queueLimit   = 200
+	heldLimit    = 1000
+	historyLimit = 50
+	// typingShownFor is how long a typing event stays news: a replay after
+	// a reconnect does not show a visitor typing who stopped long ago.
+	typingShownFor = 6 * time.Second
+)
+
+// agentChats is what the console asks of chatstate.
+type agentChats interface {
+	Chat(ctx context.Context, id string) (chatstate.Chat, error)
+	Transcript(ctx context.Context, id string) ([]chatstate.Event, error)
+	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]chatstate.Event, error)
+	ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]chatstate.Chat, error)
+	Accept(ctx context.Context, id, agent string) (chatstate.Chat, error)
+	Release(ctx context.Context, id, agent string) error
+	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
+	Typing(ctx context.Context, id string, from chatstate.Party) error
+	End(ctx context.Context, id string, by chatstate.Party, reason string) (chatstate.Chat, error)
+}
+
+// queueView lists the waiting chats, longest waiting first.
+func (h *Handler) queueView(ctx context.Context, csrf string) (views.AgentQueue, error) {
+	chats, err := h.agentChats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseQueued}, Limit: queueLimit})
+	if err != nil {
+		return views.AgentQueue{}, err
+	}
+	slices.SortStableFunc(chats, func(a, b chatstate.Chat) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+	now := h.now()
+	q := views.AgentQueue{CSRF: csrf, Rows: make([]views.QueueRow, 0, len(chats))}
+	sum := fnv.New64a()
+	for _, c := range chats {
+		row := views.QueueRow{
+			ChatID:  c.ID,
+			Name:    visitorName(c),
+			Email:   c.Visitor.Email,
+			Subject: c.Visitor.Subject,
+			Page:    c.Page,
+			Since:   c.CreatedAt,
+			Now:     now,
+		}
+		q.Rows = append(q.Rows, row)
+		for _, s := range []string{row.ChatID, row.Name, row.Email, row.Subject, row.Page} {
+			sum.Write([]byte(s))
+			sum.Write([]byte{0})
+		}
+	}
+	q.Version = hex.EncodeToString(sum.Sum(nil))
+	return q, nil
+}
+
+// heldChats are the live chats the agent holds, oldest first.
+func (h *Handler) heldChats(ctx context.Context, agent string) ([]chatstate.Chat, error) {
+	chats, err := h.agentChats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseConnected}, Limit: heldLimit})
+	if err != nil {
+		return nil, err
+	}
+	chats = slices.DeleteFunc(chats, func(c chatstate.Chat) bool { return c.AgentName != agent })
+	slices.SortStableFunc(chats, func(a, b chatstate.Chat) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+	return chats, nil
+}
+
+// chatView renders a chat for the console from its whole log.
+func (h *Handler) chatView(ctx context.Context, chat chatstate.Chat, csrf string) (views.AgentChat, error) {
+	events, err := h.agentChats.Transcript(ctx, chat.ID)
+	if err != nil {
+		return views.AgentChat{}, err
+	}
+	v := views.AgentChat{
+		ID:       chat.ID,
+		Visitor:  visitorName(chat),
+		Email:    chat.Visitor.Email,
+		Subject:  chat.Visitor.Subject,
+		Page:     chat.Page,
+		Agent:    chat.AgentName,
+		Live:     chat.Phase == chatstate.PhaseConnected,
+		LastSeq:  chat.LastSeq,
+		CSRF:     csrf,
+		ClientID: newClientID(),
+		Start:    chat.CreatedAt,
+		End:      chat.UpdatedAt,
+	}
+	if !v.Live {
+		v.Ended = "The chat has ended."
+	}
+	for _, ev := range events {
+		v.LastSeq = max(v.LastSeq, ev.Seq)
+		switch {
+		case ev.Kind == chatstate.EventPage:
+			v.Trail = append(v.Trail, trailItem(ev))
+		case ev.Kind == chatstate.EventEnded:
+			v.Ended = agentEndedLine(ev)
+			v.End = ev.Time
+			fallthrough
+		default:
+			if line, ok := agentLine(ev); ok {
+				v.Lines = append(v.Lines, line)
+			}
+		}
+	}
+	return v, nil
+}
+
+func trailItem(ev chatstate.Event) views.TrailItem {
+	return views.TrailItem{ChatID: ev.ChatID, Seq: ev.Seq, Page: ev.Page, Time: ev.Time}
+}
+
+// agentLine turns a logged event into a transcript line as agents read it;
+// typing and page changes have none (the page trail shows pages).
+func agentLine(ev chatstate.Event) (views.AgentLine, bool) {
+	line := views.AgentLine{ChatID: ev.ChatID, Seq: ev.Seq, Kind: views.LineNotice, From: string(ev.From.Type), Time: ev.Time}
+	switch ev.Kind {
+	case chatstate.EventMessage:
+		line.Kind, line.Author, line.Text = views.LineMessage, ev.From.Name, ev.Text
+	case chatstate.EventRegistered:
+		line.Text = ev.From.Name + " is waiting for an agent."
+	case chatstate.EventAgentJoined:
+		line.Text = ev.From.Name + " accepted the chat."
+	case chatstate.EventAgentLeft:
+		line.Text = ev.From.Name + " returned the chat to the queue."
+	case chatstate.EventEnded:
+		line.Text = agentEndedLine(ev)
+	default:
+		return views.AgentLine{}, false
+	}
+	return line, true
+}
+
+func agentEndedLine(ev chatstate.Event) string {
+	switch ev.Reason {
+	case chatstate.ReasonVisitor:
+		return nameOr(ev.From.Name, "The visitor") + " ended the chat."
+	case chatstate.ReasonAgent:
+		return nameOr(ev.From.Name, "The agent") + " ended the chat."
+	case chatstate.ReasonOffline:
+		return "The chat ended: the visitor was away for too long."
+	}
+	return "The chat has ended."
+}
+
+func endReasonText(reason string) string {
+	switch reason {
+	case chatstate.ReasonVisitor:
+		return "ended by the visitor"
+	case chatstate.ReasonAgent:
+		return "ended by the agent"
+	case chatstate.ReasonOffline:
+		return "visitor went away"
+	}
+	return "ended"
+}
+
+func nameOr(name, fallback string) string {
+	if name == "" {
+		return fallback
+	}
+	return name
+}
+
+// visitorName is the visitor as the console names them.
+func visitorName(c chatstate.Chat) string {
+	name := strings.TrimSpace(c.Visitor.FirstName + " " + c.Visitor.LastName)
+	return nameOr(name, "Visitor")
+}
+
+// agentErrorLine is what the console says of a refused action. Agents read
+// the console in English; the visitor's localized strings are not theirs.
+func agentErrorLine(err error) string {
+	switch apiErrorOf(err).Name {
+	case "already_accepted":
+		return "Another agent has already accepted this chat."
+	case "not_your_chat":
+		return "This chat is held by another agent."
+	case "chat_ended":
+		return "This chat has already ended."
+	case "message_too_long":
+		return "The message is too long: please keep it under 2000 characters."
+	case "message_invalid":
+		return "Please type a message first."
+	case "rate_limited":
+		return "Too many requests. Please wait a moment."
+	case "not_found":
+		return "This chat could not be found."
+	case "invalid_options":
+		return "This chat is not waiting for an agent."
+	}
+	return "Something went wrong on our side. Please try again in a moment."
+}

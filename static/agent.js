@@ -1,0 +1,519 @@
+// agent.js: the agent console in the browser. The server renders every part
+// of the console; this script only enhances it:
+// - forms marked data-enhance post in the background, and the fragments the
+//   server answers with are swapped in by id (data-swap="upsert" replaces
+//   the element of the same id or appends to data-into; "remove" removes);
+// - a live feed (WebSocket, long-poll when that fails) brings the same kind
+//   of fragments for every chat: the queue, and the agent's own chats;
+// - switching chats happens in place, each chat keeping its draft (also in
+//   sessionStorage, so a reload keeps it), and focus moves to the chat;
+// - a new waiting chat is announced (a status line and a short sound), and
+//   the title counts what waits: "(2) Parley agent".
+(function () {
+  "use strict";
+
+  var TITLE = "Parley agent";
+  var TYPING_EVERY_MS = 2000;
+  var TYPING_SHOWN_MS = 6000;
+  var DRAFT_KEY = "parley.agent.draft.";
+  var UNREAD_KEY = "parley.agent.unread";
+
+  if (!document.body || document.body.getAttribute("data-agent-page") !== "console") return;
+
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
+
+  function byId(id) { return document.getElementById(id); }
+  function each(list, fn) { Array.prototype.forEach.call(list, fn); }
+
+  function store(key, value) {
+    try {
+      if (value === null || value === "") sessionStorage.removeItem(key);
+      else sessionStorage.setItem(key, value);
+    } catch (e) { /* storage full or disabled: drafts live in the page only */ }
+  }
+  function stored(key) {
+    try { return sessionStorage.getItem(key) || ""; } catch (e) { return ""; }
+  }
+
+  // ---- unread count and title
+
+  var unread = {};
+  try { unread = JSON.parse(stored(UNREAD_KEY) || "{}") || {}; } catch (e) { unread = {}; }
+
+  function shownChat() {
+    var pane = document.querySelector("#agent-panes > .agent-pane:not([hidden])");
+    return pane ? pane.getAttribute("data-chat-id") : "";
+  }
+
+  function renderUnread() {
+    var total = document.querySelectorAll("#agent-queue-list > li").length;
+    Object.keys(unread).forEach(function (id) {
+      if (!byId("agent-chat-" + id)) delete unread[id];
+    });
+    each(document.querySelectorAll("#agent-chat-list > li"), function (li) {
+      var id = li.getAttribute("data-chat-id");
+      var n = unread[id] || 0;
+      var badge = li.querySelector("[data-unread]");
+      if (!badge) return;
+      badge.hidden = n === 0;
+      badge.textContent = n === 0 ? "" : n + (n === 1 ? " new message" : " new messages");
+      total += n;
+    });
+    store(UNREAD_KEY, JSON.stringify(unread));
+    document.title = total > 0 ? "(" + total + ") " + TITLE : TITLE;
+  }
+
+  // ---- sound and visual notification
+
+  var audio = null;
+  function unlockAudio() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!audio && Ctx) {
+      try { audio = new Ctx(); } catch (e) { audio = null; }
+    }
+    if (audio && audio.state === "suspended") audio.resume();
+  }
+  // Browsers let a page play sound only after the person interacted with it.
+  document.addEventListener("pointerdown", unlockAudio, true);
+  document.addEventListener("keydown", unlockAudio, true);
+
+  function chime() {
+    document.body.setAttribute("data-cues", String(Number(document.body.getAttribute("data-cues") || 0) + 1));
+    if (!audio || audio.state !== "running") return;
+    var t = audio.currentTime;
+    [660, 880].forEach(function (freq, i) {
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      var start = t + i * 0.14;
+      osc.type = "sine";
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, start);
+      gain.gain.exponentialRampToValueAtTime(0.15, start + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.13);
+      osc.connect(gain);
+      gain.connect(audio.destination);
+      osc.start(start);
+      osc.stop(start + 0.14);
+    });
+  }
+
+  var noticeTimer = 0;
+  function notice(text) {
+    var box = byId("agent-notice");
+    if (!box) return;
+    box.textContent = text;
+    box.classList.add("agent-notice-on");
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(function () {
+      box.classList.remove("agent-notice-on");
+      box.textContent = "";
+    }, 8000);
+  }
+
+  function queueIds() {
+    var ids = {};
+    each(document.querySelectorAll("#agent-queue-list > li[data-chat-id]"), function (li) {
+      ids[li.getAttribute("data-chat-id")] = true;
+    });
+    return ids;
+  }
+
+  function announceNewChats(before) {
+    var fresh = [];
+    each(document.querySelectorAll("#agent-queue-list > li[data-chat-id]"), function (li) {
+      if (!before[li.getAttribute("data-chat-id")]) {
+        li.classList.add("agent-new");
+        fresh.push(li);
+      }
+    });
+    if (fresh.length === 0) return;
+    var li = fresh[fresh.length - 1];
+    var subject = li.getAttribute("data-subject");
+    notice("New chat: " + li.getAttribute("data-name") + (subject ? " (" + subject + ")" : ""));
+    chime();
+  }
+
+  // ---- swapping fragments in
+
+  function bumpSeq(chat, seq) {
+    var pane = byId("agent-chat-" + chat);
+    if (pane && seq > Number(pane.getAttribute("data-last-seq") || 0)) {
+      pane.setAttribute("data-last-seq", String(seq));
+    }
+  }
+
+  // insertInOrder keeps lines in seq order, whatever order they arrive in
+  // (a send's answer may overtake a live event).
+  function insertInOrder(parent, node) {
+    var seq = Number(node.getAttribute("data-seq"));
+    if (!isNaN(seq)) {
+      var kids = parent.children;
+      for (var i = kids.length - 1; i >= 0; i--) {
+        var s = Number(kids[i].getAttribute("data-seq"));
+        if (isNaN(s) || s < seq) {
+          kids[i].after(node);
+          return;
+        }
+      }
+      parent.prepend(node);
+      return;
+    }
+    parent.appendChild(node);
+  }
+
+  function replaceInPlace(existing, fresh) {
+    Array.prototype.slice.call(existing.attributes).forEach(function (a) {
+      if (a.name !== "hidden" && !fresh.hasAttribute(a.name)) existing.removeAttribute(a.name);
+    });
+    Array.prototype.slice.call(fresh.attributes).forEach(function (a) {
+      if (a.name !== "hidden" && existing.getAttribute(a.name) !== a.value) existing.setAttribute(a.name, a.value);
+    });
+    if (existing.innerHTML !== fresh.innerHTML) existing.replaceChildren.apply(existing, Array.prototype.slice.call(fresh.childNodes));
+  }
+
+  function upsertPane(existing, fresh) {
+    var sameSeq = Number(fresh.getAttribute("data-last-seq")) <= Number(existing.getAttribute("data-last-seq"));
+    if (sameSeq && fresh.getAttribute("data-live") === existing.getAttribute("data-live")) return;
+    var hadFocus = existing.contains(document.activeElement);
+    fresh.hidden = existing.hidden;
+    existing.replaceWith(fresh);
+    restoreDrafts(fresh);
+    if (hadFocus) focusPane(fresh);
+  }
+
+  function inserted(node) {
+    var chat = node.getAttribute("data-chat");
+    if (node.classList.contains("agent-line")) {
+      var log = node.parentElement;
+      if (log) log.scrollTop = log.scrollHeight;
+      if (node.getAttribute("data-from") === "visitor" && node.classList.contains("agent-message")) {
+        var typing = byId("agent-typing-" + chat);
+        if (typing) typing.textContent = "";
+        if (chat !== shownChat() || document.hidden) unread[chat] = (unread[chat] || 0) + 1;
+      }
+    }
+  }
+
+  var typingTimers = {};
+  function applyOne(node) {
+    var chat = node.getAttribute("data-chat");
+    var seq = node.getAttribute("data-seq");
+    if (chat && seq) bumpSeq(chat, Number(seq));
+    var op = node.getAttribute("data-swap");
+    if (!op || !node.id) return;
+    var existing = byId(node.id);
+    if (op === "remove") {
+      if (!existing) return;
+      var wasShown = existing.classList.contains("agent-pane") && !existing.hidden;
+      existing.remove();
+      if (wasShown) show("", true);
+      return;
+    }
+    if (op !== "upsert") return;
+    if (!existing) {
+      var parent = byId(node.getAttribute("data-into") || "");
+      if (!parent) return;
+      insertInOrder(parent, node);
+      if (node.classList.contains("agent-pane")) restoreDrafts(node);
+      inserted(node);
+      return;
+    }
+    if (existing.classList.contains("agent-pane")) {
+      upsertPane(existing, node);
+      return;
+    }
+    var focusedId = existing.contains(document.activeElement) ? document.activeElement.id : "";
+    replaceInPlace(existing, node);
+    if (focusedId && byId(focusedId) && document.activeElement !== byId(focusedId)) byId(focusedId).focus();
+    if (existing.classList.contains("agent-typing") && chat) {
+      clearTimeout(typingTimers[chat]);
+      typingTimers[chat] = setTimeout(function () { existing.textContent = ""; }, TYPING_SHOWN_MS);
+    }
+  }
+
+  function applyHTML(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    var before = queueIds();
+    var queueBefore = byId("agent-queue-list") && byId("agent-queue-list").getAttribute("data-version");
+    Array.prototype.slice.call(template.content.children).forEach(applyOne);
+    var list = byId("agent-queue-list");
+    if (list && list.getAttribute("data-version") !== queueBefore) announceNewChats(before);
+    markCurrent();
+    renderUnread();
+  }
+
+  // ---- switching chats
+
+  function focusPane(pane) {
+    var title = pane && pane.querySelector("h2");
+    if (title) title.focus();
+  }
+
+  function markCurrent() {
+    var id = shownChat();
+    each(document.querySelectorAll("#agent-chat-list a[data-chat-link]"), function (a) {
+      if (a.getAttribute("data-chat-link") === id) a.setAttribute("aria-current", "page");
+      else a.removeAttribute("aria-current");
+    });
+    var prompt = byId("agent-prompt");
+    if (prompt) prompt.hidden = id !== "";
+  }
+
+  // show puts one chat on screen ("" for none) and moves focus to it, so a
+  // screen reader announces which chat is now open.
+  function show(id, push) {
+    var target = id ? byId("agent-chat-" + id) : null;
+    if (id && !target) return false;
+    each(document.querySelectorAll("#agent-panes > .agent-pane"), function (pane) {
+      pane.hidden = pane !== target;
+    });
+    if (id) delete unread[id];
+    markCurrent();
+    renderUnread();
+    var url = id ? "/agent/chats/" + id : "/agent";
+    if (push && location.pathname !== url) history.pushState({ chat: id }, "", url);
+    if (target) {
+      focusPane(target);
+      var log = target.querySelector(".agent-log");
+      if (log) log.scrollTop = log.scrollHeight;
+    } else {
+      var main = byId("agent-main");
+      if (main) main.focus();
+    }
+    return true;
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-chat-link]");
+    if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    if (show(link.getAttribute("data-chat-link"), true)) event.preventDefault();
+  });
+
+  // Messages that came while the tab was hidden are read once it shows.
+  document.addEventListener("visibilitychange", function () {
+    var id = shownChat();
+    if (!document.hidden && id && unread[id]) {
+      delete unread[id];
+      renderUnread();
+    }
+  });
+
+  window.addEventListener("popstate", function () {
+    var m = location.pathname.match(/^\/agent\/chats\/([0-9a-f]+)$/);
+    show(m ? m[1] : "", false);
+  });
+
+  // ---- drafts, typing and sending
+
+  function newClientId() {
+    var bytes = new Uint8Array(12);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function restoreDrafts(root) {
+    each(root.querySelectorAll("form[data-compose] textarea"), function (box) {
+      var draft = stored(DRAFT_KEY + box.form.getAttribute("data-compose"));
+      if (draft && !box.value) box.value = draft;
+    });
+  }
+
+  var lastTyping = {};
+  document.addEventListener("input", function (event) {
+    var box = event.target;
+    var form = box.form;
+    if (!form || !form.hasAttribute("data-compose")) return;
+    var chat = form.getAttribute("data-compose");
+    store(DRAFT_KEY + chat, box.value);
+    var now = Date.now();
+    if (box.value && now - (lastTyping[chat] || 0) >= TYPING_EVERY_MS) {
+      lastTyping[chat] = now;
+      post("/agent/chats/" + chat + "/typing", new FormData()).catch(function () {});
+    }
+  });
+
+  // Enter sends, Shift+Enter makes a new line, as in every chat.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    var box = event.target;
+    if (box.tagName === "TEXTAREA" && box.form && box.form.hasAttribute("data-compose")) {
+      event.preventDefault();
+      box.form.requestSubmit();
+    }
+  });
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { "HX-Request": "true", "X-CSRF-Token": csrf }
+    });
+  }
+
+  function alertLine(text) {
+    var line = byId("agent-alert");
+    if (line) line.textContent = text;
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute || !form.hasAttribute("data-enhance")) return;
+    event.preventDefault();
+    var compose = form.getAttribute("data-compose");
+    var box = compose ? form.querySelector("textarea") : null;
+    var button = form.querySelector("button[type=submit]");
+    if (box && !box.value.trim()) {
+      box.focus();
+      return;
+    }
+    if (button) button.disabled = true;
+    var body = new FormData(form);
+    post(form.action, body)
+      .then(function (response) {
+        if (response.status === 401) {
+          location.assign("/agent/login");
+          return;
+        }
+        var show_ = response.headers.get("X-Parley-Show");
+        return response.text().then(function (html) {
+          var template = document.createElement("template");
+          template.innerHTML = html;
+          if (!template.content.querySelector("[data-swap]")) {
+            alertLine(template.content.textContent.trim() || "Something went wrong. Please try again.");
+            return;
+          }
+          if (!response.ok && !compose) alertLine("");
+          applyHTML(html);
+          if (response.ok && compose && box) {
+            box.value = "";
+            store(DRAFT_KEY + compose, "");
+            form.querySelector('input[name="client_id"]').value = newClientId();
+            box.removeAttribute("aria-invalid");
+          } else if (!response.ok && box) {
+            box.setAttribute("aria-invalid", "true");
+          }
+          if (show_ !== null) {
+            show(show_, true);
+            if (show_ && response.ok && !compose) {
+              var reply = byId("agent-message-" + show_);
+              if (reply) reply.focus();
+            }
+          }
+        });
+      })
+      .catch(function () {
+        // The send keeps its client id, so pressing Send again cannot store it twice.
+        if (compose) {
+          var err = byId("agent-error-" + compose);
+          if (err) err.textContent = "Not sent: the connection failed. Press Send to try again.";
+        } else {
+          alertLine("The connection failed. Please try again.");
+        }
+      })
+      .finally(function () {
+        if (button && button.isConnected) button.disabled = false;
+      });
+  });
+
+  // ---- the live feed
+
+  var mode = window.WebSocket ? "ws" : "poll";
+  var wsFailures = 0;
+  var attempts = 0;
+
+  function stateQuery() {
+    var list = byId("agent-queue-list");
+    var chats = [];
+    each(document.querySelectorAll("#agent-panes > .agent-pane[data-chat-id]"), function (pane) {
+      chats.push(pane.getAttribute("data-chat-id") + "." + (pane.getAttribute("data-last-seq") || "0"));
+    });
+    return "queue=" + encodeURIComponent(list ? list.getAttribute("data-version") || "" : "") +
+      "&chats=" + encodeURIComponent(chats.join(","));
+  }
+
+  function handleFrame(frame) {
+    if (frame.type === "event" && frame.html) applyHTML(frame.html);
+    else if (frame.type === "error" && window.console) console.warn("parley agent:", frame.message || frame.error);
+  }
+
+  function retry() {
+    attempts++;
+    setTimeout(connect, Math.min(15000, 250 * Math.pow(2, attempts)));
+  }
+
+  function connect() {
+    if (mode === "poll") return poll();
+    var opened = false;
+    var ws;
+    try {
+      ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/agent/ws?" + stateQuery());
+    } catch (e) {
+      mode = "poll";
+      return poll();
+    }
+    ws.onopen = function () {
+      opened = true;
+      attempts = 0;
+      wsFailures = 0;
+      ws.send(JSON.stringify({ type: "hello", lastSeq: 0 }));
+    };
+    ws.onmessage = function (event) {
+      try { handleFrame(JSON.parse(event.data)); } catch (e) { if (window.console) console.warn("parley agent:", e); }
+    };
+    ws.onclose = function () {
+      if (!opened && ++wsFailures >= 2) mode = "poll";
+      retry();
+    };
+  }
+
+  function poll() {
+    fetch("/agent/poll?" + stateQuery(), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (response.status === 401) {
+          location.assign("/agent/login");
+          return null;
+        }
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (body) {
+        if (!body) return;
+        attempts = 0;
+        (body.frames || []).forEach(handleFrame);
+        poll();
+      })
+      .catch(retry);
+  }
+
+  // ---- wait times
+
+  function waited(since) {
+    var minutes = Math.floor((Date.now() - since) / 60000);
+    if (minutes < 1) return "just now";
+    if (minutes < 60) return minutes + " min";
+    return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
+  }
+  setInterval(function () {
+    each(document.querySelectorAll("time[data-since]"), function (t) {
+      var since = Date.parse(t.getAttribute("datetime"));
+      if (!isNaN(since)) t.textContent = waited(since);
+    });
+  }, 15000);
+
+  // ---- start
+
+  restoreDrafts(document);
+  markCurrent();
+  renderUnread();
+  var open = shownChat();
+  if (open) {
+    var log = byId("agent-log-" + open);
+    if (log) log.scrollTop = log.scrollHeight;
+  }
+  var params = new URLSearchParams(location.search);
+  if (params.get("transport") === "longpoll") mode = "poll";
+  connect();
+})();

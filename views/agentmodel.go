@@ -1,0 +1,182 @@
+package views
+
+import (
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// The agent console's markup carries out-of-band swap instructions, so that
+// one fragment (a live frame or the answer to a form) can update several
+// places at once: an element with data-swap="upsert" replaces the element of
+// the same id, or is appended to the element named by data-into when there
+// is none; data-swap="remove" removes the element of its id. static/agent.js
+// applies them.
+const (
+	swapUpsert = "upsert"
+	swapRemove = "remove"
+)
+
+// AgentTitle is the console's tab title; the script prefixes the unread
+// count, as in "(2) Parley agent".
+const AgentTitle = "Parley agent"
+
+// AgentLogin is the sign-in form.
+type AgentLogin struct {
+	CSRF string
+	// Name is kept after a failed attempt, so only the password is retyped.
+	Name  string
+	Error string
+	// Status is the HTTP status the page is served with (shown to nobody,
+	// but a failed sign-in announces its error).
+	Status int
+}
+
+// AgentShell is what every signed-in console page shows around its content.
+type AgentShell struct {
+	Agent string
+	CSRF  string
+	// Section is the page the shell's navigation marks current: "console"
+	// or "history".
+	Section string
+}
+
+// AgentConsole is the console: the waiting chats, the agent's own chats and
+// the one on screen.
+type AgentConsole struct {
+	Shell AgentShell
+	Queue AgentQueue
+	Chats []AgentChat
+	// ShownID is the chat on screen; empty shows the queue prompt.
+	ShownID string
+	// Alert is a one-off message, such as a chat taken by another agent.
+	Alert string
+	// Unread is the count the title starts with: the waiting chats.
+	Unread int
+}
+
+// AgentQueue is the list of waiting chats.
+type AgentQueue struct {
+	// Version changes whenever anything shown in the list changes, so a
+	// reconnecting console can say what it shows in a few bytes.
+	Version string
+	Rows    []QueueRow
+	CSRF    string
+}
+
+// QueueRow is one waiting chat with the visitor's registration details.
+type QueueRow struct {
+	ChatID  string
+	Name    string
+	Email   string
+	Subject string
+	Page    string
+	Since   time.Time
+	Now     time.Time
+}
+
+// AgentChat is one chat in the console: its transcript, the visitor's page
+// trail and the controls to answer it.
+type AgentChat struct {
+	ID      string
+	Visitor string
+	Email   string
+	Subject string
+	Page    string
+	Agent   string
+	// Live is true while the agent may answer; an ended chat shows Ended.
+	Live  bool
+	Ended string
+	Lines []AgentLine
+	Trail []TrailItem
+	// LastSeq is the newest event the pane shows.
+	LastSeq int64
+	// Shown is set for the one chat on screen.
+	Shown    bool
+	CSRF     string
+	ClientID string
+	Draft    string
+	Error    string
+	// ReadOnly renders the transcript without controls (history).
+	ReadOnly bool
+	// Start and End are when the chat started and, for history, ended.
+	Start time.Time
+	End   time.Time
+}
+
+// AgentLine is one transcript line as the agent sees it.
+type AgentLine struct {
+	ChatID string
+	Seq    int64
+	Kind   LineKind
+	// From is the party type: visitor, agent or system.
+	From   string
+	Author string
+	Text   string
+	Time   time.Time
+}
+
+// TrailItem is one page the visitor went to during the chat.
+type TrailItem struct {
+	ChatID string
+	Seq    int64
+	Page   string
+	Time   time.Time
+}
+
+// AgentHistory is the search over ended chats, with one transcript open.
+type AgentHistory struct {
+	Shell   AgentShell
+	Query   string
+	Results []HistoryRow
+	Open    *AgentChat
+}
+
+// HistoryRow is one ended chat in the search results.
+type HistoryRow struct {
+	ID      string
+	Visitor string
+	Email   string
+	Subject string
+	Agent   string
+	Reason  string
+	Ended   time.Time
+	Current bool
+}
+
+func seqString(n int64) string { return strconv.FormatInt(n, 10) }
+
+func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func clockTime(t time.Time) string { return t.UTC().Format("15:04") }
+
+// waited says how long ago since was, as the console shows it; the script
+// keeps it current between updates.
+func waited(since, now time.Time) string {
+	d := now.Sub(since)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + " min"
+	default:
+		return strconv.Itoa(int(d/time.Hour)) + " h " + strconv.Itoa(int(d%time.Hour/time.Minute)) + " min"
+	}
+}
+
+func titleWithCount(n int) string {
+	if n <= 0 {
+		return AgentTitle
+	}
+	return "(" + strconv.Itoa(n) + ") " + AgentTitle
+}
+
+func chatPath(id string) string { return "/agent/chats/" + id }
+
+func historyPath(id, query string) string {
+	p := "/agent/history/" + id
+	if query != "" {
+		p += "?q=" + url.QueryEscape(query)
+	}
+	return p
+}
