@@ -12,6 +12,26 @@ type Hub struct {
 	mu      sync.Mutex
 	byChat  map[string]map[*Subscription]struct{}
 	allChat map[*Subscription]struct{}
+	subs    int
+	// delivered and dropped count deliveries and lagging subscribers, for
+	// /metrics.
+	delivered atomic.Int64
+	dropped   atomic.Int64
+}
+
+// HubStats is a snapshot of the hub's load.
+type HubStats struct {
+	Subscriptions int
+	Delivered     int64
+	Dropped       int64
+}
+
+// Stats returns the hub's current load.
+func (h *Hub) Stats() HubStats {
+	h.mu.Lock()
+	subs := h.subs
+	h.mu.Unlock()
+	return HubStats{Subscriptions: subs, Delivered: h.delivered.Load(), Dropped: h.dropped.Load()}
 }
 
 // NewHub returns an empty hub.
@@ -44,6 +64,7 @@ func (h *Hub) Subscribe(chatID string, buffer int) *Subscription {
 	s := &Subscription{hub: h, chatID: chatID, ch: make(chan Event, buffer)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.subs++
 	if chatID == "" {
 		h.allChat[s] = struct{}{}
 		return s
@@ -75,8 +96,10 @@ func (h *Hub) Publish(events []Event) {
 func (h *Hub) deliverLocked(s *Subscription, ev Event) {
 	select {
 	case s.ch <- ev:
+		h.delivered.Add(1)
 	default:
 		s.lagged.Store(true)
+		h.dropped.Add(1)
 		h.removeLocked(s)
 	}
 }
@@ -88,13 +111,16 @@ func (h *Hub) remove(s *Subscription) {
 }
 
 func (h *Hub) removeLocked(s *Subscription) {
-	if s.chatID == "" {
-		delete(h.allChat, s)
-	} else if subs := h.byChat[s.chatID]; subs != nil {
-		delete(subs, s)
-		if len(subs) == 0 {
-			delete(h.byChat, s.chatID)
+	s.once.Do(func() {
+		if s.chatID == "" {
+			delete(h.allChat, s)
+		} else if subs := h.byChat[s.chatID]; subs != nil {
+			delete(subs, s)
+			if len(subs) == 0 {
+				delete(h.byChat, s.chatID)
+			}
 		}
-	}
-	s.once.Do(func() { close(s.ch) })
+		h.subs--
+		close(s.ch)
+	})
 }

@@ -37,6 +37,7 @@ func New(d Deps) *echo.Echo {
 	)
 
 	e.GET("/healthz", h.health)
+	e.GET("/metrics", h.metrics)
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", static.Handler())))
 
 	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
