@@ -272,7 +272,7 @@ func TestSendMessageRefused(t *testing.T) {
 				return url.Values{"_csrf": {csrf}, "return_to": {"/"}, "client_id": {cid}}.Encode() + "&text=hi%FF%FEthere"
 			},
 			wantStatus: http.StatusUnprocessableEntity,
-			wantKey:    []string{"error.message_empty"},
+			wantKey:    []string{"error.message_invalid"},
 			wantDraft:  "hithere",
 		},
 	}

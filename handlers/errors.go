@@ -59,8 +59,12 @@ func errServer() *APIError {
 	return &APIError{108, "server_error", "The server could not complete the request.", http.StatusInternalServerError, "error.server_error", nil}
 }
 
+func errMessageEmpty() *APIError {
+	return &APIError{109, "message_invalid", "The message is empty.", http.StatusUnprocessableEntity, "error.message_empty", nil}
+}
+
 func errMessageInvalid() *APIError {
-	return &APIError{109, "message_invalid", "The message is empty or malformed.", http.StatusUnprocessableEntity, "error.message_empty", nil}
+	return &APIError{109, "message_invalid", "The message is malformed.", http.StatusUnprocessableEntity, "error.message_invalid", nil}
 }
 
 func errNoChat() *APIError {
@@ -97,7 +101,9 @@ func apiErrorOf(err error) *APIError {
 		return errChatEnded()
 	case errors.Is(err, chatstate.ErrMessageTooLong):
 		return errMessageTooLong()
-	case errors.Is(err, chatstate.ErrMessageEmpty), errors.Is(err, chatstate.ErrMessageInvalid):
+	case errors.Is(err, chatstate.ErrMessageEmpty):
+		return errMessageEmpty()
+	case errors.Is(err, chatstate.ErrMessageInvalid):
 		return errMessageInvalid()
 	case errors.Is(err, chatstate.ErrAlreadyAccepted):
 		return errAlreadyAccepted()
