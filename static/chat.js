@@ -117,9 +117,7 @@
   // half-typed message, then lets the active chat catch up with the change.
   function swapWidget(markup) {
     var current = widget();
-    var template = document.createElement("template");
-    template.innerHTML = markup.trim();
-    var fresh = template.content.querySelector("#" + WIDGET_ID);
+    var fresh = parse(markup);
     if (!current || !fresh) return;
     var focusedId = current.contains(document.activeElement) ? document.activeElement.id : "";
     var oldBox = current.querySelector("#parley-message");
@@ -132,6 +130,12 @@
     sync();
   }
 
+  function parse(markup) {
+    var template = document.createElement("template");
+    template.innerHTML = markup.trim();
+    return template.content.querySelector("#" + WIDGET_ID);
+  }
+
   function scrollLog(root) {
     var log = root.querySelector(".parley-log");
     if (log) log.scrollTop = log.scrollHeight;
@@ -140,7 +144,10 @@
   // dress applies the `ui` option to a freshly rendered widget.
   function dress(root) {
     var ui = state.options && state.options.ui;
+    var form = root.querySelector(".parley-registration");
     root.hidden = ui === false;
+    // A site's own registration replaces the form, unless its data was refused.
+    if (form) form.hidden = !!(state.options && state.options.registration && !state.showForm);
     scrollLog(root);
     localTimes(root);
     if (!ui) return;
@@ -163,17 +170,21 @@
   }
 
   function readTranscript(root) {
-    return Array.prototype.map.call(root.querySelectorAll(".parley-log > li[data-seq]"), function (li) {
-      var type = (li.className.match(/parley-from-(\w+)/) || [])[1] || "system";
-      var author = li.querySelector(".parley-author");
-      var time = li.querySelector("time");
-      return {
-        seq: Number(li.getAttribute("data-seq")),
-        time: time ? time.getAttribute("datetime") : "",
-        text: li.querySelector(".parley-text").textContent,
-        from: { type: type, name: author ? author.textContent : "" }
-      };
-    });
+    return Array.prototype.map.call(root.querySelectorAll(".parley-log > li[data-seq]"), readLine);
+  }
+
+  // readLine is a transcript entry as the server rendered it, so that a live
+  // session and a restored one report the same transcript.
+  function readLine(li) {
+    var type = (li.className.match(/parley-from-(\w+)/) || [])[1] || "system";
+    var author = li.querySelector(".parley-author");
+    var time = li.querySelector("time");
+    return {
+      seq: Number(li.getAttribute("data-seq")),
+      time: time ? time.getAttribute("datetime") : "",
+      text: li.querySelector(".parley-text").textContent,
+      from: { type: type, name: author ? author.textContent : "" }
+    };
   }
 
   // ---- transports: each moves frames (docs/PROTOCOL.md) ----
@@ -333,9 +344,7 @@
 
     function refresh() {
       request("GET", "/chat/widget?return_to=" + encodeURIComponent(returnTo())).then(html).then(function (markup) {
-        var template = document.createElement("template");
-        template.innerHTML = markup.trim();
-        var fresh = template.content.querySelector("#" + WIDGET_ID);
+        var fresh = parse(markup);
         if (fresh) lastSeq = Math.max(lastSeq, Number(fresh.getAttribute("data-last-seq")) || 0);
         transcript = fresh ? readTranscript(fresh) : transcript;
         if (!(options.ui === false)) swapWidget(markup);
@@ -359,7 +368,8 @@
       }
       if (root) root.setAttribute("data-last-seq", String(lastSeq));
       var event = { seq: ev.seq, time: ev.time, kind: ev.kind, from: ev.from, text: ev.text, page: ev.page, reason: ev.reason };
-      if (ev.kind === "message") transcript.push({ seq: ev.seq, time: ev.time, text: ev.text, from: ev.from });
+      var li = document.getElementById("parley-seq-" + ev.seq);
+      if (ev.kind === "message") transcript.push(li ? readLine(li) : { seq: ev.seq, time: ev.time, text: ev.text, from: ev.from });
       switch (ev.kind) {
         case "message": emit("onMessageReceived", event); break;
         case "agent_joined": emit("onAgentConnected", event); break;
@@ -450,6 +460,11 @@
       if (state.pending) { state.pending.resolve(state.session); state.pending = null; }
     }
     if (phase === "registration" && state.options.registration && !state.registering) register();
+    // A chat that ended before it was registered settles its promise too.
+    if (phase === "ended" && state.pending) {
+      state.pending.reject({ reason: root.getAttribute("data-end-reason") });
+      state.pending = null;
+    }
   }
 
   // register runs a site's own registration function and submits its data.
@@ -460,8 +475,9 @@
       var fields = { first_name: data.firstName, last_name: data.lastName, email: data.email, subject: data.subject };
       return request("POST", "/chat/register", formBody(fields)).then(function (response) {
         return html(response).then(function (markup) {
+          state.showForm = response.status === 422;
           swapWidget(markup);
-          if (response.status === 422) throw failure("registration_invalid");
+          if (state.showForm) throw failure("registration_invalid");
         });
       });
     }).catch(function (e) {
@@ -501,6 +517,8 @@
     if (!b.options) return p;
     if (!b.options.embedded) { p.reject(failure("embedded_required")); return p; }
     if (state.session && !state.session._ended()) { p.resolve(state.session); return p; }
+    // Still registering: settle with the call already waiting.
+    if (state.pending) { state.pending.then(p.resolve, p.reject); return p; }
     ensureWidget(b.options).then(function (root) {
       dress(root);
       var error = root.getAttribute("data-error-name");
@@ -521,22 +539,33 @@
 
   function startInPage(b) {
     var p = b.promise, root = widget();
-    var phase = root && root.getAttribute("data-phase");
-    if (state.session && !state.session._ended()) { p.reject(failure("chat_already_running")); return p; }
-    if (phase === "registration" || phase === "queued" || phase === "connected") {
-      p.reject(failure("chat_running_elsewhere"));
-      return p;
-    }
+    if ((state.session && !state.session._ended()) || state.pending) { p.reject(failure("chat_already_running")); return p; }
+    if (live(root)) { p.reject(failure("chat_running_elsewhere")); return p; }
     state.pending = p;
-    var fields = {
-      localization: b.options.localization,
-      max_offline: b.options.maxOfflineDuration ? String(Math.ceil(b.options.maxOfflineDuration)) : undefined
-    };
     (root ? Promise.resolve() : ensureWidget({}))
-      .then(function () { return request("POST", "/chat/start", formBody(fields)); })
-      .then(html).then(swapWidget)
+      .then(function () { return request("POST", "/chat/start", formBody(startFields(b.options))); })
+      .then(html).then(function (markup) {
+        // The server answers with the cookie's chat when one runs already:
+        // another page started it.
+        var fresh = parse(markup), phase = fresh && fresh.getAttribute("data-phase");
+        if (phase === "queued" || phase === "connected") { state.pending = null; p.reject(failure("chat_running_elsewhere")); }
+        swapWidget(markup);
+      })
       .catch(function (e) { if (state.pending === p) state.pending = null; p.reject(e && e.error ? e : failure("server_error")); });
     return p;
+  }
+
+  function live(root) {
+    var phase = root && root.getAttribute("data-phase");
+    return phase === "registration" || phase === "queued" || phase === "connected";
+  }
+
+  // startFields carry the options a new chat is created with.
+  function startFields(o) {
+    return {
+      localization: o.localization,
+      max_offline: o.maxOfflineDuration ? String(Math.ceil(o.maxOfflineDuration)) : undefined
+    };
   }
 
   function startChat(options) {
@@ -585,8 +614,13 @@
     if (session && form.classList.contains("parley-end")) { session.leave(); return; }
     if (form.classList.contains("parley-start") && !state.options) state.options = {};
     var button = form.querySelector("button[type=submit]");
+    var body = new FormData(form);
+    if (form.classList.contains("parley-start")) {
+      var fields = startFields(state.options);
+      Object.keys(fields).forEach(function (k) { if (fields[k]) body.set(k, fields[k]); });
+    }
     if (button) button.disabled = true;
-    request("POST", form.getAttribute("action"), new FormData(form))
+    request("POST", form.getAttribute("action"), body)
       .then(html).then(swapWidget)
       .catch(function () { form.submit(); })
       .then(function () { if (button) button.disabled = false; });
