@@ -132,14 +132,17 @@ func (s *Service) EventsAfter(ctx context.Context, id string, after int64, limit
 }
 
 // SaveDraft keeps what the visitor has typed into the registration form so
-// far, so a reload brings it back.
+// far, so a reload brings it back. A visitor typing is present: the form
+// has no live connection to say so.
 func (s *Service) SaveDraft(ctx context.Context, id string, draft Registration) (Chat, error) {
 	draft = clampDraft(draft)
+	now := s.now().UTC()
 	c, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
 		if c.Phase != PhaseRegistration {
 			return nil, ErrWrongPhase
 		}
 		c.Draft = draft
+		c.VisitorSeenAt = now
 		return nil, nil
 	})
 	return c, err
@@ -163,6 +166,7 @@ func (s *Service) Register(ctx context.Context, id string, r Registration) (Chat
 		c.Draft = r
 		c.Visitor = r
 		c.Phase = PhaseQueued
+		c.VisitorSeenAt = s.now().UTC()
 		return []Event{{Kind: EventRegistered, From: visitorParty(r)}}, nil
 	})
 	return c, err

@@ -783,3 +783,36 @@ func TestExpireOffline(t *testing.T) {
 		t.Errorf("Seen on an ended chat = %v, want ErrChatEnded", err)
 	}
 }
+
+// A visitor filling in the form has no live connection; typing (saved as
+// drafts) and submitting must count as being there, or a short
+// maxOfflineDuration would end the chat under their fingers.
+func TestRegistrationKeepsVisitorPresent(t *testing.T) {
+	svc, clk := newService(t, chatstate.Config{})
+	ctx := context.Background()
+	chat, _, err := svc.Start(ctx, chatstate.StartParams{MaxOffline: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		clk.Advance(time.Second)
+		if _, err := svc.SaveDraft(ctx, chat.ID, chatstate.Registration{FirstName: "Ada"}); err != nil {
+			t.Fatalf("SaveDraft() = %v", err)
+		}
+		if n, err := svc.ExpireOffline(ctx); err != nil || n != 0 {
+			t.Fatalf("ExpireOffline() while typing = %d, %v; want 0, nil", n, err)
+		}
+	}
+	clk.Advance(time.Second)
+	if _, err := svc.Register(ctx, chat.ID, ada); err != nil {
+		t.Fatalf("Register() = %v", err)
+	}
+	clk.Advance(1500 * time.Millisecond)
+	if n, _ := svc.ExpireOffline(ctx); n != 0 {
+		t.Fatalf("ExpireOffline() 1.5 s after registering ended %d chats, want 0", n)
+	}
+	clk.Advance(time.Second)
+	if n, _ := svc.ExpireOffline(ctx); n != 1 {
+		t.Fatalf("ExpireOffline() 2.5 s after registering with no connection ended %d chats, want 1", n)
+	}
+}

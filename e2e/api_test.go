@@ -448,7 +448,7 @@ func TestAPICustomRegistration(t *testing.T) {
 
 	agent.accept(c.Chat)
 	pane := agent.pane(c.Chat)
-	for _, want := range []string{"Reggie Stration", "reggie@example.com", "Boots by custom form"} {
+	for _, want := range []string{"Reggie Stration", "reggie@example.com", "Boots by custom form", "plan", "gold"} {
 		if !strings.Contains(pane.Facts, want) {
 			t.Errorf("the agent's view of the chat lacks %q: %s", want, pane.Facts)
 		}

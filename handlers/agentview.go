@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -92,6 +93,7 @@ func (h *Handler) chatView(ctx context.Context, chat chatstate.Chat, csrf string
 		Visitor:  visitorName(chat),
 		Email:    chat.Visitor.Email,
 		Subject:  chat.Visitor.Subject,
+		UserData: userData(chat.Visitor.UserData),
 		Page:     chat.Page,
 		Agent:    chat.AgentName,
 		Live:     chat.Phase == chatstate.PhaseConnected,
@@ -206,4 +208,13 @@ func agentErrorLine(err error) string {
 		return "This chat is not waiting for an agent."
 	}
 	return "Something went wrong on our side. Please try again in a moment."
+}
+
+func userData(data map[string]string) []views.UserDatum {
+	keys := slices.Sorted(maps.Keys(data))
+	out := make([]views.UserDatum, len(keys))
+	for i, k := range keys {
+		out[i] = views.UserDatum{Key: k, Value: data[k]}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -28,10 +29,19 @@ type registrationForm struct {
 	LastName  string `form:"last_name"`
 	Email     string `form:"email"`
 	Subject   string `form:"subject"`
+	UserData  string `form:"user_data"`
 }
 
-func (f registrationForm) registration() chatstate.Registration {
-	return chatstate.Registration{FirstName: f.FirstName, LastName: f.LastName, Email: f.Email, Subject: f.Subject}
+// registration maps the form to the domain's registration. userData comes
+// from a site's own registration function as a JSON object of strings.
+func (f registrationForm) registration() (chatstate.Registration, error) {
+	r := chatstate.Registration{FirstName: f.FirstName, LastName: f.LastName, Email: f.Email, Subject: f.Subject}
+	if f.UserData != "" {
+		if err := json.Unmarshal([]byte(f.UserData), &r.UserData); err != nil {
+			return chatstate.Registration{}, errInvalidOptions()
+		}
+	}
+	return r, nil
 }
 
 // messageForm is the compose box's post.
@@ -108,7 +118,11 @@ func (h *Handler) saveDraft(c echo.Context) error {
 	if !h.draftLimit.Allow(chat.ID) {
 		return errRateLimited()
 	}
-	if _, err := h.chats.SaveDraft(c.Request().Context(), chat.ID, f.registration()); err != nil {
+	draft, err := f.registration()
+	if err != nil {
+		return err
+	}
+	if _, err := h.chats.SaveDraft(c.Request().Context(), chat.ID, draft); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -130,7 +144,11 @@ func (h *Handler) register(c echo.Context) error {
 		// A form submitted twice, or from a stale tab: show where the chat is.
 		return h.afterPost(c, chat, returnTo)
 	}
-	updated, err := h.chats.Register(c.Request().Context(), chat.ID, f.registration())
+	r, err := f.registration()
+	if err != nil {
+		return err
+	}
+	updated, err := h.chats.Register(c.Request().Context(), chat.ID, r)
 	var verr *chatstate.ValidationError
 	if errors.As(err, &verr) {
 		w := h.widgetView(c.Request().Context(), viewerOf(c, returnTo), restored{chat: chat, found: true})

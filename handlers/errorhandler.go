@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -14,6 +15,10 @@ import (
 // fragment for a swap, a page otherwise), and logs what people must not see.
 func (h *Handler) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
+		return
+	}
+	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+		// The client went away (a reload mid-request): nobody to answer.
 		return
 	}
 	apiErr := apiErrorOf(err)

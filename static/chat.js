@@ -473,6 +473,11 @@
     Promise.resolve().then(function () { return state.options.registration(); }).then(function (data) {
       data = data || {};
       var fields = { first_name: data.firstName, last_name: data.lastName, email: data.email, subject: data.subject };
+      if (data.userData && typeof data.userData === "object") {
+        var extra = {};
+        Object.keys(data.userData).forEach(function (k) { extra[k] = String(data.userData[k]); });
+        fields.user_data = JSON.stringify(extra);
+      }
       return request("POST", "/chat/register", formBody(fields)).then(function (response) {
         return html(response).then(function (markup) {
           state.showForm = response.status === 422;

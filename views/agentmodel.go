@@ -82,8 +82,10 @@ type AgentChat struct {
 	Visitor string
 	Email   string
 	Subject string
-	Page    string
-	Agent   string
+	// UserData is what the site's own registration added, sorted by key.
+	UserData []UserDatum
+	Page     string
+	Agent    string
 	// Live is true while the agent may answer; an ended chat shows Ended.
 	Live  bool
 	Ended string
@@ -130,6 +132,12 @@ type AgentHistory struct {
 	Query   string
 	Results []HistoryRow
 	Open    *AgentChat
+}
+
+// UserDatum is one key and value of a visitor's userData.
+type UserDatum struct {
+	Key   string
+	Value string
 }
 
 // HistoryRow is one ended chat in the search results.
