@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -325,23 +323,4 @@ func (h *Handler) agentPoll(c echo.Context) error {
 		return err
 	}
 	return h.longPoll(c, f, 0)
-}
-
-// sameOrigin is the console's origin check: stricter than the visitor
-// transports', since no other site ever embeds the console.
-func sameOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		site := r.Header.Get("Sec-Fetch-Site")
-		return site == "" || site == "same-origin" || site == "none"
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return u.Scheme == scheme && u.Host == r.Host
 }

@@ -247,11 +247,22 @@ func renderString(ctx context.Context, component interface {
 	return buf.String(), nil
 }
 
-// originAllowed guards the transports against other sites' pages: the
-// Origin must be this server's own or one configured with -allowed-origin.
-// A request with no Origin is allowed only when the browser says it came
-// from this origin, or from no page at all (a tool, not a browser).
+// originAllowed guards the visitor transports against other sites' pages:
+// the request must come from this server's own pages (see sameOrigin) or
+// from an origin configured with -allowed-origin.
 func (h *Handler) originAllowed(r *http.Request) bool {
+	if sameOrigin(r) {
+		return true
+	}
+	_, ok := h.allowedOrigins[r.Header.Get("Origin")]
+	return ok
+}
+
+// sameOrigin reports whether a request comes from a page of this server. A
+// request with no Origin counts only when the browser says it came from
+// this origin, or from no page at all (a tool, not a browser). The agent
+// console takes nothing else, since no other site embeds it.
+func sameOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		site := r.Header.Get("Sec-Fetch-Site")
@@ -265,11 +276,7 @@ func (h *Handler) originAllowed(r *http.Request) bool {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if u.Scheme == scheme && u.Host == r.Host {
-		return true
-	}
-	_, ok := h.allowedOrigins[origin]
-	return ok
+	return u.Scheme == scheme && u.Host == r.Host
 }
 
 func errOriginNotAllowed() *APIError {
