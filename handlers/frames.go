@@ -28,6 +28,10 @@ const (
 	frameError   = "error"
 )
 
+// typingShown is how long a typing event means somebody is typing; chat.js
+// shows it as long.
+const typingShown = 6 * time.Second
+
 // maxReplay is the most events a resume replays; a longer gap is re-rendered
 // from the server instead, which is cheaper and just as exact.
 const maxReplay = 500
@@ -183,6 +187,11 @@ func (f *visitorFeed) resume(ctx context.Context, lastSeq int64) ([]serverFrame,
 	f.sent = lastSeq
 	frames := []serverFrame{resumeFrame(true, lastSeq)}
 	for _, ev := range events {
+		if ev.Kind == chatstate.EventTyping && time.Since(ev.Time) > typingShown {
+			// Long over: replaying it would show somebody typing who is not.
+			f.sent = ev.Seq
+			continue
+		}
 		frame, ok, err := f.eventFrame(ctx, ev)
 		if err != nil {
 			return nil, err

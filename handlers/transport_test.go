@@ -334,3 +334,30 @@ func TestLongPoll(t *testing.T) {
 		t.Errorf("poll without a chat = %d, want 404", status)
 	}
 }
+
+// A typing event is news only for a few seconds: a visitor coming back to
+// the page must not be told that the agent is typing a minute ago.
+func TestReplaySkipsStaleTyping(t *testing.T) {
+	en := newEnv(t)
+	ls := newLiveServer(t, en)
+	v, id := registeredVisitor(t, en, ls)
+	ctx := context.Background()
+	if _, err := en.chats.Accept(ctx, id, agentName); err != nil {
+		t.Fatal(err)
+	}
+	from := en.chat(id).LastSeq
+	aMinuteAgo := chatstate.NewService(chatstate.Config{Store: en.store, Now: func() time.Time { return time.Now().Add(-time.Minute) }})
+	if err := aMinuteAgo.Typing(ctx, id, agentParty()); err != nil {
+		t.Fatal(err)
+	}
+	if err := en.chats.Typing(ctx, id, agentParty()); err != nil {
+		t.Fatal(err)
+	}
+	conn := mustDial(t, ls, v)
+	send(t, conn, map[string]any{"type": "hello", "lastSeq": from})
+	wantResume(t, next(t, conn), true)
+	f := next(t, conn)
+	if f.Event == nil || f.Event.Kind != "typing" || f.Event.Seq != from+2 {
+		t.Fatalf("replay = %+v, want only the fresh typing event (seq %d)", f, from+2)
+	}
+}

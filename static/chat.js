@@ -8,7 +8,7 @@
   var WIDGET_ID = "parley-widget";
   var DRAFT_DELAY_MS = 400;
   var TYPING_EVERY_MS = 2000;
-  var TYPING_SHOWN_MS = 4000;
+  var TYPING_SHOWN_MS = 6000; // as handlers.typingShown
   var BACKOFF_MIN_MS = 500;
   var BACKOFF_MAX_MS = 15000;
 
@@ -532,7 +532,7 @@
         p.reject({ error: { code: Number(root.getAttribute("data-error-code")), name: error, description: root.querySelector(".parley-error").textContent } });
       } else if (phase === "ended") {
         p.reject({ reason: root.getAttribute("data-end-reason") });
-      } else if (phase === "registration" || phase === "queued" || phase === "connected") {
+      } else if (live(root)) {
         state.pending = p;
         sync();
       } else {
@@ -590,10 +590,8 @@
     var b = begin(options);
     if (!b.options) return b.promise;
     b.options.embedded = true;
-    var phase = widget() && widget().getAttribute("data-phase");
-    if (phase === "registration" || phase === "queued" || phase === "connected" || phase === "ended") {
-      return restoreChat(b.options);
-    }
+    var root = widget();
+    if (live(root) || (root && root.getAttribute("data-phase") === "ended")) return restoreChat(b.options);
     return startInPage(b);
   }
 
