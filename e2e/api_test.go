@@ -970,3 +970,41 @@ func TestAPIReconnect(t *testing.T) {
 	exchange(t, p, agent, chatID, "after the restart")
 	checkSeqOrder(t, p)
 }
+
+// A page whose transcript the server's log cannot bring up to date (here:
+// it claims a seq far ahead and has lost its lines) is told recovered:
+// false and re-renders the widget from the server: every line back, once.
+func TestAPIUnrecoverableGapReRenders(t *testing.T) {
+	t.Parallel()
+	srv := startAPIServer(t)
+	agent := signInAgent(t, srv)
+	a := newBrowser(t).newPage(t)
+	installSite(a, siteSetup{})
+	a.navigate(srv.URL + "/")
+	siteRestore(t, a)
+	chatID := startEmbedded(t, a, "{embedded: true}", "Ada")
+	agent.accept(chatID)
+	agent.send(chatID, "Before the gap")
+	waitLines(t, a, "Before the gap", 1)
+
+	// Runs when parsing ends, before the page's deferred scripts restore.
+	const outOfStep = `document.addEventListener("readystatechange", () => {
+	  const w = document.getElementById("parley-widget");
+	  if (document.readyState !== "interactive" || !w) return;
+	  w.setAttribute("data-last-seq", "100000");
+	  w.querySelectorAll(".parley-log li").forEach(li => li.remove());
+	});`
+	b, _ := siblingPage(t, a)
+	installSite(b, siteSetup{prelude: outOfStep})
+	b.navigate(srv.URL + "/pricing")
+	if c := siteRestore(t, b); c.State != "done" || c.Chat != chatID {
+		t.Fatalf("restoreChat = %+v, want done with chat %s", c, chatID)
+	}
+	waitLines(t, b, "Before the gap", 1)
+	waitLines(t, b, "alice joined the chat.", 1)
+	if got, want := widgetAttr(b, "data-last-seq"), widgetAttr(a, "data-last-seq"); got != want {
+		t.Errorf("after re-rendering, data-last-seq = %s, want the server's %s", got, want)
+	}
+	agent.send(chatID, "After the gap")
+	waitLines(t, b, "After the gap", 1)
+}

@@ -322,6 +322,8 @@
         case "resume":
           if (f.recovered === false) {
             log.warn("the server could not replay the gap; re-rendering the widget");
+            // The server's seq is the truth: ours may be ahead of its log.
+            lastSeq = f.lastSeq;
             refresh();
           }
           break;
