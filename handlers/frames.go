@@ -151,7 +151,8 @@ func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (serverFra
 		if err != nil {
 			return serverFrame{}, err
 		}
-		html, err := renderString(ctx, views.WidgetPanel(f.h.widgetView(ctx, f.viewer, restored{chat: chat, found: true})))
+		w := asOf(f.h.widgetView(ctx, f.viewer, restored{chat: chat, found: true}), ev.Seq)
+		html, err := renderString(ctx, views.WidgetPanel(w))
 		if err != nil {
 			return serverFrame{}, err
 		}
@@ -201,6 +202,21 @@ func (f *visitorFeed) resume(ctx context.Context, lastSeq int64) ([]serverFrame,
 		}
 	}
 	return frames, nil
+}
+
+// asOf cuts a widget rendered now back to the event it is sent with: the
+// events after it follow in frames of their own, and a client that took
+// them from the widget would drop those frames, callbacks and all.
+func asOf(w views.Widget, seq int64) views.Widget {
+	lines := w.Talk.Lines[:0:0]
+	for _, l := range w.Talk.Lines {
+		if l.Seq <= seq {
+			lines = append(lines, l)
+		}
+	}
+	w.Talk.Lines = lines
+	w.LastSeq = min(w.LastSeq, seq)
+	return w
 }
 
 func resumeFrame(recovered bool, lastSeq int64) serverFrame {

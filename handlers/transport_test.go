@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
@@ -159,6 +160,19 @@ func TestWebSocketResumeAndLive(t *testing.T) {
 	joined := next(t, conn)
 	if joined.Event == nil || joined.Event.Kind != "agent_joined" || joined.Widget == "" {
 		t.Fatalf("replay[0] = %+v, want agent_joined with the whole widget", joined)
+	}
+	// The widget is as of its event: the message after it comes in its own
+	// frame, or the client would skip that frame and its callback.
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(joined.Widget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := doc.Find("#parley-widget")
+	if got, want := w.AttrOr("data-last-seq", ""), itoa(joined.Event.Seq); got != want {
+		t.Errorf("agent_joined's widget has data-last-seq %s, want its own seq %s", got, want)
+	}
+	if strings.Contains(w.Find(".parley-log").Text(), "Hello Ada") {
+		t.Error("agent_joined's widget already shows the message that follows it")
 	}
 	msg := next(t, conn)
 	if msg.Event == nil || msg.Event.Seq != joined.Event.Seq+1 || msg.Event.Text != "Hello Ada" || !strings.Contains(msg.HTML, "Hello Ada") {
