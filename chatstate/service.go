@@ -210,15 +210,21 @@ func (s *Service) Typing(ctx context.Context, id string, from Party) error {
 	return err
 }
 
-// ChangePage records the page the visitor is on now, so the agent sees it.
-// A page the chat already shows appends nothing.
-func (s *Service) ChangePage(ctx context.Context, id, page string) error {
+// Visit records that the visitor is on page now. A visitor looking at the
+// site is present, whatever the phase; a live chat whose page changed also
+// logs it, so the agent sees where the visitor is.
+func (s *Service) Visit(ctx context.Context, id, page string) error {
+	now := s.now().UTC()
 	_, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
-		if c.Phase == PhaseEnded || c.Page == page {
+		if c.Phase == PhaseEnded {
+			return nil, nil
+		}
+		c.VisitorSeenAt = now
+		if c.Page == page {
 			return nil, nil
 		}
 		c.Page = page
-		if c.Phase == PhaseRegistration {
+		if !c.Phase.Live() {
 			return nil, nil
 		}
 		return []Event{{Kind: EventPage, From: Party{Type: PartyVisitor, Name: c.Visitor.FirstName}, Page: page}}, nil

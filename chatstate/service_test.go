@@ -566,24 +566,26 @@ func TestSendMessageIdempotent(t *testing.T) {
 	}
 }
 
-func TestChangePage(t *testing.T) {
+func TestVisit(t *testing.T) {
 	t.Parallel()
-	s, _ := newService(t, chatstate.Config{})
+	s, clk := newService(t, chatstate.Config{})
 	ctx := context.Background()
 
-	// In registration the page is kept but nobody is told yet.
+	// In registration the page is kept but nobody is told yet; the visit
+	// still counts as the visitor being there.
 	c, _ := start(t, s)
-	if err := s.ChangePage(ctx, c.ID, "/products"); err != nil {
+	clk.Advance(5 * time.Second)
+	if err := s.Visit(ctx, c.ID, "/products"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Chat(ctx, c.ID); got.Page != "/products" || got.LastSeq != 0 {
-		t.Errorf("registration: page %q, LastSeq %d; want /products, 0", got.Page, got.LastSeq)
+	if got, _ := s.Chat(ctx, c.ID); got.Page != "/products" || got.LastSeq != 0 || !got.VisitorSeenAt.Equal(clk.Now()) {
+		t.Errorf("registration: page %q, LastSeq %d, seen %v; want /products, 0, %v", got.Page, got.LastSeq, got.VisitorSeenAt, clk.Now())
 	}
 
 	c = queued(t, s)
 	for _, p := range []string{"/products", "/products", "/pricing", "/"} {
-		if err := s.ChangePage(ctx, c.ID, p); err != nil {
-			t.Fatalf("ChangePage(%s) = %v", p, err)
+		if err := s.Visit(ctx, c.ID, p); err != nil {
+			t.Fatalf("Visit(%s) = %v", p, err)
 		}
 	}
 	evs, _ := s.Transcript(ctx, c.ID)
@@ -599,8 +601,8 @@ func TestChangePage(t *testing.T) {
 	}
 
 	c = ended(t, s)
-	if err := s.ChangePage(ctx, c.ID, "/contact"); err != nil {
-		t.Fatalf("ChangePage on an ended chat = %v, want nil", err)
+	if err := s.Visit(ctx, c.ID, "/contact"); err != nil {
+		t.Fatalf("Visit on an ended chat = %v, want nil", err)
 	}
 	if got, _ := s.Chat(ctx, c.ID); got.Page == "/contact" || got.LastSeq != c.LastSeq {
 		t.Errorf("an ended chat followed the visitor to %q", got.Page)

@@ -28,7 +28,7 @@ type chatService interface {
 	SaveDraft(ctx context.Context, id string, draft chatstate.Registration) (chatstate.Chat, error)
 	Register(ctx context.Context, id string, r chatstate.Registration) (chatstate.Chat, error)
 	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
-	ChangePage(ctx context.Context, id, page string) error
+	Visit(ctx context.Context, id, page string) error
 	End(ctx context.Context, id string, by chatstate.Party, reason string) (chatstate.Chat, error)
 	MarkEndSeen(ctx context.Context, id string) error
 }

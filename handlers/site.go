@@ -43,11 +43,9 @@ func pageAt(path string) sitePage {
 func (h *Handler) page(p sitePage) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := h.restore(c)
-		if r.found && r.chat.Phase.Live() && r.chat.Page != p.path {
-			if err := h.chats.ChangePage(c.Request().Context(), r.chat.ID, p.path); err != nil {
-				h.log.ErrorContext(c.Request().Context(), "record page", "chat", r.chat.ID, "err", err)
-			} else {
-				r.chat.Page = p.path
+		if r.found && r.chat.Phase != chatstate.PhaseEnded {
+			if err := h.chats.Visit(c.Request().Context(), r.chat.ID, p.path); err != nil {
+				h.log.ErrorContext(c.Request().Context(), "record visit", "chat", r.chat.ID, "err", err)
 			}
 		}
 		return h.renderPage(c, http.StatusOK, p, h.widgetView(c.Request().Context(), viewerOf(c, p.path), r))
