@@ -31,15 +31,7 @@ type agentJar struct {
 }
 
 func newAgentJar(secrets [][]byte) *agentJar {
-	pairs := make([][]byte, 0, 2*len(secrets))
-	for _, secret := range secrets {
-		pairs = append(pairs, deriveKey(secret, "parley agent session signing"), deriveKey(secret, "parley agent session encryption"))
-	}
-	store := sessions.NewCookieStore(pairs...)
-	store.MaxAge(agentSessionMaxAge)
-	store.Options.Path = agentCookiePath
-	store.Options.HttpOnly = true
-	store.Options.SameSite = http.SameSiteStrictMode
+	store := newCookieStore(secrets, "parley agent session", agentSessionMaxAge, agentCookiePath, http.SameSiteStrictMode)
 	return &agentJar{store: store, now: time.Now}
 }
 
@@ -64,24 +56,10 @@ func (j *agentJar) Agent(r *http.Request) (string, error) {
 
 // SignIn writes a fresh session for name with the newest key.
 func (j *agentJar) SignIn(w http.ResponseWriter, r *http.Request, name string) error {
-	session := sessions.NewSession(j.store, agentCookieName)
-	opts := *j.store.Options
-	opts.Secure = r.TLS != nil
-	session.Options = &opts
-	session.Values[agentNameKey] = name
-	session.Values[agentSinceKey] = j.now().Unix()
-	return j.store.Save(r, w, session)
+	return saveCookie(j.store, w, r, agentCookieName, map[any]any{agentNameKey: name, agentSinceKey: j.now().Unix()})
 }
 
 // SignOut deletes the cookie.
 func (j *agentJar) SignOut(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{
-		Name:     agentCookieName,
-		Value:    "",
-		Path:     agentCookiePath,
-		MaxAge:   -1,
-		HttpOnly: true,
-		Secure:   r.TLS != nil,
-		SameSite: http.SameSiteStrictMode,
-	})
+	expireCookie(j.store, w, r, agentCookieName)
 }

@@ -28,25 +28,57 @@ type tokenJar struct {
 	store *sessions.CookieStore
 }
 
-// newTokenJar derives a signing and an encryption key from each secret,
-// newest first: cookies are written with the first and read with any, so
-// keys can be rotated without logging anybody out.
+// newTokenJar keeps the restore token for a week of visits, readable by
+// every page of the site.
 func newTokenJar(secrets [][]byte) *tokenJar {
+	return &tokenJar{store: newCookieStore(secrets, "parley cookie", tokenCookieMaxAge, "/", http.SameSiteLaxMode)}
+}
+
+// newCookieStore derives a signing and an encryption key from each secret,
+// newest first, for one purpose: cookies are written with the first and
+// read with any, so keys can be rotated without logging anybody out, and no
+// cookie can be passed off as one of another purpose.
+func newCookieStore(secrets [][]byte, purpose string, maxAge int, path string, sameSite http.SameSite) *sessions.CookieStore {
 	pairs := make([][]byte, 0, 2*len(secrets))
 	for _, secret := range secrets {
-		pairs = append(pairs, deriveKey(secret, "parley cookie signing"), deriveKey(secret, "parley cookie encryption"))
+		pairs = append(pairs, deriveKey(secret, purpose+" signing"), deriveKey(secret, purpose+" encryption"))
 	}
 	store := sessions.NewCookieStore(pairs...)
-	store.MaxAge(tokenCookieMaxAge)
+	store.MaxAge(maxAge)
+	store.Options.Path = path
 	store.Options.HttpOnly = true
-	store.Options.SameSite = http.SameSiteLaxMode
-	return &tokenJar{store: store}
+	store.Options.SameSite = sameSite
+	return store
 }
 
 func deriveKey(secret []byte, purpose string) []byte {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte(purpose))
 	return mac.Sum(nil)
+}
+
+// saveCookie writes values as a fresh cookie of store with the newest key,
+// Secure when the request came over TLS.
+func saveCookie(store *sessions.CookieStore, w http.ResponseWriter, r *http.Request, name string, values map[any]any) error {
+	session := sessions.NewSession(store, name)
+	opts := *store.Options
+	opts.Secure = r.TLS != nil
+	session.Options = &opts
+	session.Values = values
+	return store.Save(r, w, session)
+}
+
+// expireCookie deletes a cookie of store.
+func expireCookie(store *sessions.CookieStore, w http.ResponseWriter, r *http.Request, name string) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     name,
+		Value:    "",
+		Path:     store.Options.Path,
+		MaxAge:   -1,
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: store.Options.SameSite,
+	})
 }
 
 // Token returns the restore token in the request's cookie: errNoTokenCookie
@@ -69,23 +101,10 @@ func (j *tokenJar) Token(r *http.Request) (string, error) {
 
 // Set writes the token with the newest key, renewing its expiry.
 func (j *tokenJar) Set(w http.ResponseWriter, r *http.Request, token string) error {
-	session := sessions.NewSession(j.store, tokenCookieName)
-	opts := *j.store.Options
-	opts.Secure = r.TLS != nil
-	session.Options = &opts
-	session.Values[tokenKey] = token
-	return j.store.Save(r, w, session)
+	return saveCookie(j.store, w, r, tokenCookieName, map[any]any{tokenKey: token})
 }
 
 // Clear deletes the cookie.
 func (j *tokenJar) Clear(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{
-		Name:     tokenCookieName,
-		Value:    "",
-		Path:     "/",
-		MaxAge:   -1,
-		HttpOnly: true,
-		Secure:   r.TLS != nil,
-		SameSite: http.SameSiteLaxMode,
-	})
+	expireCookie(j.store, w, r, tokenCookieName)
 }
