@@ -45,7 +45,12 @@ func (f *agentFeed) heartbeat() time.Duration { return 30 * time.Second }
 // present records nothing: an agent's presence does not keep a chat alive.
 func (f *agentFeed) present() {}
 
+// newAgentFeed builds the feed of the signed-in agent from what the console
+// says it shows; only the console's own pages may open it.
 func (h *Handler) newAgentFeed(c echo.Context) (*agentFeed, error) {
+	if !sameOrigin(c.Request()) {
+		return nil, errOriginNotAllowed()
+	}
 	f := &agentFeed{h: h, agent: agentOf(c), csrf: csrfToken(c), queue: c.QueryParam("queue"), chats: map[string]int64{}, names: map[string]string{}}
 	raw := c.QueryParam("chats")
 	if raw == "" {
@@ -303,9 +308,6 @@ func (f *agentFeed) errorFrame(ctx context.Context, clientID string, err error) 
 
 // agentWebsocket serves the console's live transport.
 func (h *Handler) agentWebsocket(c echo.Context) error {
-	if !sameOrigin(c.Request()) {
-		return errOriginNotAllowed()
-	}
 	f, err := h.newAgentFeed(c)
 	if err != nil {
 		return err
@@ -315,9 +317,6 @@ func (h *Handler) agentWebsocket(c echo.Context) error {
 
 // agentPoll is the console's long-poll fallback.
 func (h *Handler) agentPoll(c echo.Context) error {
-	if !sameOrigin(c.Request()) {
-		return errOriginNotAllowed()
-	}
 	f, err := h.newAgentFeed(c)
 	if err != nil {
 		return err

@@ -131,7 +131,7 @@ func trailItem(ev chatstate.Event) views.TrailItem {
 // agentLine turns a logged event into a transcript line as agents read it;
 // typing and page changes have none (the page trail shows pages).
 func agentLine(ev chatstate.Event) (views.AgentLine, bool) {
-	line := views.AgentLine{ChatID: ev.ChatID, Seq: ev.Seq, Kind: views.LineNotice, From: string(ev.From.Type), Time: ev.Time}
+	line := views.AgentLine{ChatID: ev.ChatID, Line: views.Line{Seq: ev.Seq, Kind: views.LineNotice, From: string(ev.From.Type), Time: ev.Time}}
 	switch ev.Kind {
 	case chatstate.EventMessage:
 		line.Kind, line.Author, line.Text = views.LineMessage, ev.From.Name, ev.Text

@@ -104,14 +104,20 @@ func (h *Handler) visitorChat(c echo.Context) (chatstate.Chat, error) {
 	return r.chat, nil
 }
 
+// bindVisitorPost reads a widget form into form and finds the chat it acts
+// on.
+func (h *Handler) bindVisitorPost(c echo.Context, form any) (chatstate.Chat, error) {
+	if err := c.Bind(form); err != nil {
+		return chatstate.Chat{}, errInvalidOptions()
+	}
+	return h.visitorChat(c)
+}
+
 // saveDraft keeps what the visitor has typed so far; chat.js posts it a
 // moment after typing stops.
 func (h *Handler) saveDraft(c echo.Context) error {
 	var f registrationForm
-	if err := c.Bind(&f); err != nil {
-		return errInvalidOptions()
-	}
-	chat, err := h.visitorChat(c)
+	chat, err := h.bindVisitorPost(c, &f)
 	if err != nil {
 		return err
 	}
@@ -132,14 +138,11 @@ func (h *Handler) saveDraft(c echo.Context) error {
 // place, localized, with everything the visitor typed.
 func (h *Handler) register(c echo.Context) error {
 	var f registrationForm
-	if err := c.Bind(&f); err != nil {
-		return errInvalidOptions()
-	}
-	returnTo := safeReturnTo(f.ReturnTo)
-	chat, err := h.visitorChat(c)
+	chat, err := h.bindVisitorPost(c, &f)
 	if err != nil {
 		return err
 	}
+	returnTo := safeReturnTo(f.ReturnTo)
 	if chat.Phase != chatstate.PhaseRegistration {
 		// A form submitted twice, or from a stale tab: show where the chat is.
 		return h.afterPost(c, chat, returnTo)
@@ -172,14 +175,11 @@ func (h *Handler) register(c echo.Context) error {
 // the compose box with the reason, so nothing typed is lost.
 func (h *Handler) sendMessage(c echo.Context) error {
 	var f messageForm
-	if err := c.Bind(&f); err != nil {
-		return errInvalidOptions()
-	}
-	returnTo := safeReturnTo(f.ReturnTo)
-	chat, err := h.visitorChat(c)
+	chat, err := h.bindVisitorPost(c, &f)
 	if err != nil {
 		return err
 	}
+	returnTo := safeReturnTo(f.ReturnTo)
 	ctx := c.Request().Context()
 	if !h.messageLimit.Allow(chat.ID) {
 		err = errRateLimited()

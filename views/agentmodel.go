@@ -106,16 +106,12 @@ type AgentChat struct {
 	End   time.Time
 }
 
-// AgentLine is one transcript line as the agent sees it.
+// AgentLine is one transcript line as the agent sees it: a line as the
+// visitor's is drawn, with the chat it belongs to, since the console shows
+// several chats.
 type AgentLine struct {
 	ChatID string
-	Seq    int64
-	Kind   LineKind
-	// From is the party type: visitor, agent or system.
-	From   string
-	Author string
-	Text   string
-	Time   time.Time
+	Line
 }
 
 // TrailItem is one page the visitor went to during the chat.
