@@ -59,6 +59,9 @@ type Chat struct {
 	UpdatedAt     time.Time
 	// LastSeq is the seq of the newest event in the chat's log (0 when empty).
 	LastSeq int64
+	// UserID ties the chat to a signed-in user of the host site, so that it
+	// restores wherever that user signs in; empty for an anonymous visitor.
+	UserID string
 }
 
 // Reasons a chat ended.

@@ -67,6 +67,11 @@ type StartParams struct {
 	Page   string
 	// MaxOffline is the visitor's maxOfflineDuration; 0 means the default.
 	MaxOffline time.Duration
+	// UserID ties the chat to a signed-in user of the host site.
+	UserID string
+	// Draft fills in the registration form, with what the site knows of
+	// its signed-in user.
+	Draft Registration
 }
 
 // Start creates a chat in the registration phase and returns it with its
@@ -84,6 +89,8 @@ func (s *Service) Start(ctx context.Context, p StartParams) (Chat, string, error
 		Locale:        p.Locale,
 		Page:          p.Page,
 		MaxOffline:    maxOffline,
+		UserID:        p.UserID,
+		Draft:         clampDraft(p.Draft),
 		VisitorSeenAt: now,
 		CreatedAt:     now,
 		UpdatedAt:     now,
@@ -101,6 +108,24 @@ func (s *Service) Restore(ctx context.Context, token string) (Chat, error) {
 		return Chat{}, ErrNotFound
 	}
 	return s.store.ChatByToken(ctx, HashToken(token))
+}
+
+// RestoreUser returns the newest chat of a signed-in user, or ErrNotFound.
+func (s *Service) RestoreUser(ctx context.Context, userID string) (Chat, error) {
+	return s.store.ChatByUser(ctx, userID)
+}
+
+// Claim ties an anonymous visitor's chat to the user the visitor has since
+// signed in as. A chat already tied to another user is not taken over.
+func (s *Service) Claim(ctx context.Context, id, userID string) (Chat, error) {
+	c, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
+		if c.UserID != "" && c.UserID != userID {
+			return nil, ErrNotFound
+		}
+		c.UserID = userID
+		return nil, nil
+	})
+	return c, err
 }
 
 // Chat returns a chat by id.

@@ -15,6 +15,9 @@ type Store interface {
 	// ChatByToken returns the chat whose restore token hashes to tokenHash,
 	// or ErrNotFound.
 	ChatByToken(ctx context.Context, tokenHash []byte) (Chat, error)
+	// ChatByUser returns the newest chat tied to userID (by CreatedAt), or
+	// ErrNotFound; an empty userID has none.
+	ChatByUser(ctx context.Context, userID string) (Chat, error)
 	// Chat returns the chat with the given id, or ErrNotFound.
 	Chat(ctx context.Context, id string) (Chat, error)
 	// Update runs change on the current chat inside one transaction, then

@@ -441,13 +441,13 @@ func (a *agentClient) tryPost(path string, form url.Values, partial bool) (*http
 	if err != nil {
 		return nil, err
 	}
-	form.Set("_csrf", token)
+	form.Set("parley_csrf", token)
 	req, err := http.NewRequest(http.MethodPost, a.base+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-CSRF-Token", token)
+	req.Header.Set("X-Parley-CSRF", token)
 	if partial {
 		req.Header.Set("HX-Request", "true")
 	}

@@ -42,7 +42,7 @@ func (h *Handler) requireAgent(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil || !h.accounts.Exists(name) {
 			r := c.Request()
 			if r.Method == http.MethodGet && !isPartial(c) && !wantsJSON(c) && r.Header.Get("Upgrade") == "" {
-				return c.Redirect(http.StatusSeeOther, "/agent/login")
+				return c.Redirect(http.StatusSeeOther, h.paths.ConsoleURL("/login"))
 			}
 			return errAgentAuth()
 		}
@@ -63,9 +63,9 @@ func agentParty(c echo.Context) chatstate.Party {
 // loginPage shows the sign-in form, or the console to a signed-in agent.
 func (h *Handler) loginPage(c echo.Context) error {
 	if name, err := h.agentJar.Agent(c.Request()); err == nil && h.accounts.Exists(name) {
-		return c.Redirect(http.StatusSeeOther, "/agent")
+		return c.Redirect(http.StatusSeeOther, h.paths.Console)
 	}
-	return render(c, http.StatusOK, views.AgentLoginPage(views.AgentLogin{CSRF: csrfToken(c)}))
+	return h.render(c, http.StatusOK, views.AgentLoginPage(views.AgentLogin{CSRF: h.csrfToken(c)}))
 }
 
 // login checks a name and password. Attempts are limited per address and
@@ -77,7 +77,7 @@ func (h *Handler) login(c echo.Context) error {
 		return errInvalidOptions()
 	}
 	name := strings.TrimSpace(f.Name)
-	view := views.AgentLogin{CSRF: csrfToken(c), Name: name}
+	view := views.AgentLogin{CSRF: h.csrfToken(c), Name: name}
 	nameKey := strings.ToLower(name)
 	if len(nameKey) > agents.MaxNameBytes {
 		nameKey = nameKey[:agents.MaxNameBytes]
@@ -88,23 +88,23 @@ func (h *Handler) login(c echo.Context) error {
 	nameOK := h.loginNameLimit.Allow(nameKey)
 	if !ipOK || !nameOK {
 		view.Error = "Too many sign-in attempts. Please wait a few minutes and try again."
-		return render(c, http.StatusTooManyRequests, views.AgentLoginPage(view))
+		return h.render(c, http.StatusTooManyRequests, views.AgentLoginPage(view))
 	}
 	if !h.accounts.Authenticate(name, f.Password) {
 		view.Error = "Wrong name or password."
-		return render(c, http.StatusUnauthorized, views.AgentLoginPage(view))
+		return h.render(c, http.StatusUnauthorized, views.AgentLoginPage(view))
 	}
 	if err := h.agentJar.SignIn(c.Response(), c.Request(), name); err != nil {
 		return err
 	}
 	h.log.InfoContext(c.Request().Context(), "agent signed in", "agent", name)
-	return c.Redirect(http.StatusSeeOther, "/agent")
+	return c.Redirect(http.StatusSeeOther, h.paths.Console)
 }
 
 // logout ends the agent's session.
 func (h *Handler) logout(c echo.Context) error {
 	h.agentJar.SignOut(c.Response(), c.Request())
-	return c.Redirect(http.StatusSeeOther, "/agent/login")
+	return c.Redirect(http.StatusSeeOther, h.paths.ConsoleURL("/login"))
 }
 
 // console serves the console with no chat on screen.
@@ -122,7 +122,7 @@ func (h *Handler) consoleChat(c echo.Context) error {
 	}
 	if chat.AgentName != agentOf(c) || chat.Phase == chatstate.PhaseQueued || chat.Phase == chatstate.PhaseRegistration {
 		if chat.Phase == chatstate.PhaseQueued {
-			return c.Redirect(http.StatusSeeOther, "/agent")
+			return c.Redirect(http.StatusSeeOther, h.paths.Console)
 		}
 		return errNotYourChat()
 	}
@@ -134,7 +134,7 @@ func (h *Handler) consoleChat(c echo.Context) error {
 // refused reply keeps its draft and says why).
 func (h *Handler) renderConsole(c echo.Context, status int, shown, alert string, edit func(*views.AgentChat)) error {
 	ctx := c.Request().Context()
-	agent, csrf := agentOf(c), csrfToken(c)
+	agent, csrf := agentOf(c), h.csrfToken(c)
 	queue, err := h.queueView(ctx, csrf)
 	if err != nil {
 		return err
@@ -173,7 +173,7 @@ func (h *Handler) renderConsole(c echo.Context, status int, shown, alert string,
 		}
 		v.Chats = append(v.Chats, cv)
 	}
-	return render(c, status, views.AgentConsolePage(v))
+	return h.render(c, status, views.AgentConsolePage(v))
 }
 
 // accept takes a waiting chat. When two agents accept at once, chatstate
@@ -193,19 +193,19 @@ func (h *Handler) accept(c echo.Context) error {
 	}
 	h.log.InfoContext(ctx, "chat accepted", "chat", id, "agent", agent)
 	if !isPartial(c) {
-		return c.Redirect(http.StatusSeeOther, "/agent/chats/"+id)
+		return c.Redirect(http.StatusSeeOther, h.paths.ConsoleURL("/chats/"+id))
 	}
-	queue, err := h.queueView(ctx, csrfToken(c))
+	queue, err := h.queueView(ctx, h.csrfToken(c))
 	if err != nil {
 		return err
 	}
-	cv, err := h.chatView(ctx, chat, csrfToken(c))
+	cv, err := h.chatView(ctx, chat, h.csrfToken(c))
 	if err != nil {
 		return err
 	}
 	cv.Shown = true
 	c.Response().Header().Set(showHeader, id)
-	return render(c, http.StatusOK, templ.Join(views.AgentAlert(""), views.AgentQueueList(queue), views.AgentNavItem(cv), views.AgentPane(cv)))
+	return h.render(c, http.StatusOK, templ.Join(views.AgentAlert(""), views.AgentQueueList(queue), views.AgentNavItem(cv), views.AgentPane(cv)))
 }
 
 // refuseInQueue answers a refused accept: the reason in the console's alert
@@ -219,11 +219,11 @@ func (h *Handler) refuseInQueue(c echo.Context, err error) error {
 	if !isPartial(c) {
 		return h.renderConsole(c, apiErr.Status, "", line, nil)
 	}
-	queue, qerr := h.queueView(c.Request().Context(), csrfToken(c))
+	queue, qerr := h.queueView(c.Request().Context(), h.csrfToken(c))
 	if qerr != nil {
 		return qerr
 	}
-	return render(c, apiErr.Status, templ.Join(views.AgentAlert(line), views.AgentQueueList(queue)))
+	return h.render(c, apiErr.Status, templ.Join(views.AgentAlert(line), views.AgentQueueList(queue)))
 }
 
 // heldChat is the chat a reply, typing, end or release acts on: one the
@@ -262,7 +262,7 @@ func (h *Handler) agentSend(c echo.Context) error {
 		}
 		line := agentErrorLine(err)
 		if isPartial(c) {
-			return render(c, apiErr.Status, views.AgentPaneError(id, line))
+			return h.render(c, apiErr.Status, views.AgentPaneError(id, line))
 		}
 		if apiErr.Code == errNotYourChat().Code || apiErr.Code == errNoChat().Code {
 			return h.renderConsole(c, apiErr.Status, "", line, nil)
@@ -272,10 +272,10 @@ func (h *Handler) agentSend(c echo.Context) error {
 		})
 	}
 	if !isPartial(c) {
-		return c.Redirect(http.StatusSeeOther, "/agent/chats/"+id)
+		return c.Redirect(http.StatusSeeOther, h.paths.ConsoleURL("/chats/"+id))
 	}
 	line, _ := agentLine(ev)
-	return render(c, http.StatusOK, templ.Join(views.AgentPaneError(id, ""), views.AgentLineItem(line)))
+	return h.render(c, http.StatusOK, templ.Join(views.AgentPaneError(id, ""), views.AgentLineItem(line)))
 }
 
 // agentTyping tells the visitor that the agent is typing.
@@ -301,15 +301,15 @@ func (h *Handler) agentEnd(c echo.Context) error {
 		return h.refusePane(c, err)
 	}
 	if !isPartial(c) {
-		return c.Redirect(http.StatusSeeOther, "/agent/chats/"+chat.ID)
+		return c.Redirect(http.StatusSeeOther, h.paths.ConsoleURL("/chats/"+chat.ID))
 	}
-	cv, err := h.chatView(c.Request().Context(), ended, csrfToken(c))
+	cv, err := h.chatView(c.Request().Context(), ended, h.csrfToken(c))
 	if err != nil {
 		return err
 	}
 	cv.Shown = true
 	c.Response().Header().Set(showHeader, chat.ID)
-	return render(c, http.StatusOK, templ.Join(views.AgentNavItem(cv), views.AgentPane(cv)))
+	return h.render(c, http.StatusOK, templ.Join(views.AgentNavItem(cv), views.AgentPane(cv)))
 }
 
 // agentRelease puts the chat back in the queue for another agent.
@@ -322,14 +322,14 @@ func (h *Handler) agentRelease(c echo.Context) error {
 		return h.refusePane(c, err)
 	}
 	if !isPartial(c) {
-		return c.Redirect(http.StatusSeeOther, "/agent")
+		return c.Redirect(http.StatusSeeOther, h.paths.Console)
 	}
-	queue, err := h.queueView(c.Request().Context(), csrfToken(c))
+	queue, err := h.queueView(c.Request().Context(), h.csrfToken(c))
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set(showHeader, "")
-	return render(c, http.StatusOK, templ.Join(views.AgentNavRemove(chat.ID), views.AgentPaneRemove(chat.ID), views.AgentQueueList(queue)))
+	return h.render(c, http.StatusOK, templ.Join(views.AgentNavRemove(chat.ID), views.AgentPaneRemove(chat.ID), views.AgentQueueList(queue)))
 }
 
 // refusePane answers a refused end or release in the chat's error line.
@@ -340,7 +340,7 @@ func (h *Handler) refusePane(c echo.Context, err error) error {
 	}
 	line := agentErrorLine(err)
 	if isPartial(c) {
-		return render(c, apiErr.Status, views.AgentPaneError(c.Param("id"), line))
+		return h.render(c, apiErr.Status, views.AgentPaneError(c.Param("id"), line))
 	}
 	return h.renderConsole(c, apiErr.Status, "", line, nil)
 }
@@ -357,7 +357,7 @@ func (h *Handler) history(c echo.Context) error {
 		return err
 	}
 	openID := c.Param("id")
-	v := views.AgentHistory{Shell: views.AgentShell{Agent: agentOf(c), CSRF: csrfToken(c), Section: "history"}, Query: query}
+	v := views.AgentHistory{Shell: views.AgentShell{Agent: agentOf(c), CSRF: h.csrfToken(c), Section: "history"}, Query: query}
 	for _, chat := range chats {
 		if chat.Visitor.Email == "" {
 			continue // ended before registering: nothing was said
@@ -375,12 +375,12 @@ func (h *Handler) history(c echo.Context) error {
 		if chat.Phase != chatstate.PhaseEnded {
 			return errNoChat()
 		}
-		cv, err := h.chatView(ctx, chat, csrfToken(c))
+		cv, err := h.chatView(ctx, chat, h.csrfToken(c))
 		if err != nil {
 			return err
 		}
 		cv.Shown, cv.ReadOnly = true, true
 		v.Open = &cv
 	}
-	return render(c, http.StatusOK, views.AgentHistoryPage(v))
+	return h.render(c, http.StatusOK, views.AgentHistoryPage(v))
 }

@@ -50,7 +50,7 @@ func (en *env) consoleDeps(closing chan struct{}) handlers.Deps {
 
 // consoleServer is the handlers with the console's agents.
 func (en *env) consoleServer() http.Handler {
-	return handlers.New(en.consoleDeps(nil))
+	return newSite(en.consoleDeps(nil))
 }
 
 // signIn loads the sign-in form and signs in as name.
@@ -178,7 +178,7 @@ func TestAgentCookieIsNotTheVisitors(t *testing.T) {
 
 	// Another deployment's keys neither.
 	b := agentBrowser(t, en, srv, "bob")
-	other := handlers.New(handlers.Deps{
+	other := newSite(handlers.Deps{
 		Chats: en.chats, Catalogs: en.cats, Agents: consoleAccounts(t),
 		SessionSecrets: [][]byte{secretOld}, Logger: slog.New(slog.DiscardHandler),
 	})
@@ -194,8 +194,8 @@ func TestAgentLoginCSRF(t *testing.T) {
 		name string
 		form url.Values
 	}{
-		{"no token", url.Values{"_csrf": {""}}},
-		{"wrong token", url.Values{"_csrf": {"not-the-token"}}},
+		{"no token", url.Values{"parley_csrf": {""}}},
+		{"wrong token", url.Values{"parley_csrf": {"not-the-token"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,7 +214,7 @@ func TestAgentLoginCSRF(t *testing.T) {
 			a := agentBrowser(t, en, srv, "alice")
 			id := en.visitor(srv).register("/", "Ada")
 			for _, path := range []string{"/agent/chats/" + id + "/accept", "/agent/logout"} {
-				f := url.Values{"_csrf": tt.form["_csrf"]}
+				f := url.Values{"parley_csrf": tt.form["parley_csrf"]}
 				a.post(path, f).wantStatus(http.StatusForbidden)
 			}
 			if got := en.chat(id).Phase; got != chatstate.PhaseQueued {
@@ -266,7 +266,7 @@ func TestAgentRoutesNeedSignIn(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t)
 	closing := make(chan struct{})
-	ls := httptest.NewServer(handlers.New(en.consoleDeps(closing)))
+	ls := httptest.NewServer(newSite(en.consoleDeps(closing)))
 	t.Cleanup(func() { close(closing); ls.Close() })
 	srv := ls.Config.Handler
 	id := en.visitor(srv).register("/", "Ada")
@@ -311,7 +311,7 @@ func TestAcceptRace(t *testing.T) {
 			reqs := make([]*http.Request, len(browsers))
 			for i, b := range browsers {
 				b.get("/agent").wantStatus(http.StatusOK)
-				req := httptest.NewRequest(http.MethodPost, baseURL+"/agent/chats/"+id+"/accept", strings.NewReader(url.Values{"_csrf": {b.csrf}}.Encode()))
+				req := httptest.NewRequest(http.MethodPost, baseURL+"/agent/chats/"+id+"/accept", strings.NewReader(url.Values{"parley_csrf": {b.csrf}}.Encode()))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.RemoteAddr = b.addr
 				if partial {
@@ -499,7 +499,7 @@ func TestAgentFeed(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t)
 	closing := make(chan struct{})
-	ls := httptest.NewServer(handlers.New(en.consoleDeps(closing)))
+	ls := httptest.NewServer(newSite(en.consoleDeps(closing)))
 	t.Cleanup(func() {
 		select {
 		case <-closing:

@@ -51,7 +51,7 @@ func (h *Handler) newAgentFeed(c echo.Context) (*agentFeed, error) {
 	if !sameOrigin(c.Request()) {
 		return nil, errOriginNotAllowed()
 	}
-	f := &agentFeed{h: h, agent: agentOf(c), csrf: csrfToken(c), queue: c.QueryParam("queue"), chats: map[string]int64{}, names: map[string]string{}}
+	f := &agentFeed{h: h, agent: agentOf(c), csrf: h.csrfToken(c), queue: c.QueryParam("queue"), chats: map[string]int64{}, names: map[string]string{}}
 	raw := c.QueryParam("chats")
 	if raw == "" {
 		return f, nil
@@ -155,7 +155,7 @@ func (f *agentFeed) resume(ctx context.Context, _ int64) ([]serverFrame, error) 
 	}
 	frames := []serverFrame{resumeFrame(true, 0)}
 	if len(parts) > 0 {
-		html, err := renderString(ctx, templ.Join(parts...))
+		html, err := f.h.renderString(ctx, templ.Join(parts...))
 		if err != nil {
 			return nil, err
 		}
@@ -196,7 +196,7 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverF
 	if len(parts) == 0 {
 		return serverFrame{}, false, nil
 	}
-	html, err := renderString(ctx, templ.Join(parts...))
+	html, err := f.h.renderString(ctx, templ.Join(parts...))
 	if err != nil {
 		return serverFrame{}, false, err
 	}

@@ -9,13 +9,10 @@ import (
 )
 
 const (
-	agentCookieName = "parley_agent"
-	agentNameKey    = "agent"
-	agentSinceKey   = "since"
+	agentNameKey  = "agent"
+	agentSinceKey = "since"
 	// agentSessionMaxAge is one working day: an agent signs in each morning.
 	agentSessionMaxAge = 12 * 60 * 60
-	// agentCookiePath keeps the cookie off every visitor-facing request.
-	agentCookiePath = "/agent"
 )
 
 var errNoAgentSession = errors.New("no agent session")
@@ -27,22 +24,27 @@ var errNoAgentSession = errors.New("no agent session")
 // only the console's own pages ever need it.
 type agentJar struct {
 	store *sessions.CookieStore
+	name  string
 	now   func() time.Time
 }
 
-func newAgentJar(secrets [][]byte) *agentJar {
-	store := newCookieStore(secrets, "parley agent session", agentSessionMaxAge, agentCookiePath, http.SameSiteStrictMode)
-	return &agentJar{store: store, now: time.Now}
+func newAgentJar(secrets [][]byte, name string) *agentJar {
+	store := newCookieStore(secrets, "parley agent session", agentSessionMaxAge, "/agent", http.SameSiteStrictMode)
+	return &agentJar{store: store, name: name, now: time.Now}
 }
+
+// setPath keeps the cookie on the console's own requests, off every
+// visitor-facing one; Mount calls it with the console's path.
+func (j *agentJar) setPath(path string) { j.store.Options.Path = path }
 
 // Agent returns the name of the agent signed in on r, or errNoAgentSession.
 // The cookie's own signed timestamp bounds its age as well as the browser's
 // expiry does.
 func (j *agentJar) Agent(r *http.Request) (string, error) {
-	if _, err := r.Cookie(agentCookieName); err != nil {
+	if _, err := r.Cookie(j.name); err != nil {
 		return "", errNoAgentSession
 	}
-	session, err := j.store.New(r, agentCookieName)
+	session, err := j.store.New(r, j.name)
 	if err != nil {
 		return "", errNoAgentSession
 	}
@@ -56,10 +58,10 @@ func (j *agentJar) Agent(r *http.Request) (string, error) {
 
 // SignIn writes a fresh session for name with the newest key.
 func (j *agentJar) SignIn(w http.ResponseWriter, r *http.Request, name string) error {
-	return saveCookie(j.store, w, r, agentCookieName, map[any]any{agentNameKey: name, agentSinceKey: j.now().Unix()})
+	return saveCookie(j.store, w, r, j.name, map[any]any{agentNameKey: name, agentSinceKey: j.now().Unix()})
 }
 
 // SignOut deletes the cookie.
 func (j *agentJar) SignOut(w http.ResponseWriter, r *http.Request) {
-	expireCookie(j.store, w, r, agentCookieName)
+	expireCookie(j.store, w, r, j.name)
 }

@@ -72,7 +72,7 @@ func (h *Handler) startChat(c echo.Context) error {
 			return errLocalizationNotAllowed()
 		}
 	}
-	v := viewerOf(c, returnTo)
+	v := h.viewerOf(c, returnTo)
 	v.localization = f.Localization
 	params.Locale = h.translator(v, nil).Name()
 	if f.MaxOffline != "" {
@@ -82,12 +82,36 @@ func (h *Handler) startChat(c echo.Context) error {
 		}
 		params.MaxOffline = time.Duration(seconds) * time.Second
 	}
-	chat, token, err := h.chats.Start(c.Request().Context(), params)
+	user, signedIn := h.identify(c)
+	if signedIn {
+		params.UserID = user.ID
+		params.Draft = chatstate.Registration{FirstName: user.FirstName, LastName: user.LastName, Email: user.Email, UserData: user.Data}
+	}
+	ctx := c.Request().Context()
+	chat, token, err := h.chats.Start(ctx, params)
 	if err != nil {
 		return err
 	}
-	if err := h.jar.Set(c.Response(), c.Request(), token); err != nil {
-		return err
+	if params.UserID == "" {
+		if err := h.jar.Set(c.Response(), c.Request(), token); err != nil {
+			return err
+		}
+	}
+	if signedIn && user.FirstName != "" && user.Email != "" {
+		// The site knows who this is: no form to fill in. Should the site's
+		// data not pass, the form shows it, filled in, to correct.
+		registered, err := h.chats.Register(ctx, chat.ID, params.Draft)
+		var verr *chatstate.ValidationError
+		switch {
+		case err == nil:
+			chat = registered
+		case errors.As(err, &verr):
+			if chat, err = h.chats.Chat(ctx, chat.ID); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
 	}
 	return h.afterPost(c, chat, returnTo)
 }
@@ -154,7 +178,7 @@ func (h *Handler) register(c echo.Context) error {
 	updated, err := h.chats.Register(c.Request().Context(), chat.ID, r)
 	var verr *chatstate.ValidationError
 	if errors.As(err, &verr) {
-		w := h.widgetView(c.Request().Context(), viewerOf(c, returnTo), restored{chat: chat, found: true})
+		w := h.widgetView(c.Request().Context(), h.viewerOf(c, returnTo), restored{chat: chat, found: true})
 		// What was typed comes back, minus bytes that are not text, so the
 		// page stays valid UTF-8.
 		w.Form = formErrors(w.T, views.RegistrationForm{
@@ -191,7 +215,7 @@ func (h *Handler) sendMessage(c echo.Context) error {
 		if apiErr.Code == errServer().Code {
 			return err
 		}
-		w := h.widgetView(c.Request().Context(), viewerOf(c, returnTo), restored{chat: chat, found: true})
+		w := h.widgetView(c.Request().Context(), h.viewerOf(c, returnTo), restored{chat: chat, found: true})
 		w.Talk.Draft, w.Talk.ClientID = strings.ToValidUTF8(f.Text, ""), f.ClientID
 		w.Talk.MessageError = w.T.T(apiErr.Key, apiErr.Args...)
 		return h.respondWidget(c, apiErr.Status, w)

@@ -251,7 +251,7 @@ func TestSendMessageRefused(t *testing.T) {
 		{
 			name: "too long",
 			body: func(csrf, cid string) string {
-				return url.Values{"_csrf": {csrf}, "return_to": {"/"}, "client_id": {cid}, "text": {long}}.Encode()
+				return url.Values{"parley_csrf": {csrf}, "return_to": {"/"}, "client_id": {cid}, "text": {long}}.Encode()
 			},
 			wantStatus: http.StatusUnprocessableEntity,
 			wantKey:    []string{"error.message_too_long", "max", "2000"},
@@ -260,7 +260,7 @@ func TestSendMessageRefused(t *testing.T) {
 		{
 			name: "blank",
 			body: func(csrf, cid string) string {
-				return url.Values{"_csrf": {csrf}, "return_to": {"/"}, "client_id": {cid}, "text": {" \n\t "}}.Encode()
+				return url.Values{"parley_csrf": {csrf}, "return_to": {"/"}, "client_id": {cid}, "text": {" \n\t "}}.Encode()
 			},
 			wantStatus: http.StatusUnprocessableEntity,
 			wantKey:    []string{"error.message_empty"},
@@ -269,7 +269,7 @@ func TestSendMessageRefused(t *testing.T) {
 		{
 			name: "invalid UTF-8",
 			body: func(csrf, cid string) string {
-				return url.Values{"_csrf": {csrf}, "return_to": {"/"}, "client_id": {cid}}.Encode() + "&text=hi%FF%FEthere"
+				return url.Values{"parley_csrf": {csrf}, "return_to": {"/"}, "client_id": {cid}}.Encode() + "&text=hi%FF%FEthere"
 			},
 			wantStatus: http.StatusUnprocessableEntity,
 			wantKey:    []string{"error.message_invalid"},
@@ -380,7 +380,7 @@ func TestCSRF(t *testing.T) {
 		name    string
 		lang    string
 		partial bool
-		// token is the form's _csrf; opts change the request.
+		// token is the form's parley_csrf; opts change the request.
 		token string
 		opts  []reqOpt
 		fresh bool // the visitor never loaded a page: no CSRF cookie
@@ -407,7 +407,7 @@ func TestCSRF(t *testing.T) {
 			}
 			form := url.Values{"return_to": {"/"}}
 			if tt.token != "" {
-				form.Set("_csrf", tt.token)
+				form.Set("parley_csrf", tt.token)
 			}
 			res := v.postRaw("/chat/start", form.Encode(), opts...)
 			res.wantStatus(http.StatusForbidden)
@@ -423,7 +423,7 @@ func TestCSRF(t *testing.T) {
 				}
 				got = top.Text()
 			} else {
-				got = res.doc().Find("main#content p").First().Text()
+				got = res.doc().Find("main p").First().Text()
 			}
 			if want := cat.T("error.csrf"); strings.TrimSpace(got) != want {
 				t.Errorf("CSRF line = %q, want %q", got, want)
@@ -442,7 +442,7 @@ func TestCSRF(t *testing.T) {
 		en := newEnv(t)
 		v := en.visitor(en.server())
 		id := v.register("/", "Ada")
-		res := v.post("/chat/messages", url.Values{"_csrf": {""}, "return_to": {"/"}, "text": {"sneaky"}})
+		res := v.post("/chat/messages", url.Values{"parley_csrf": {""}, "return_to": {"/"}, "text": {"sneaky"}})
 		res.wantStatus(http.StatusForbidden)
 		if n := len(en.events(id, chatstate.EventMessage)); n != 0 {
 			t.Errorf("stored messages = %d, want 0", n)

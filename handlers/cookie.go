@@ -10,8 +10,7 @@ import (
 )
 
 const (
-	tokenCookieName = "parley_chat"
-	tokenKey        = "token"
+	tokenKey = "token"
 	// tokenCookieMaxAge keeps a chat restorable across a week of visits;
 	// every page view renews it.
 	tokenCookieMaxAge = 7 * 24 * 60 * 60
@@ -26,12 +25,13 @@ var (
 // gorilla/sessions cookie.
 type tokenJar struct {
 	store *sessions.CookieStore
+	name  string
 }
 
 // newTokenJar keeps the restore token for a week of visits, readable by
 // every page of the site.
-func newTokenJar(secrets [][]byte) *tokenJar {
-	return &tokenJar{store: newCookieStore(secrets, "parley cookie", tokenCookieMaxAge, "/", http.SameSiteLaxMode)}
+func newTokenJar(secrets [][]byte, name string) *tokenJar {
+	return &tokenJar{store: newCookieStore(secrets, "parley cookie", tokenCookieMaxAge, "/", http.SameSiteLaxMode), name: name}
 }
 
 // newCookieStore derives a signing and an encryption key from each secret,
@@ -85,10 +85,10 @@ func expireCookie(store *sessions.CookieStore, w http.ResponseWriter, r *http.Re
 // when there is none, errBadTokenCookie when it was tampered with or signed
 // by a key no longer configured.
 func (j *tokenJar) Token(r *http.Request) (string, error) {
-	if _, err := r.Cookie(tokenCookieName); err != nil {
+	if _, err := r.Cookie(j.name); err != nil {
 		return "", errNoTokenCookie
 	}
-	session, err := j.store.New(r, tokenCookieName)
+	session, err := j.store.New(r, j.name)
 	if err != nil {
 		return "", errBadTokenCookie
 	}
@@ -101,10 +101,10 @@ func (j *tokenJar) Token(r *http.Request) (string, error) {
 
 // Set writes the token with the newest key, renewing its expiry.
 func (j *tokenJar) Set(w http.ResponseWriter, r *http.Request, token string) error {
-	return saveCookie(j.store, w, r, tokenCookieName, map[any]any{tokenKey: token})
+	return saveCookie(j.store, w, r, j.name, map[any]any{tokenKey: token})
 }
 
 // Clear deletes the cookie.
 func (j *tokenJar) Clear(w http.ResponseWriter, r *http.Request) {
-	expireCookie(j.store, w, r, tokenCookieName)
+	expireCookie(j.store, w, r, j.name)
 }

@@ -71,7 +71,7 @@ func TestCookieFlags(t *testing.T) {
 			en := newEnv(t)
 			v := en.visitor(en.server())
 			v.get("/")
-			form := url.Values{"_csrf": {v.csrf}, "return_to": {"/"}}
+			form := url.Values{"parley_csrf": {v.csrf}, "return_to": {"/"}}
 			req := httptest.NewRequest(http.MethodPost, tt.base+"/chat/start", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			res := v.do(req)

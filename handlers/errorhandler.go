@@ -10,7 +10,18 @@ import (
 	"github.com/parley/parley/views"
 )
 
-// handleError is Echo's one error handler: it maps any error to its coded
+// answerErrors answers every error of Parley's routes with handleError, so
+// that a host site's own error handler never sees them, nor Parley its.
+func (h *Handler) answerErrors(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := next(c); err != nil {
+			h.handleError(err, c)
+		}
+		return nil
+	}
+}
+
+// handleError is Parley's one error handler: it maps any error to its coded
 // API error, answers in the shape the caller asked for (JSON for chat.js, a
 // fragment for a swap, a page otherwise), and logs what people must not see.
 func (h *Handler) handleError(err error, c echo.Context) {
@@ -29,7 +40,7 @@ func (h *Handler) handleError(err error, c echo.Context) {
 				"method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 		}
 	}
-	tr := h.translator(viewerOf(c, ""), nil)
+	tr := h.translator(h.viewerOf(c, ""), nil)
 	line := tr.T(apiErr.Key, apiErr.Args...)
 	var respondErr error
 	switch {
@@ -38,9 +49,9 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	case wantsJSON(c):
 		respondErr = c.JSON(apiErr.Status, map[string]any{"error": apiErr, "message": line})
 	case isPartial(c):
-		respondErr = render(c, apiErr.Status, views.ErrorFragment(line))
+		respondErr = h.render(c, apiErr.Status, views.ErrorFragment(line))
 	default:
-		respondErr = render(c, apiErr.Status, views.ErrorPage(http.StatusText(apiErr.Status), line))
+		respondErr = h.render(c, apiErr.Status, views.ErrorPage(http.StatusText(apiErr.Status), line))
 	}
 	if respondErr != nil {
 		h.log.ErrorContext(c.Request().Context(), "write error response", "err", respondErr)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -127,7 +126,7 @@ func (f *visitorFeed) heartbeat() time.Duration { return chatstate.HeartbeatEver
 func (f *visitorFeed) present()                 { f.h.markSeen(f.chatID) }
 
 func (h *Handler) newVisitorFeed(c echo.Context, chat chatstate.Chat) *visitorFeed {
-	v := viewerOf(c, safeReturnTo(c.QueryParam("page")))
+	v := h.viewerOf(c, safeReturnTo(c.QueryParam("page")))
 	return &visitorFeed{h: h, chat: chat, chatID: chat.ID, viewer: v, tr: h.translator(v, &chat)}
 }
 
@@ -152,15 +151,16 @@ func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (serverFra
 			return serverFrame{}, err
 		}
 		w := asOf(f.h.widgetView(ctx, f.viewer, restored{chat: chat, found: true}), ev.Seq)
-		html, err := renderString(ctx, views.WidgetPanel(w))
+		html, err := f.h.renderString(ctx, views.WidgetPanel(w))
 		if err != nil {
 			return serverFrame{}, err
 		}
+		f.h.markEndShown(ctx, chat)
 		frame.Widget = html
 		return frame, nil
 	}
 	if line, ok := lineView(f.tr, ev); ok {
-		html, err := renderString(ctx, views.TranscriptLine(line))
+		html, err := f.h.renderString(ctx, views.TranscriptLine(line))
 		if err != nil {
 			return serverFrame{}, err
 		}
@@ -262,16 +262,6 @@ func (f *visitorFeed) errorFrame(ctx context.Context, clientID string, err error
 	return serverFrame{Type: frameError, ClientID: clientID, Error: apiErr, Message: f.tr.T(apiErr.Key, apiErr.Args...)}
 }
 
-func renderString(ctx context.Context, component interface {
-	Render(context.Context, io.Writer) error
-}) (string, error) {
-	var buf bytes.Buffer
-	if err := component.Render(ctx, &buf); err != nil {
-		return "", err
-	}
-	return buf.String(), nil
-}
-
 // originAllowed guards the visitor transports against other sites' pages:
 // the request must come from this server's own pages (see sameOrigin) or
 // from an origin configured with -allowed-origin.
@@ -305,7 +295,7 @@ func sameOrigin(r *http.Request) bool {
 }
 
 func errOriginNotAllowed() *APIError {
-	return &APIError{112, "origin_not_allowed", "The page's origin may not use this chat server.", http.StatusForbidden, "error.invalid_options", nil}
+	return apiError("origin_not_allowed")
 }
 
 // transportChat is the visitor's chat for a transport request, after the
@@ -319,7 +309,7 @@ func (h *Handler) transportChat(c echo.Context) (chatstate.Chat, error) {
 		return chatstate.Chat{}, err
 	}
 	if chat.Phase == chatstate.PhaseRegistration {
-		return chatstate.Chat{}, &APIError{100, "invalid_options", "The chat has not been registered yet.", http.StatusConflict, "error.invalid_options", nil}
+		return chatstate.Chat{}, apiErrorAs("invalid_options", "The chat has not been registered yet.", http.StatusConflict)
 	}
 	return chat, nil
 }

@@ -1,24 +1,32 @@
 // Package handlers is Parley's HTTP surface: it parses and authorizes
-// requests, asks chatstate to decide, and renders views. One route table
-// lives in routes.go; one error handler in errorhandler.go.
+// requests, asks chatstate to decide, and renders views. A host site mounts
+// it (routes.go, the one route table) and renders the widget in its own
+// pages (widget.go); Parley's routes answer their errors themselves
+// (errorhandler.go), so the host's error handler is left alone.
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/agents"
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/localization"
+	"github.com/parley/parley/views"
 )
 
 // chatService is what the visitor handlers ask of chatstate.
 type chatService interface {
 	Start(ctx context.Context, p chatstate.StartParams) (chatstate.Chat, string, error)
 	Restore(ctx context.Context, token string) (chatstate.Chat, error)
+	RestoreUser(ctx context.Context, userID string) (chatstate.Chat, error)
+	Claim(ctx context.Context, id, userID string) (chatstate.Chat, error)
 	Chat(ctx context.Context, id string) (chatstate.Chat, error)
 	Transcript(ctx context.Context, id string) ([]chatstate.Event, error)
 	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]chatstate.Event, error)
@@ -46,20 +54,58 @@ type agentAccounts interface {
 	Exists(name string) bool
 }
 
+// Visitor is a signed-in user of the host site, as the site tells Parley:
+// the chat is tied to ID (so it restores wherever the user signs in), and
+// the names and email fill in the registration.
+type Visitor struct {
+	ID        string
+	FirstName string
+	LastName  string
+	Email     string
+	// Data is passed to the agent with the chat, like the browser API's
+	// userData.
+	Data map[string]string
+}
+
+// IdentifyVisitor tells Parley who the request's visitor is, when the site
+// knows; ok is false for an anonymous visitor.
+type IdentifyVisitor func(c echo.Context) (v Visitor, ok bool)
+
+// CookieNames are the names of Parley's cookies, which a host site may
+// change where they would collide with its own.
+type CookieNames struct {
+	// Chat holds the visitor's restore token (default "parley_chat").
+	Chat string
+	// Agent holds the agent console's session (default "parley_agent").
+	Agent string
+	// CSRF holds the token of Parley's forms (default "parley_csrf").
+	CSRF string
+}
+
+// DefaultCookieNames returns the cookie names Parley uses unless told
+// otherwise.
+func DefaultCookieNames() CookieNames {
+	return CookieNames{Chat: "parley_chat", Agent: "parley_agent", CSRF: "parley_csrf"}
+}
+
 // Deps are what the handlers are built from.
 type Deps struct {
 	Chats    *chatstate.Service
 	Catalogs *localization.Catalogs
-	// Agents may sign in to the console at /agent; nil lets nobody in.
+	// Agents may sign in to the console; nil lets nobody in.
 	Agents *agents.Accounts
-	// SessionSecrets sign and encrypt the restore cookie, newest first.
+	// SessionSecrets sign and encrypt the cookies, newest first.
 	SessionSecrets [][]byte
 	// AllowedOrigins may open the transports besides the server's own.
 	AllowedOrigins []string
+	// Cookies names Parley's cookies; empty names take the defaults.
+	Cookies CookieNames
+	// Visitor, when set, names the host site's signed-in user.
+	Visitor IdentifyVisitor
 	// Closing is closed when the server starts to shut down: live
 	// transports end then, since http.Server.Shutdown does not close them.
 	Closing <-chan struct{}
-	// Ready reports whether the server can serve (the store answers).
+	// Ready reports whether Parley can serve (the store answers).
 	Ready  func(context.Context) error
 	Logger *slog.Logger
 }
@@ -78,6 +124,12 @@ type Handler struct {
 	startLimit     *rateLimiter
 	messageLimit   *rateLimiter
 	draftLimit     *rateLimiter
+	cookies        CookieNames
+	identify       IdentifyVisitor
+	// paths are where Mount put the routes, as the browser sees them.
+	paths views.Paths
+	// live counts the open WebSockets, so that shutdown can wait for them.
+	live liveCount
 
 	// The agent console's.
 	agentChats     agentChats
@@ -88,7 +140,8 @@ type Handler struct {
 	now            func() time.Time
 }
 
-func newHandler(d Deps) *Handler {
+// New builds the handlers; Mount puts them on a site.
+func New(d Deps) *Handler {
 	logger := d.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -101,6 +154,15 @@ func newHandler(d Deps) *Handler {
 	for _, origin := range d.AllowedOrigins {
 		allowed[origin] = struct{}{}
 	}
+	cookies := d.Cookies
+	defaults := DefaultCookieNames()
+	cookies.Chat = cmp.Or(cookies.Chat, defaults.Chat)
+	cookies.Agent = cmp.Or(cookies.Agent, defaults.Agent)
+	cookies.CSRF = cmp.Or(cookies.CSRF, defaults.CSRF)
+	identify := d.Visitor
+	if identify == nil {
+		identify = func(echo.Context) (Visitor, bool) { return Visitor{}, false }
+	}
 	h := &Handler{
 		allowedOrigins: allowed,
 		closing:        d.Closing,
@@ -108,9 +170,12 @@ func newHandler(d Deps) *Handler {
 		typingLimit: newRateLimiter(0.5, 1),
 		chats:       d.Chats,
 		catalogs:    d.Catalogs,
-		jar:         newTokenJar(d.SessionSecrets),
+		jar:         newTokenJar(d.SessionSecrets, cookies.Chat),
 		ready:       ready,
 		log:         logger,
+		cookies:     cookies,
+		identify:    identify,
+		paths:       views.DefaultPaths(),
 		// A person starts a chat now and then; a script starts hundreds.
 		startLimit: newRateLimiter(0.2, 5),
 		// Fast typists send a few lines a second at most.
@@ -122,14 +187,50 @@ func newHandler(d Deps) *Handler {
 	if d.Agents != nil {
 		h.accounts = d.Agents
 	}
-	h.agentJar = newAgentJar(d.SessionSecrets)
+	h.agentJar = newAgentJar(d.SessionSecrets, cookies.Agent)
 	// Sign-in guesses: a few tries, then one a minute per address and one
 	// every five minutes per name, whoever guesses it.
 	h.loginIPLimit = newRateLimiter(1.0/60, 10)
 	h.loginNameLimit = newRateLimiter(1.0/300, 5)
 	h.now = time.Now
 	h.upgrader = newUpgrader(h)
+	h.live.none.L = &h.live.mu
 	return h
+}
+
+// WaitLive waits until every live WebSocket has closed, which they do once
+// Closing is closed: http.Server.Shutdown does not wait for them.
+func (h *Handler) WaitLive() { h.live.wait() }
+
+// liveCount counts connections that may still come and go while somebody
+// waits for none to be left, which a sync.WaitGroup does not allow.
+type liveCount struct {
+	mu   sync.Mutex
+	n    int
+	none sync.Cond
+}
+
+func (l *liveCount) add() {
+	l.mu.Lock()
+	l.n++
+	l.mu.Unlock()
+}
+
+func (l *liveCount) done() {
+	l.mu.Lock()
+	l.n--
+	if l.n == 0 {
+		l.none.Broadcast()
+	}
+	l.mu.Unlock()
+}
+
+func (l *liveCount) wait() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.n > 0 {
+		l.none.Wait()
+	}
 }
 
 // noAgents is the console with no accounts: nobody signs in.

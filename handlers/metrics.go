@@ -10,11 +10,12 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// metrics serves Prometheus's text format to clients on this machine only:
+// Metrics serves Prometheus's text format to clients on this machine only:
 // the numbers say how busy the server is, which is nobody else's business.
-func (h *Handler) metrics(c echo.Context) error {
+func (h *Handler) Metrics(c echo.Context) error {
 	if ip := net.ParseIP(c.RealIP()); ip == nil || !ip.IsLoopback() {
-		return &APIError{110, "not_found", "There is nothing here.", http.StatusNotFound, "error.not_found", nil}
+		// A plain 404, which any site's error handler knows.
+		return echo.ErrNotFound
 	}
 	stats := h.chats.Hub().Stats()
 	var mem runtime.MemStats

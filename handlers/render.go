@@ -2,21 +2,42 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
+
+	"github.com/parley/parley/views"
 )
 
 // render writes a component only once it rendered whole, so a failing
 // template yields a clean error page instead of half a page.
-func render(c echo.Context, status int, component templ.Component) error {
-	var buf bytes.Buffer
-	if err := component.Render(c.Request().Context(), &buf); err != nil {
-		return fmt.Errorf("render: %w", err)
+func (h *Handler) render(c echo.Context, status int, component templ.Component) error {
+	html, err := h.renderString(c.Request().Context(), component)
+	if err != nil {
+		return err
 	}
-	return c.HTMLBlob(status, buf.Bytes())
+	return c.HTMLBlob(status, []byte(html))
+}
+
+// renderString renders a component with the paths Parley is mounted at.
+func (h *Handler) renderString(ctx context.Context, component templ.Component) (string, error) {
+	var buf bytes.Buffer
+	if err := component.Render(views.WithPaths(ctx, h.paths), &buf); err != nil {
+		return "", fmt.Errorf("render: %w", err)
+	}
+	return buf.String(), nil
+}
+
+// mounted wraps a component for a host site's page, which renders it
+// with a context of its own.
+func (h *Handler) mounted(component templ.Component) templ.Component {
+	return templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
+		return component.Render(views.WithPaths(ctx, h.paths), w)
+	})
 }
 
 // isPartial reports whether the request wants a fragment for an HTMX-style

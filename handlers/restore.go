@@ -20,11 +20,31 @@ type restored struct {
 	err   *APIError
 }
 
-// restore reads the visitor's cookie and finds its chat, by DESIGN §3: a
-// tampered cookie is cleared and reported as invalid_token; a chat that
-// ended and was seen, or is gone, leaves the visitor free to start anew; a
-// store failure keeps the cookie, since the chat may well come back.
+// restoredKey is where restore keeps what it found for the request, so a
+// page that records its trail and renders the widget reads the store once.
+const restoredKey = "parley.restored"
+
+// restore finds the request's chat, by DESIGN §3: a signed-in user's chat
+// wherever the user is, else the chat of the visitor's cookie.
 func (h *Handler) restore(c echo.Context) restored {
+	if r, ok := c.Get(restoredKey).(restored); ok {
+		return r
+	}
+	var r restored
+	if user, ok := h.identify(c); ok && user.ID != "" {
+		r = h.restoreUser(c, user.ID)
+	} else {
+		r = h.restoreCookie(c)
+	}
+	c.Set(restoredKey, r)
+	return r
+}
+
+// restoreCookie reads the visitor's cookie and finds its chat: a tampered
+// cookie is cleared and reported as invalid_token; a chat that ended and was
+// seen, or is gone, leaves the visitor free to start anew; a store failure
+// keeps the cookie, since the chat may well come back.
+func (h *Handler) restoreCookie(c echo.Context) restored {
 	r, w := c.Request(), c.Response()
 	token, err := h.jar.Token(r)
 	switch {
@@ -42,7 +62,9 @@ func (h *Handler) restore(c echo.Context) restored {
 	case err != nil:
 		h.log.ErrorContext(r.Context(), "restore chat", "err", err)
 		return restored{err: errServer()}
-	case chat.Phase == chatstate.PhaseEnded && chat.EndSeen:
+	case chat.Phase == chatstate.PhaseEnded && chat.EndSeen, chat.UserID != "":
+		// A chat tied to a user restores only where that user is signed
+		// in: not in this browser once the user has signed out.
 		h.jar.Clear(w, r)
 		return restored{}
 	}
@@ -51,6 +73,33 @@ func (h *Handler) restore(c echo.Context) restored {
 		h.log.ErrorContext(r.Context(), "renew chat cookie", "err", err)
 	}
 	return restored{chat: chat, found: true}
+}
+
+// restoreUser finds the signed-in user's chat. A chat this browser started
+// before the user signed in carries on as the user's when the user has no
+// other.
+func (h *Handler) restoreUser(c echo.Context, userID string) restored {
+	ctx := c.Request().Context()
+	chat, err := h.chats.RestoreUser(ctx, userID)
+	switch {
+	case err == nil && !(chat.Phase == chatstate.PhaseEnded && chat.EndSeen):
+		return restored{chat: chat, found: true}
+	case err != nil && !errors.Is(err, chatstate.ErrNotFound):
+		h.log.ErrorContext(ctx, "restore user's chat", "err", err)
+		return restored{err: errServer()}
+	}
+	anonymous := h.restoreCookie(c)
+	if !anonymous.found || anonymous.chat.Phase == chatstate.PhaseEnded {
+		return restored{}
+	}
+	claimed, err := h.chats.Claim(ctx, anonymous.chat.ID, userID)
+	if err != nil {
+		h.log.ErrorContext(ctx, "claim chat for user", "chat", anonymous.chat.ID, "err", err)
+		return restored{}
+	}
+	// The chat now restores by the user; the cookie has done its part.
+	h.jar.Clear(c.Response(), c.Request())
+	return restored{chat: claimed, found: true}
 }
 
 // viewer is what rendering needs to know of the person looking, taken once
@@ -65,8 +114,8 @@ type viewer struct {
 	localization string
 }
 
-func viewerOf(c echo.Context, returnTo string) viewer {
-	return viewer{acceptLanguage: c.Request().Header.Get("Accept-Language"), csrf: csrfToken(c), returnTo: returnTo}
+func (h *Handler) viewerOf(c echo.Context, returnTo string) viewer {
+	return viewer{acceptLanguage: c.Request().Header.Get("Accept-Language"), csrf: h.csrfToken(c), returnTo: returnTo}
 }
 
 // translator picks the chat's own catalog, or for a visitor with no chat
@@ -85,7 +134,7 @@ func (h *Handler) translator(v viewer, chat *chatstate.Chat) *localization.Catal
 }
 
 // widgetView builds the widget for what restore found. It is the one place
-// that turns a chat into what the visitor sees.
+// that turns a chat into what the visitor sees, and it writes nothing.
 func (h *Handler) widgetView(ctx context.Context, v viewer, r restored) views.Widget {
 	var chat *chatstate.Chat
 	if r.found {
@@ -117,11 +166,6 @@ func (h *Handler) widgetView(ctx context.Context, v viewer, r restored) views.Wi
 	if n := len(events); n > 0 {
 		// The log may have grown since the chat was read (a page change).
 		w.LastSeq = max(w.LastSeq, events[n-1].Seq)
-	}
-	if chat.Phase == chatstate.PhaseEnded && !chat.EndSeen {
-		if err := h.chats.MarkEndSeen(ctx, chat.ID); err != nil {
-			h.log.ErrorContext(ctx, "mark end seen", "chat", chat.ID, "err", err)
-		}
 	}
 	return w
 }
@@ -212,10 +256,4 @@ func newClientID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// csrfToken is the token Echo's CSRF middleware issued for this request.
-func csrfToken(c echo.Context) string {
-	token, _ := c.Get("csrf").(string)
-	return token
 }

@@ -2,30 +2,45 @@ package handlers
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/parley/parley/static"
+	"github.com/parley/parley/views"
 )
 
-// contentSecurityPolicy allows only this origin's scripts and styles, so
-// even an escaping bug could not run a visitor's or agent's text as code.
+// contentSecurityPolicy guards Parley's own pages (the popup, the agent
+// console): only this origin's scripts and styles, so even an escaping bug
+// could not run a visitor's or agent's text as code. Host pages keep their
+// own policy; README.md lists what the widget needs of it.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 
-// New builds the server: every route and the middleware order, written once.
-func New(d Deps) *echo.Echo {
-	h := newHandler(d)
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	// The server sees the client directly; a proxy in front must be
-	// configured explicitly before forwarded headers are believed.
-	e.IPExtractor = echo.ExtractIPDirect()
-	e.HTTPErrorHandler = h.handleError
+// csrfContextKey is where the CSRF middleware leaves the token of Parley's
+// forms; a name of its own, so a host's CSRF middleware keeps its "csrf".
+const csrfContextKey = "parley_csrf"
 
-	e.Use(
+// csrfCookieMaxAge is Echo's default: the token lives a day past its last use.
+const csrfCookieMaxAge = 86400
+
+// Router is where Parley's routes go: a site's *echo.Echo, or an
+// *echo.Group under a prefix of the site's choosing.
+type Router interface {
+	Group(prefix string, m ...echo.MiddlewareFunc) *echo.Group
+}
+
+// Mount puts the visitor routes under chatPath and the agent console under
+// consolePath of r: every route and the middleware order, written once.
+// Only Parley's own routes get Parley's middleware; the site's other
+// routes, middleware and error handler are left as they are.
+func (h *Handler) Mount(r Router, chatPath, consolePath string) {
+	own := []echo.MiddlewareFunc{
+		h.answerErrors,
 		middleware.Recover(),
+		middleware.BodyLimit("64K"),
+		noStore,
 		middleware.SecureWithConfig(middleware.SecureConfig{
 			XSSProtection:         "0",
 			ContentTypeNosniff:    "nosniff",
@@ -33,40 +48,38 @@ func New(d Deps) *echo.Echo {
 			ReferrerPolicy:        "same-origin",
 			ContentSecurityPolicy: contentSecurityPolicy,
 		}),
-		middleware.BodyLimit("64K"),
-	)
-
-	e.GET("/healthz", h.health)
-	e.GET("/metrics", h.metrics)
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", static.Handler())))
-
-	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
-		CookieName:     "parley_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSameSite: http.SameSiteLaxMode,
-		ErrorHandler:   func(error, echo.Context) error { return errCSRF() },
-	})
-
-	site := e.Group("", noStore, csrf)
-	for _, p := range sitePages() {
-		site.GET(p.path, h.page(p))
+		middleware.CSRFWithConfig(middleware.CSRFConfig{
+			TokenLookup:    "header:X-Parley-CSRF,form:parley_csrf",
+			ContextKey:     csrfContextKey,
+			CookieName:     h.cookies.CSRF,
+			CookiePath:     "/",
+			CookieMaxAge:   csrfCookieMaxAge,
+			CookieHTTPOnly: true,
+			CookieSameSite: http.SameSiteLaxMode,
+			ErrorHandler:   func(error, echo.Context) error { return errCSRF() },
+		}),
 	}
-	site.GET("/chat/widget", h.widget)
-	site.GET("/chat/popup", h.popup)
-	site.POST("/chat/start", h.startChat)
-	site.POST("/chat/draft", h.saveDraft)
-	site.POST("/chat/register", h.register)
-	site.POST("/chat/messages", h.sendMessage)
-	site.POST("/chat/end", h.endChat)
-	site.GET("/chat/ws", h.websocket)
-	site.GET("/chat/poll", h.poll)
-	site.POST("/chat/frames", h.postFrame)
+
+	chat := r.Group(chatPath, own...)
+	widgetRoute := chat.GET("/widget", h.widget)
+	// The group's prefix as the browser sees it, the site's own included.
+	h.paths.Chat = strings.TrimSuffix(widgetRoute.Path, "/widget")
+	chat.GET("/static/*", echo.WrapHandler(http.StripPrefix(h.paths.Chat+"/static/", static.Handler())))
+	chat.GET("/popup", h.popup)
+	chat.POST("/start", h.startChat)
+	chat.POST("/draft", h.saveDraft)
+	chat.POST("/register", h.register)
+	chat.POST("/messages", h.sendMessage)
+	chat.POST("/end", h.endChat)
+	chat.GET("/ws", h.websocket)
+	chat.GET("/poll", h.poll)
+	chat.POST("/frames", h.postFrame)
 
 	// The agent console: sign-in is open, everything else needs an agent.
-	agent := e.Group("/agent", noStore, csrf)
-	agent.GET("/login", h.loginPage)
+	agent := r.Group(consolePath, own...)
+	loginRoute := agent.GET("/login", h.loginPage)
+	h.paths.Console = strings.TrimSuffix(loginRoute.Path, "/login")
+	h.agentJar.setPath(h.paths.Console)
 	agent.POST("/login", h.login)
 	agent.POST("/logout", h.logout)
 	console := agent.Group("", h.requireAgent)
@@ -81,7 +94,30 @@ func New(d Deps) *echo.Echo {
 	console.GET("/history/:id", h.history)
 	console.GET("/ws", h.agentWebsocket)
 	console.GET("/poll", h.agentPoll)
-	return e
+}
+
+// Paths are where Mount put the routes.
+func (h *Handler) Paths() views.Paths { return h.paths }
+
+// Owns reports whether a request is for one of Parley's routes, for a host
+// site's middleware to skip (its own CSRF check, say: Parley checks its own).
+func (h *Handler) Owns(c echo.Context) bool {
+	path := c.Request().URL.Path
+	for _, prefix := range []string{h.paths.Chat, h.paths.Console} {
+		if path == prefix || strings.HasPrefix(path, prefix+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// Health answers a health check: 200 when the store answers.
+func (h *Handler) Health(c echo.Context) error {
+	if err := h.ready(c.Request().Context()); err != nil {
+		h.log.ErrorContext(c.Request().Context(), "health check", "err", err)
+		return c.String(http.StatusServiceUnavailable, "unavailable\n")
+	}
+	return c.String(http.StatusOK, "ok\n")
 }
 
 // noStore keeps pages out of shared caches: each carries one visitor's chat.

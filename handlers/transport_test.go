@@ -51,7 +51,7 @@ type liveServer struct {
 func newLiveServer(t *testing.T, en *env, allowedOrigins ...string) *liveServer {
 	t.Helper()
 	closing := make(chan struct{})
-	srv := httptest.NewServer(handlers.New(handlers.Deps{
+	srv := httptest.NewServer(newSite(handlers.Deps{
 		Chats:          en.chats,
 		Catalogs:       en.cats,
 		SessionSecrets: [][]byte{secretNew},
@@ -295,7 +295,7 @@ func pollFrames(t *testing.T, ls *liveServer, v *visitor, method, path, body str
 		t.Fatal(err)
 	}
 	req.Header.Set("Cookie", v.cookieHeader())
-	req.Header.Set("X-CSRF-Token", v.csrf)
+	req.Header.Set("X-Parley-CSRF", v.csrf)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

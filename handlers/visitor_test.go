@@ -73,7 +73,7 @@ func (en *env) server(secrets ...[]byte) http.Handler {
 	if len(secrets) == 0 {
 		secrets = [][]byte{secretNew}
 	}
-	return handlers.New(handlers.Deps{
+	return newSite(handlers.Deps{
 		Chats:          en.chats,
 		Catalogs:       en.cats,
 		SessionSecrets: secrets,
@@ -238,7 +238,7 @@ func (v *visitor) get(path string, opts ...reqOpt) *response {
 	v.t.Helper()
 	res := v.do(httptest.NewRequest(http.MethodGet, baseURL+path, nil), opts...)
 	if res.status == http.StatusOK {
-		if token, ok := res.doc().Find(`#parley-widget input[name="_csrf"]`).First().Attr("value"); ok && token != "" {
+		if token, ok := res.doc().Find(`#parley-widget input[name="parley_csrf"]`).First().Attr("value"); ok && token != "" {
 			v.csrf = token
 		}
 	}
@@ -246,14 +246,14 @@ func (v *visitor) get(path string, opts ...reqOpt) *response {
 }
 
 // post submits a form with the visitor's CSRF token, unless the form
-// carries its own _csrf.
+// carries its own parley_csrf.
 func (v *visitor) post(path string, form url.Values, opts ...reqOpt) *response {
 	v.t.Helper()
 	if form == nil {
 		form = url.Values{}
 	}
-	if _, ok := form["_csrf"]; !ok {
-		form.Set("_csrf", v.csrf)
+	if _, ok := form["parley_csrf"]; !ok {
+		form.Set("parley_csrf", v.csrf)
 	}
 	return v.postRaw(path, form.Encode(), opts...)
 }
@@ -371,7 +371,7 @@ func (r *response) wantFragment() *goquery.Selection {
 func (r *response) wantPage() *goquery.Selection {
 	r.t.Helper()
 	doc := r.doc()
-	if doc.Find("head title").Length() != 1 || doc.Find("main#content").Length() != 1 {
+	if doc.Find("head title").Length() != 1 || doc.Find("main").Length() != 1 {
 		r.t.Fatalf("response is not a whole page:\n%s", r.body)
 	}
 	return r.widget()

@@ -53,6 +53,8 @@ func (h *Handler) upgrade(c echo.Context, f feed) error {
 	if err != nil {
 		return nil // the upgrader has answered the client
 	}
+	h.live.add()
+	defer h.live.done()
 	h.serveSocket(conn, f)
 	return nil
 }

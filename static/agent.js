@@ -20,8 +20,10 @@
 
   if (!document.body || document.body.getAttribute("data-agent-page") !== "console") return;
 
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrfMeta = document.querySelector('meta[name="parley-csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
+  // BASE is where the host site mounted the console, like "/agent".
+  var BASE = document.body.getAttribute("data-base") || "/agent";
 
   function byId(id) { return document.getElementById(id); }
   function each(list, fn) { Array.prototype.forEach.call(list, fn); }
@@ -272,7 +274,7 @@
     if (id) delete unread[id];
     markCurrent();
     renderUnread();
-    var url = id ? "/agent/chats/" + id : "/agent";
+    var url = id ? BASE + "/chats/" + id : BASE;
     if (push && location.pathname !== url) history.pushState({ chat: id }, "", url);
     if (target) {
       focusPane(target);
@@ -301,7 +303,7 @@
   });
 
   window.addEventListener("popstate", function () {
-    var m = location.pathname.match(/^\/agent\/chats\/([0-9a-f]+)$/);
+    var m = location.pathname.slice(BASE.length).match(/^\/chats\/([0-9a-f]+)$/);
     show(m ? m[1] : "", false);
   });
 
@@ -330,7 +332,7 @@
     var now = Date.now();
     if (box.value && now - (lastTyping[chat] || 0) >= TYPING_EVERY_MS) {
       lastTyping[chat] = now;
-      post("/agent/chats/" + chat + "/typing", new FormData()).catch(function () {});
+      post(BASE + "/chats/" + chat + "/typing", new FormData()).catch(function () {});
     }
   });
 
@@ -349,7 +351,7 @@
       method: "POST",
       body: body,
       credentials: "same-origin",
-      headers: { "HX-Request": "true", "X-CSRF-Token": csrf }
+      headers: { "HX-Request": "true", "X-Parley-CSRF": csrf }
     });
   }
 
@@ -374,7 +376,7 @@
     post(form.action, body)
       .then(function (response) {
         if (response.status === 401) {
-          location.assign("/agent/login");
+          location.assign(BASE + "/login");
           return;
         }
         var show_ = response.headers.get("X-Parley-Show");
@@ -449,7 +451,7 @@
     var opened = false;
     var ws;
     try {
-      ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/agent/ws?" + stateQuery());
+      ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + BASE + "/ws?" + stateQuery());
     } catch (e) {
       mode = "poll";
       return poll();
@@ -470,10 +472,10 @@
   }
 
   function poll() {
-    fetch("/agent/poll?" + stateQuery(), { credentials: "same-origin", headers: { Accept: "application/json" } })
+    fetch(BASE + "/poll?" + stateQuery(), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (response.status === 401) {
-          location.assign("/agent/login");
+          location.assign(BASE + "/login");
           return null;
         }
         if (!response.ok) throw new Error("HTTP " + response.status);

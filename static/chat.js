@@ -6,6 +6,10 @@
   "use strict";
 
   var WIDGET_ID = "parley-widget";
+  // BASE is where the host site mounted Parley's visitor routes: this
+  // script is served from BASE + "/static/chat.js".
+  var script = document.currentScript;
+  var BASE = script ? new URL(script.src, location.href).pathname.replace(/\/static\/chat\.js$/, "") : "/chat";
   var DRAFT_DELAY_MS = 400;
   var TYPING_EVERY_MS = 2000;
   var TYPING_SHOWN_MS = 6000; // as handlers.typingShown
@@ -79,8 +83,8 @@
   function widget() { return document.getElementById(WIDGET_ID); }
 
   function csrfToken() {
-    var field = document.querySelector("#" + WIDGET_ID + " input[name=_csrf]");
-    var meta = document.querySelector("meta[name=csrf-token]");
+    var field = document.querySelector("#" + WIDGET_ID + " input[name=parley_csrf]");
+    var meta = document.querySelector("meta[name=parley-csrf-token]");
     return field ? field.value : meta ? meta.content : "";
   }
 
@@ -89,7 +93,7 @@
       method: method,
       body: body,
       credentials: "same-origin",
-      headers: { "HX-Request": "true", "X-CSRF-Token": csrfToken(), "Accept": "application/json, text/html" }
+      headers: { "HX-Request": "true", "X-Parley-CSRF": csrfToken(), "Accept": "application/json, text/html" }
     });
   }
 
@@ -105,13 +109,13 @@
 
   function formBody(fields) {
     var body = new URLSearchParams();
-    body.set("_csrf", csrfToken());
+    body.set("parley_csrf", csrfToken());
     body.set("return_to", returnTo());
     Object.keys(fields).forEach(function (k) { if (fields[k] !== undefined) body.set(k, fields[k]); });
     return body;
   }
 
-  function returnTo() { return location.pathname === "/chat/popup" ? "/chat/popup" : location.pathname; }
+  function returnTo() { return location.pathname; }
 
   // swapWidget replaces the widget with the server's, keeping focus and any
   // half-typed message, then lets the active chat catch up with the change.
@@ -195,7 +199,7 @@
       name: "websocket",
       connect: function (on) {
         var opened = false;
-        ws = new WebSocket(url || (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/chat/ws?page=" + encodeURIComponent(returnTo()));
+        ws = new WebSocket(url || (location.protocol === "https:" ? "wss://" : "ws://") + location.host + BASE + "/ws?page=" + encodeURIComponent(returnTo()));
         ws.onopen = function () { opened = true; on.open(); };
         ws.onmessage = function (m) { try { on.frame(JSON.parse(m.data)); } catch (e) { on.close({ opened: opened }); } };
         ws.onclose = function () { on.close({ opened: opened }); };
@@ -210,7 +214,7 @@
   }
 
   function longpollTransport(base) {
-    base = base || "/chat";
+    base = base || BASE;
     var running = false, after = 0, on = null, controller = null;
     function deliver(body) { (body.frames || []).forEach(function (f) { track(f); on.frame(f); }); }
     function track(f) {
@@ -233,7 +237,7 @@
         if (frame.type === "hello") { after = frame.lastSeq; poll(); return true; }
         fetch(base + "/frames", {
           method: "POST", credentials: "same-origin", body: JSON.stringify(frame),
-          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() }
+          headers: { "Content-Type": "application/json", "X-Parley-CSRF": csrfToken() }
         }).then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
           .then(function (body) { if (running) deliver(body); })
           .catch(function () { if (running) { running = false; if (controller) controller.abort(); on.close({ opened: true }); } });
@@ -345,7 +349,7 @@
     }
 
     function refresh() {
-      request("GET", "/chat/widget?return_to=" + encodeURIComponent(returnTo())).then(html).then(function (markup) {
+      request("GET", BASE + "/widget?return_to=" + encodeURIComponent(returnTo())).then(html).then(function (markup) {
         var fresh = parse(markup);
         if (fresh) lastSeq = Math.max(lastSeq, Number(fresh.getAttribute("data-last-seq")) || 0);
         transcript = fresh ? readTranscript(fresh) : transcript;
@@ -419,7 +423,7 @@
     this.leave = function () {
       var p = chatPromise();
       if (ended) { p.resolve(); return p; }
-      request("POST", "/chat/end", formBody({})).then(html).then(function (markup) {
+      request("POST", BASE + "/end", formBody({})).then(html).then(function (markup) {
         if (!ended) { finish(); emit("onSessionEnded", { seq: lastSeq, time: new Date().toISOString(), reason: "visitor" }); }
         swapWidget(markup);
         p.resolve();
@@ -480,7 +484,7 @@
         Object.keys(data.userData).forEach(function (k) { extra[k] = String(data.userData[k]); });
         fields.user_data = JSON.stringify(extra);
       }
-      return request("POST", "/chat/register", formBody(fields)).then(function (response) {
+      return request("POST", BASE + "/register", formBody(fields)).then(function (response) {
         return html(response).then(function (markup) {
           state.showForm = response.status === 422;
           swapWidget(markup);
@@ -504,7 +508,7 @@
   // that did not render one.
   function ensureWidget(options) {
     var root = widget();
-    var url = "/chat/widget?return_to=" + encodeURIComponent(returnTo()) +
+    var url = BASE + "/widget?return_to=" + encodeURIComponent(returnTo()) +
       (options.localization ? "&localization=" + encodeURIComponent(options.localization) : "");
     if (root && !options.localization) return Promise.resolve(root);
     return request("GET", url).then(html).then(function (markup) {
@@ -550,7 +554,7 @@
     if (live(root)) { p.reject(failure("chat_running_elsewhere")); return p; }
     state.pending = p;
     (root ? Promise.resolve() : ensureWidget({}))
-      .then(function () { return request("POST", "/chat/start", formBody(startFields(b.options))); })
+      .then(function () { return request("POST", BASE + "/start", formBody(startFields(b.options))); })
       .then(html).then(function (markup) {
         // The server answers with the cookie's chat when one runs already:
         // another page started it.
@@ -582,7 +586,7 @@
     ["localization", "maxOfflineDuration", "disableWebSockets", "debug"].forEach(function (k) {
       if (b.options[k] !== undefined) query.set(k, String(b.options[k]));
     });
-    var popup = window.open("/chat/popup?" + query, "parley-chat", "width=420,height=640");
+    var popup = window.open(BASE + "/popup?" + query, "parley-chat", "width=420,height=640");
     if (!popup) b.promise.reject(failure("popup_blocked"));
     else b.promise.resolve({ popup: popup });
     return b.promise;

@@ -1,6 +1,7 @@
 package views
 
 import (
+	"context"
 	"net/url"
 	"strconv"
 	"time"
@@ -175,10 +176,12 @@ func titleWithCount(n int) string {
 	return "(" + strconv.Itoa(n) + ") " + AgentTitle
 }
 
-func chatPath(id string) string { return "/agent/chats/" + id }
+func chatPath(ctx context.Context, id string) string {
+	return pathsOf(ctx).ConsoleURL("/chats/" + id)
+}
 
-func historyPath(id, query string) string {
-	p := "/agent/history/" + id
+func historyPath(ctx context.Context, id, query string) string {
+	p := pathsOf(ctx).ConsoleURL("/history/" + id)
 	if query != "" {
 		p += "?q=" + url.QueryEscape(query)
 	}

@@ -14,7 +14,7 @@ import (
 
 // chatColumns lists what scanChat reads, in order.
 const chatColumns = `id, phase, draft, visitor, locale, agent_name, end_reason, end_seen,
-	page, max_offline_ms, visitor_seen_at, created_at, updated_at, last_seq`
+	page, max_offline_ms, visitor_seen_at, created_at, updated_at, last_seq, user_id`
 
 // defaultListLimit is ListChats' cap when the filter sets none.
 const defaultListLimit = 100
@@ -36,10 +36,10 @@ func (s *Store) CreateChat(ctx context.Context, c chatstate.Chat, tokenHash []by
 	}
 	_, err = s.write.ExecContext(ctx, `INSERT INTO chats (id, token_hash, phase, draft, visitor, search,
 		locale, agent_name, end_reason, end_seen, page, max_offline_ms, visitor_seen_at, created_at,
-		updated_at, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		updated_at, last_seq, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, tokenHash, row.phase, row.draft, row.visitor, row.search, c.Locale, c.AgentName,
 		c.EndReason, c.EndSeen, c.Page, row.maxOfflineMS, row.visitorSeenAt, row.createdAt,
-		row.updatedAt, c.LastSeq)
+		row.updatedAt, c.LastSeq, c.UserID)
 	if err != nil {
 		return fmt.Errorf("sqlite: create chat %s: %w", c.ID, err)
 	}
@@ -53,6 +53,20 @@ func (s *Store) ChatByToken(ctx context.Context, tokenHash []byte) (chatstate.Ch
 		`SELECT `+chatColumns+` FROM chats WHERE token_hash = ?`, tokenHash))
 	if err != nil {
 		return chatstate.Chat{}, fmt.Errorf("sqlite: chat by token: %w", err)
+	}
+	return c, nil
+}
+
+// ChatByUser returns the newest chat tied to userID, or
+// chatstate.ErrNotFound.
+func (s *Store) ChatByUser(ctx context.Context, userID string) (chatstate.Chat, error) {
+	if userID == "" {
+		return chatstate.Chat{}, chatstate.ErrNotFound
+	}
+	c, err := scanChat(s.read.QueryRowContext(ctx, `SELECT `+chatColumns+` FROM chats
+		WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`, userID))
+	if err != nil {
+		return chatstate.Chat{}, fmt.Errorf("sqlite: chat by user: %w", err)
 	}
 	return c, nil
 }
@@ -106,10 +120,10 @@ func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Ch
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE chats SET phase = ?, draft = ?, visitor = ?, search = ?,
 		locale = ?, agent_name = ?, end_reason = ?, end_seen = ?, page = ?, max_offline_ms = ?,
-		visitor_seen_at = ?, created_at = ?, updated_at = ?, last_seq = ? WHERE id = ?`,
+		visitor_seen_at = ?, created_at = ?, updated_at = ?, last_seq = ?, user_id = ? WHERE id = ?`,
 		row.phase, row.draft, row.visitor, row.search, c.Locale, c.AgentName, c.EndReason,
 		c.EndSeen, c.Page, row.maxOfflineMS, row.visitorSeenAt, row.createdAt, row.updatedAt,
-		c.LastSeq, id)
+		c.LastSeq, c.UserID, id)
 	if err != nil {
 		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: %w", id, err)
 	}
@@ -231,7 +245,7 @@ func scanChat(r scanner) (chatstate.Chat, error) {
 		visitorSeenAt, createdAt, updatedAt sql.NullInt64
 	)
 	err := r.Scan(&c.ID, &phase, &draft, &visitor, &c.Locale, &c.AgentName, &c.EndReason,
-		&c.EndSeen, &c.Page, &maxOfflineMS, &visitorSeenAt, &createdAt, &updatedAt, &c.LastSeq)
+		&c.EndSeen, &c.Page, &maxOfflineMS, &visitorSeenAt, &createdAt, &updatedAt, &c.LastSeq, &c.UserID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return chatstate.Chat{}, chatstate.ErrNotFound
 	}

@@ -64,6 +64,41 @@ func testCreateRoundTrip(t *testing.T, s chatstate.Store) {
 	}
 }
 
+// testChatByUser checks that a user's newest chat is found, that a change
+// of UserID by Update moves the chat to its new user, and that other users'
+// and anonymous chats are not.
+func testChatByUser(t *testing.T, s chatstate.Store) {
+	user := "user-" + newID(t)
+	if _, err := s.ChatByUser(t.Context(), user); !errors.Is(err, chatstate.ErrNotFound) {
+		t.Fatalf("ChatByUser(no chats) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.ChatByUser(t.Context(), ""); !errors.Is(err, chatstate.ErrNotFound) {
+		t.Errorf("ChatByUser(\"\") = %v, want ErrNotFound", err)
+	}
+	older := chatstate.Chat{ID: newID(t), Phase: chatstate.PhaseEnded, UserID: user, CreatedAt: baseTime()}
+	newer := chatstate.Chat{ID: newID(t), Phase: chatstate.PhaseQueued, UserID: user, CreatedAt: baseTime().Add(time.Minute)}
+	other := chatstate.Chat{ID: newID(t), Phase: chatstate.PhaseQueued, UserID: user + "-other", CreatedAt: baseTime().Add(2 * time.Minute)}
+	anonymous := chatstate.Chat{ID: newID(t), Phase: chatstate.PhaseQueued, CreatedAt: baseTime().Add(3 * time.Minute)}
+	for _, c := range []chatstate.Chat{older, newer, other, anonymous} {
+		mustCreate(t, s, c)
+	}
+	got, err := s.ChatByUser(t.Context(), user)
+	if err != nil || got.ID != newer.ID {
+		t.Fatalf("ChatByUser() = %s, %v; want the newest chat %s", got.ID, err, newer.ID)
+	}
+	// A chat claimed by the user later is still older than newer.
+	if _, _, err := s.Update(t.Context(), anonymous.ID, func(c *chatstate.Chat) ([]chatstate.Event, error) {
+		c.UserID = user
+		return nil, nil
+	}); err != nil {
+		t.Fatalf("Update(set UserID) = %v", err)
+	}
+	got, err = s.ChatByUser(t.Context(), user)
+	if err != nil || got.ID != anonymous.ID || got.UserID != user {
+		t.Errorf("after claiming, ChatByUser() = %s (user %q), %v; want the claimed chat %s, created last", got.ID, got.UserID, err, anonymous.ID)
+	}
+}
+
 func testCreateDuplicate(t *testing.T, s chatstate.Store) {
 	first := fullChat(newID(t))
 	h := mustCreate(t, s, first)

@@ -1,5 +1,6 @@
 // The demo site's own script: it restores the chat on every page, as the
-// widget's documentation tells site owners to.
+// widget's documentation tells site owners to. Partial navigation (htmx)
+// keeps the page, its widget and its chat session, so once is enough.
 (function () {
   "use strict";
   function restore() {

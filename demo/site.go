@@ -1,0 +1,115 @@
+// Package demo is Parley's demo site, "Parley Outdoor Co.": four pages and a
+// partial, built like any Echo + templ site that adopts Parley, through the
+// parley package's public API only. Its partial navigation is real htmx.
+package demo
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/http"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/parley/parley/parley"
+	"github.com/parley/parley/static"
+)
+
+// contentSecurityPolicy is the demo's own: what any site's policy needs for
+// Parley is 'self' (or Parley's origin) in script-src, style-src and
+// connect-src.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+
+//go:embed assets
+var assets embed.FS
+
+// New builds the demo site with chat mounted at its default paths, and
+// /healthz and /metrics from Parley.
+func New(chat *parley.Parley, logger *slog.Logger) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	// The server sees the client directly; behind a proxy, configure it.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = errorPage(chat, logger)
+	e.Use(middleware.Recover())
+
+	site := e.Group("", middleware.SecureWithConfig(middleware.SecureConfig{
+		XSSProtection:         "0",
+		ContentTypeNosniff:    "nosniff",
+		XFrameOptions:         "DENY",
+		ReferrerPolicy:        "same-origin",
+		ContentSecurityPolicy: contentSecurityPolicy,
+	}), noStore, chat.TrackPages)
+	for _, p := range pages() {
+		site.GET(p.Path, func(c echo.Context) error { return renderPage(c, chat, http.StatusOK, p) })
+	}
+	site.GET("/shipping", func(c echo.Context) error {
+		h := c.Request().Header
+		if h.Get("HX-Request") == "true" && h.Get("HX-Boosted") != "true" && h.Get("HX-History-Restore-Request") != "true" {
+			return render(c, http.StatusOK, shippingBody())
+		}
+		return renderPage(c, chat, http.StatusOK, page{Path: "/shipping", Title: "Shipping", Body: shippingBody()})
+	})
+
+	siteAssets, _ := fs.Sub(assets, "assets")
+	e.GET("/assets/vendor/*", echo.WrapHandler(http.StripPrefix("/assets/vendor/", static.Vendor())))
+	e.GET("/assets/*", echo.WrapHandler(http.StripPrefix("/assets/", http.FileServerFS(siteAssets))))
+
+	chat.Mount(e)
+	e.GET("/healthz", chat.Health)
+	e.GET("/metrics", chat.Metrics)
+	return e
+}
+
+// renderPage renders one page with the chat widget restored for c.
+func renderPage(c echo.Context, chat *parley.Parley, status int, p page) error {
+	// The widget is built now, before anything is written: restoring the
+	// chat may renew its cookie.
+	return render(c, status, layout(p, p.Title, chat.AssetsNoRestore(), chat.Widget(c)))
+}
+
+// render writes a component once it rendered whole.
+func render(c echo.Context, status int, component templ.Component) error {
+	var buf bytes.Buffer
+	if err := component.Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// errorPage is the site's own error handler; Parley's routes answer their
+// errors themselves and never reach it.
+func errorPage(chat *parley.Parley, logger *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		status := http.StatusInternalServerError
+		var httpErr *echo.HTTPError
+		if errors.As(err, &httpErr) {
+			status = httpErr.Code
+		}
+		if status >= http.StatusInternalServerError {
+			logger.ErrorContext(c.Request().Context(), "request failed", "path", c.Request().URL.Path, "err", err)
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		title := http.StatusText(status)
+		p := page{Path: c.Request().URL.Path, Title: title, Body: errorBody(status, title)}
+		if err := renderPage(c, chat, status, p); err != nil {
+			logger.ErrorContext(c.Request().Context(), "render error page", "err", err)
+		}
+	}
+}
+
+// noStore keeps pages out of shared caches: each carries one visitor's chat.
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return next(c)
+	}
+}
