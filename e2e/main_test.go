@@ -21,8 +21,9 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // serverBin is the parley binary TestMain builds once, so that tests can run
-// it as a process: kill -9 it and start it again on the same data.
-var serverBin string
+// it as a process: kill -9 it and start it again on the same data;
+// exampleBin is the existing-site example (examples/existingsite).
+var serverBin, exampleBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -42,17 +43,20 @@ func runTests(m *testing.M) int {
 	defer os.RemoveAll(dir)
 
 	serverBin = filepath.Join(dir, "parley")
-	args := []string{"build", "-o", serverBin}
-	if raceEnabled {
-		// The server under test gets the race detector too; stopServer fails
-		// the test on any race report in its output.
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "..")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go %v: %v\n", args, err)
-		return 1
+	exampleBin = filepath.Join(dir, "existingsite")
+	for bin, pkg := range map[string]string{serverBin: "..", exampleBin: "../examples/existingsite"} {
+		args := []string{"build", "-o", bin}
+		if raceEnabled {
+			// The server under test gets the race detector too; stopServer
+			// fails the test on any race report in its output.
+			args = append(args, "-race")
+		}
+		build := exec.Command("go", append(args, pkg)...)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: go %v %s: %v\n", args, pkg, err)
+			return 1
+		}
 	}
 	return m.Run()
 }

@@ -26,11 +26,12 @@ const (
 	stopTimeout = 15 * time.Second
 )
 
-var listeningLine = regexp.MustCompile(`parley listening on (http://\S+)`)
+var listeningLine = regexp.MustCompile(`listening on (http://\S+)`)
 
-// server is one running parley process.
+// server is one running parley process, or one of the examples.
 type server struct {
 	t       *testing.T
+	bin     string
 	dataDir string
 	args    []string
 	// URL is the server's origin, like http://127.0.0.1:40123.
@@ -52,7 +53,16 @@ func startServer(t *testing.T, dataDir string, extraArgs ...string) *server {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	s := &server{t: t, dataDir: dataDir, args: extraArgs}
+	s := &server{t: t, bin: serverBin, dataDir: dataDir, args: extraArgs}
+	s.launch("127.0.0.1:0")
+	t.Cleanup(s.stop)
+	return s
+}
+
+// startExample runs the existing-site example like startServer runs parley.
+func startExample(t *testing.T, extraArgs ...string) *server {
+	t.Helper()
+	s := &server{t: t, bin: exampleBin, dataDir: t.TempDir(), args: extraArgs}
 	s.launch("127.0.0.1:0")
 	t.Cleanup(s.stop)
 	return s
@@ -63,11 +73,11 @@ func (s *server) launch(addr string) {
 	s.t.Helper()
 	args := append([]string{"-addr", addr, "-data", s.dataDir, "-session-key", testSessionKey}, s.args...)
 	log := &processLog{}
-	cmd := exec.Command(serverBin, args...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start %s: %v", serverBin, err)
+		s.t.Fatalf("start %s: %v", s.bin, err)
 	}
 	s.cmd, s.done, s.err = cmd, make(chan struct{}), nil
 	s.logs = append(s.logs, log)
@@ -89,7 +99,7 @@ func (s *server) launch(addr string) {
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("parley printed no %q line within %v:\n%s", "parley listening on", startTimeout, log)
+			s.t.Fatalf("%s printed no %q line within %v:\n%s", s.bin, "listening on", startTimeout, log)
 		}
 	}
 	s.waitHealthy(deadline)

@@ -625,6 +625,9 @@ func TestPageTracking(t *testing.T) {
 		{"/pricing", []reqOpt{hx, header("HX-Boosted", "true")}, "/pricing"},
 		{"/pricing", []reqOpt{hx, header("HX-Boosted", "true")}, "/pricing"},
 		{"/chat/widget?return_to=/contact", nil, "/pricing"},
+		// Prefetched (Turbo on hover, speculation rules): not visited yet.
+		{"/contact", []reqOpt{header("X-Sec-Purpose", "prefetch")}, "/pricing"},
+		{"/products", []reqOpt{header("Sec-Purpose", "prefetch;prerender")}, "/pricing"},
 		{"/contact", nil, "/contact"},
 		{"/", []reqOpt{hx, header("HX-Boosted", "true")}, "/"},
 	}

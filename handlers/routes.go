@@ -18,13 +18,6 @@ import (
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 
-// csrfContextKey is where the CSRF middleware leaves the token of Parley's
-// forms; a name of its own, so a host's CSRF middleware keeps its "csrf".
-const csrfContextKey = "parley_csrf"
-
-// csrfCookieMaxAge is Echo's default: the token lives a day past its last use.
-const csrfCookieMaxAge = 86400
-
 // Router is where Parley's routes go: a site's *echo.Echo, or an
 // *echo.Group under a prefix of the site's choosing.
 type Router interface {
@@ -48,16 +41,7 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 			ReferrerPolicy:        "same-origin",
 			ContentSecurityPolicy: contentSecurityPolicy,
 		}),
-		middleware.CSRFWithConfig(middleware.CSRFConfig{
-			TokenLookup:    "header:X-Parley-CSRF,form:parley_csrf",
-			ContextKey:     csrfContextKey,
-			CookieName:     h.cookies.CSRF,
-			CookiePath:     "/",
-			CookieMaxAge:   csrfCookieMaxAge,
-			CookieHTTPOnly: true,
-			CookieSameSite: http.SameSiteLaxMode,
-			ErrorHandler:   func(error, echo.Context) error { return errCSRF() },
-		}),
+		h.checkCSRF,
 	}
 
 	chat := r.Group(chatPath, own...)

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
 	"strings"
@@ -25,6 +26,10 @@ const pageRecordedKey = "parley.page_recorded"
 // since restoring may renew the cookie.
 func (h *Handler) Widget(c echo.Context) templ.Component {
 	ctx := c.Request().Context()
+	if c.Response().Committed {
+		h.log.ErrorContext(ctx, "parley: Widget called after the page started; call it before rendering, or its cookies are lost",
+			"path", c.Request().URL.Path)
+	}
 	r := h.restore(c)
 	h.recordPage(c, r)
 	w := h.widgetView(ctx, h.viewerOf(c, safeReturnTo(c.Request().URL.Path)), r)
@@ -57,9 +62,10 @@ func (h *Handler) TrackPages(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // recordPage tells a live chat which page its visitor is on now, once per
-// request.
+// request. A prefetch (Turbo's on hover, the browser's speculation rules) is
+// not a visit: the visitor may never see that page.
 func (h *Handler) recordPage(c echo.Context, r restored) {
-	if c.Get(pageRecordedKey) != nil {
+	if c.Get(pageRecordedKey) != nil || isPrefetch(c.Request()) {
 		return
 	}
 	c.Set(pageRecordedKey, true)
@@ -72,10 +78,21 @@ func (h *Handler) recordPage(c echo.Context, r restored) {
 	}
 }
 
+// isPrefetch reports whether the browser or a script fetches the page
+// ahead of a visit that may not come.
+func isPrefetch(r *http.Request) bool {
+	for _, name := range []string{"Sec-Purpose", "X-Sec-Purpose", "Purpose", "X-Purpose", "X-Moz"} {
+		if strings.Contains(strings.ToLower(r.Header.Get(name)), "prefetch") {
+			return true
+		}
+	}
+	return false
+}
+
 // shown records that the visitor has been shown an ended chat's ending, so
 // the next page offers a new chat.
 func (h *Handler) shown(c echo.Context, r restored) {
-	if r.found {
+	if r.found && !isPrefetch(c.Request()) {
 		h.markEndShown(c.Request().Context(), r.chat)
 	}
 }
@@ -156,10 +173,43 @@ func safeReturnTo(path string) string {
 	return path
 }
 
-// csrfToken is the token of Parley's forms for this request: the one
-// Parley's CSRF middleware issued on its own routes, or on a host site's
-// page (where that middleware does not run) the one in the visitor's
-// cookie, issuing a new one when there is none.
+// csrfContextKey is where the request's token of Parley's forms is kept; a
+// name of its own, so a host's CSRF middleware keeps its "csrf".
+const csrfContextKey = "parley_csrf"
+
+// csrfCookieMaxAge keeps the token a day past its last use.
+const csrfCookieMaxAge = 86400
+
+// checkCSRF guards Parley's forms with a double-submitted token: a request
+// that changes anything must carry, in the X-Parley-CSRF header or the
+// parley_csrf field, the token of the visitor's CSRF cookie, which another
+// site can neither read nor set.
+func (h *Handler) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		var want string
+		if cookie, err := r.Cookie(h.cookies.CSRF); err == nil {
+			want = cookie.Value
+		}
+		h.csrfToken(c) // issues or renews the cookie
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			return next(c)
+		}
+		sent := r.Header.Get("X-Parley-CSRF")
+		if sent == "" {
+			sent = c.FormValue("parley_csrf")
+		}
+		if !validCSRFToken(want) || subtle.ConstantTimeCompare([]byte(sent), []byte(want)) != 1 {
+			return errCSRF()
+		}
+		return next(c)
+	}
+}
+
+// csrfToken is the token of Parley's forms for this request: the one in
+// the visitor's cookie, or a new one. Either way the cookie is (re)written,
+// so it lasts a day past its last use.
 func (h *Handler) csrfToken(c echo.Context) string {
 	if token, _ := c.Get(csrfContextKey).(string); token != "" {
 		return token
@@ -171,22 +221,22 @@ func (h *Handler) csrfToken(c echo.Context) string {
 		b := make([]byte, 16)
 		_, _ = rand.Read(b)
 		token = hex.EncodeToString(b)
-		c.SetCookie(&http.Cookie{
-			Name:     h.cookies.CSRF,
-			Value:    token,
-			Path:     "/",
-			MaxAge:   csrfCookieMaxAge,
-			HttpOnly: true,
-			Secure:   c.Request().TLS != nil,
-			SameSite: http.SameSiteLaxMode,
-		})
 	}
+	c.SetCookie(&http.Cookie{
+		Name:     h.cookies.CSRF,
+		Value:    token,
+		Path:     "/",
+		MaxAge:   csrfCookieMaxAge,
+		HttpOnly: true,
+		Secure:   c.Request().TLS != nil,
+		SameSite: http.SameSiteLaxMode,
+	})
 	c.Set(csrfContextKey, token)
 	return token
 }
 
-// validCSRFToken accepts what Parley or Echo's CSRF middleware issue:
-// letters and digits, of a sane length.
+// validCSRFToken accepts what Parley issues, and what Echo's CSRF
+// middleware issued before: letters and digits, of a sane length.
 func validCSRFToken(s string) bool {
 	if len(s) < 16 || len(s) > 64 {
 		return false

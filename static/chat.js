@@ -676,9 +676,36 @@
     }
   });
 
+  // Partial navigation (htmx's hx-preserve, Turbo's data-turbo-permanent)
+  // keeps this page's widget and its connection. When the server rendered
+  // another chat or face for the new page (the visitor signed in or out,
+  // another tab started a chat), the server's widget wins.
+  var incoming = null;
+  function expect(markup) { incoming = markup ? parse(markup) : null; }
+  function adopt() {
+    var current = widget(), fresh = incoming;
+    incoming = null;
+    if (!current || !fresh || current === fresh) return;
+    if (fresh.getAttribute("data-chat-id") !== current.getAttribute("data-chat-id") ||
+      fresh.getAttribute("data-state") !== current.getAttribute("data-state")) swapWidget(fresh.outerHTML);
+  }
+  document.addEventListener("turbo:before-render", function (event) {
+    // A preview from Turbo's cache is older than the page: keep ours.
+    var w = !document.documentElement.hasAttribute("data-turbo-preview") && event.detail.newBody.querySelector("#" + WIDGET_ID);
+    expect(w && w.outerHTML);
+  });
+  document.addEventListener("turbo:render", adopt);
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var response = event.detail.serverResponse;
+    expect(typeof response === "string" && response.indexOf(WIDGET_ID) >= 0 ? response : null);
+  });
+  document.addEventListener("htmx:afterSettle", adopt);
   document.addEventListener("DOMContentLoaded", function () {
     var root = widget();
     if (root) { scrollLog(root); localTimes(root); }
+    // data-restore="auto" (the Go API's Assets) restores the chat for a
+    // site that does not call restoreChat itself.
+    if (script && script.getAttribute("data-restore") === "auto" && !state.options) restoreChat({ embedded: true });
   });
 
   window.chat = {

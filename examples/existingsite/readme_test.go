@@ -1,0 +1,74 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// maxAdoptionLines is README's promise: a working chat in under 20 lines
+// of the site's own code, Go and templ together.
+const maxAdoptionLines = 20
+
+// TestREADMEShowsThisExample holds README.md's "Add Parley to your Echo
+// site" to this example: its Go block is, line for line, the marked part of
+// main.go, and with its templ lines it stays under maxAdoptionLines.
+func TestREADMEShowsThisExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := between(t, string(readme), "## Add Parley to your Echo site\n", "\n## ")
+	goBlock := between(t, section, "```go\n", "```\n")
+	templBlock := between(t, section, "```templ\n", "```\n")
+
+	main, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := between(t, string(main), "// README.md \"Add Parley to your Echo site\": begin\n", "\t// README.md \"Add Parley to your Echo site\": end\n")
+	var example []string
+	for _, line := range strings.Split(strings.TrimSuffix(marked, "\n"), "\n") {
+		example = append(example, strings.TrimPrefix(line, "\t"))
+	}
+	shown := strings.Split(strings.TrimSuffix(goBlock, "\n"), "\n")
+	if strings.Join(shown, "\n") != strings.Join(example, "\n") {
+		t.Errorf("README's Go block differs from main.go's marked lines:\nREADME:\n%s\nmain.go:\n%s",
+			strings.Join(shown, "\n"), strings.Join(example, "\n"))
+	}
+
+	// The layout really has the two lines the README shows.
+	layout, err := os.ReadFile("layout.templ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, component := range []string{"@chatAssets", "@chatWidget"} {
+		if !strings.Contains(templBlock, component) || !strings.Contains(string(layout), component) {
+			t.Errorf("%s: want it in README's templ lines and in layout.templ", component)
+		}
+	}
+
+	lines := 0
+	for _, line := range append(shown, strings.Split(strings.TrimSpace(templBlock), "\n")...) {
+		if strings.TrimSpace(line) != "" {
+			lines++
+		}
+	}
+	if lines >= maxAdoptionLines {
+		t.Errorf("the README's adoption takes %d lines of the site's code, want under %d", lines, maxAdoptionLines)
+	}
+}
+
+// between returns the text of s after start and before the next end.
+func between(t *testing.T, s, start, end string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(s, start)
+	if !ok {
+		t.Fatalf("no %q", start)
+	}
+	before, _, ok := strings.Cut(after, end)
+	if !ok {
+		t.Fatalf("no %q after %q", end, start)
+	}
+	return before
+}
