@@ -27,9 +27,9 @@ const maxShownChats = 200
 // that, and live events are rendered as HTML fragments that agent.js swaps
 // in by id (see views/agentmodel.go).
 type agentFeed struct {
-	h     *Handler
-	agent string
-	csrf  string
+	console *agentConsole
+	agent   string
+	csrf    string
 	// queue is the version of the queue list the client shows.
 	queue string
 	// chats maps each chat the client shows to the newest seq it has.
@@ -47,11 +47,11 @@ func (f *agentFeed) present() {}
 
 // newAgentFeed builds the feed of the signed-in agent from what the console
 // says it shows; only the console's own pages may open it.
-func (h *Handler) newAgentFeed(c echo.Context) (*agentFeed, error) {
+func (a *agentConsole) newAgentFeed(c echo.Context) (*agentFeed, error) {
 	if !sameOrigin(c.Request()) {
 		return nil, errOriginNotAllowed()
 	}
-	f := &agentFeed{h: h, agent: agentOf(c), csrf: h.csrfToken(c), queue: c.QueryParam("queue"), chats: map[string]int64{}, names: map[string]string{}}
+	f := &agentFeed{console: a, agent: agentOf(c), csrf: a.csrfToken(c), queue: c.QueryParam("queue"), chats: map[string]int64{}, names: map[string]string{}}
 	raw := c.QueryParam("chats")
 	if raw == "" {
 		return f, nil
@@ -100,7 +100,7 @@ func (f *agentFeed) resume(ctx context.Context, _ int64) ([]serverFrame, error) 
 	if err := f.queueParts(ctx, &parts); err != nil {
 		return nil, err
 	}
-	held, err := f.h.heldChats(ctx, f.agent)
+	held, err := f.console.heldChats(ctx, f.agent)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func (f *agentFeed) resume(ctx context.Context, _ int64) ([]serverFrame, error) 
 				return nil, err
 			}
 		case seq < chat.LastSeq:
-			events, err := f.h.agentChats.EventsAfter(ctx, chat.ID, seq, maxReplay)
+			events, err := f.console.chats.EventsAfter(ctx, chat.ID, seq, maxReplay)
 			if err != nil {
 				return nil, err
 			}
@@ -136,7 +136,7 @@ func (f *agentFeed) resume(ctx context.Context, _ int64) ([]serverFrame, error) 
 		if holds[id] {
 			continue
 		}
-		chat, err := f.h.agentChats.Chat(ctx, id)
+		chat, err := f.console.chats.Chat(ctx, id)
 		switch {
 		case errors.Is(err, chatstate.ErrNotFound):
 			f.removeParts(id, &parts)
@@ -155,7 +155,7 @@ func (f *agentFeed) resume(ctx context.Context, _ int64) ([]serverFrame, error) 
 	}
 	frames := []serverFrame{resumeFrame(true, 0)}
 	if len(parts) > 0 {
-		html, err := f.h.renderString(ctx, templ.Join(parts...))
+		html, err := f.console.renderString(ctx, templ.Join(parts...))
 		if err != nil {
 			return nil, err
 		}
@@ -183,7 +183,7 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverF
 		}
 	case ev.Kind == chatstate.EventAgentJoined && ev.From.Name == f.agent:
 		// Accepted here or in another tab of the same agent.
-		chat, err := f.h.agentChats.Chat(ctx, ev.ChatID)
+		chat, err := f.console.chats.Chat(ctx, ev.ChatID)
 		if err != nil {
 			return serverFrame{}, false, err
 		}
@@ -196,7 +196,7 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverF
 	if len(parts) == 0 {
 		return serverFrame{}, false, nil
 	}
-	html, err := f.h.renderString(ctx, templ.Join(parts...))
+	html, err := f.console.renderString(ctx, templ.Join(parts...))
 	if err != nil {
 		return serverFrame{}, false, err
 	}
@@ -205,7 +205,7 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverF
 
 // queueParts adds the queue list when it differs from the client's.
 func (f *agentFeed) queueParts(ctx context.Context, parts *[]templ.Component) error {
-	queue, err := f.h.queueView(ctx, f.csrf)
+	queue, err := f.console.queueView(ctx, f.csrf)
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func (f *agentFeed) queueParts(ctx context.Context, parts *[]templ.Component) er
 // paneParts adds a chat whole: its entry in "My chats" and its pane, off
 // screen until the agent switches to it.
 func (f *agentFeed) paneParts(ctx context.Context, chat chatstate.Chat, parts *[]templ.Component) error {
-	cv, err := f.h.chatView(ctx, chat, f.csrf)
+	cv, err := f.console.chatView(ctx, chat, f.csrf)
 	if err != nil {
 		return err
 	}
@@ -236,7 +236,7 @@ func (f *agentFeed) visitorFirstName(ctx context.Context, id, given string) (str
 	if name, ok := f.names[id]; ok {
 		return name, nil
 	}
-	chat, err := f.h.agentChats.Chat(ctx, id)
+	chat, err := f.console.chats.Chat(ctx, id)
 	if err != nil {
 		return "", err
 	}
@@ -256,7 +256,7 @@ func (f *agentFeed) eventParts(ctx context.Context, ev chatstate.Event, replay b
 	f.chats[id] = ev.Seq
 	switch ev.Kind {
 	case chatstate.EventTyping:
-		if ev.From.Type == chatstate.PartyVisitor && (!replay || f.h.now().Sub(ev.Time) < typingShownFor) {
+		if ev.From.Type == chatstate.PartyVisitor && (!replay || f.console.now().Sub(ev.Time) < typingShownFor) {
 			name, err := f.visitorFirstName(ctx, id, ev.From.Name)
 			if err != nil {
 				return err
@@ -271,7 +271,7 @@ func (f *agentFeed) eventParts(ctx context.Context, ev chatstate.Event, replay b
 			return nil
 		}
 	case chatstate.EventEnded:
-		chat, err := f.h.agentChats.Chat(ctx, id)
+		chat, err := f.console.chats.Chat(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -301,25 +301,25 @@ func (f *agentFeed) handleFrame(ctx context.Context, frame clientFrame) []server
 func (f *agentFeed) errorFrame(ctx context.Context, clientID string, err error) serverFrame {
 	apiErr := apiErrorOf(err)
 	if apiErr.Code == errServer().Code {
-		f.h.log.ErrorContext(ctx, "agent transport frame", "agent", f.agent, "err", err)
+		f.console.log.ErrorContext(ctx, "agent transport frame", "agent", f.agent, "err", err)
 	}
 	return serverFrame{Type: frameError, ClientID: clientID, Error: apiErr, Message: agentErrorLine(err)}
 }
 
 // agentWebsocket serves the console's live transport.
-func (h *Handler) agentWebsocket(c echo.Context) error {
-	f, err := h.newAgentFeed(c)
+func (a *agentConsole) agentWebsocket(c echo.Context) error {
+	f, err := a.newAgentFeed(c)
 	if err != nil {
 		return err
 	}
-	return h.upgrade(c, f)
+	return a.transports.upgrade(c, f)
 }
 
 // agentPoll is the console's long-poll fallback.
-func (h *Handler) agentPoll(c echo.Context) error {
-	f, err := h.newAgentFeed(c)
+func (a *agentConsole) agentPoll(c echo.Context) error {
+	f, err := a.newAgentFeed(c)
 	if err != nil {
 		return err
 	}
-	return h.longPoll(c, f, 0)
+	return a.transports.longPoll(c, f, 0)
 }

@@ -38,15 +38,15 @@ type agentChats interface {
 }
 
 // queueView lists the waiting chats, longest waiting first.
-func (h *Handler) queueView(ctx context.Context, csrf string) (views.AgentQueue, error) {
-	chats, err := h.agentChats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseQueued}, Limit: queueLimit})
+func (a *agentConsole) queueView(ctx context.Context, csrf string) (views.AgentQueue, error) {
+	chats, err := a.chats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseQueued}, Limit: queueLimit})
 	if err != nil {
 		return views.AgentQueue{}, err
 	}
 	slices.SortStableFunc(chats, func(a, b chatstate.Chat) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 	})
-	now := h.now()
+	now := a.now()
 	q := views.AgentQueue{CSRF: csrf, Rows: make([]views.QueueRow, 0, len(chats))}
 	sum := fnv.New64a()
 	for _, c := range chats {
@@ -70,8 +70,8 @@ func (h *Handler) queueView(ctx context.Context, csrf string) (views.AgentQueue,
 }
 
 // heldChats are the live chats the agent holds, oldest first.
-func (h *Handler) heldChats(ctx context.Context, agent string) ([]chatstate.Chat, error) {
-	chats, err := h.agentChats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseConnected}, Limit: heldLimit})
+func (a *agentConsole) heldChats(ctx context.Context, agent string) ([]chatstate.Chat, error) {
+	chats, err := a.chats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseConnected}, Limit: heldLimit})
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +83,8 @@ func (h *Handler) heldChats(ctx context.Context, agent string) ([]chatstate.Chat
 }
 
 // chatView renders a chat for the console from its whole log.
-func (h *Handler) chatView(ctx context.Context, chat chatstate.Chat, csrf string) (views.AgentChat, error) {
-	events, err := h.agentChats.Transcript(ctx, chat.ID)
+func (a *agentConsole) chatView(ctx context.Context, chat chatstate.Chat, csrf string) (views.AgentChat, error) {
+	events, err := a.chats.Transcript(ctx, chat.ID)
 	if err != nil {
 		return views.AgentChat{}, err
 	}

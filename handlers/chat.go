@@ -54,27 +54,27 @@ type messageForm struct {
 // startChat creates a chat in the registration phase and gives the visitor
 // its restore cookie. A visitor whose cookie already holds a live chat gets
 // that chat back instead of a second one.
-func (h *Handler) startChat(c echo.Context) error {
+func (vw *visitorWidget) startChat(c echo.Context) error {
 	var f startForm
 	if err := c.Bind(&f); err != nil {
 		return errInvalidOptions()
 	}
 	returnTo := safeReturnTo(f.ReturnTo)
-	if r := h.restore(c); r.found && r.chat.Phase != chatstate.PhaseEnded {
-		return h.afterPost(c, r.chat, returnTo)
+	if r := vw.restore(c); r.found && r.chat.Phase != chatstate.PhaseEnded {
+		return vw.afterPost(c, r.chat, returnTo)
 	}
-	if !h.startLimit.Allow(c.RealIP()) {
+	if !vw.startLimit.Allow(c.RealIP()) {
 		return errRateLimited()
 	}
 	params := chatstate.StartParams{Page: returnTo}
 	if f.Localization != "" {
-		if _, err := h.catalogs.Resolve(f.Localization); err != nil {
+		if _, err := vw.catalogs.Resolve(f.Localization); err != nil {
 			return errLocalizationNotAllowed()
 		}
 	}
-	v := h.viewerOf(c, returnTo)
+	v := vw.viewerOf(c, returnTo)
 	v.localization = f.Localization
-	params.Locale = h.translator(v, nil).Name()
+	params.Locale = vw.translator(v, nil).Name()
 	if f.MaxOffline != "" {
 		seconds, err := strconv.Atoi(f.MaxOffline)
 		if err != nil || seconds <= 0 {
@@ -82,43 +82,43 @@ func (h *Handler) startChat(c echo.Context) error {
 		}
 		params.MaxOffline = time.Duration(seconds) * time.Second
 	}
-	user, signedIn := h.identify(c)
+	user, signedIn := vw.identify(c)
 	if signedIn {
 		params.UserID = user.ID
 		params.Draft = chatstate.Registration{FirstName: user.FirstName, LastName: user.LastName, Email: user.Email, UserData: user.Data}
 	}
 	ctx := c.Request().Context()
-	chat, token, err := h.chats.Start(ctx, params)
+	chat, token, err := vw.chats.Start(ctx, params)
 	if err != nil {
 		return err
 	}
 	if params.UserID == "" {
-		if err := h.jar.Set(c.Response(), c.Request(), token); err != nil {
+		if err := vw.jar.Set(c.Response(), c.Request(), token); err != nil {
 			return err
 		}
 	}
 	if signedIn && user.FirstName != "" && user.Email != "" {
 		// The site knows who this is: no form to fill in. Should the site's
 		// data not pass, the form shows it, filled in, to correct.
-		registered, err := h.chats.Register(ctx, chat.ID, params.Draft)
+		registered, err := vw.chats.Register(ctx, chat.ID, params.Draft)
 		var verr *chatstate.ValidationError
 		switch {
 		case err == nil:
 			chat = registered
 		case errors.As(err, &verr):
-			if chat, err = h.chats.Chat(ctx, chat.ID); err != nil {
+			if chat, err = vw.chats.Chat(ctx, chat.ID); err != nil {
 				return err
 			}
 		default:
 			return err
 		}
 	}
-	return h.afterPost(c, chat, returnTo)
+	return vw.afterPost(c, chat, returnTo)
 }
 
 // visitorChat is the chat a widget post acts on.
-func (h *Handler) visitorChat(c echo.Context) (chatstate.Chat, error) {
-	r := h.restore(c)
+func (vw *visitorWidget) visitorChat(c echo.Context) (chatstate.Chat, error) {
+	r := vw.restore(c)
 	switch {
 	case r.err != nil:
 		return chatstate.Chat{}, r.err
@@ -130,29 +130,29 @@ func (h *Handler) visitorChat(c echo.Context) (chatstate.Chat, error) {
 
 // bindVisitorPost reads a widget form into form and finds the chat it acts
 // on.
-func (h *Handler) bindVisitorPost(c echo.Context, form any) (chatstate.Chat, error) {
+func (vw *visitorWidget) bindVisitorPost(c echo.Context, form any) (chatstate.Chat, error) {
 	if err := c.Bind(form); err != nil {
 		return chatstate.Chat{}, errInvalidOptions()
 	}
-	return h.visitorChat(c)
+	return vw.visitorChat(c)
 }
 
 // saveDraft keeps what the visitor has typed so far; chat.js posts it a
 // moment after typing stops.
-func (h *Handler) saveDraft(c echo.Context) error {
+func (vw *visitorWidget) saveDraft(c echo.Context) error {
 	var f registrationForm
-	chat, err := h.bindVisitorPost(c, &f)
+	chat, err := vw.bindVisitorPost(c, &f)
 	if err != nil {
 		return err
 	}
-	if !h.draftLimit.Allow(chat.ID) {
+	if !vw.draftLimit.Allow(chat.ID) {
 		return errRateLimited()
 	}
 	draft, err := f.registration()
 	if err != nil {
 		return err
 	}
-	if _, err := h.chats.SaveDraft(c.Request().Context(), chat.ID, draft); err != nil {
+	if _, err := vw.chats.SaveDraft(c.Request().Context(), chat.ID, draft); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -160,25 +160,25 @@ func (h *Handler) saveDraft(c echo.Context) error {
 
 // register submits the registration form. Invalid fields come back in
 // place, localized, with everything the visitor typed.
-func (h *Handler) register(c echo.Context) error {
+func (vw *visitorWidget) register(c echo.Context) error {
 	var f registrationForm
-	chat, err := h.bindVisitorPost(c, &f)
+	chat, err := vw.bindVisitorPost(c, &f)
 	if err != nil {
 		return err
 	}
 	returnTo := safeReturnTo(f.ReturnTo)
 	if chat.Phase != chatstate.PhaseRegistration {
 		// A form submitted twice, or from a stale tab: show where the chat is.
-		return h.afterPost(c, chat, returnTo)
+		return vw.afterPost(c, chat, returnTo)
 	}
 	r, err := f.registration()
 	if err != nil {
 		return err
 	}
-	updated, err := h.chats.Register(c.Request().Context(), chat.ID, r)
+	updated, err := vw.chats.Register(c.Request().Context(), chat.ID, r)
 	var verr *chatstate.ValidationError
 	if errors.As(err, &verr) {
-		w := h.widgetView(c.Request().Context(), h.viewerOf(c, returnTo), restored{chat: chat, found: true})
+		w := vw.widgetView(c.Request().Context(), vw.viewerOf(c, returnTo), restored{chat: chat, found: true})
 		// What was typed comes back, minus bytes that are not text, so the
 		// page stays valid UTF-8.
 		w.Form = formErrors(w.T, views.RegistrationForm{
@@ -187,56 +187,56 @@ func (h *Handler) register(c echo.Context) error {
 			Email:     views.Field{Value: strings.ToValidUTF8(f.Email, "")},
 			Subject:   views.Field{Value: strings.ToValidUTF8(f.Subject, "")},
 		}, verr)
-		return h.respondWidget(c, http.StatusUnprocessableEntity, w)
+		return vw.respondWidget(c, http.StatusUnprocessableEntity, w)
 	}
 	if err != nil {
 		return err
 	}
-	return h.afterPost(c, updated, returnTo)
+	return vw.afterPost(c, updated, returnTo)
 }
 
 // sendMessage posts the visitor's message. A refused message comes back in
 // the compose box with the reason, so nothing typed is lost.
-func (h *Handler) sendMessage(c echo.Context) error {
+func (vw *visitorWidget) sendMessage(c echo.Context) error {
 	var f messageForm
-	chat, err := h.bindVisitorPost(c, &f)
+	chat, err := vw.bindVisitorPost(c, &f)
 	if err != nil {
 		return err
 	}
 	returnTo := safeReturnTo(f.ReturnTo)
 	ctx := c.Request().Context()
-	if !h.messageLimit.Allow(chat.ID) {
+	if !vw.messageLimit.Allow(chat.ID) {
 		err = errRateLimited()
 	} else {
-		_, err = h.chats.SendMessage(ctx, chat.ID, chatstate.Party{Type: chatstate.PartyVisitor}, f.ClientID, f.Text)
+		_, err = vw.chats.SendMessage(ctx, chat.ID, chatstate.Party{Type: chatstate.PartyVisitor}, f.ClientID, f.Text)
 	}
 	if err != nil {
 		apiErr := apiErrorOf(err)
 		if apiErr.Code == errServer().Code {
 			return err
 		}
-		w := h.widgetView(c.Request().Context(), h.viewerOf(c, returnTo), restored{chat: chat, found: true})
+		w := vw.widgetView(c.Request().Context(), vw.viewerOf(c, returnTo), restored{chat: chat, found: true})
 		w.Talk.Draft, w.Talk.ClientID = strings.ToValidUTF8(f.Text, ""), f.ClientID
 		w.Talk.MessageError = w.T.T(apiErr.Key, apiErr.Args...)
-		return h.respondWidget(c, apiErr.Status, w)
+		return vw.respondWidget(c, apiErr.Status, w)
 	}
-	updated, err := h.chats.Chat(ctx, chat.ID)
+	updated, err := vw.chats.Chat(ctx, chat.ID)
 	if err != nil {
 		return err
 	}
-	return h.afterPost(c, updated, returnTo)
+	return vw.afterPost(c, updated, returnTo)
 }
 
 // endChat ends the chat from the visitor's side.
-func (h *Handler) endChat(c echo.Context) error {
+func (vw *visitorWidget) endChat(c echo.Context) error {
 	returnTo := safeReturnTo(c.FormValue("return_to"))
-	chat, err := h.visitorChat(c)
+	chat, err := vw.visitorChat(c)
 	if err != nil {
 		return err
 	}
-	ended, err := h.chats.End(c.Request().Context(), chat.ID, chatstate.Party{Type: chatstate.PartyVisitor}, chatstate.ReasonVisitor)
+	ended, err := vw.chats.End(c.Request().Context(), chat.ID, chatstate.Party{Type: chatstate.PartyVisitor}, chatstate.ReasonVisitor)
 	if err != nil {
 		return err
 	}
-	return h.afterPost(c, ended, returnTo)
+	return vw.afterPost(c, ended, returnTo)
 }

@@ -12,10 +12,10 @@ import (
 
 // answerErrors answers every error of Parley's routes with handleError, so
 // that a host site's own error handler never sees them, nor Parley its.
-func (h *Handler) answerErrors(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *surface) answerErrors(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if err := next(c); err != nil {
-			h.handleError(err, c)
+			s.handleError(err, c)
 		}
 		return nil
 	}
@@ -24,7 +24,7 @@ func (h *Handler) answerErrors(next echo.HandlerFunc) echo.HandlerFunc {
 // handleError is Parley's one error handler: it maps any error to its coded
 // API error, answers in the shape the caller asked for (JSON for chat.js, a
 // fragment for a swap, a page otherwise), and logs what people must not see.
-func (h *Handler) handleError(err error, c echo.Context) {
+func (s *surface) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
@@ -36,11 +36,11 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	if apiErr.Code == errServer().Code {
 		var httpErr *echo.HTTPError
 		if !errors.As(err, &httpErr) || httpErr.Code >= http.StatusInternalServerError {
-			h.log.ErrorContext(c.Request().Context(), "request failed",
+			s.log.ErrorContext(c.Request().Context(), "request failed",
 				"method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 		}
 	}
-	tr := h.translator(h.viewerOf(c, ""), nil)
+	tr := s.translator(s.viewerOf(c, ""), nil)
 	line := tr.T(apiErr.Key, apiErr.Args...)
 	var respondErr error
 	switch {
@@ -49,11 +49,11 @@ func (h *Handler) handleError(err error, c echo.Context) {
 	case wantsJSON(c):
 		respondErr = c.JSON(apiErr.Status, map[string]any{"error": apiErr, "message": line})
 	case isPartial(c):
-		respondErr = h.render(c, apiErr.Status, views.ErrorFragment(line))
+		respondErr = s.render(c, apiErr.Status, views.ErrorFragment(line))
 	default:
-		respondErr = h.render(c, apiErr.Status, views.ErrorPage(http.StatusText(apiErr.Status), line))
+		respondErr = s.render(c, apiErr.Status, views.ErrorPage(http.StatusText(apiErr.Status), line))
 	}
 	if respondErr != nil {
-		h.log.ErrorContext(c.Request().Context(), "write error response", "err", respondErr)
+		s.log.ErrorContext(c.Request().Context(), "write error response", "err", respondErr)
 	}
 }

@@ -111,7 +111,7 @@ type feed interface {
 // visitorFeed turns a visitor's chat events into frames, rendering their
 // HTML with the same components as the page.
 type visitorFeed struct {
-	h      *Handler
+	t      *liveTransports
 	chat   chatstate.Chat
 	chatID string
 	viewer viewer
@@ -123,11 +123,11 @@ type visitorFeed struct {
 
 func (f *visitorFeed) topic() string            { return f.chatID }
 func (f *visitorFeed) heartbeat() time.Duration { return chatstate.HeartbeatEvery(f.chat) }
-func (f *visitorFeed) present()                 { f.h.markSeen(f.chatID) }
+func (f *visitorFeed) present()                 { f.t.markSeen(f.chatID) }
 
-func (h *Handler) newVisitorFeed(c echo.Context, chat chatstate.Chat) *visitorFeed {
-	v := h.viewerOf(c, safeReturnTo(c.QueryParam("page")))
-	return &visitorFeed{h: h, chat: chat, chatID: chat.ID, viewer: v, tr: h.translator(v, &chat)}
+func (t *liveTransports) newVisitorFeed(c echo.Context, chat chatstate.Chat) *visitorFeed {
+	v := t.viewerOf(c, safeReturnTo(c.QueryParam("page")))
+	return &visitorFeed{t: t, chat: chat, chatID: chat.ID, viewer: v, tr: t.translator(v, &chat)}
 }
 
 // eventFrame renders one event for the visitor.
@@ -146,21 +146,21 @@ func (f *visitorFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serve
 func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (serverFrame, error) {
 	frame := serverFrame{Type: frameEvent, Event: eventOf(ev)}
 	if changesWidget(ev.Kind) {
-		chat, err := f.h.chats.Chat(ctx, f.chatID)
+		chat, err := f.t.chats.Chat(ctx, f.chatID)
 		if err != nil {
 			return serverFrame{}, err
 		}
-		w := asOf(f.h.widgetView(ctx, f.viewer, restored{chat: chat, found: true}), ev.Seq)
-		html, err := f.h.renderString(ctx, views.WidgetPanel(w))
+		w := asOf(f.t.visitors.widgetView(ctx, f.viewer, restored{chat: chat, found: true}), ev.Seq)
+		html, err := f.t.renderString(ctx, views.WidgetPanel(w))
 		if err != nil {
 			return serverFrame{}, err
 		}
-		f.h.markEndShown(ctx, chat)
+		f.t.visitors.markEndShown(ctx, chat)
 		frame.Widget = html
 		return frame, nil
 	}
 	if line, ok := lineView(f.tr, ev); ok {
-		html, err := f.h.renderString(ctx, views.TranscriptLine(line))
+		html, err := f.t.renderString(ctx, views.TranscriptLine(line))
 		if err != nil {
 			return serverFrame{}, err
 		}
@@ -172,7 +172,7 @@ func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (serverFra
 // resume answers a client that has everything up to lastSeq: a resume frame,
 // then the events it missed, in order.
 func (f *visitorFeed) resume(ctx context.Context, lastSeq int64) ([]serverFrame, error) {
-	chat, err := f.h.chats.Chat(ctx, f.chatID)
+	chat, err := f.t.chats.Chat(ctx, f.chatID)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func (f *visitorFeed) resume(ctx context.Context, lastSeq int64) ([]serverFrame,
 		f.sent = chat.LastSeq
 		return []serverFrame{resumeFrame(false, chat.LastSeq)}, nil
 	}
-	events, err := f.h.chats.EventsAfter(ctx, f.chatID, lastSeq, maxReplay)
+	events, err := f.t.chats.EventsAfter(ctx, f.chatID, lastSeq, maxReplay)
 	if err != nil {
 		return nil, err
 	}
@@ -225,25 +225,25 @@ func resumeFrame(recovered bool, lastSeq int64) serverFrame {
 
 // handleFrame applies one client frame and returns the frames that answer it.
 func (f *visitorFeed) handleFrame(ctx context.Context, frame clientFrame) []serverFrame {
-	h := f.h
+	t := f.t
 	var err error
 	switch frame.Type {
 	case frameMessage:
-		if !h.messageLimit.Allow(f.chatID) {
+		if !t.messageLimit.Allow(f.chatID) {
 			err = errRateLimited()
 			break
 		}
 		var ev chatstate.Event
-		ev, err = h.chats.SendMessage(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor}, frame.ClientID, frame.Text)
+		ev, err = t.chats.SendMessage(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor}, frame.ClientID, frame.Text)
 		if err == nil {
 			return []serverFrame{{Type: frameAck, ClientID: frame.ClientID, Seq: ev.Seq}}
 		}
 	case frameTyping:
-		if h.typingLimit.Allow(f.chatID) {
-			err = h.chats.Typing(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor})
+		if t.typingLimit.Allow(f.chatID) {
+			err = t.chats.Typing(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor})
 		}
 	case frameEnd:
-		_, err = h.chats.End(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor}, chatstate.ReasonVisitor)
+		_, err = t.chats.End(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor}, chatstate.ReasonVisitor)
 	case framePing, frameHello:
 	default:
 		err = errInvalidOptions()
@@ -257,7 +257,7 @@ func (f *visitorFeed) handleFrame(ctx context.Context, frame clientFrame) []serv
 func (f *visitorFeed) errorFrame(ctx context.Context, clientID string, err error) serverFrame {
 	apiErr := apiErrorOf(err)
 	if apiErr.Code == errServer().Code {
-		f.h.log.ErrorContext(ctx, "transport frame", "chat", f.chatID, "err", err)
+		f.t.log.ErrorContext(ctx, "transport frame", "chat", f.chatID, "err", err)
 	}
 	return serverFrame{Type: frameError, ClientID: clientID, Error: apiErr, Message: f.tr.T(apiErr.Key, apiErr.Args...)}
 }
@@ -265,11 +265,11 @@ func (f *visitorFeed) errorFrame(ctx context.Context, clientID string, err error
 // originAllowed guards the visitor transports against other sites' pages:
 // the request must come from this server's own pages (see sameOrigin) or
 // from an origin configured with -allowed-origin.
-func (h *Handler) originAllowed(r *http.Request) bool {
+func (t *liveTransports) originAllowed(r *http.Request) bool {
 	if sameOrigin(r) {
 		return true
 	}
-	_, ok := h.allowedOrigins[r.Header.Get("Origin")]
+	_, ok := t.allowedOrigins[r.Header.Get("Origin")]
 	return ok
 }
 
@@ -300,11 +300,11 @@ func errOriginNotAllowed() *APIError {
 
 // transportChat is the visitor's chat for a transport request, after the
 // origin check.
-func (h *Handler) transportChat(c echo.Context) (chatstate.Chat, error) {
-	if !h.originAllowed(c.Request()) {
+func (t *liveTransports) transportChat(c echo.Context) (chatstate.Chat, error) {
+	if !t.originAllowed(c.Request()) {
 		return chatstate.Chat{}, errOriginNotAllowed()
 	}
-	chat, err := h.visitorChat(c)
+	chat, err := t.visitors.visitorChat(c)
 	if err != nil {
 		return chatstate.Chat{}, err
 	}

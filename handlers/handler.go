@@ -21,18 +21,14 @@ import (
 	"github.com/parley/parley/views"
 )
 
-// chatService is what the visitor handlers ask of chatstate.
-type chatService interface {
+// visitorChats is what the visitor widget asks of chatstate.
+type visitorChats interface {
 	Start(ctx context.Context, p chatstate.StartParams) (chatstate.Chat, string, error)
 	Restore(ctx context.Context, token string) (chatstate.Chat, error)
 	RestoreUser(ctx context.Context, userID string) (chatstate.Chat, error)
 	Claim(ctx context.Context, id, userID string) (chatstate.Chat, error)
 	Chat(ctx context.Context, id string) (chatstate.Chat, error)
 	Transcript(ctx context.Context, id string) ([]chatstate.Event, error)
-	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]chatstate.Event, error)
-	Typing(ctx context.Context, id string, from chatstate.Party) error
-	Seen(ctx context.Context, id string) error
-	Hub() *chatstate.Hub
 	SaveDraft(ctx context.Context, id string, draft chatstate.Registration) (chatstate.Chat, error)
 	Register(ctx context.Context, id string, r chatstate.Registration) (chatstate.Chat, error)
 	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
@@ -41,11 +37,15 @@ type chatService interface {
 	MarkEndSeen(ctx context.Context, id string) error
 }
 
-// catalogSource picks the strings a visitor sees.
-type catalogSource interface {
-	Negotiate(option, acceptLanguage string) (*localization.Catalog, error)
-	Resolve(option string) (*localization.Catalog, error)
-	Default() *localization.Catalog
+// liveChats is what the live transports ask of chatstate.
+type liveChats interface {
+	Chat(ctx context.Context, id string) (chatstate.Chat, error)
+	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]chatstate.Event, error)
+	Typing(ctx context.Context, id string, from chatstate.Party) error
+	Seen(ctx context.Context, id string) error
+	Hub() *chatstate.Hub
+	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
+	End(ctx context.Context, id string, by chatstate.Party, reason string) (chatstate.Chat, error)
 }
 
 // agentAccounts checks who may sign in to the agent console.
@@ -110,33 +110,54 @@ type Deps struct {
 	Logger *slog.Logger
 }
 
-// Handler holds the dependencies every route shares.
+// Handler is Parley's HTTP surface, in three parts over small interfaces
+// of chatstate: the visitor widget (its page component and forms), the live
+// transports (WebSocket and long-poll), and the agent console.
 type Handler struct {
-	chats          chatService
-	catalogs       catalogSource
-	jar            *tokenJar
-	ready          func(context.Context) error
-	log            *slog.Logger
+	surface    *surface
+	visitors   *visitorWidget
+	transports *liveTransports
+	console    *agentConsole
+	ready      func(context.Context) error
+}
+
+// visitorWidget renders the widget and answers its forms.
+type visitorWidget struct {
+	*surface
+	chats        visitorChats
+	jar          *tokenJar
+	identify     IdentifyVisitor
+	startLimit   *rateLimiter
+	draftLimit   *rateLimiter
+	messageLimit *rateLimiter
+}
+
+// liveTransports carry a chat's events to its visitor, and the console's
+// feed, over WebSockets and long-polls.
+type liveTransports struct {
+	*surface
+	chats          liveChats
+	visitors       *visitorWidget
 	allowedOrigins map[string]struct{}
 	closing        <-chan struct{}
 	upgrader       *websocket.Upgrader
 	typingLimit    *rateLimiter
-	startLimit     *rateLimiter
 	messageLimit   *rateLimiter
-	draftLimit     *rateLimiter
-	cookies        CookieNames
-	identify       IdentifyVisitor
-	// paths are where Mount put the routes, as the browser sees them.
-	paths views.Paths
 	// live counts the open WebSockets, so that shutdown can wait for them.
 	live liveCount
+}
 
-	// The agent console's.
-	agentChats     agentChats
+// agentConsole is where agents sign in, take chats and answer them.
+type agentConsole struct {
+	*surface
+	chats          agentChats
+	transports     *liveTransports
 	accounts       agentAccounts
-	agentJar       *agentJar
+	jar            *agentJar
 	loginIPLimit   *rateLimiter
 	loginNameLimit *rateLimiter
+	typingLimit    *rateLimiter
+	messageLimit   *rateLimiter
 	now            func() time.Time
 }
 
@@ -163,44 +184,57 @@ func New(d Deps) *Handler {
 	if identify == nil {
 		identify = func(echo.Context) (Visitor, bool) { return Visitor{}, false }
 	}
-	h := &Handler{
+	var accounts agentAccounts = noAgents{}
+	if d.Agents != nil {
+		accounts = d.Agents
+	}
+
+	shared := &surface{log: logger, catalogs: d.Catalogs, cookies: cookies, paths: views.DefaultPaths()}
+	// Fast typists send a few lines a second at most, whichever way.
+	messageLimit := newRateLimiter(3, 10)
+	// Typing is sent every couple of seconds while the person types.
+	typingLimit := newRateLimiter(0.5, 1)
+	visitors := &visitorWidget{
+		surface:  shared,
+		chats:    d.Chats,
+		jar:      newTokenJar(d.SessionSecrets, cookies.Chat),
+		identify: identify,
+		// A person starts a chat now and then; a script starts hundreds.
+		startLimit:   newRateLimiter(0.2, 5),
+		draftLimit:   newRateLimiter(10, 20),
+		messageLimit: messageLimit,
+	}
+	transports := &liveTransports{
+		surface:        shared,
+		chats:          d.Chats,
+		visitors:       visitors,
 		allowedOrigins: allowed,
 		closing:        d.Closing,
-		// Typing is sent every couple of seconds while the person types.
-		typingLimit: newRateLimiter(0.5, 1),
-		chats:       d.Chats,
-		catalogs:    d.Catalogs,
-		jar:         newTokenJar(d.SessionSecrets, cookies.Chat),
-		ready:       ready,
-		log:         logger,
-		cookies:     cookies,
-		identify:    identify,
-		paths:       views.DefaultPaths(),
-		// A person starts a chat now and then; a script starts hundreds.
-		startLimit: newRateLimiter(0.2, 5),
-		// Fast typists send a few lines a second at most.
-		messageLimit: newRateLimiter(3, 10),
-		draftLimit:   newRateLimiter(10, 20),
+		typingLimit:    typingLimit,
+		messageLimit:   messageLimit,
 	}
-	h.agentChats = d.Chats
-	h.accounts = noAgents{}
-	if d.Agents != nil {
-		h.accounts = d.Agents
+	transports.upgrader = newUpgrader(transports)
+	transports.live.none.L = &transports.live.mu
+	console := &agentConsole{
+		surface:    shared,
+		chats:      d.Chats,
+		transports: transports,
+		accounts:   accounts,
+		jar:        newAgentJar(d.SessionSecrets, cookies.Agent),
+		// Sign-in guesses: a few tries, then one a minute per address and
+		// one every five minutes per name, whoever guesses it.
+		loginIPLimit:   newRateLimiter(1.0/60, 10),
+		loginNameLimit: newRateLimiter(1.0/300, 5),
+		typingLimit:    typingLimit,
+		messageLimit:   messageLimit,
+		now:            time.Now,
 	}
-	h.agentJar = newAgentJar(d.SessionSecrets, cookies.Agent)
-	// Sign-in guesses: a few tries, then one a minute per address and one
-	// every five minutes per name, whoever guesses it.
-	h.loginIPLimit = newRateLimiter(1.0/60, 10)
-	h.loginNameLimit = newRateLimiter(1.0/300, 5)
-	h.now = time.Now
-	h.upgrader = newUpgrader(h)
-	h.live.none.L = &h.live.mu
-	return h
+	return &Handler{surface: shared, visitors: visitors, transports: transports, console: console, ready: ready}
 }
 
 // WaitLive waits until every live WebSocket has closed, which they do once
 // Closing is closed: http.Server.Shutdown does not wait for them.
-func (h *Handler) WaitLive() { h.live.wait() }
+func (h *Handler) WaitLive() { h.transports.live.wait() }
 
 // liveCount counts connections that may still come and go while somebody
 // waits for none to be left, which a sync.WaitGroup does not allow.

@@ -20,8 +20,8 @@ type pollResponse struct {
 
 // poll is the long-poll fallback's receive side: it answers at once with
 // what the client has missed, or waits for the next event.
-func (h *Handler) poll(c echo.Context) error {
-	chat, err := h.transportChat(c)
+func (t *liveTransports) poll(c echo.Context) error {
+	chat, err := t.transportChat(c)
 	if err != nil {
 		return err
 	}
@@ -29,11 +29,11 @@ func (h *Handler) poll(c echo.Context) error {
 	if err != nil {
 		return errInvalidOptions()
 	}
-	return h.longPoll(c, h.newVisitorFeed(c, chat), after)
+	return t.longPoll(c, t.newVisitorFeed(c, chat), after)
 }
 
 // longPoll answers one poll of f from after.
-func (h *Handler) longPoll(c echo.Context, f feed, after int64) error {
+func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 	ctx := c.Request().Context()
 	f.present()
 	// Polls are the client's presence: end each before the heartbeat is due.
@@ -41,7 +41,7 @@ func (h *Handler) longPoll(c echo.Context, f feed, after int64) error {
 
 	// Subscribe before reading the log, so an event committed in between is
 	// not missed.
-	sub := h.chats.Hub().Subscribe(f.topic(), 1)
+	sub := t.chats.Hub().Subscribe(f.topic(), 1)
 	defer sub.Close()
 	frames, err := f.resume(ctx, after)
 	if err != nil {
@@ -57,7 +57,7 @@ func (h *Handler) longPoll(c echo.Context, f feed, after int64) error {
 	case <-timer.C:
 	case <-ctx.Done():
 		return nil
-	case <-h.closing:
+	case <-t.closing:
 	}
 	f.present()
 	frames, err = f.resume(ctx, after)
@@ -72,8 +72,8 @@ func (h *Handler) longPoll(c echo.Context, f feed, after int64) error {
 
 // postFrame is the long-poll fallback's send side: one client frame in,
 // its answers out.
-func (h *Handler) postFrame(c echo.Context) error {
-	chat, err := h.transportChat(c)
+func (t *liveTransports) postFrame(c echo.Context) error {
+	chat, err := t.transportChat(c)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (h *Handler) postFrame(c echo.Context) error {
 	if err != nil {
 		return errInvalidOptions()
 	}
-	feed := h.newVisitorFeed(c, chat)
+	feed := t.newVisitorFeed(c, chat)
 	if len(data) > maxFrameBytes {
 		return c.JSON(http.StatusOK, pollResponse{Frames: []serverFrame{feed.errorFrame(c.Request().Context(), "", errMessageTooLong())}})
 	}

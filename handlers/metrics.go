@@ -12,12 +12,12 @@ import (
 
 // Metrics serves Prometheus's text format to clients on this machine only:
 // the numbers say how busy the server is, which is nobody else's business.
-func (h *Handler) Metrics(c echo.Context) error {
+func (t *liveTransports) Metrics(c echo.Context) error {
 	if ip := net.ParseIP(c.RealIP()); ip == nil || !ip.IsLoopback() {
 		// A plain 404, which any site's error handler knows.
 		return echo.ErrNotFound
 	}
-	stats := h.chats.Hub().Stats()
+	stats := t.chats.Hub().Stats()
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
 	var b strings.Builder

@@ -15,8 +15,8 @@ import (
 
 // render writes a component only once it rendered whole, so a failing
 // template yields a clean error page instead of half a page.
-func (h *Handler) render(c echo.Context, status int, component templ.Component) error {
-	html, err := h.renderString(c.Request().Context(), component)
+func (s *surface) render(c echo.Context, status int, component templ.Component) error {
+	html, err := s.renderString(c.Request().Context(), component)
 	if err != nil {
 		return err
 	}
@@ -24,9 +24,9 @@ func (h *Handler) render(c echo.Context, status int, component templ.Component) 
 }
 
 // renderString renders a component with the paths Parley is mounted at.
-func (h *Handler) renderString(ctx context.Context, component templ.Component) (string, error) {
+func (s *surface) renderString(ctx context.Context, component templ.Component) (string, error) {
 	var buf bytes.Buffer
-	if err := component.Render(views.WithPaths(ctx, h.paths), &buf); err != nil {
+	if err := component.Render(views.WithPaths(ctx, s.paths), &buf); err != nil {
 		return "", fmt.Errorf("render: %w", err)
 	}
 	return buf.String(), nil
@@ -34,9 +34,9 @@ func (h *Handler) renderString(ctx context.Context, component templ.Component) (
 
 // mounted wraps a component for a host site's page, which renders it
 // with a context of its own.
-func (h *Handler) mounted(component templ.Component) templ.Component {
+func (s *surface) mounted(component templ.Component) templ.Component {
 	return templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
-		return component.Render(views.WithPaths(ctx, h.paths), w)
+		return component.Render(views.WithPaths(ctx, s.paths), w)
 	})
 }
 

@@ -26,15 +26,15 @@ const restoredKey = "parley.restored"
 
 // restore finds the request's chat, by DESIGN §3: a signed-in user's chat
 // wherever the user is, else the chat of the visitor's cookie.
-func (h *Handler) restore(c echo.Context) restored {
+func (vw *visitorWidget) restore(c echo.Context) restored {
 	if r, ok := c.Get(restoredKey).(restored); ok {
 		return r
 	}
 	var r restored
-	if user, ok := h.identify(c); ok && user.ID != "" {
-		r = h.restoreUser(c, user.ID)
+	if user, ok := vw.identify(c); ok && user.ID != "" {
+		r = vw.restoreUser(c, user.ID)
 	} else {
-		r = h.restoreCookie(c)
+		r = vw.restoreCookie(c)
 	}
 	c.Set(restoredKey, r)
 	return r
@@ -44,33 +44,33 @@ func (h *Handler) restore(c echo.Context) restored {
 // cookie is cleared and reported as invalid_token; a chat that ended and was
 // seen, or is gone, leaves the visitor free to start anew; a store failure
 // keeps the cookie, since the chat may well come back.
-func (h *Handler) restoreCookie(c echo.Context) restored {
+func (vw *visitorWidget) restoreCookie(c echo.Context) restored {
 	r, w := c.Request(), c.Response()
-	token, err := h.jar.Token(r)
+	token, err := vw.jar.Token(r)
 	switch {
 	case errors.Is(err, errNoTokenCookie):
 		return restored{}
 	case err != nil:
-		h.jar.Clear(w, r)
+		vw.jar.Clear(w, r)
 		return restored{err: errInvalidToken()}
 	}
-	chat, err := h.chats.Restore(r.Context(), token)
+	chat, err := vw.chats.Restore(r.Context(), token)
 	switch {
 	case errors.Is(err, chatstate.ErrNotFound):
-		h.jar.Clear(w, r)
+		vw.jar.Clear(w, r)
 		return restored{}
 	case err != nil:
-		h.log.ErrorContext(r.Context(), "restore chat", "err", err)
+		vw.log.ErrorContext(r.Context(), "restore chat", "err", err)
 		return restored{err: errServer()}
 	case chat.Phase == chatstate.PhaseEnded && chat.EndSeen, chat.UserID != "":
 		// A chat tied to a user restores only where that user is signed
 		// in: not in this browser once the user has signed out.
-		h.jar.Clear(w, r)
+		vw.jar.Clear(w, r)
 		return restored{}
 	}
 	// Re-writing the cookie renews its expiry and moves it to the newest key.
-	if err := h.jar.Set(w, r, token); err != nil {
-		h.log.ErrorContext(r.Context(), "renew chat cookie", "err", err)
+	if err := vw.jar.Set(w, r, token); err != nil {
+		vw.log.ErrorContext(r.Context(), "renew chat cookie", "err", err)
 	}
 	return restored{chat: chat, found: true}
 }
@@ -78,69 +78,38 @@ func (h *Handler) restoreCookie(c echo.Context) restored {
 // restoreUser finds the signed-in user's chat. A chat this browser started
 // before the user signed in carries on as the user's when the user has no
 // other.
-func (h *Handler) restoreUser(c echo.Context, userID string) restored {
+func (vw *visitorWidget) restoreUser(c echo.Context, userID string) restored {
 	ctx := c.Request().Context()
-	chat, err := h.chats.RestoreUser(ctx, userID)
+	chat, err := vw.chats.RestoreUser(ctx, userID)
 	switch {
 	case err == nil && !(chat.Phase == chatstate.PhaseEnded && chat.EndSeen):
 		return restored{chat: chat, found: true}
 	case err != nil && !errors.Is(err, chatstate.ErrNotFound):
-		h.log.ErrorContext(ctx, "restore user's chat", "err", err)
+		vw.log.ErrorContext(ctx, "restore user's chat", "err", err)
 		return restored{err: errServer()}
 	}
-	anonymous := h.restoreCookie(c)
+	anonymous := vw.restoreCookie(c)
 	if !anonymous.found || anonymous.chat.Phase == chatstate.PhaseEnded {
 		return restored{}
 	}
-	claimed, err := h.chats.Claim(ctx, anonymous.chat.ID, userID)
+	claimed, err := vw.chats.Claim(ctx, anonymous.chat.ID, userID)
 	if err != nil {
-		h.log.ErrorContext(ctx, "claim chat for user", "chat", anonymous.chat.ID, "err", err)
+		vw.log.ErrorContext(ctx, "claim chat for user", "chat", anonymous.chat.ID, "err", err)
 		return restored{}
 	}
 	// The chat now restores by the user; the cookie has done its part.
-	h.jar.Clear(c.Response(), c.Request())
+	vw.jar.Clear(c.Response(), c.Request())
 	return restored{chat: claimed, found: true}
-}
-
-// viewer is what rendering needs to know of the person looking, taken once
-// from a request, so that a transport can keep rendering for its visitor
-// after the upgrade.
-type viewer struct {
-	acceptLanguage string
-	csrf           string
-	returnTo       string
-	// localization is the visitor's allowed `localization` option, used
-	// until a chat fixes its own language.
-	localization string
-}
-
-func (h *Handler) viewerOf(c echo.Context, returnTo string) viewer {
-	return viewer{acceptLanguage: c.Request().Header.Get("Accept-Language"), csrf: h.csrfToken(c), returnTo: returnTo}
-}
-
-// translator picks the chat's own catalog, or for a visitor with no chat
-// the best match of the browser's languages.
-func (h *Handler) translator(v viewer, chat *chatstate.Chat) *localization.Catalog {
-	if chat != nil && chat.Locale != "" {
-		if cat, err := h.catalogs.Resolve(chat.Locale); err == nil {
-			return cat
-		}
-	}
-	cat, err := h.catalogs.Negotiate(v.localization, v.acceptLanguage)
-	if err != nil {
-		return h.catalogs.Default()
-	}
-	return cat
 }
 
 // widgetView builds the widget for what restore found. It is the one place
 // that turns a chat into what the visitor sees, and it writes nothing.
-func (h *Handler) widgetView(ctx context.Context, v viewer, r restored) views.Widget {
+func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) views.Widget {
 	var chat *chatstate.Chat
 	if r.found {
 		chat = &r.chat
 	}
-	tr := h.translator(v, chat)
+	tr := vw.translator(v, chat)
 	w := views.Widget{T: tr, State: views.WidgetStart, CSRF: v.csrf, ReturnTo: v.returnTo}
 	if r.err != nil {
 		w.Error = widgetError(tr, r.err)
@@ -154,9 +123,9 @@ func (h *Handler) widgetView(ctx context.Context, v viewer, r restored) views.Wi
 		w.Form = formView(chat.Draft)
 		return w
 	}
-	events, err := h.chats.Transcript(ctx, chat.ID)
+	events, err := vw.chats.Transcript(ctx, chat.ID)
 	if err != nil {
-		h.log.ErrorContext(ctx, "load transcript", "chat", chat.ID, "err", err)
+		vw.log.ErrorContext(ctx, "load transcript", "chat", chat.ID, "err", err)
 		w.State, w.ChatID, w.Phase, w.LastSeq = views.WidgetStart, "", "", 0
 		w.Error = widgetError(tr, errServer())
 		return w

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -30,7 +31,7 @@ type Router interface {
 // routes, middleware and error handler are left as they are.
 func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	own := []echo.MiddlewareFunc{
-		h.answerErrors,
+		h.surface.answerErrors,
 		middleware.Recover(),
 		middleware.BodyLimit("64K"),
 		noStore,
@@ -41,64 +42,73 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 			ReferrerPolicy:        "same-origin",
 			ContentSecurityPolicy: contentSecurityPolicy,
 		}),
-		h.checkCSRF,
+		h.surface.checkCSRF,
 	}
 
+	paths := &h.surface.paths
+	v, t, a := h.visitors, h.transports, h.console
+
 	chat := r.Group(chatPath, own...)
-	widgetRoute := chat.GET("/widget", h.widget)
+	widgetRoute := chat.GET("/widget", v.widget)
 	// The group's prefix as the browser sees it, the site's own included.
-	h.paths.Chat = strings.TrimSuffix(widgetRoute.Path, "/widget")
-	chat.GET("/static/*", echo.WrapHandler(http.StripPrefix(h.paths.Chat+"/static/", static.Handler())))
-	chat.GET("/popup", h.popup)
-	chat.POST("/start", h.startChat)
-	chat.POST("/draft", h.saveDraft)
-	chat.POST("/register", h.register)
-	chat.POST("/messages", h.sendMessage)
-	chat.POST("/end", h.endChat)
-	chat.GET("/ws", h.websocket)
-	chat.GET("/poll", h.poll)
-	chat.POST("/frames", h.postFrame)
+	paths.Chat = strings.TrimSuffix(widgetRoute.Path, "/widget")
+	chat.GET("/static/*", echo.WrapHandler(http.StripPrefix(paths.Chat+"/static/", static.Handler())))
+	chat.GET("/popup", v.popup)
+	chat.POST("/start", v.startChat)
+	chat.POST("/draft", v.saveDraft)
+	chat.POST("/register", v.register)
+	chat.POST("/messages", v.sendMessage)
+	chat.POST("/end", v.endChat)
+	chat.GET("/ws", t.websocket)
+	chat.GET("/poll", t.poll)
+	chat.POST("/frames", t.postFrame)
 
 	// The agent console: sign-in is open, everything else needs an agent.
 	agent := r.Group(consolePath, own...)
-	loginRoute := agent.GET("/login", h.loginPage)
-	h.paths.Console = strings.TrimSuffix(loginRoute.Path, "/login")
-	h.agentJar.setPath(h.paths.Console)
-	agent.POST("/login", h.login)
-	agent.POST("/logout", h.logout)
-	console := agent.Group("", h.requireAgent)
-	console.GET("", h.console)
-	console.GET("/chats/:id", h.consoleChat)
-	console.POST("/chats/:id/accept", h.accept)
-	console.POST("/chats/:id/messages", h.agentSend)
-	console.POST("/chats/:id/typing", h.agentTyping)
-	console.POST("/chats/:id/end", h.agentEnd)
-	console.POST("/chats/:id/release", h.agentRelease)
-	console.GET("/history", h.history)
-	console.GET("/history/:id", h.history)
-	console.GET("/ws", h.agentWebsocket)
-	console.GET("/poll", h.agentPoll)
+	loginRoute := agent.GET("/login", a.loginPage)
+	paths.Console = strings.TrimSuffix(loginRoute.Path, "/login")
+	a.jar.setPath(paths.Console)
+	agent.POST("/login", a.login)
+	agent.POST("/logout", a.logout)
+	console := agent.Group("", a.requireAgent)
+	console.GET("", a.console)
+	console.GET("/chats/:id", a.consoleChat)
+	console.POST("/chats/:id/accept", a.accept)
+	console.POST("/chats/:id/messages", a.agentSend)
+	console.POST("/chats/:id/typing", a.agentTyping)
+	console.POST("/chats/:id/end", a.agentEnd)
+	console.POST("/chats/:id/release", a.agentRelease)
+	console.GET("/history", a.history)
+	console.GET("/history/:id", a.history)
+	console.GET("/ws", a.agentWebsocket)
+	console.GET("/poll", a.agentPoll)
 }
 
+// Widget is the widget for a host site's page, restored for c.
+func (h *Handler) Widget(c echo.Context) templ.Component { return h.visitors.Widget(c) }
+
+// Assets links the widget's styles and script for a host page's <head>.
+func (h *Handler) Assets(restore bool) templ.Component { return h.visitors.Assets(restore) }
+
+// TrackPages records the pages of the routes it wraps in the page trail.
+func (h *Handler) TrackPages(next echo.HandlerFunc) echo.HandlerFunc {
+	return h.visitors.TrackPages(next)
+}
+
+// Metrics serves Prometheus's text format to loopback clients.
+func (h *Handler) Metrics(c echo.Context) error { return h.transports.Metrics(c) }
+
 // Paths are where Mount put the routes.
-func (h *Handler) Paths() views.Paths { return h.paths }
+func (h *Handler) Paths() views.Paths { return h.surface.paths }
 
 // Owns reports whether a request is for one of Parley's routes, for a host
 // site's middleware to skip (its own CSRF check, say: Parley checks its own).
-func (h *Handler) Owns(c echo.Context) bool {
-	path := c.Request().URL.Path
-	for _, prefix := range []string{h.paths.Chat, h.paths.Console} {
-		if path == prefix || strings.HasPrefix(path, prefix+"/") {
-			return true
-		}
-	}
-	return false
-}
+func (h *Handler) Owns(c echo.Context) bool { return h.surface.owns(c) }
 
 // Health answers a health check: 200 when the store answers.
 func (h *Handler) Health(c echo.Context) error {
 	if err := h.ready(c.Request().Context()); err != nil {
-		h.log.ErrorContext(c.Request().Context(), "health check", "err", err)
+		h.surface.log.ErrorContext(c.Request().Context(), "health check", "err", err)
 		return c.String(http.StatusServiceUnavailable, "unavailable\n")
 	}
 	return c.String(http.StatusOK, "ok\n")

@@ -28,44 +28,44 @@ const (
 	subscriptionBuffer = 256
 )
 
-func newUpgrader(h *Handler) *websocket.Upgrader {
+func newUpgrader(t *liveTransports) *websocket.Upgrader {
 	return &websocket.Upgrader{
 		ReadBufferSize:    1024,
 		WriteBufferSize:   4096,
 		HandshakeTimeout:  10 * time.Second,
 		EnableCompression: false,
-		CheckOrigin:       h.originAllowed,
+		CheckOrigin:       t.originAllowed,
 	}
 }
 
 // websocket serves the visitor's live transport.
-func (h *Handler) websocket(c echo.Context) error {
-	chat, err := h.transportChat(c)
+func (t *liveTransports) websocket(c echo.Context) error {
+	chat, err := t.transportChat(c)
 	if err != nil {
 		return err
 	}
-	return h.upgrade(c, h.newVisitorFeed(c, chat))
+	return t.upgrade(c, t.newVisitorFeed(c, chat))
 }
 
 // upgrade turns the request into a WebSocket serving f.
-func (h *Handler) upgrade(c echo.Context, f feed) error {
-	conn, err := h.upgrader.Upgrade(c.Response(), c.Request(), nil)
+func (t *liveTransports) upgrade(c echo.Context, f feed) error {
+	conn, err := t.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
 		return nil // the upgrader has answered the client
 	}
-	h.live.add()
-	defer h.live.done()
-	h.serveSocket(conn, f)
+	t.live.add()
+	defer t.live.done()
+	t.serveSocket(conn, f)
 	return nil
 }
 
 // serveSocket runs one connection: a reader goroutine takes client frames,
 // and this goroutine is the only writer. It returns when either side ends
 // or the server shuts down, and closes the connection.
-func (h *Handler) serveSocket(conn *websocket.Conn, feed feed) {
+func (t *liveTransports) serveSocket(conn *websocket.Conn, feed feed) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sub := h.chats.Hub().Subscribe(feed.topic(), subscriptionBuffer)
+	sub := t.chats.Hub().Subscribe(feed.topic(), subscriptionBuffer)
 	defer sub.Close()
 
 	hello := make(chan int64, 1)
@@ -73,7 +73,7 @@ func (h *Handler) serveSocket(conn *websocket.Conn, feed feed) {
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
-		h.readSocket(ctx, conn, feed, hello, replies)
+		t.readSocket(ctx, conn, feed, hello, replies)
 	}()
 	defer func() {
 		conn.Close()
@@ -84,7 +84,7 @@ func (h *Handler) serveSocket(conn *websocket.Conn, feed feed) {
 	write := func(v any) bool {
 		data, err := json.Marshal(v)
 		if err != nil {
-			h.log.Error("encode frame", "err", err)
+			t.log.Error("encode frame", "err", err)
 			return false
 		}
 		_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
@@ -96,7 +96,7 @@ func (h *Handler) serveSocket(conn *websocket.Conn, feed feed) {
 	case lastSeq = <-hello:
 	case <-readerDone:
 		return
-	case <-h.closing:
+	case <-t.closing:
 		return
 	case <-time.After(helloWait):
 		return
@@ -104,7 +104,7 @@ func (h *Handler) serveSocket(conn *websocket.Conn, feed feed) {
 	feed.present()
 	frames, err := feed.resume(ctx, lastSeq)
 	if err != nil {
-		h.log.Error("resume", "topic", feed.topic(), "err", err)
+		t.log.Error("resume", "topic", feed.topic(), "err", err)
 		return
 	}
 	for _, f := range frames {
@@ -126,7 +126,7 @@ func (h *Handler) serveSocket(conn *websocket.Conn, feed feed) {
 			}
 			f, ok, err := feed.eventFrame(ctx, ev)
 			if err != nil {
-				h.log.Error("render event", "topic", feed.topic(), "err", err)
+				t.log.Error("render event", "topic", feed.topic(), "err", err)
 				return
 			}
 			if ok && !write(f) {
@@ -144,7 +144,7 @@ func (h *Handler) serveSocket(conn *websocket.Conn, feed feed) {
 			feed.present()
 		case <-readerDone:
 			return
-		case <-h.closing:
+		case <-t.closing:
 			_ = conn.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
 			return
@@ -154,7 +154,7 @@ func (h *Handler) serveSocket(conn *websocket.Conn, feed feed) {
 
 // readSocket is the connection's one reader: it takes the hello, then
 // applies each frame and hands the answers to the writer.
-func (h *Handler) readSocket(ctx context.Context, conn *websocket.Conn, feed feed, hello chan<- int64, replies chan<- serverFrame) {
+func (t *liveTransports) readSocket(ctx context.Context, conn *websocket.Conn, feed feed, hello chan<- int64, replies chan<- serverFrame) {
 	conn.SetReadLimit(maxFrameBytes)
 	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
@@ -191,10 +191,10 @@ func (h *Handler) readSocket(ctx context.Context, conn *websocket.Conn, feed fee
 
 // markSeen records the visitor's presence; a chat that has ended meanwhile
 // needs none.
-func (h *Handler) markSeen(chatID string) {
+func (t *liveTransports) markSeen(chatID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := h.chats.Seen(ctx, chatID); err != nil && apiErrorOf(err).Code == errServer().Code {
-		h.log.Error("record presence", "chat", chatID, "err", err)
+	if err := t.chats.Seen(ctx, chatID); err != nil && apiErrorOf(err).Code == errServer().Code {
+		t.log.Error("record presence", "chat", chatID, "err", err)
 	}
 }

@@ -1,0 +1,152 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/localization"
+	"github.com/parley/parley/views"
+)
+
+// surface is what every part of Parley's HTTP surface shares: where the
+// routes are mounted, the strings, the cookies' names, the logger, and the
+// token of Parley's forms.
+type surface struct {
+	log      *slog.Logger
+	catalogs catalogSource
+	cookies  CookieNames
+	// paths are where Mount put the routes, as the browser sees them.
+	paths views.Paths
+}
+
+// owns reports whether a request is for one of Parley's routes.
+func (s *surface) owns(c echo.Context) bool {
+	path := c.Request().URL.Path
+	for _, prefix := range []string{s.paths.Chat, s.paths.Console} {
+		if path == prefix || strings.HasPrefix(path, prefix+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// catalogSource picks the strings a visitor sees.
+type catalogSource interface {
+	Negotiate(option, acceptLanguage string) (*localization.Catalog, error)
+	Resolve(option string) (*localization.Catalog, error)
+	Default() *localization.Catalog
+}
+
+// viewer is what rendering needs to know of the person looking, taken once
+// from a request, so that a transport can keep rendering for its visitor
+// after the upgrade.
+type viewer struct {
+	acceptLanguage string
+	csrf           string
+	returnTo       string
+	// localization is the visitor's allowed `localization` option, used
+	// until a chat fixes its own language.
+	localization string
+}
+
+func (s *surface) viewerOf(c echo.Context, returnTo string) viewer {
+	return viewer{acceptLanguage: c.Request().Header.Get("Accept-Language"), csrf: s.csrfToken(c), returnTo: returnTo}
+}
+
+// translator picks the chat's own catalog, or for a visitor with no chat
+// the best match of the browser's languages.
+func (s *surface) translator(v viewer, chat *chatstate.Chat) *localization.Catalog {
+	if chat != nil && chat.Locale != "" {
+		if cat, err := s.catalogs.Resolve(chat.Locale); err == nil {
+			return cat
+		}
+	}
+	cat, err := s.catalogs.Negotiate(v.localization, v.acceptLanguage)
+	if err != nil {
+		return s.catalogs.Default()
+	}
+	return cat
+}
+
+// csrfContextKey is where the request's token of Parley's forms is kept; a
+// name of its own, so a host's CSRF middleware keeps its "csrf".
+const csrfContextKey = "parley_csrf"
+
+// csrfCookieMaxAge keeps the token a day past its last use.
+const csrfCookieMaxAge = 86400
+
+// checkCSRF guards Parley's forms with a double-submitted token: a request
+// that changes anything must carry, in the X-Parley-CSRF header or the
+// parley_csrf field, the token of the visitor's CSRF cookie, which another
+// site can neither read nor set.
+func (s *surface) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		var want string
+		if cookie, err := r.Cookie(s.cookies.CSRF); err == nil {
+			want = cookie.Value
+		}
+		s.csrfToken(c) // issues or renews the cookie
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			return next(c)
+		}
+		sent := r.Header.Get("X-Parley-CSRF")
+		if sent == "" {
+			sent = c.FormValue("parley_csrf")
+		}
+		if !validCSRFToken(want) || subtle.ConstantTimeCompare([]byte(sent), []byte(want)) != 1 {
+			return errCSRF()
+		}
+		return next(c)
+	}
+}
+
+// csrfToken is the token of Parley's forms for this request: the one in
+// the visitor's cookie, or a new one. Either way the cookie is (re)written,
+// so it lasts a day past its last use.
+func (s *surface) csrfToken(c echo.Context) string {
+	if token, _ := c.Get(csrfContextKey).(string); token != "" {
+		return token
+	}
+	token := ""
+	if cookie, err := c.Cookie(s.cookies.CSRF); err == nil && validCSRFToken(cookie.Value) {
+		token = cookie.Value
+	} else {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		token = hex.EncodeToString(b)
+	}
+	c.SetCookie(&http.Cookie{
+		Name:     s.cookies.CSRF,
+		Value:    token,
+		Path:     "/",
+		MaxAge:   csrfCookieMaxAge,
+		HttpOnly: true,
+		Secure:   c.Request().TLS != nil,
+		SameSite: http.SameSiteLaxMode,
+	})
+	c.Set(csrfContextKey, token)
+	return token
+}
+
+// validCSRFToken accepts what Parley issues, and what Echo's CSRF
+// middleware issued before: letters and digits, of a sane length.
+func validCSRFToken(s string) bool {
+	if len(s) < 16 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
