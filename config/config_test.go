@@ -65,9 +65,11 @@ func TestParse(t *testing.T) {
 				"PARLEY_LOCALIZATION_URLS": "fr=https://l.example/fr.json",
 				"PARLEY_AGENTS":            "alice:pw, bob:secret ,,carol:x:y",
 				"PARLEY_MAX_OFFLINE":       "90s",
+				"PARLEY_BEHIND_PROXY":      "true",
 			},
 			want: with(func(c *config.Config) {
 				c.Addr, c.DataDir, c.DatabaseURL = "0.0.0.0:9000", "/var/lib/parley", "postgres://db/parley"
+				c.BehindProxy = true
 				c.SessionKeys = []string{key1, key2}
 				c.AllowedOrigins = []string{"https://a.example", "https://b.example"}
 				c.Localization = map[string]string{"fr": "https://l.example/fr.json"}
@@ -114,6 +116,12 @@ func TestParse(t *testing.T) {
 			}),
 		},
 		{
+			name: "behind-proxy flag over its variable",
+			args: []string{"-behind-proxy=false"},
+			env:  map[string]string{"PARLEY_BEHIND_PROXY": "1"},
+			want: defaults,
+		},
+		{
 			name: "a longer max-offline raises the cap",
 			args: []string{"-max-offline", "3h"},
 			want: with(func(c *config.Config) { c.MaxOffline, c.MaxOfflineCap = 3*time.Hour, 3*time.Hour }),
@@ -155,6 +163,7 @@ func TestParseErrors(t *testing.T) {
 		{"max-offline not a duration", []string{"-max-offline", "soon"}, nil, "max-offline"},
 		{"max-offline variable not a duration", nil, map[string]string{"PARLEY_MAX_OFFLINE": "600"}, "PARLEY_MAX_OFFLINE"},
 		{"max-offline variable zero", nil, map[string]string{"PARLEY_MAX_OFFLINE": "0s"}, "positive"},
+		{"behind-proxy variable not a bool", nil, map[string]string{"PARLEY_BEHIND_PROXY": "sometimes"}, "PARLEY_BEHIND_PROXY"},
 		{"unknown flag", []string{"-port", "80"}, nil, "port"},
 		{"extra argument", []string{"-addr", ":80", "serve"}, nil, "unexpected arguments: serve"},
 	}

@@ -48,7 +48,7 @@ func (f *agentFeed) present() {}
 // newAgentFeed builds the feed of the signed-in agent from what the console
 // says it shows; only the console's own pages may open it.
 func (a *agentConsole) newAgentFeed(c echo.Context) (*agentFeed, error) {
-	if !sameOrigin(c.Request()) {
+	if !a.sameOrigin(c.Request()) {
 		return nil, errOriginNotAllowed()
 	}
 	f := &agentFeed{console: a, agent: agentOf(c), csrf: a.csrfToken(c), queue: c.QueryParam("queue"), chats: map[string]int64{}, names: map[string]string{}}

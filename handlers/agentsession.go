@@ -23,14 +23,15 @@ var errNoAgentSession = errors.New("no agent session")
 // cookie can be passed off as the other; HttpOnly and SameSite=Strict, since
 // only the console's own pages ever need it.
 type agentJar struct {
-	store *sessions.CookieStore
-	name  string
-	now   func() time.Time
+	store  *sessions.CookieStore
+	name   string
+	viaTLS func(*http.Request) bool
+	now    func() time.Time
 }
 
-func newAgentJar(secrets [][]byte, name string) *agentJar {
+func newAgentJar(secrets [][]byte, name string, viaTLS func(*http.Request) bool) *agentJar {
 	store := newCookieStore(secrets, "parley agent session", agentSessionMaxAge, "/agent", http.SameSiteStrictMode)
-	return &agentJar{store: store, name: name, now: time.Now}
+	return &agentJar{store: store, name: name, viaTLS: viaTLS, now: time.Now}
 }
 
 // setPath keeps the cookie on the console's own requests, off every
@@ -58,10 +59,10 @@ func (j *agentJar) Agent(r *http.Request) (string, error) {
 
 // SignIn writes a fresh session for name with the newest key.
 func (j *agentJar) SignIn(w http.ResponseWriter, r *http.Request, name string) error {
-	return saveCookie(j.store, w, r, j.name, map[any]any{agentNameKey: name, agentSinceKey: j.now().Unix()})
+	return saveCookie(j.store, w, r, j.name, map[any]any{agentNameKey: name, agentSinceKey: j.now().Unix()}, j.viaTLS(r))
 }
 
 // SignOut deletes the cookie.
 func (j *agentJar) SignOut(w http.ResponseWriter, r *http.Request) {
-	expireCookie(j.store, w, r, j.name)
+	expireCookie(j.store, w, j.name, j.viaTLS(r))
 }

@@ -24,14 +24,15 @@ var (
 // tokenJar keeps the visitor's restore token in a signed and encrypted
 // gorilla/sessions cookie.
 type tokenJar struct {
-	store *sessions.CookieStore
-	name  string
+	store  *sessions.CookieStore
+	name   string
+	viaTLS func(*http.Request) bool
 }
 
 // newTokenJar keeps the restore token for a week of visits, readable by
 // every page of the site.
-func newTokenJar(secrets [][]byte, name string) *tokenJar {
-	return &tokenJar{store: newCookieStore(secrets, "parley cookie", tokenCookieMaxAge, "/", http.SameSiteLaxMode), name: name}
+func newTokenJar(secrets [][]byte, name string, viaTLS func(*http.Request) bool) *tokenJar {
+	return &tokenJar{store: newCookieStore(secrets, "parley cookie", tokenCookieMaxAge, "/", http.SameSiteLaxMode), name: name, viaTLS: viaTLS}
 }
 
 // newCookieStore derives a signing and an encryption key from each secret,
@@ -59,24 +60,24 @@ func deriveKey(secret []byte, purpose string) []byte {
 
 // saveCookie writes values as a fresh cookie of store with the newest key,
 // Secure when the request came over TLS.
-func saveCookie(store *sessions.CookieStore, w http.ResponseWriter, r *http.Request, name string, values map[any]any) error {
+func saveCookie(store *sessions.CookieStore, w http.ResponseWriter, r *http.Request, name string, values map[any]any, secure bool) error {
 	session := sessions.NewSession(store, name)
 	opts := *store.Options
-	opts.Secure = r.TLS != nil
+	opts.Secure = secure
 	session.Options = &opts
 	session.Values = values
 	return store.Save(r, w, session)
 }
 
 // expireCookie deletes a cookie of store.
-func expireCookie(store *sessions.CookieStore, w http.ResponseWriter, r *http.Request, name string) {
+func expireCookie(store *sessions.CookieStore, w http.ResponseWriter, name string, secure bool) {
 	http.SetCookie(w, &http.Cookie{
 		Name:     name,
 		Value:    "",
 		Path:     store.Options.Path,
 		MaxAge:   -1,
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   secure,
 		SameSite: store.Options.SameSite,
 	})
 }
@@ -101,10 +102,10 @@ func (j *tokenJar) Token(r *http.Request) (string, error) {
 
 // Set writes the token with the newest key, renewing its expiry.
 func (j *tokenJar) Set(w http.ResponseWriter, r *http.Request, token string) error {
-	return saveCookie(j.store, w, r, j.name, map[any]any{tokenKey: token})
+	return saveCookie(j.store, w, r, j.name, map[any]any{tokenKey: token}, j.viaTLS(r))
 }
 
 // Clear deletes the cookie.
 func (j *tokenJar) Clear(w http.ResponseWriter, r *http.Request) {
-	expireCookie(j.store, w, r, j.name)
+	expireCookie(j.store, w, j.name, j.viaTLS(r))
 }

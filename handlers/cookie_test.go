@@ -2,11 +2,14 @@ package handlers_test
 
 import (
 	"encoding/base64"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/parley/parley/handlers"
 )
 
 // TestKeyRotation: a cookie written with the old key is restored by a server
@@ -58,23 +61,39 @@ func TestKeyRotation(t *testing.T) {
 func TestCookieFlags(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name       string
-		base       string
-		wantSecure bool
+		name        string
+		base        string
+		behindProxy bool
+		proto       string
+		wantSecure  bool
 	}{
-		{"http", "http://parley.test", false},
-		{"https", "https://parley.test", true},
+		{"http", "http://parley.test", false, "", false},
+		{"https", "https://parley.test", false, "", true},
+		{"https at a trusted proxy", "http://parley.test", true, "https", true},
+		{"forwarded header not trusted", "http://parley.test", false, "https", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			en := newEnv(t)
-			v := en.visitor(en.server())
+			v := en.visitor(newSite(handlers.Deps{
+				Chats:          en.chats,
+				Catalogs:       en.cats,
+				SessionSecrets: [][]byte{secretNew},
+				BehindProxy:    tt.behindProxy,
+				Logger:         slog.New(slog.DiscardHandler),
+			}))
 			v.get("/")
 			form := url.Values{"parley_csrf": {v.csrf}, "return_to": {"/"}}
 			req := httptest.NewRequest(http.MethodPost, tt.base+"/chat/start", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if tt.proto != "" {
+				req.Header.Set("X-Forwarded-Proto", tt.proto)
+			}
 			res := v.do(req)
+			if c := res.cookie(csrfCookie); c == nil || c.Secure != tt.wantSecure {
+				t.Errorf("CSRF cookie = %v, want Secure=%v", c, tt.wantSecure)
+			}
 			res.wantRedirect("/")
 			c := res.cookie(chatCookie)
 			if c == nil {
@@ -87,7 +106,11 @@ func TestCookieFlags(t *testing.T) {
 
 			// The cookie that clears a tampered one carries the same flags.
 			v.cookies[chatCookie].Value = flipMiddle(v.cookies[chatCookie].Value)
-			res = v.do(httptest.NewRequest(http.MethodGet, tt.base+"/", nil))
+			req = httptest.NewRequest(http.MethodGet, tt.base+"/", nil)
+			if tt.proto != "" {
+				req.Header.Set("X-Forwarded-Proto", tt.proto)
+			}
+			res = v.do(req)
 			c = res.cookie(chatCookie)
 			if c == nil || c.MaxAge >= 0 {
 				t.Fatalf("restore cookie after tampering = %v, want cleared", c)

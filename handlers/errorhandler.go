@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
@@ -28,8 +27,9 @@ func (s *surface) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
-		// The client went away (a reload mid-request): nobody to answer.
+	if c.Request().Context().Err() != nil {
+		// The client went away (a reload, a long-poll left behind): there
+		// is nobody to answer, and nothing went wrong.
 		return
 	}
 	apiErr := apiErrorOf(err)

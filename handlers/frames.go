@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -266,32 +265,11 @@ func (f *visitorFeed) errorFrame(ctx context.Context, clientID string, err error
 // the request must come from this server's own pages (see sameOrigin) or
 // from an origin configured with -allowed-origin.
 func (t *liveTransports) originAllowed(r *http.Request) bool {
-	if sameOrigin(r) {
+	if t.sameOrigin(r) {
 		return true
 	}
 	_, ok := t.allowedOrigins[r.Header.Get("Origin")]
 	return ok
-}
-
-// sameOrigin reports whether a request comes from a page of this server. A
-// request with no Origin counts only when the browser says it came from
-// this origin, or from no page at all (a tool, not a browser). The agent
-// console takes nothing else, since no other site embeds it.
-func sameOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		site := r.Header.Get("Sec-Fetch-Site")
-		return site == "" || site == "same-origin" || site == "none"
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return u.Scheme == scheme && u.Host == r.Host
 }
 
 func errOriginNotAllowed() *APIError {

@@ -98,6 +98,9 @@ type Deps struct {
 	SessionSecrets [][]byte
 	// AllowedOrigins may open the transports besides the server's own.
 	AllowedOrigins []string
+	// BehindProxy trusts the X-Forwarded-Proto header of a proxy in front
+	// that ends TLS, for the site's own origin and Secure cookies.
+	BehindProxy bool
 	// Cookies names Parley's cookies; empty names take the defaults.
 	Cookies CookieNames
 	// Visitor, when set, names the host site's signed-in user.
@@ -189,7 +192,7 @@ func New(d Deps) *Handler {
 		accounts = d.Agents
 	}
 
-	shared := &surface{log: logger, catalogs: d.Catalogs, cookies: cookies, paths: views.DefaultPaths()}
+	shared := &surface{log: logger, catalogs: d.Catalogs, cookies: cookies, paths: views.DefaultPaths(), behindProxy: d.BehindProxy}
 	// Fast typists send a few lines a second at most, whichever way.
 	messageLimit := newRateLimiter(3, 10)
 	// Typing is sent every couple of seconds while the person types.
@@ -197,7 +200,7 @@ func New(d Deps) *Handler {
 	visitors := &visitorWidget{
 		surface:  shared,
 		chats:    d.Chats,
-		jar:      newTokenJar(d.SessionSecrets, cookies.Chat),
+		jar:      newTokenJar(d.SessionSecrets, cookies.Chat, shared.viaTLS),
 		identify: identify,
 		// A person starts a chat now and then; a script starts hundreds.
 		startLimit:   newRateLimiter(0.2, 5),
@@ -220,7 +223,7 @@ func New(d Deps) *Handler {
 		chats:      d.Chats,
 		transports: transports,
 		accounts:   accounts,
-		jar:        newAgentJar(d.SessionSecrets, cookies.Agent),
+		jar:        newAgentJar(d.SessionSecrets, cookies.Agent, shared.viaTLS),
 		// Sign-in guesses: a few tries, then one a minute per address and
 		// one every five minutes per name, whoever guesses it.
 		loginIPLimit:   newRateLimiter(1.0/60, 10),

@@ -60,7 +60,9 @@ func (vw *visitorWidget) restoreCookie(c echo.Context) restored {
 		vw.jar.Clear(w, r)
 		return restored{}
 	case err != nil:
-		vw.log.ErrorContext(r.Context(), "restore chat", "err", err)
+		if r.Context().Err() == nil {
+			vw.log.ErrorContext(r.Context(), "restore chat", "err", err)
+		}
 		return restored{err: errServer()}
 	case chat.Phase == chatstate.PhaseEnded && chat.EndSeen, chat.UserID != "":
 		// A chat tied to a user restores only where that user is signed
@@ -85,7 +87,9 @@ func (vw *visitorWidget) restoreUser(c echo.Context, userID string) restored {
 	case err == nil && !(chat.Phase == chatstate.PhaseEnded && chat.EndSeen):
 		return restored{chat: chat, found: true}
 	case err != nil && !errors.Is(err, chatstate.ErrNotFound):
-		vw.log.ErrorContext(ctx, "restore user's chat", "err", err)
+		if ctx.Err() == nil {
+			vw.log.ErrorContext(ctx, "restore user's chat", "err", err)
+		}
 		return restored{err: errServer()}
 	}
 	anonymous := vw.restoreCookie(c)

@@ -52,7 +52,7 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	widgetRoute := chat.GET("/widget", v.widget)
 	// The group's prefix as the browser sees it, the site's own included.
 	paths.Chat = strings.TrimSuffix(widgetRoute.Path, "/widget")
-	chat.GET("/static/*", echo.WrapHandler(http.StripPrefix(paths.Chat+"/static/", static.Handler())))
+	chat.GET("/static/*", staticFiles(paths.Chat+"/static/"))
 	chat.GET("/popup", v.popup)
 	chat.POST("/start", v.startChat)
 	chat.POST("/draft", v.saveDraft)
@@ -72,6 +72,7 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	agent.POST("/logout", a.logout)
 	console := agent.Group("", a.requireAgent)
 	console.GET("", a.console)
+	console.GET("/", a.console)
 	console.GET("/chats/:id", a.consoleChat)
 	console.POST("/chats/:id/accept", a.accept)
 	console.POST("/chats/:id/messages", a.agentSend)
@@ -97,6 +98,19 @@ func (h *Handler) TrackPages(next echo.HandlerFunc) echo.HandlerFunc {
 
 // Metrics serves Prometheus's text format to loopback clients.
 func (h *Handler) Metrics(c echo.Context) error { return h.transports.Metrics(c) }
+
+// staticFiles serves Parley's scripts and styles under prefix; a file that
+// is not there is Parley's own 404.
+func staticFiles(prefix string) echo.HandlerFunc {
+	files := http.StripPrefix(prefix, static.Handler())
+	return func(c echo.Context) error {
+		if !static.Has(c.Param("*")) {
+			return echo.ErrNotFound
+		}
+		files.ServeHTTP(c.Response(), c.Request())
+		return nil
+	}
+}
 
 // Paths are where Mount put the routes.
 func (h *Handler) Paths() views.Paths { return h.surface.paths }

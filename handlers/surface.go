@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -24,6 +25,36 @@ type surface struct {
 	cookies  CookieNames
 	// paths are where Mount put the routes, as the browser sees them.
 	paths views.Paths
+	// behindProxy trusts X-Forwarded-Proto: TLS ends at a proxy in front.
+	behindProxy bool
+}
+
+// viaTLS reports whether the browser reached the site over TLS: directly,
+// or through a trusted proxy that says so. It decides the scheme of the
+// site's own origin and whether cookies are Secure.
+func (s *surface) viaTLS(r *http.Request) bool {
+	return r.TLS != nil || s.behindProxy && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// sameOrigin reports whether a request comes from a page of this server. A
+// request with no Origin counts only when the browser says it came from
+// this origin, or from no page at all (a tool, not a browser). The agent
+// console takes nothing else, since no other site embeds it.
+func (s *surface) sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		site := r.Header.Get("Sec-Fetch-Site")
+		return site == "" || site == "same-origin" || site == "none"
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	scheme := "http"
+	if s.viaTLS(r) {
+		scheme = "https"
+	}
+	return u.Scheme == scheme && u.Host == r.Host
 }
 
 // owns reports whether a request is for one of Parley's routes.
@@ -130,7 +161,7 @@ func (s *surface) csrfToken(c echo.Context) string {
 		Path:     "/",
 		MaxAge:   csrfCookieMaxAge,
 		HttpOnly: true,
-		Secure:   c.Request().TLS != nil,
+		Secure:   s.viaTLS(c.Request()),
 		SameSite: http.SameSiteLaxMode,
 	})
 	c.Set(csrfContextKey, token)

@@ -50,15 +50,22 @@ type liveServer struct {
 
 func newLiveServer(t *testing.T, en *env, allowedOrigins ...string) *liveServer {
 	t.Helper()
-	closing := make(chan struct{})
-	srv := httptest.NewServer(newSite(handlers.Deps{
+	return startLiveServer(t, handlers.Deps{
 		Chats:          en.chats,
 		Catalogs:       en.cats,
 		SessionSecrets: [][]byte{secretNew},
 		AllowedOrigins: allowedOrigins,
-		Closing:        closing,
 		Logger:         slog.New(slog.DiscardHandler),
-	}))
+	})
+}
+
+// startLiveServer serves d, with the shutdown signal under the test's
+// control.
+func startLiveServer(t *testing.T, d handlers.Deps) *liveServer {
+	t.Helper()
+	closing := make(chan struct{})
+	d.Closing = closing
+	srv := httptest.NewServer(newSite(d))
 	ls := &liveServer{Server: srv, closing: closing}
 	t.Cleanup(ls.shutdown)
 	return ls
@@ -270,6 +277,48 @@ func TestWebSocketRefusals(t *testing.T) {
 		send(t, conn, map[string]any{"type": "hello", "lastSeq": 10_000})
 		wantResume(t, next(t, conn), false)
 	})
+}
+
+// TestBehindTLSProxy serves the site as a proxy that ends TLS would pass it
+// on: the browser's page is https://host, the request to Parley is plain
+// HTTP with X-Forwarded-Proto: https. Trusted, that header makes the page's
+// origin Parley's own; untrusted, a client could forge it.
+func TestBehindTLSProxy(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		behindProxy bool
+		proto       string
+		wantStatus  int
+	}{
+		{"trusted proxy, https page", true, "https", http.StatusSwitchingProtocols},
+		{"trusted proxy, header missing", true, "", http.StatusForbidden},
+		{"header not trusted", false, "https", http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			en := newEnv(t)
+			ls := startLiveServer(t, handlers.Deps{
+				Chats:          en.chats,
+				Catalogs:       en.cats,
+				SessionSecrets: [][]byte{secretNew},
+				BehindProxy:    tt.behindProxy,
+				Logger:         slog.New(slog.DiscardHandler),
+			})
+			v, _ := registeredVisitor(t, en, ls)
+			h := http.Header{}
+			h.Set("Cookie", v.cookieHeader())
+			h.Set("Origin", "https://"+strings.TrimPrefix(ls.URL, "http://"))
+			if tt.proto != "" {
+				h.Set("X-Forwarded-Proto", tt.proto)
+			}
+			conn, res, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ls.URL, "http")+"/chat/ws?page=/", h)
+			if err == nil {
+				conn.Close()
+			}
+			if res == nil || res.StatusCode != tt.wantStatus {
+				t.Fatalf("WebSocket from the https page: res=%v err=%v, want status %d", res, err, tt.wantStatus)
+			}
+		})
+	}
 }
 
 func TestWebSocketShutdownClosesConnections(t *testing.T) {

@@ -1,5 +1,6 @@
-// Package static embeds what the browser runs: the chat widget's script and
-// styles and the demo site's assets.
+// Package static embeds what the browser runs: the chat widget's and the
+// agent console's scripts and styles, and the vendored libraries that sites
+// and tests use (vendor/).
 package static
 
 import (
@@ -19,6 +20,12 @@ func Handler() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		fileServer.ServeHTTP(w, r)
 	})
+}
+
+// Has reports whether Handler serves a file of that name, like "chat.js".
+func Has(name string) bool {
+	info, err := fs.Stat(files, name)
+	return err == nil && !info.IsDir()
 }
 
 // vendorFiles holds third-party browser libraries copied unmodified from npm
