@@ -639,6 +639,7 @@ func TestAPILocalization(t *testing.T) {
 		p.navigate(srv.URL + "/")
 		siteRestore(t, p)
 		p.waitFor(widgetRole, "Chatten Sie mit uns")
+		p.clickButton("Chat öffnen")
 		p.clickButton("Chat starten")
 		p.fillField("Vorname", "Ada")
 		p.fillField("E-Mail", "ada@example.com")

@@ -296,8 +296,11 @@ func (p *page) textOf(role, name string) string {
 // the given role and name (a list, a log), whitespace collapsed.
 func (p *page) itemsOf(role, name string) []string {
 	p.t.Helper()
+	// A log or region that holds a list (the transcript's <ol>) lists its
+	// items.
 	return evalOn[[]string](p, role, name, `function () {
-		return Array.from(this.children, el => el.innerText.replace(/\s+/g, " ").trim());
+		const list = this.matches("ol, ul") ? this : (this.querySelector(":scope > ol, :scope > ul") || this);
+		return Array.from(list.children, el => el.innerText.replace(/\s+/g, " ").trim());
 	}`)
 }
 

@@ -34,6 +34,7 @@ func TestExistingSiteExample(t *testing.T) {
 	}
 
 	// The site knows Ada: no registration form.
+	openWidget(laptop)
 	laptop.clickButton("Start chat")
 	laptop.waitText("Thanks, Ada! An agent will be with you shortly.")
 	if n := laptop.count("textbox", "First name"); n != 0 {

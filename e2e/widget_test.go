@@ -16,11 +16,19 @@ const (
 	logRole, logName       = "log", "Conversation"
 )
 
-// openChat loads the site's home page, starts a chat and registers, with
-// JavaScript on, and waits for the waiting line.
+// openWidget opens the collapsed widget from its launcher.
+func openWidget(p *page) {
+	p.t.Helper()
+	p.clickButton("Open chat")
+	p.waitFor("button", "Minimize chat")
+}
+
+// openChat loads the site's home page, opens the widget, starts a chat and
+// registers, with JavaScript on, and waits for the waiting line.
 func openChat(t *testing.T, p *page, srv *server, firstName, email string) {
 	t.Helper()
 	p.navigate(srv.URL + "/")
+	openWidget(p)
 	p.clickButton("Start chat")
 	p.fillField("First name", firstName)
 	p.fillField("Email", email)
@@ -91,6 +99,7 @@ func TestRegistrationDraftSurvivesReload(t *testing.T) {
 	srv := startServer(t, "")
 	p := newBrowser(t).newPage(t)
 	p.navigate(srv.URL + "/pricing")
+	openWidget(p)
 	p.clickButton("Start chat")
 
 	typed := map[string]string{
@@ -245,6 +254,8 @@ func TestChatWithoutJavaScript(t *testing.T) {
 		t.Fatal("chat.js ran; this test needs JavaScript disabled")
 	}
 
+	// Without JavaScript the launcher is a form: the page comes back open.
+	p.clickButtonAndWaitLoad("Open chat")
 	p.clickButtonAndWaitLoad("Start chat")
 	p.fillField("First name", "Ada")
 	p.fillField("Email", "ada@example.com")
@@ -283,6 +294,7 @@ func TestRegistrationErrorsShowInPlace(t *testing.T) {
 				click = p.clickButtonAndWaitLoad
 			}
 			p.navigate(srv.URL + "/")
+			click("Open chat")
 			click("Start chat")
 			p.fillField("First name", "Ada")
 			p.fillField("Last name", "Lovelace")
@@ -332,6 +344,7 @@ func TestRestoreCausesNoLayoutShift(t *testing.T) {
 	fresh := mainBox(p)
 	checkNoLayoutShift(t, p, "a first visit")
 
+	openWidget(p)
 	p.clickButton("Start chat")
 	p.fillField("First name", "Ada")
 	p.fillField("Email", "ada@example.com")
@@ -356,7 +369,7 @@ func TestRestoreCausesNoLayoutShift(t *testing.T) {
 		.then(html => {
 			const doc = new DOMParser().parseFromString(html, "text/html");
 			const log = doc.querySelector('[role="log"][aria-label="Conversation"]');
-			return log ? Array.from(log.children, li => {
+			return log ? Array.from(log.querySelector("ol").children, li => {
 				li.querySelectorAll("time").forEach(t => t.remove());
 				return li.textContent.replace(/\s+/g, " ").trim();
 			}) : [];

@@ -80,12 +80,15 @@ type CookieNames struct {
 	Agent string
 	// CSRF holds the token of Parley's forms (default "parley_csrf").
 	CSRF string
+	// UI remembers whether the widget was left open or collapsed (default
+	// "parley_ui"); chat.js writes it, so it is not HttpOnly.
+	UI string
 }
 
 // DefaultCookieNames returns the cookie names Parley uses unless told
 // otherwise.
 func DefaultCookieNames() CookieNames {
-	return CookieNames{Chat: "parley_chat", Agent: "parley_agent", CSRF: "parley_csrf"}
+	return CookieNames{Chat: "parley_chat", Agent: "parley_agent", CSRF: "parley_csrf", UI: "parley_ui"}
 }
 
 // Deps are what the handlers are built from.
@@ -101,6 +104,9 @@ type Deps struct {
 	// BehindProxy trusts the X-Forwarded-Proto header of a proxy in front
 	// that ends TLS, for the site's own origin and Secure cookies.
 	BehindProxy bool
+	// StartOpen shows the widget open to a visitor who has not opened or
+	// minimized it yet; otherwise it starts as its launcher.
+	StartOpen bool
 	// Cookies names Parley's cookies; empty names take the defaults.
 	Cookies CookieNames
 	// Visitor, when set, names the host site's signed-in user.
@@ -183,6 +189,7 @@ func New(d Deps) *Handler {
 	cookies.Chat = cmp.Or(cookies.Chat, defaults.Chat)
 	cookies.Agent = cmp.Or(cookies.Agent, defaults.Agent)
 	cookies.CSRF = cmp.Or(cookies.CSRF, defaults.CSRF)
+	cookies.UI = cmp.Or(cookies.UI, defaults.UI)
 	identify := d.Visitor
 	if identify == nil {
 		identify = func(echo.Context) (Visitor, bool) { return Visitor{}, false }
@@ -192,7 +199,7 @@ func New(d Deps) *Handler {
 		accounts = d.Agents
 	}
 
-	shared := &surface{log: logger, catalogs: d.Catalogs, cookies: cookies, paths: views.DefaultPaths(), behindProxy: d.BehindProxy}
+	shared := &surface{log: logger, catalogs: d.Catalogs, cookies: cookies, paths: views.DefaultPaths(), behindProxy: d.BehindProxy, startOpen: d.StartOpen}
 	// Fast typists send a few lines a second at most, whichever way.
 	messageLimit := newRateLimiter(3, 10)
 	// Typing is sent every couple of seconds while the person types.

@@ -114,7 +114,7 @@ func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) v
 		chat = &r.chat
 	}
 	tr := vw.translator(v, chat)
-	w := views.Widget{T: tr, State: views.WidgetStart, CSRF: v.csrf, ReturnTo: v.returnTo}
+	w := views.Widget{T: tr, State: views.WidgetStart, CSRF: v.csrf, ReturnTo: v.returnTo, Open: vw.isOpen(v.ui), UICookie: vw.cookies.UI}
 	if r.err != nil {
 		w.Error = widgetError(tr, r.err)
 	}
@@ -136,6 +136,9 @@ func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) v
 	}
 	w.State = views.WidgetConversation
 	w.Talk = talkView(tr, *chat, events)
+	if !w.Open {
+		w.Unread = unread(v.ui, *chat, events)
+	}
 	if n := len(events); n > 0 {
 		// The log may have grown since the chat was read (a page change).
 		w.LastSeq = max(w.LastSeq, events[n-1].Seq)

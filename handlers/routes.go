@@ -59,6 +59,7 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	chat.POST("/register", v.register)
 	chat.POST("/messages", v.sendMessage)
 	chat.POST("/end", v.endChat)
+	chat.POST("/ui", v.setUI)
 	chat.GET("/ws", t.websocket)
 	chat.GET("/poll", t.poll)
 	chat.POST("/frames", t.postFrame)

@@ -27,6 +27,8 @@ type surface struct {
 	paths views.Paths
 	// behindProxy trusts X-Forwarded-Proto: TLS ends at a proxy in front.
 	behindProxy bool
+	// startOpen is the widget's state for a visitor who has not chosen.
+	startOpen bool
 }
 
 // viaTLS reports whether the browser reached the site over TLS: directly,
@@ -85,10 +87,12 @@ type viewer struct {
 	// localization is the visitor's allowed `localization` option, used
 	// until a chat fixes its own language.
 	localization string
+	// ui is how the visitor left the widget: open or collapsed.
+	ui uiState
 }
 
 func (s *surface) viewerOf(c echo.Context, returnTo string) viewer {
-	return viewer{acceptLanguage: c.Request().Header.Get("Accept-Language"), csrf: s.csrfToken(c), returnTo: returnTo}
+	return viewer{acceptLanguage: c.Request().Header.Get("Accept-Language"), csrf: s.csrfToken(c), returnTo: returnTo, ui: s.readUIState(c.Request())}
 }
 
 // translator picks the chat's own catalog, or for a visitor with no chat

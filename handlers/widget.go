@@ -134,6 +134,7 @@ func (vw *visitorWidget) popup(c echo.Context) error {
 	r := vw.restore(c)
 	w := vw.widgetView(c.Request().Context(), v, r)
 	vw.shown(c, r)
+	w.Standalone = true
 	return vw.render(c, http.StatusOK, views.PopupPage(v.csrf, w))
 }
 
@@ -144,6 +145,7 @@ func (vw *visitorWidget) respondWidget(c echo.Context, status int, w views.Widge
 	if isPartial(c) {
 		return vw.render(c, status, views.WidgetPanel(w))
 	}
+	w.Standalone = true
 	return vw.render(c, status, views.WidgetPage(w))
 }
 

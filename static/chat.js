@@ -127,6 +127,9 @@
     var oldBox = current.querySelector("#parley-message");
     var newBox = fresh.querySelector("#parley-message");
     if (oldBox && newBox && !newBox.value) newBox.value = oldBox.value;
+    // This tab's open or collapsed state, and its unread count, stay.
+    show(fresh, current.getAttribute("data-open") === "true");
+    if (fresh.querySelector(".parley-launcher")) setUnread(fresh, unreadOf(current));
     current.replaceWith(fresh);
     var refocus = focusedId && document.getElementById(focusedId);
     if (refocus) refocus.focus();
@@ -141,8 +144,86 @@
   }
 
   function scrollLog(root) {
-    var log = root.querySelector(".parley-log");
+    var log = root.querySelector(".parley-scroll");
     if (log) log.scrollTop = log.scrollHeight;
+  }
+
+  // ---- open and collapsed ----
+
+  var UI_KEY = "parley-ui";
+
+  // show draws root open or collapsed, and nothing more.
+  function show(root, open) {
+    var launcher = root.querySelector(".parley-launcher"), panel = root.querySelector(".parley-panel");
+    if (!launcher || !panel) return;
+    root.setAttribute("data-open", String(open));
+    launcher.hidden = open;
+    panel.hidden = !open;
+  }
+
+  // setOpen opens or collapses the widget as the visitor asked: the state is
+  // remembered for the next page (a cookie the server reads) and for the
+  // visitor's other tabs (storage), and focus follows.
+  function setOpen(open, focus) {
+    var root = widget();
+    if (!root || !root.querySelector(".parley-launcher")) return;
+    show(root, open);
+    if (open) setUnread(root, 0);
+    var session = state.session;
+    var value = open ? "open" : "min:" + root.getAttribute("data-chat-id") + ":" + (session ? session._lastSeq() : root.getAttribute("data-last-seq"));
+    document.cookie = (root.getAttribute("data-ui-cookie") || "parley_ui") + "=" + value + "; path=/; max-age=604800; samesite=lax" + (location.protocol === "https:" ? "; secure" : "");
+    try { localStorage.setItem(UI_KEY, value + " " + Date.now()); } catch (e) { /* one tab only */ }
+    if (focus) {
+      var target = open ? root.querySelector(".parley-panel textarea, .parley-panel input:not([type=hidden]), .parley-panel button") : root.querySelector(".parley-open");
+      if (target) target.focus();
+    }
+  }
+
+  function unreadOf(root) {
+    var badge = root.querySelector(".parley-unread");
+    return badge ? Number(badge.getAttribute("data-count")) || 0 : 0;
+  }
+
+  // setUnread shows how many agent messages came while collapsed: beside
+  // the launcher (its description) and in the page's title.
+  function setUnread(root, n) {
+    var badge = root.querySelector(".parley-unread"), button = root.querySelector(".parley-open");
+    if (!badge || !button) return;
+    badge.setAttribute("data-count", String(n));
+    badge.textContent = badge.getAttribute("data-template").replace("{count}", n);
+    badge.hidden = !n;
+    if (n) button.setAttribute("aria-describedby", badge.id); else button.removeAttribute("aria-describedby");
+    var title = document.title.replace(/^\(\d+\) /, "");
+    document.title = n ? "(" + n + ") " + title : title;
+  }
+
+  // collapsedMessage counts an agent's message that came while collapsed,
+  // and says so politely to screen readers.
+  function collapsedMessage(ev) {
+    var root = widget();
+    if (!root || root.getAttribute("data-open") !== "false" || ev.kind !== "message" || ev.from.type !== "agent") return;
+    setUnread(root, unreadOf(root) + 1);
+    var line = root.querySelector(".parley-announce");
+    if (line) line.textContent = line.getAttribute("data-template").replace("{name}", ev.from.name) + ": " + ev.text;
+  }
+
+  window.addEventListener("storage", function (event) {
+    var root = widget();
+    if (event.key === UI_KEY && event.newValue && root) show(root, event.newValue.indexOf("open ") === 0);
+  });
+
+  // On a phone the open widget fills the screen above the keyboard: the
+  // visual viewport is what the keyboard leaves.
+  if (window.visualViewport) {
+    var fit = function () {
+      var root = widget(), vv = window.visualViewport;
+      if (!root) return;
+      root.style.setProperty("--parley-vh", vv.height + "px");
+      root.style.setProperty("--parley-vt", vv.offsetTop + "px");
+    };
+    window.visualViewport.addEventListener("resize", fit);
+    window.visualViewport.addEventListener("scroll", fit);
+    document.addEventListener("DOMContentLoaded", fit);
   }
 
   // dress applies the `ui` option to a freshly rendered widget.
@@ -161,6 +242,7 @@
       if (colors[k]) root.style.setProperty(prop, colors[k]);
     });
     if (ui.position) root.setAttribute("data-position", ui.position);
+    if (typeof ui.open === "boolean" && document.cookie.indexOf(root.getAttribute("data-ui-cookie") + "=") < 0) setOpen(ui.open, false);
     if (ui.title) root.querySelector(".parley-title").textContent = ui.title;
     var start = root.querySelector(".parley-start:not(.parley-restart) .parley-button");
     if (ui.startButtonText && start && root.getAttribute("data-state") === "start") start.textContent = ui.startButtonText;
@@ -376,6 +458,7 @@
       var event = { seq: ev.seq, time: ev.time, kind: ev.kind, from: ev.from, text: ev.text, page: ev.page, reason: ev.reason };
       var li = document.getElementById("parley-seq-" + ev.seq);
       if (ev.kind === "message") transcript.push(li ? readLine(li) : { seq: ev.seq, time: ev.time, text: ev.text, from: ev.from });
+      collapsedMessage(ev);
       switch (ev.kind) {
         case "message": emit("onMessageReceived", event); break;
         case "agent_joined": emit("onAgentConnected", event); break;
@@ -440,6 +523,7 @@
       if (root.getAttribute("data-phase") === "ended" && !ended) finish();
     };
     this._ended = function () { return ended; };
+    this._lastSeq = function () { return lastSeq; };
 
     connect();
   }
@@ -553,6 +637,7 @@
     if ((state.session && !state.session._ended()) || state.pending) { p.reject(failure("chat_already_running")); return p; }
     if (live(root)) { p.reject(failure("chat_running_elsewhere")); return p; }
     state.pending = p;
+    if (root) setOpen(true, false);
     (root ? Promise.resolve() : ensureWidget({}))
       .then(function () { return request("POST", BASE + "/start", formBody(startFields(b.options))); })
       .then(html).then(function (markup) {
@@ -608,6 +693,7 @@
     var form = event.target;
     if (!form.closest || !form.closest("#" + WIDGET_ID)) return;
     event.preventDefault();
+    if (form.classList.contains("parley-ui")) { setOpen(form.elements.open.value === "true", true); return; }
     clearTimeout(draftTimer);
     var session = state.session;
     if (session && form.classList.contains("parley-compose")) {
@@ -666,8 +752,10 @@
     }
   });
 
-  // Enter sends, Shift+Enter makes a new line, as in every chat.
+  // Enter sends, Shift+Enter makes a new line, as in every chat; Escape
+  // minimizes the widget.
   document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && event.target.closest && event.target.closest(".parley-panel")) { setOpen(false, true); return; }
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
     var box = event.target;
     if (box.id === "parley-message" && box.form) {

@@ -4,22 +4,59 @@
 package static
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"io/fs"
 	"net/http"
+	"strings"
+	"time"
 )
 
 //go:embed *.js *.css
 var files embed.FS
 
 // Handler serves the embedded files. They are cached briefly, since their
-// URLs carry no version.
+// URLs carry no version, and revalidated by ETag. Scripts are served
+// compacted (compactScript): the source keeps its comments, the browser
+// downloads none of them.
 func Handler() http.Handler {
 	fileServer := http.FileServerFS(files)
+	scripts := map[string][]byte{}
+	if names, err := fs.Glob(files, "*.js"); err == nil {
+		for _, name := range names {
+			src, _ := files.ReadFile(name)
+			scripts[name] = compactScript(src)
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=300")
-		fileServer.ServeHTTP(w, r)
+		script, ok := scripts[strings.TrimPrefix(r.URL.Path, "/")]
+		if !ok {
+			fileServer.ServeHTTP(w, r)
+			return
+		}
+		sum := sha256.Sum256(script)
+		w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:12])+`"`)
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		http.ServeContent(w, r, r.URL.Path, time.Time{}, bytes.NewReader(script))
 	})
+}
+
+// compactScript drops a script's comment lines and indentation. It keeps
+// every line break and every token, so it is safe for scripts that, like
+// Parley's, have no multi-line strings or template literals.
+func compactScript(src []byte) []byte {
+	var out bytes.Buffer
+	for line := range bytes.Lines(src) {
+		line = bytes.TrimLeft(line, " \t")
+		if bytes.HasPrefix(line, []byte("//")) || len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		out.Write(line)
+	}
+	return out.Bytes()
 }
 
 // Has reports whether Handler serves a file of that name, like "chat.js".

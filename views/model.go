@@ -40,6 +40,16 @@ type Widget struct {
 	LastSeq int64
 	Form    RegistrationForm
 	Talk    Conversation
+	// Open shows the widget open; otherwise only its launcher shows.
+	Open bool
+	// Unread counts the agent's messages that came while the widget was
+	// collapsed.
+	Unread int
+	// UICookie names the cookie chat.js keeps the open state in.
+	UICookie string
+	// Standalone is the widget as a page of its own (the popup): always
+	// open, with no launcher.
+	Standalone bool
 }
 
 // WidgetError is a coded error as the browser API reports it, with its

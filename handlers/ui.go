@@ -1,0 +1,102 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/parley/parley/chatstate"
+)
+
+// uiCookieMaxAge keeps the widget open or collapsed as the visitor left it
+// for as long as a chat restores.
+const uiCookieMaxAge = tokenCookieMaxAge
+
+// uiState is whether the visitor left the widget open or collapsed, kept in
+// a cookie that chat.js writes as the visitor opens and minimizes it (and
+// the /ui form without JavaScript), so that the server renders the next
+// page in that state. A collapsed widget remembers the last event of its
+// chat the visitor had seen open: the agent's messages after it are unread.
+// The cookie holds no secret: "open", or "min:CHATID:SEQ".
+type uiState struct {
+	set    bool
+	open   bool
+	chatID string
+	seen   int64
+}
+
+func parseUIState(value string) uiState {
+	if value == "open" {
+		return uiState{set: true, open: true}
+	}
+	parts := strings.Split(value, ":")
+	if len(parts) != 3 || parts[0] != "min" {
+		return uiState{}
+	}
+	seen, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || seen < 0 {
+		return uiState{set: true}
+	}
+	return uiState{set: true, chatID: parts[1], seen: seen}
+}
+
+// readUIState reads the request's cookie; none, or an unreadable one, is
+// unset.
+func (s *surface) readUIState(r *http.Request) uiState {
+	cookie, err := r.Cookie(s.cookies.UI)
+	if err != nil {
+		return uiState{}
+	}
+	return parseUIState(cookie.Value)
+}
+
+// isOpen is whether the widget shows open: as the visitor left it, or the
+// site's starting state.
+func (s *surface) isOpen(ui uiState) bool {
+	if ui.set {
+		return ui.open
+	}
+	return s.startOpen
+}
+
+// unread counts the agent's messages after what a collapsed widget had
+// seen of chat.
+func unread(ui uiState, chat chatstate.Chat, events []chatstate.Event) int {
+	if !ui.set || ui.open || ui.chatID != chat.ID {
+		return 0
+	}
+	n := 0
+	for _, ev := range events {
+		if ev.Seq > ui.seen && ev.Kind == chatstate.EventMessage && ev.From.Type == chatstate.PartyAgent {
+			n++
+		}
+	}
+	return n
+}
+
+// setUI opens or minimizes the widget for a visitor without JavaScript
+// (chat.js does it in place): the cookie, then back to the page.
+func (vw *visitorWidget) setUI(c echo.Context) error {
+	returnTo := safeReturnTo(c.FormValue("return_to"))
+	value := "open"
+	if open, _ := strconv.ParseBool(c.FormValue("open")); !open {
+		value = "min"
+		if r := vw.restore(c); r.found {
+			value = "min:" + r.chat.ID + ":" + strconv.FormatInt(r.chat.LastSeq, 10)
+		}
+	}
+	c.SetCookie(&http.Cookie{
+		Name:     vw.cookies.UI,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   uiCookieMaxAge,
+		Secure:   vw.viaTLS(c.Request()),
+		SameSite: http.SameSiteLaxMode,
+	})
+	if isPartial(c) {
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.Redirect(http.StatusSeeOther, returnTo)
+}
