@@ -1,0 +1,83 @@
+package parley_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/parley/parley/parley"
+)
+
+// An Echo site adds the chat: build Parley, mount its routes, and render
+// its assets and widget in the site's own layout.
+func Example() {
+	dir, err := os.MkdirTemp("", "parley-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	chat, err := parley.New(context.Background(), parley.Config{
+		SQLitePath:  filepath.Join(dir, "chat.db"),
+		SessionKeys: [][]byte{[]byte("replace me: 32 or more random bytes")},
+		Agents:      []parley.Agent{{Name: "alice", Password: "a long password"}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer chat.Close()
+
+	e := echo.New()
+	chat.Mount(e) // /chat/… for visitors, /agent/… for agents
+	e.GET("/", func(c echo.Context) error {
+		// Widget restores the visitor's chat now, before the page is written.
+		page := layout("Home", chat.Assets(), chat.Widget(c))
+		return page.Render(c.Request().Context(), c.Response())
+	})
+
+	res := httptest.NewRecorder()
+	e.ServeHTTP(res, httptest.NewRequest(http.MethodGet, "/", nil))
+	doc, err := goquery.NewDocumentFromReader(res.Body)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Code, doc.Find("#parley-widget button").Text())
+	fmt.Println(doc.Find(`script[src$="chat.js"]`).AttrOr("src", ""))
+	// Output:
+	// 200 Start chat
+	// /chat/static/chat.js
+}
+
+// layout stands for the site's own templ layout: in a .templ file it is
+//
+//	templ layout(title string, chatAssets, chatWidget templ.Component) {
+//		<html><head><title>{ title }</title>@chatAssets</head>
+//		<body><main>…</main>@chatWidget</body></html>
+//	}
+func layout(title string, chatAssets, chatWidget templ.Component) templ.Component {
+	return templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
+		if _, err := io.WriteString(w, "<!DOCTYPE html><html><head><title>"+templ.EscapeString(title)+"</title>"); err != nil {
+			return err
+		}
+		if err := chatAssets.Render(ctx, w); err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, "</head><body><main></main>"); err != nil {
+			return err
+		}
+		if err := chatWidget.Render(ctx, w); err != nil {
+			return err
+		}
+		_, err := io.WriteString(w, "</body></html>")
+		return err
+	})
+}

@@ -1,0 +1,379 @@
+// Package parley adds live chat to a website built with Echo and templ: a
+// widget that visitors can reload and navigate with and lose nothing, and
+// the console where agents answer.
+//
+// A site builds one Parley from a Config, mounts its routes, and puts the
+// widget in its own layout:
+//
+//	chat, err := parley.New(ctx, parley.Config{SQLitePath: "chat.db", SessionKeys: keys})
+//	defer chat.Close()
+//	chat.Mount(e) // /chat/… for visitors, /agent/… for agents
+//	e.GET("/", func(c echo.Context) error {
+//		// Widget restores the chat now, before the page is written.
+//		return render(c, views.Home(chat.Assets(), chat.Widget(c)))
+//	})
+//
+// where the site's own templ layout renders the two components it is given:
+// @chatAssets in its <head> and @chatWidget in its <body>. Call Widget in the
+// handler as above, not inside the template: restoring may set cookies,
+// which must come before the page.
+//
+// Parley's routes carry their own middleware (CSRF, security headers,
+// limits) and answer their own errors; the site's routes, middleware and
+// error handler are left alone. README.md lists what Parley needs of the
+// site: cookie names, a CSRF skipper, Content-Security-Policy entries.
+package parley
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/parley/parley/agents"
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/chatstate/sqlite"
+	"github.com/parley/parley/handlers"
+	"github.com/parley/parley/localization"
+)
+
+// Defaults of Config.
+const (
+	DefaultChatPath      = "/chat"
+	DefaultConsolePath   = "/agent"
+	DefaultMaxOffline    = 10 * time.Minute
+	DefaultMaxOfflineCap = time.Hour
+	// MinSessionKeyBytes is the shortest session key accepted: 32 bytes of
+	// a random string carry well over 128 bits.
+	MinSessionKeyBytes = 32
+)
+
+// expirySweep is how often chats of offline visitors are looked for; it
+// bounds how late past its maxOfflineDuration a chat ends.
+const expirySweep = time.Second
+
+// Config is what a Parley is built from. SessionKeys and one store
+// (SQLitePath or Store) are required; everything else has a default.
+type Config struct {
+	// SQLitePath is the SQLite database file, created when missing.
+	SQLitePath string
+	// DatabaseURL, a postgres:// URL, selects PostgreSQL (DESIGN §7); that
+	// backend is not available yet, and New says so.
+	DatabaseURL string
+	// Store, instead of a database to open, is a store the caller owns:
+	// Close leaves it open.
+	Store chatstate.Store
+
+	// SessionKeys sign and encrypt Parley's cookies, newest first, each at
+	// least MinSessionKeyBytes long. Cookies are written with the first and
+	// read with any, so a key is rotated by adding a new one in front.
+	SessionKeys [][]byte
+	// Cookies renames Parley's cookies where they would collide with the
+	// site's; empty names keep the defaults.
+	Cookies CookieNames
+
+	// Localization adds catalogs fetched from URLs, by name ("fr" →
+	// "https://…/fr.json"); a visitor's `localization` option may name one.
+	// English, German and Arabic are built in.
+	Localization map[string]string
+	// Agents may sign in to the console; with none, nobody can.
+	Agents []Agent
+	// AgentPasswordCost is the bcrypt cost of the agents' password hashes;
+	// 0 is bcrypt's default.
+	AgentPasswordCost int
+	// AllowedOrigins may open the chat transports besides the site's own
+	// origin, like "https://shop.example". The site's own origin is the
+	// request's Host with the scheme it was reached by (see BehindProxy).
+	AllowedOrigins []string
+	// BehindProxy says TLS ends at a reverse proxy in front of the site
+	// that sets X-Forwarded-Proto (nginx, Caddy, a load balancer): Parley
+	// then takes the scheme of the site's own origin from that header, so
+	// its transports accept the site's https pages, and makes its cookies
+	// Secure. Leave it false when browsers reach the server directly, since
+	// they could send the header themselves.
+	BehindProxy bool
+
+	// MaxOffline is how long a visitor may be away before the chat ends,
+	// unless the chat asks for another time (maxOfflineDuration); a chat may
+	// ask for at most MaxOfflineCap.
+	MaxOffline    time.Duration
+	MaxOfflineCap time.Duration
+
+	// StartOpen shows the widget open to a visitor who has not opened or
+	// minimized it yet; by default it starts collapsed, as its launcher
+	// button. Either way the server renders the state the visitor left it
+	// in on every later page. (The browser API's ui.open does the same from
+	// the page's script, after the first paint.)
+	StartOpen bool
+
+	// ChatPath is where the visitor routes go, under the router given to
+	// Mount (default "/chat"); ConsolePath is the agent console's (default
+	// "/agent").
+	ChatPath    string
+	ConsolePath string
+
+	// Visitor, when set, tells Parley who the request's visitor is when the
+	// site knows (a signed-in user): see Visitor.
+	Visitor func(c echo.Context) (v Visitor, ok bool)
+	// Logger receives Parley's errors; nil is slog.Default().
+	Logger *slog.Logger
+}
+
+// Agent is an agent account of the console.
+type Agent struct {
+	Name     string
+	Password string
+}
+
+// Visitor is a signed-in user of the site, passed by Config.Visitor. A chat
+// started by a visitor with an ID is tied to that ID, and restores wherever
+// the user signs in, on any device; a chat started before signing in
+// becomes the user's. With a first name and an email the registration form
+// is skipped; with less, the form comes filled in with what is known.
+type Visitor struct {
+	// ID is the site's stable id of the user; empty keeps the chat
+	// anonymous (the names only fill in the form).
+	ID        string
+	FirstName string
+	LastName  string
+	Email     string
+	// Data goes to the agent with the chat, as the browser API's userData.
+	Data map[string]string
+}
+
+// CookieNames are the names of Parley's cookies.
+type CookieNames struct {
+	// Chat holds the visitor's restore token (default "parley_chat").
+	Chat string
+	// Agent holds an agent's console session (default "parley_agent").
+	Agent string
+	// CSRF holds the token of Parley's forms (default "parley_csrf").
+	CSRF string
+	// UI remembers whether the visitor left the widget open or collapsed
+	// (default "parley_ui"); chat.js writes it, so it is not HttpOnly, and it
+	// holds no secret.
+	UI string
+}
+
+// Router is where Mount puts Parley's routes: the site's *echo.Echo, or an
+// *echo.Group under a prefix of the site's choosing.
+type Router interface {
+	Group(prefix string, m ...echo.MiddlewareFunc) *echo.Group
+}
+
+// Parley is the chat of one site. Its methods are safe for concurrent use
+// once Mount has returned.
+type Parley struct {
+	handler     *handlers.Handler
+	store       chatstate.Store
+	ownsStore   bool
+	chatPath    string
+	consolePath string
+	mounted     bool
+
+	stop       chan struct{}
+	stopOnce   sync.Once
+	background sync.WaitGroup
+	closeErr   error
+}
+
+// New builds Parley from cfg, opening its store, and starts its background
+// work (ending the chats of visitors who left, refreshing catalogs). When
+// ctx is done, live connections are ended, so that the server's shutdown is
+// not held up by them; Close ends the rest.
+func New(ctx context.Context, cfg Config) (*Parley, error) {
+	cfg, err := withDefaults(cfg)
+	if err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	catalogs, err := localization.New(localization.Config{Sources: cfg.Localization, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("parley: localization: %w", err)
+	}
+	creds := make([]agents.Credential, len(cfg.Agents))
+	for i, a := range cfg.Agents {
+		creds[i] = agents.Credential{Name: a.Name, Password: a.Password}
+	}
+	accounts, err := agents.New(creds, cfg.AgentPasswordCost)
+	if err != nil {
+		return nil, fmt.Errorf("parley: agents: %w", err)
+	}
+	store, owns := cfg.Store, false
+	if store == nil {
+		if store, err = sqlite.Open(ctx, cfg.SQLitePath); err != nil {
+			return nil, fmt.Errorf("parley: open store: %w", err)
+		}
+		owns = true
+	}
+
+	p := &Parley{store: store, ownsStore: owns, chatPath: cfg.ChatPath, consolePath: cfg.ConsolePath, stop: make(chan struct{})}
+	chats := chatstate.NewService(chatstate.Config{
+		Store:             store,
+		DefaultMaxOffline: cfg.MaxOffline,
+		MaxOfflineCap:     cfg.MaxOfflineCap,
+	})
+	closing := make(chan struct{})
+	p.handler = handlers.New(handlers.Deps{
+		Chats:          chats,
+		Catalogs:       catalogs,
+		Agents:         accounts,
+		SessionSecrets: cfg.SessionKeys,
+		AllowedOrigins: cfg.AllowedOrigins,
+		BehindProxy:    cfg.BehindProxy,
+		StartOpen:      cfg.StartOpen,
+		Cookies:        handlers.CookieNames(cfg.Cookies),
+		Visitor:        identify(cfg.Visitor),
+		Closing:        closing,
+		Ready: func(ctx context.Context) error {
+			_, err := store.ListChats(ctx, chatstate.ChatFilter{Limit: 1})
+			return err
+		},
+		Logger: logger,
+	})
+
+	bgCtx, cancel := context.WithCancel(context.Background())
+	p.background.Go(func() {
+		select {
+		case <-ctx.Done():
+		case <-p.stop:
+		}
+		close(closing)
+		cancel()
+	})
+	p.background.Go(func() { catalogs.Run(bgCtx) })
+	p.background.Go(func() {
+		chats.RunExpiry(bgCtx, expirySweep, func(err error) { logger.Error("expire offline chats", "err", err) })
+	})
+	return p, nil
+}
+
+// withDefaults checks cfg and fills in what it leaves out.
+func withDefaults(cfg Config) (Config, error) {
+	switch {
+	case strings.HasPrefix(cfg.DatabaseURL, "postgres"):
+		return cfg, errors.New("parley: DatabaseURL: the PostgreSQL backend is not available yet; use SQLitePath")
+	case cfg.DatabaseURL != "":
+		return cfg, fmt.Errorf("parley: DatabaseURL %q: want a postgres:// URL", cfg.DatabaseURL)
+	case cfg.Store != nil && cfg.SQLitePath != "":
+		return cfg, errors.New("parley: set SQLitePath or Store, not both")
+	case cfg.Store == nil && cfg.SQLitePath == "":
+		return cfg, errors.New("parley: no store: set SQLitePath (or Store)")
+	case len(cfg.SessionKeys) == 0:
+		return cfg, errors.New("parley: no SessionKeys: at least one key signs the cookies")
+	case cfg.MaxOffline < 0 || cfg.MaxOfflineCap < 0:
+		return cfg, errors.New("parley: MaxOffline and MaxOfflineCap must not be negative")
+	}
+	for i, key := range cfg.SessionKeys {
+		if len(key) < MinSessionKeyBytes {
+			return cfg, fmt.Errorf("parley: SessionKeys[%d] is %d bytes, want at least %d", i, len(key), MinSessionKeyBytes)
+		}
+	}
+	if cfg.ChatPath == "" {
+		cfg.ChatPath = DefaultChatPath
+	}
+	if cfg.ConsolePath == "" {
+		cfg.ConsolePath = DefaultConsolePath
+	}
+	for _, path := range []string{cfg.ChatPath, cfg.ConsolePath} {
+		if !strings.HasPrefix(path, "/") || strings.HasSuffix(path, "/") || strings.ContainsAny(path, ":*?#") {
+			return cfg, fmt.Errorf("parley: path %q: want an absolute path without a trailing slash, like \"/chat\"", path)
+		}
+	}
+	if cfg.ChatPath == cfg.ConsolePath {
+		return cfg, fmt.Errorf("parley: ChatPath and ConsolePath are both %q", cfg.ChatPath)
+	}
+	if cfg.MaxOffline == 0 {
+		cfg.MaxOffline = DefaultMaxOffline
+	}
+	if cfg.MaxOfflineCap == 0 {
+		cfg.MaxOfflineCap = DefaultMaxOfflineCap
+	}
+	cfg.MaxOfflineCap = max(cfg.MaxOfflineCap, cfg.MaxOffline)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, nil
+}
+
+// identify adapts the site's Visitor function to the handlers'.
+func identify(fn func(echo.Context) (Visitor, bool)) handlers.IdentifyVisitor {
+	if fn == nil {
+		return nil
+	}
+	return func(c echo.Context) (handlers.Visitor, bool) {
+		v, ok := fn(c)
+		return handlers.Visitor(v), ok
+	}
+}
+
+// Mount puts Parley's routes on r: the visitor routes (the widget's forms
+// and live transports, and Parley's scripts and styles under
+// ChatPath/static/) and the agent console. Mounted on a group, the routes
+// go under the group's prefix. Mount once, before the server starts.
+func (p *Parley) Mount(r Router) {
+	if p.mounted {
+		panic("parley: Mount called twice")
+	}
+	p.mounted = true
+	p.handler.Mount(r, p.chatPath, p.consolePath)
+}
+
+// Widget is the chat widget for the page c is rendering, restored on the
+// server from the visitor's cookie (or the signed-in user's chat): the
+// start button, the registration form with what was typed, or the
+// conversation with every message. Call it while handling the request,
+// before the page is written, since restoring may renew the cookie; it also
+// records the page in the agent's page trail. Failures are shown in the
+// widget, in the visitor's language, and logged.
+func (p *Parley) Widget(c echo.Context) templ.Component { return p.handler.Widget(c) }
+
+// Assets links the widget's stylesheet and chat.js, for the page's <head>;
+// chat.js then restores the chat by itself (chat.restoreChat({embedded:
+// true})) once the page has loaded.
+func (p *Parley) Assets() templ.Component { return p.handler.Assets(true) }
+
+// AssetsNoRestore links the stylesheet and chat.js like Assets, for a site
+// that calls chat.restoreChat itself (to pass options or bind callbacks).
+func (p *Parley) AssetsNoRestore() templ.Component { return p.handler.Assets(false) }
+
+// TrackPages is a middleware for the site's page routes: it records each
+// page a visitor with a live chat loads in the agent's page trail, also for
+// responses that do not render the widget (a partial swap of the main
+// content). Widget records its own page; using both records it once.
+func (p *Parley) TrackPages(next echo.HandlerFunc) echo.HandlerFunc {
+	return p.handler.TrackPages(next)
+}
+
+// Skipper reports whether a request is for one of Parley's routes, which
+// check their own CSRF token: give it to the site's CSRF middleware as its
+// Skipper (middleware.CSRFConfig{Skipper: chat.Skipper}).
+func (p *Parley) Skipper(c echo.Context) bool { return p.handler.Owns(c) }
+
+// Health answers a health check: 200 "ok" when the store answers, 503
+// otherwise.
+func (p *Parley) Health(c echo.Context) error { return p.handler.Health(c) }
+
+// Metrics answers in Prometheus's text format to clients on the loopback
+// interface only, and 404 to anyone else.
+func (p *Parley) Metrics(c echo.Context) error { return p.handler.Metrics(c) }
+
+// Close ends live connections and background work, waits for them, and
+// closes the store Parley opened. Call it once the server has shut down.
+func (p *Parley) Close() error {
+	p.stopOnce.Do(func() {
+		close(p.stop)
+		p.background.Wait()
+		p.handler.WaitLive()
+		if p.ownsStore {
+			p.closeErr = p.store.Close()
+		}
+	})
+	return p.closeErr
+}
