@@ -50,10 +50,10 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(res.Code, doc.Find("#parley-widget button").Text())
+	fmt.Println(res.Code, doc.Find("#parley-widget .parley-launcher button").Text())
 	fmt.Println(doc.Find(`script[src$="chat.js"]`).AttrOr("src", ""))
 	// Output:
-	// 200 Start chat
+	// 200 Open chat
 	// /chat/static/chat.js
 }
 
