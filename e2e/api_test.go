@@ -930,6 +930,9 @@ func TestAPIUIOptions(t *testing.T) {
 		}
 	}
 	check("on load")
+	// startButtonText labels the launcher, then the start button.
+	p.clickButton("Talk to us")
+	p.waitFor("button", "Minimize chat")
 	p.clickButton("Talk to us")
 	p.fillField("First name", "Ada")
 	p.fillField("Email", "ada@example.com")

@@ -78,6 +78,7 @@ func TestExistingSiteExample(t *testing.T) {
 	// On another device (its own cookies), Ada signs in and finds the chat.
 	phone := b.newPage(t)
 	signInToExample(t, phone, srv, "ada", "ada-password")
+	openWidget(phone)
 	waitTranscriptLine(t, phone, "It left the warehouse this morning.")
 	waitTranscriptLine(t, phone, "Where is order 1051?")
 	sendMessage(t, phone, "Thanks, sent from my phone")

@@ -184,11 +184,16 @@
     if (hadFocus) focusPane(fresh);
   }
 
+  // scrollToEnd shows a transcript's newest line; the transcript (the log
+  // region, .agent-scroll) is what scrolls, around the list of lines.
+  function scrollToEnd(scroller) {
+    if (scroller) scroller.scrollTop = scroller.scrollHeight;
+  }
+
   function inserted(node) {
     var chat = node.getAttribute("data-chat");
     if (node.classList.contains("agent-line")) {
-      var log = node.parentElement;
-      if (log) log.scrollTop = log.scrollHeight;
+      scrollToEnd(node.closest(".agent-scroll"));
       if (node.getAttribute("data-from") === "visitor" && node.classList.contains("agent-message")) {
         var typing = byId("agent-typing-" + chat);
         if (typing) typing.textContent = "";
@@ -278,8 +283,7 @@
     if (push && location.pathname !== url) history.pushState({ chat: id }, "", url);
     if (target) {
       focusPane(target);
-      var log = target.querySelector(".agent-log");
-      if (log) log.scrollTop = log.scrollHeight;
+      scrollToEnd(target.querySelector(".agent-scroll"));
     } else {
       var main = byId("agent-main");
       if (main) main.focus();
@@ -512,8 +516,7 @@
   renderUnread();
   var open = shownChat();
   if (open) {
-    var log = byId("agent-log-" + open);
-    if (log) log.scrollTop = log.scrollHeight;
+    scrollToEnd(document.querySelector("#agent-chat-" + open + " .agent-scroll"));
   }
   var params = new URLSearchParams(location.search);
   if (params.get("transport") === "longpoll") mode = "poll";

@@ -246,6 +246,8 @@
     if (ui.title) root.querySelector(".parley-title").textContent = ui.title;
     var start = root.querySelector(".parley-start:not(.parley-restart) .parley-button");
     if (ui.startButtonText && start && root.getAttribute("data-state") === "start") start.textContent = ui.startButtonText;
+    var open = root.querySelector(".parley-open");
+    if (ui.startButtonText && open) open.textContent = ui.startButtonText;
   }
 
   function localTimes(root) {
