@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Localization:   cfg.Localization,
 		Agents:         agentAccounts(cfg.Agents, stdout),
 		AllowedOrigins: cfg.AllowedOrigins,
-		BehindProxy:    cfg.BehindProxy,
+		TrustedProxies: cfg.TrustedProxies,
 		MaxOffline:     cfg.MaxOffline,
 		MaxOfflineCap:  cfg.MaxOfflineCap,
 		Logger:         logger,
@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer chat.Close()
 
 	server := &http.Server{
-		Handler:           demo.New(chat, cfg.BehindProxy, logger),
+		Handler:           demo.New(chat, logger),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}

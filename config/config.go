@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -24,9 +23,9 @@ type Config struct {
 	// SessionKeys sign and encrypt cookies, newest first.
 	SessionKeys    []string
 	AllowedOrigins []string
-	// BehindProxy trusts X-Forwarded-Proto and X-Forwarded-For from a
-	// reverse proxy in front that ends TLS.
-	BehindProxy bool
+	// TrustedProxies are the reverse proxies in front (addresses or CIDR
+	// prefixes) whose X-Forwarded-Proto and X-Forwarded-For are believed.
+	TrustedProxies []string
 	// Localization maps a source name to the URL its catalog is fetched from.
 	Localization map[string]string
 	Agents       []Agent
@@ -61,14 +60,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		allowedOrigins = newListFlag(splitList(getenv("PARLEY_ALLOWED_ORIGINS")))
 		localization   = newListFlag(splitList(getenv("PARLEY_LOCALIZATION_URLS")))
 		agents         = newListFlag(splitList(getenv("PARLEY_AGENTS")))
+		trustedProxies = newListFlag(splitList(getenv("PARLEY_TRUSTED_PROXIES")))
 	)
-	if v := getenv("PARLEY_BEHIND_PROXY"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("PARLEY_BEHIND_PROXY: %w", err)
-		}
-		cfg.BehindProxy = b
-	}
 	if v := getenv("PARLEY_MAX_OFFLINE"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -84,7 +77,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "postgres:// URL to use PostgreSQL instead of SQLite (PARLEY_DATABASE_URL)")
 	fs.Var(sessionKeys, "session-key", "cookie key, newest first; repeatable (PARLEY_SESSION_KEYS, comma-separated)")
 	fs.Var(allowedOrigins, "allowed-origin", "extra origin allowed to open the chat transports; repeatable (PARLEY_ALLOWED_ORIGINS)")
-	fs.BoolVar(&cfg.BehindProxy, "behind-proxy", cfg.BehindProxy, "TLS ends at a reverse proxy in front, whose X-Forwarded-Proto and X-Forwarded-For are trusted (PARLEY_BEHIND_PROXY)")
+	fs.Var(trustedProxies, "trusted-proxy", "address or CIDR of a reverse proxy in front, whose X-Forwarded-Proto and X-Forwarded-For are believed; repeatable (PARLEY_TRUSTED_PROXIES)")
 	fs.Var(localization, "localization-url", "NAME=URL of an extra localization catalog; repeatable (PARLEY_LOCALIZATION_URLS)")
 	fs.Var(agents, "agent", "NAME:PASSWORD of an agent; repeatable (PARLEY_AGENTS=\"alice:pw,bob:pw\")")
 	fs.DurationVar(&cfg.MaxOffline, "max-offline", cfg.MaxOffline, "default time a visitor may be offline before the chat ends (PARLEY_MAX_OFFLINE)")
@@ -102,6 +95,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		}
 	}
 	cfg.AllowedOrigins = allowedOrigins.values()
+	cfg.TrustedProxies = trustedProxies.values()
 	cfg.Localization = map[string]string{}
 	for _, pair := range localization.values() {
 		name, url, ok := strings.Cut(pair, "=")

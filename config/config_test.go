@@ -65,11 +65,11 @@ func TestParse(t *testing.T) {
 				"PARLEY_LOCALIZATION_URLS": "fr=https://l.example/fr.json",
 				"PARLEY_AGENTS":            "alice:pw, bob:secret ,,carol:x:y",
 				"PARLEY_MAX_OFFLINE":       "90s",
-				"PARLEY_BEHIND_PROXY":      "true",
+				"PARLEY_TRUSTED_PROXIES":   "127.0.0.1, 10.0.0.0/8",
 			},
 			want: with(func(c *config.Config) {
 				c.Addr, c.DataDir, c.DatabaseURL = "0.0.0.0:9000", "/var/lib/parley", "postgres://db/parley"
-				c.BehindProxy = true
+				c.TrustedProxies = []string{"127.0.0.1", "10.0.0.0/8"}
 				c.SessionKeys = []string{key1, key2}
 				c.AllowedOrigins = []string{"https://a.example", "https://b.example"}
 				c.Localization = map[string]string{"fr": "https://l.example/fr.json"}
@@ -116,10 +116,10 @@ func TestParse(t *testing.T) {
 			}),
 		},
 		{
-			name: "behind-proxy flag over its variable",
-			args: []string{"-behind-proxy=false"},
-			env:  map[string]string{"PARLEY_BEHIND_PROXY": "1"},
-			want: defaults,
+			name: "trusted-proxy flags over their variable",
+			args: []string{"-trusted-proxy", "192.0.2.7", "-trusted-proxy", "fd00::/8"},
+			env:  map[string]string{"PARLEY_TRUSTED_PROXIES": "10.0.0.0/8"},
+			want: with(func(c *config.Config) { c.TrustedProxies = []string{"192.0.2.7", "fd00::/8"} }),
 		},
 		{
 			name: "a longer max-offline raises the cap",
@@ -163,7 +163,6 @@ func TestParseErrors(t *testing.T) {
 		{"max-offline not a duration", []string{"-max-offline", "soon"}, nil, "max-offline"},
 		{"max-offline variable not a duration", nil, map[string]string{"PARLEY_MAX_OFFLINE": "600"}, "PARLEY_MAX_OFFLINE"},
 		{"max-offline variable zero", nil, map[string]string{"PARLEY_MAX_OFFLINE": "0s"}, "positive"},
-		{"behind-proxy variable not a bool", nil, map[string]string{"PARLEY_BEHIND_PROXY": "sometimes"}, "PARLEY_BEHIND_PROXY"},
 		{"unknown flag", []string{"-port", "80"}, nil, "port"},
 		{"extra argument", []string{"-addr", ":80", "serve"}, nil, "unexpected arguments: serve"},
 	}

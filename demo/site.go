@@ -29,15 +29,12 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 var assets embed.FS
 
 // New builds the demo site with chat mounted at its default paths, and
-// /healthz and /metrics from Parley. behindProxy takes client addresses
-// from the X-Forwarded-For of a proxy on a private or loopback address.
-func New(chat *parley.Parley, behindProxy bool, logger *slog.Logger) *echo.Echo {
+// /healthz and /metrics from Parley.
+func New(chat *parley.Parley, logger *slog.Logger) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.IPExtractor = echo.ExtractIPDirect()
-	if behindProxy {
-		e.IPExtractor = echo.ExtractIPFromXFFHeader()
-	}
+	// Client addresses as Parley's trusted proxies, if any, forward them.
+	e.IPExtractor = chat.IPExtractor()
 	e.HTTPErrorHandler = errorPage(chat, logger)
 	e.Use(middleware.Recover())
 

@@ -61,16 +61,18 @@ func TestKeyRotation(t *testing.T) {
 func TestCookieFlags(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name        string
-		base        string
-		behindProxy bool
-		proto       string
-		wantSecure  bool
+		name       string
+		base       string
+		trusted    string
+		proto      string
+		wantSecure bool
 	}{
-		{"http", "http://parley.test", false, "", false},
-		{"https", "https://parley.test", false, "", true},
-		{"https at a trusted proxy", "http://parley.test", true, "https", true},
-		{"forwarded header not trusted", "http://parley.test", false, "https", false},
+		{"http", "http://parley.test", "", "", false},
+		{"https", "https://parley.test", "", "", true},
+		// httptest's requests come from 192.0.2.1.
+		{"https at a trusted proxy", "http://parley.test", "192.0.2.0/24", "https", true},
+		{"forwarded header from elsewhere", "http://parley.test", "10.0.0.0/8", "https", false},
+		{"forwarded header, no proxy trusted", "http://parley.test", "", "https", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,7 +82,7 @@ func TestCookieFlags(t *testing.T) {
 				Chats:          en.chats,
 				Catalogs:       en.cats,
 				SessionSecrets: [][]byte{secretNew},
-				BehindProxy:    tt.behindProxy,
+				TrustedProxies: prefixes(tt.trusted),
 				Logger:         slog.New(slog.DiscardHandler),
 			}))
 			v.get("/")

@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -101,9 +102,10 @@ type Deps struct {
 	SessionSecrets [][]byte
 	// AllowedOrigins may open the transports besides the server's own.
 	AllowedOrigins []string
-	// BehindProxy trusts the X-Forwarded-Proto header of a proxy in front
-	// that ends TLS, for the site's own origin and Secure cookies.
-	BehindProxy bool
+	// TrustedProxies are the addresses of reverse proxies in front that end
+	// TLS: their X-Forwarded-Proto decides the site's own origin's scheme
+	// and whether cookies are Secure. Nobody else's is believed.
+	TrustedProxies []netip.Prefix
 	// StartOpen shows the widget open to a visitor who has not opened or
 	// minimized it yet; otherwise it starts as its launcher.
 	StartOpen bool
@@ -199,7 +201,7 @@ func New(d Deps) *Handler {
 		accounts = d.Agents
 	}
 
-	shared := &surface{log: logger, catalogs: d.Catalogs, cookies: cookies, paths: views.DefaultPaths(), behindProxy: d.BehindProxy, startOpen: d.StartOpen}
+	shared := &surface{log: logger, catalogs: d.Catalogs, cookies: cookies, paths: views.DefaultPaths(), trustedProxies: d.TrustedProxies, startOpen: d.StartOpen}
 	// Fast typists send a few lines a second at most, whichever way.
 	messageLimit := newRateLimiter(3, 10)
 	// Typing is sent every couple of seconds while the person types.

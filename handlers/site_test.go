@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/netip"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -41,4 +42,12 @@ func newSite(d handlers.Deps) http.Handler {
 	e.GET("/healthz", h.Health)
 	e.GET("/metrics", h.Metrics)
 	return e
+}
+
+// prefixes parses a CIDR, or none for "".
+func prefixes(cidr string) []netip.Prefix {
+	if cidr == "" {
+		return nil
+	}
+	return []netip.Prefix{netip.MustParsePrefix(cidr)}
 }

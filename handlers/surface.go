@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -25,8 +26,8 @@ type surface struct {
 	cookies  CookieNames
 	// paths are where Mount put the routes, as the browser sees them.
 	paths views.Paths
-	// behindProxy trusts X-Forwarded-Proto: TLS ends at a proxy in front.
-	behindProxy bool
+	// trustedProxies may say, in X-Forwarded-Proto, that TLS ended at them.
+	trustedProxies []netip.Prefix
 	// startOpen is the widget's state for a visitor who has not chosen.
 	startOpen bool
 }
@@ -35,7 +36,27 @@ type surface struct {
 // or through a trusted proxy that says so. It decides the scheme of the
 // site's own origin and whether cookies are Secure.
 func (s *surface) viaTLS(r *http.Request) bool {
-	return r.TLS != nil || s.behindProxy && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+	if r.TLS != nil {
+		return true
+	}
+	return strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") && s.fromTrustedProxy(r)
+}
+
+// fromTrustedProxy reports whether the request's peer is a trusted proxy.
+func (s *surface) fromTrustedProxy(r *http.Request) bool {
+	if len(s.trustedProxies) == 0 {
+		return false
+	}
+	addr, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.trustedProxies {
+		if p.Contains(addr.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // sameOrigin reports whether a request comes from a page of this server. A

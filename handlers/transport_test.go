@@ -285,14 +285,15 @@ func TestWebSocketRefusals(t *testing.T) {
 // origin Parley's own; untrusted, a client could forge it.
 func TestBehindTLSProxy(t *testing.T) {
 	for _, tt := range []struct {
-		name        string
-		behindProxy bool
-		proto       string
-		wantStatus  int
+		name       string
+		trusted    string
+		proto      string
+		wantStatus int
 	}{
-		{"trusted proxy, https page", true, "https", http.StatusSwitchingProtocols},
-		{"trusted proxy, header missing", true, "", http.StatusForbidden},
-		{"header not trusted", false, "https", http.StatusForbidden},
+		{"trusted proxy, https page", "127.0.0.0/8", "https", http.StatusSwitchingProtocols},
+		{"trusted proxy, header missing", "127.0.0.1/32", "", http.StatusForbidden},
+		{"header from an untrusted peer", "10.0.0.0/8", "https", http.StatusForbidden},
+		{"no proxy trusted", "", "https", http.StatusForbidden},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			en := newEnv(t)
@@ -300,7 +301,7 @@ func TestBehindTLSProxy(t *testing.T) {
 				Chats:          en.chats,
 				Catalogs:       en.cats,
 				SessionSecrets: [][]byte{secretNew},
-				BehindProxy:    tt.behindProxy,
+				TrustedProxies: prefixes(tt.trusted),
 				Logger:         slog.New(slog.DiscardHandler),
 			})
 			v, _ := registeredVisitor(t, en, ls)

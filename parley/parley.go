@@ -29,6 +29,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -89,15 +91,16 @@ type Config struct {
 	AgentPasswordCost int
 	// AllowedOrigins may open the chat transports besides the site's own
 	// origin, like "https://shop.example". The site's own origin is the
-	// request's Host with the scheme it was reached by (see BehindProxy).
+	// request's Host with the scheme it was reached by (see TrustedProxies).
 	AllowedOrigins []string
-	// BehindProxy says TLS ends at a reverse proxy in front of the site
-	// that sets X-Forwarded-Proto (nginx, Caddy, a load balancer): Parley
-	// then takes the scheme of the site's own origin from that header, so
-	// its transports accept the site's https pages, and makes its cookies
-	// Secure. Leave it false when browsers reach the server directly, since
-	// they could send the header themselves.
-	BehindProxy bool
+	// TrustedProxies are the reverse proxies in front of the site that end
+	// TLS (nginx, Caddy, a load balancer), as addresses or CIDR prefixes
+	// ("127.0.0.1", "10.0.0.0/8"). From them alone Parley believes
+	// X-Forwarded-Proto, for the scheme of the site's own origin (so its
+	// transports accept the site's https pages) and for Secure cookies; and
+	// IPExtractor believes their X-Forwarded-For. Leave it empty when
+	// browsers reach the server directly.
+	TrustedProxies []string
 
 	// MaxOffline is how long a visitor may be away before the chat ends,
 	// unless the chat asks for another time (maxOfflineDuration); a chat may
@@ -175,6 +178,7 @@ type Parley struct {
 	ownsStore   bool
 	chatPath    string
 	consolePath string
+	trusted     []netip.Prefix
 	mounted     bool
 
 	stop       chan struct{}
@@ -205,6 +209,10 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parley: agents: %w", err)
 	}
+	trusted, err := parsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	store, owns := cfg.Store, false
 	if store == nil {
 		if store, err = sqlite.Open(ctx, cfg.SQLitePath); err != nil {
@@ -213,7 +221,7 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		owns = true
 	}
 
-	p := &Parley{store: store, ownsStore: owns, chatPath: cfg.ChatPath, consolePath: cfg.ConsolePath, stop: make(chan struct{})}
+	p := &Parley{store: store, ownsStore: owns, chatPath: cfg.ChatPath, consolePath: cfg.ConsolePath, trusted: trusted, stop: make(chan struct{})}
 	chats := chatstate.NewService(chatstate.Config{
 		Store:             store,
 		DefaultMaxOffline: cfg.MaxOffline,
@@ -226,7 +234,7 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		Agents:         accounts,
 		SessionSecrets: cfg.SessionKeys,
 		AllowedOrigins: cfg.AllowedOrigins,
-		BehindProxy:    cfg.BehindProxy,
+		TrustedProxies: trusted,
 		StartOpen:      cfg.StartOpen,
 		Cookies:        handlers.CookieNames(cfg.Cookies),
 		Visitor:        identify(cfg.Visitor),
@@ -302,6 +310,23 @@ func withDefaults(cfg Config) (Config, error) {
 	return cfg, nil
 }
 
+// parsePrefixes reads addresses and CIDR prefixes.
+func parsePrefixes(values []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range values {
+		if addr, err := netip.ParseAddr(v); err == nil {
+			out = append(out, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
+			continue
+		}
+		prefix, err := netip.ParsePrefix(v)
+		if err != nil {
+			return nil, fmt.Errorf("parley: TrustedProxies: %q is neither an address nor a CIDR prefix", v)
+		}
+		out = append(out, prefix.Masked())
+	}
+	return out, nil
+}
+
 // identify adapts the site's Visitor function to the handlers'.
 func identify(fn func(echo.Context) (Visitor, bool)) handlers.IdentifyVisitor {
 	if fn == nil {
@@ -355,6 +380,22 @@ func (p *Parley) TrackPages(next echo.HandlerFunc) echo.HandlerFunc {
 // check their own CSRF token: give it to the site's CSRF middleware as its
 // Skipper (middleware.CSRFConfig{Skipper: chat.Skipper}).
 func (p *Parley) Skipper(c echo.Context) bool { return p.handler.Owns(c) }
+
+// IPExtractor finds the client's address for the site's Echo
+// (e.IPExtractor = chat.IPExtractor()), which Parley's rate limits key on:
+// the peer's address, or behind a trusted proxy the address that proxy
+// forwarded (X-Forwarded-For, read from the right, trusting only
+// TrustedProxies).
+func (p *Parley) IPExtractor() echo.IPExtractor {
+	if len(p.trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, prefix := range p.trusted {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: prefix.Addr().AsSlice(), Mask: net.CIDRMask(prefix.Bits(), prefix.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
 
 // Health answers a health check: 200 "ok" when the store answers, 503
 // otherwise.

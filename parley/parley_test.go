@@ -66,6 +66,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"negative offline", func(c *parley.Config) { c.MaxOffline = -time.Second }, "must not be negative"},
 		{"agent without password", func(c *parley.Config) { c.Agents = []parley.Agent{{Name: "bob"}} }, "agents"},
 		{"bad catalog URL", func(c *parley.Config) { c.Localization = map[string]string{"fr": "ftp://x/fr.json"} }, "localization"},
+		{"bad proxy", func(c *parley.Config) { c.TrustedProxies = []string{"proxy.internal"} }, "TrustedProxies"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -431,6 +432,34 @@ func TestChatStartedBeforeSignInBecomesTheUsers(t *testing.T) {
 	_, doc = other.get("/account")
 	if got := doc.Find("#parley-widget").AttrOr("data-chat-id", ""); got != chatID {
 		t.Errorf("on another device Grace's widget shows chat %q, want %q", got, chatID)
+	}
+}
+
+func TestIPExtractorBelievesOnlyTrustedProxies(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		trusted []string
+		peer    string
+		want    string
+	}{
+		{"no proxy trusted", nil, "10.1.2.3:5000", "10.1.2.3"},
+		{"from the trusted proxy", []string{"10.0.0.0/8"}, "10.1.2.3:5000", "203.0.113.9"},
+		{"from a single trusted address", []string{"10.1.2.3"}, "10.1.2.3:5000", "203.0.113.9"},
+		{"from anyone else", []string{"10.0.0.0/8"}, "192.0.2.4:5000", "192.0.2.4"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t)
+			cfg.TrustedProxies = tt.trusted
+			chat := newParley(t, cfg)
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.RemoteAddr = tt.peer
+			req.Header.Set("X-Forwarded-For", "203.0.113.9")
+			if got := chat.IPExtractor()(req); got != tt.want {
+				t.Errorf("client address = %s, want %s", got, tt.want)
+			}
+		})
 	}
 }
 
