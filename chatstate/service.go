@@ -3,6 +3,8 @@ package chatstate
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"sync"
 	"time"
 )
 
@@ -25,8 +27,15 @@ type Config struct {
 	MaxOfflineCap     time.Duration
 }
 
+// chatLocks is how many locks the chats share: enough that two busy chats
+// rarely wait for each other.
+const chatLocks = 256
+
 // Service applies the rules of a chat's life and publishes what changed.
 type Service struct {
+	// locks order each chat's commits and publications alike: a chat's
+	// events reach the hub in seq order, whoever wrote them.
+	locks             [chatLocks]sync.Mutex
 	store             Store
 	hub               *Hub
 	now               func() time.Time
@@ -341,6 +350,11 @@ func (s *Service) mayTalk(c *Chat, from Party) error {
 // update stamps the time on the chat and its new events, commits them and
 // publishes what was appended.
 func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]Event, error)) (Chat, []Event, error) {
+	// Commit and publish under the chat's lock: published after it, two
+	// writers' events could reach subscribers out of seq order.
+	lock := &s.locks[lockIndex(id)]
+	lock.Lock()
+	defer lock.Unlock()
 	now := s.now().UTC()
 	var lastSeq int64
 	c, events, err := s.store.Update(ctx, id, func(c *Chat) ([]Event, error) {
@@ -368,6 +382,13 @@ func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]E
 	}
 	s.hub.Publish(fresh)
 	return c, events, nil
+}
+
+// lockIndex picks a chat's lock.
+func lockIndex(id string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return h.Sum32() % chatLocks
 }
 
 func visitorParty(r Registration) Party {

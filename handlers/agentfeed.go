@@ -164,8 +164,18 @@ func (f *agentFeed) resume(ctx context.Context, _ int64) ([]serverFrame, error) 
 	return frames, nil
 }
 
+// eventFrames renders a live event for the console in one frame.
+func (f *agentFeed) eventFrames(ctx context.Context, ev chatstate.Event) ([]serverFrame, error) {
+	frame, ok, err := f.eventFrame(ctx, ev)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return []serverFrame{frame}, nil
+}
+
 // eventFrame renders a live event for the console: the queue when it
-// changed, and the event in the agent's own chat.
+// changed, and in the agent's own chat the event with any before it that
+// the client has not had.
 func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverFrame, bool, error) {
 	var parts []templ.Component
 	if affectsQueue(ev.Kind) {
@@ -178,8 +188,18 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverF
 	case shown && ev.Seq <= seq:
 		// The client has it already.
 	case shown:
-		if err := f.eventParts(ctx, ev, false, &parts); err != nil {
-			return serverFrame{}, false, err
+		events := []chatstate.Event{ev}
+		if ev.Seq > seq+1 {
+			missed, err := f.console.chats.EventsAfter(ctx, ev.ChatID, seq, min(int(ev.Seq-seq), maxReplay))
+			if err != nil {
+				return serverFrame{}, false, err
+			}
+			events = missed
+		}
+		for _, ev := range events {
+			if err := f.eventParts(ctx, ev, false, &parts); err != nil {
+				return serverFrame{}, false, err
+			}
 		}
 	case ev.Kind == chatstate.EventAgentJoined && ev.From.Name == f.agent:
 		// Accepted here or in another tab of the same agent.

@@ -94,9 +94,11 @@ type feed interface {
 	// resume returns the frames that bring a client holding lastSeq up to
 	// date, starting with a resume frame.
 	resume(ctx context.Context, lastSeq int64) ([]serverFrame, error)
-	// eventFrame renders a live event; ok is false for an event the client
-	// already has or does not see.
-	eventFrame(ctx context.Context, ev chatstate.Event) (frame serverFrame, ok bool, err error)
+	// eventFrames renders a live event, after any of its chat's events the
+	// client has not had (a gap: the hub dropped or reordered nothing, but
+	// another instance or a slow writer may), read from the log; none for an
+	// event the client has or does not see.
+	eventFrames(ctx context.Context, ev chatstate.Event) ([]serverFrame, error)
 	// handleFrame applies a client frame and returns the frames that answer it.
 	handleFrame(ctx context.Context, frame clientFrame) []serverFrame
 	// errorFrame reports a refused frame in the client's language.
@@ -129,7 +131,40 @@ func (t *liveTransports) newVisitorFeed(c echo.Context, chat chatstate.Chat) *vi
 	return &visitorFeed{t: t, chat: chat, chatID: chat.ID, viewer: v, tr: t.translator(v, &chat)}
 }
 
-// eventFrame renders one event for the visitor.
+// eventFrames renders one event for the visitor, with the events before
+// it that the client has not had.
+func (f *visitorFeed) eventFrames(ctx context.Context, ev chatstate.Event) ([]serverFrame, error) {
+	if ev.Seq <= f.sent {
+		return nil, nil
+	}
+	if ev.Seq-f.sent > maxReplay {
+		// Too far behind to replay: the client re-renders the widget.
+		f.sent = ev.Seq
+		return []serverFrame{resumeFrame(false, ev.Seq)}, nil
+	}
+	events := []chatstate.Event{ev}
+	if ev.Seq > f.sent+1 {
+		missed, err := f.t.chats.EventsAfter(ctx, f.chatID, f.sent, int(ev.Seq-f.sent))
+		if err != nil {
+			return nil, err
+		}
+		events = missed
+	}
+	var frames []serverFrame
+	for _, ev := range events {
+		frame, ok, err := f.eventFrame(ctx, ev)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			frames = append(frames, frame)
+		}
+	}
+	return frames, nil
+}
+
+// eventFrame renders one event for the visitor; ok is false for one the
+// client has.
 func (f *visitorFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverFrame, bool, error) {
 	if ev.Seq <= f.sent {
 		return serverFrame{}, false, nil

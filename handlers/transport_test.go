@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -423,5 +424,61 @@ func TestReplaySkipsStaleTyping(t *testing.T) {
 	f := next(t, conn)
 	if f.Event == nil || f.Event.Kind != "typing" || f.Event.Seq != from+2 {
 		t.Fatalf("replay = %+v, want only the fresh typing event (seq %d)", f, from+2)
+	}
+}
+
+// TestFeedsFillGaps commits events the hub never announces (as another
+// instance, or a writer that has not published yet, leaves them) and then
+// one it does: the visitor's socket and the console's feed send the missed
+// ones first, in seq order, instead of skipping them.
+func TestFeedsFillGaps(t *testing.T) {
+	en := newEnv(t)
+	ls := startLiveServer(t, en.consoleDeps(nil))
+	v, id := registeredVisitor(t, en, ls)
+	if _, err := en.chats.Accept(context.Background(), id, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	conn := mustDial(t, ls, v)
+	send(t, conn, map[string]any{"type": "hello", "lastSeq": en.chat(id).LastSeq})
+	wantResume(t, next(t, conn), true)
+
+	agent := agentBrowser(t, en, ls.Config.Handler, "alice")
+	wsURL := "ws" + strings.TrimPrefix(ls.URL, "http") + "/agent/ws?queue=&chats=" + id + "." + strconv.FormatInt(en.chat(id).LastSeq, 10)
+	agentConn, _, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": {ls.URL}, "Cookie": {agent.cookieHeader()}})
+	if err != nil {
+		t.Fatalf("dial /agent/ws: %v", err)
+	}
+	t.Cleanup(func() { agentConn.Close() })
+	send(t, agentConn, map[string]any{"type": "hello", "lastSeq": 0})
+	wantResume(t, next(t, agentConn), true)
+
+	silent := []string{"unannounced one", "unannounced two"}
+	for _, text := range silent {
+		_, _, err := en.store.Update(context.Background(), id, func(c *chatstate.Chat) ([]chatstate.Event, error) {
+			return []chatstate.Event{{Kind: chatstate.EventMessage, From: chatstate.Party{Type: chatstate.PartyAgent, Name: "alice"}, Text: text, Time: time.Now()}}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := en.chats.SendMessage(context.Background(), id, chatstate.Party{Type: chatstate.PartyAgent, Name: "alice"}, "", "announced"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for range 3 {
+		f := next(t, conn)
+		if f.Event == nil {
+			t.Fatalf("frame %+v, want an event", f)
+		}
+		got = append(got, f.Event.Text)
+	}
+	if want := append(silent, "announced"); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("visitor got %q, want %q", got, want)
+	}
+	f := nextWith(t, agentConn, "announced")
+	for _, text := range silent {
+		if !strings.Contains(f.HTML, text) || strings.Index(f.HTML, text) > strings.Index(f.HTML, ">announced<") {
+			t.Errorf("console frame lacks %q before the announced message:\n%s", text, f.HTML)
+		}
 	}
 }

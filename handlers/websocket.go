@@ -124,13 +124,15 @@ func (t *liveTransports) serveSocket(conn *websocket.Conn, feed feed) {
 				// Dropped for lagging: the client reconnects and resumes.
 				return
 			}
-			f, ok, err := feed.eventFrame(ctx, ev)
+			frames, err := feed.eventFrames(ctx, ev)
 			if err != nil {
 				t.log.Error("render event", "topic", feed.topic(), "err", err)
 				return
 			}
-			if ok && !write(f) {
-				return
+			for _, f := range frames {
+				if !write(f) {
+					return
+				}
 			}
 		case f := <-replies:
 			if !write(f) {
