@@ -138,9 +138,13 @@
 
   // ---- swapping fragments in
 
+  // bumpSeq records the newest seq the pane has without a gap: the live
+  // feed resumes from it. A reply's answer can carry a seq past a visitor's
+  // message the feed has not delivered yet; counting it would skip that
+  // message on the next reconnect.
   function bumpSeq(chat, seq) {
     var pane = byId("agent-chat-" + chat);
-    if (pane && seq > Number(pane.getAttribute("data-last-seq") || 0)) {
+    if (pane && seq === Number(pane.getAttribute("data-last-seq") || 0) + 1) {
       pane.setAttribute("data-last-seq", String(seq));
     }
   }
