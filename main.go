@@ -70,7 +70,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	server := &http.Server{
 		Handler:           demo.New(chat, logger),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// A request's body comes within this, and an idle keep-alive
+		// connection is closed after the other: a client that opens
+		// connections and sends nothing cannot hold them. Live WebSockets
+		// set their own deadlines once upgraded.
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	listener, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

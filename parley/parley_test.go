@@ -9,11 +9,13 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/gorilla/sessions"
+	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"go.uber.org/goleak"
@@ -501,5 +503,98 @@ func TestCloseEndsBackgroundWork(t *testing.T) {
 	}
 	if err := chat.Close(); err != nil {
 		t.Errorf("second Close() = %v, want nil", err)
+	}
+}
+
+// syncBuffer is a log sink that goroutines may write to at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestShutdownWithLiveSockets ends the server's context with visitors'
+// WebSockets open, as SIGTERM does: Parley closes them ("going away"),
+// and Close waits for them before it closes the store, so none of them
+// writes to a closed database.
+func TestShutdownWithLiveSockets(t *testing.T) {
+	ctx, shutdown := context.WithCancel(context.Background())
+	defer shutdown()
+	var logs syncBuffer
+	cfg := testConfig(t)
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	chat, err := parley.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	e.GET("/", func(c echo.Context) error {
+		return layout("Home", chat.Assets(), chat.Widget(c)).Render(c.Request().Context(), c.Response())
+	})
+	chat.Mount(e)
+	srv := httptest.NewServer(e)
+
+	// One visitor with many tabs open: their sockets all close at once.
+	v := newClient(t, srv.URL)
+	_, doc := v.get("/")
+	res, _ := v.post("/chat/start", url.Values{"parley_csrf": {chatToken(doc)}, "return_to": {"/"}})
+	wantStatus(t, "start", res, http.StatusSeeOther)
+	_, doc = v.get("/")
+	res, _ = v.post("/chat/register", url.Values{"parley_csrf": {chatToken(doc)}, "return_to": {"/"}, "first_name": {"Ada"}, "email": {"ada@example.com"}})
+	wantStatus(t, "register", res, http.StatusSeeOther)
+	u, _ := url.Parse(srv.URL)
+	header := http.Header{"Origin": {srv.URL}}
+	for _, c := range v.http.Jar.Cookies(u) {
+		header.Add("Cookie", c.Name+"="+c.Value)
+	}
+	const sockets = 12
+	var conns []*websocket.Conn
+	for range sockets {
+		conn, res, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/chat/ws?page=/", header)
+		if err != nil {
+			t.Fatalf("dial: %v (%v)", err, res)
+		}
+		if err := conn.WriteJSON(map[string]any{"type": "hello", "lastSeq": 0}); err != nil {
+			t.Fatal(err)
+		}
+		var resume map[string]any
+		if err := conn.ReadJSON(&resume); err != nil || resume["type"] != "resume" {
+			t.Fatalf("first frame %v, %v; want resume", resume, err)
+		}
+		conns = append(conns, conn)
+	}
+
+	// As main does: the context ends, and (http.Server.Shutdown not waiting
+	// for hijacked connections) Close comes straight after.
+	shutdown()
+	if err := chat.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	for _, conn := range conns {
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+					t.Errorf("socket ended with %v, want close 1001 going away", err)
+				}
+				break
+			}
+		}
+		conn.Close()
+	}
+	srv.Close()
+	if strings.Contains(logs.String(), "database is closed") || strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("shutdown logged errors:\n%s", logs.String())
 	}
 }
