@@ -111,6 +111,9 @@ func (a *agentConsole) chatView(ctx context.Context, chat chatstate.Chat, csrf s
 		switch {
 		case ev.Kind == chatstate.EventPage:
 			v.Trail = append(v.Trail, trailItem(ev))
+			if len(v.Trail) > maxTrailShown {
+				v.Trail = v.Trail[1:]
+			}
 		case ev.Kind == chatstate.EventEnded:
 			v.Ended = agentEndedLine(ev)
 			v.End = ev.Time
@@ -123,6 +126,10 @@ func (a *agentConsole) chatView(ctx context.Context, chat chatstate.Chat, csrf s
 	}
 	return v, nil
 }
+
+// maxTrailShown keeps the agent's view of a page trail to its newest pages,
+// however many a visitor (or a script) went through.
+const maxTrailShown = 50
 
 func trailItem(ev chatstate.Event) views.TrailItem {
 	return views.TrailItem{ChatID: ev.ChatID, Seq: ev.Seq, Page: ev.Page, Time: ev.Time}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/PuerkitoBio/goquery"
@@ -690,3 +691,23 @@ func TestEscaping(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestPageTrailLimited: a visitor (or a script) flipping between pages as
+// fast as it can does not grow the chat's log, nor every agent's queue
+// updates, without limit; the agent's view shows the newest pages.
+func TestPageTrailLimited(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	v := en.visitor(en.server())
+	id := v.register("/", "Ada")
+	for i := range 200 {
+		v.get([]string{"/products", "/pricing"}[i%2]).wantStatus(http.StatusOK)
+	}
+	pages := en.events(id, chatstate.EventPage)
+	if n := len(pages); n > 15 {
+		t.Errorf("200 quick page views logged %d page events, want them limited (a burst of 10)", n)
+	}
+	if got := en.chat(id).VisitorSeenAt; time.Since(got) > time.Minute {
+		t.Errorf("visitor last seen %v, want now: limited views still count as presence", got)
+	}
+}

@@ -34,6 +34,7 @@ type visitorChats interface {
 	Register(ctx context.Context, id string, r chatstate.Registration) (chatstate.Chat, error)
 	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
 	Visit(ctx context.Context, id, page string) error
+	Seen(ctx context.Context, id string) error
 	End(ctx context.Context, id string, by chatstate.Party, reason string) (chatstate.Chat, error)
 	MarkEndSeen(ctx context.Context, id string) error
 }
@@ -141,6 +142,7 @@ type visitorWidget struct {
 	startLimit   *rateLimiter
 	draftLimit   *rateLimiter
 	messageLimit *rateLimiter
+	pageLimit    *rateLimiter
 }
 
 // liveTransports carry a chat's events to its visitor, and the console's
@@ -215,6 +217,9 @@ func New(d Deps) *Handler {
 		startLimit:   newRateLimiter(0.2, 5),
 		draftLimit:   newRateLimiter(10, 20),
 		messageLimit: messageLimit,
+		// People move through a few pages quickly, then read; each page
+		// event reaches every agent's queue.
+		pageLimit: newRateLimiter(0.5, 10),
 	}
 	transports := &liveTransports{
 		surface:        shared,

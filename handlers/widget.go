@@ -70,7 +70,15 @@ func (vw *visitorWidget) recordPage(c echo.Context, r restored) {
 		return
 	}
 	ctx := c.Request().Context()
-	if err := vw.chats.Visit(ctx, r.chat.ID, safeReturnTo(c.Request().URL.Path)); err != nil {
+	var err error
+	if vw.pageLimit.Allow(r.chat.ID) {
+		err = vw.chats.Visit(ctx, r.chat.ID, safeReturnTo(c.Request().URL.Path))
+	} else {
+		// Pages flipped faster than anyone reads them: the visitor is
+		// there, but the trail does not grow.
+		err = vw.chats.Seen(ctx, r.chat.ID)
+	}
+	if err != nil {
 		vw.log.ErrorContext(ctx, "record visit", "chat", r.chat.ID, "err", err)
 	}
 }
