@@ -82,15 +82,20 @@ func (a *agentConsole) login(c echo.Context) error {
 	if len(nameKey) > agents.MaxNameBytes {
 		nameKey = nameKey[:agents.MaxNameBytes]
 	}
-	// Both buckets are spent, so a blocked address still counts against
-	// the name it guesses.
-	ipOK := a.loginIPLimit.Allow(c.RealIP())
-	nameOK := a.loginNameLimit.Allow(nameKey)
-	if !ipOK || !nameOK {
+	// Every attempt spends the address's bucket. Wrong guesses spend the
+	// name's; once a name is being guessed at, each address may fail only
+	// a few times more for it. Guessers are held up, but not the agent: a
+	// right password from an address that has not been guessing gets in.
+	ip := c.RealIP()
+	pairKey := nameKey + "\x00" + ip
+	underAttack := !a.loginNameLimit.Ready(nameKey)
+	if !a.loginIPLimit.Allow(ip) || underAttack && !a.loginPairLimit.Ready(pairKey) {
 		view.Error = "Too many sign-in attempts. Please wait a few minutes and try again."
 		return a.render(c, http.StatusTooManyRequests, views.AgentLoginPage(view))
 	}
 	if !a.accounts.Authenticate(name, f.Password) {
+		a.loginNameLimit.Allow(nameKey)
+		a.loginPairLimit.Allow(pairKey)
 		view.Error = "Wrong name or password."
 		return a.render(c, http.StatusUnauthorized, views.AgentLoginPage(view))
 	}

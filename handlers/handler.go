@@ -169,6 +169,7 @@ type agentConsole struct {
 	jar            *agentJar
 	loginIPLimit   *rateLimiter
 	loginNameLimit *rateLimiter
+	loginPairLimit *rateLimiter
 	typingLimit    *rateLimiter
 	messageLimit   *rateLimiter
 	now            func() time.Time
@@ -238,10 +239,13 @@ func New(d Deps) *Handler {
 		transports: transports,
 		accounts:   accounts,
 		jar:        newAgentJar(d.SessionSecrets, cookies.Agent, shared.viaTLS),
-		// Sign-in guesses: a few tries, then one a minute per address and
-		// one every five minutes per name, whoever guesses it.
+		// Sign-in: a few tries, then one a minute per address; a name that
+		// took five wrong guesses is under attack until it recovers (one
+		// every five minutes), and then an address may fail three times for
+		// it per quarter hour.
 		loginIPLimit:   newRateLimiter(1.0/60, 10),
 		loginNameLimit: newRateLimiter(1.0/300, 5),
+		loginPairLimit: newRateLimiter(1.0/900, 3),
 		typingLimit:    typingLimit,
 		messageLimit:   messageLimit,
 		now:            time.Now,

@@ -29,6 +29,14 @@ func newRateLimiter(perSecond float64, burst int) *rateLimiter {
 	return &rateLimiter{limit: rate.Limit(perSecond), burst: burst, buckets: map[string]*bucket{}, now: time.Now}
 }
 
+// Ready reports whether key's bucket has a token, without spending it.
+func (l *rateLimiter) Ready(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	return b == nil || b.limiter.TokensAt(l.now()) >= 1
+}
+
 // Allow spends one token of key's bucket, reporting whether there was one.
 func (l *rateLimiter) Allow(key string) bool {
 	l.mu.Lock()
