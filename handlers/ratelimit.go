@@ -7,14 +7,21 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// rateLimiter keeps a token bucket per key (a client address or a chat),
-// forgetting keys that have been quiet for a while so memory stays bounded.
+// rateLimiter keeps a token bucket per key (a client address or a chat).
+// A bucket that has refilled is as good as a new one, so it is forgotten:
+// memory stays bounded by the keys active within one refill time, however
+// many keys a flood of requests brings.
 type rateLimiter struct {
-	mu        sync.Mutex
-	limit     rate.Limit
-	burst     int
-	buckets   map[string]*bucket
+	mu      sync.Mutex
+	limit   rate.Limit
+	burst   int
+	buckets map[string]*bucket
+	// refill is how long an unused bucket takes to fill up again.
+	refill time.Duration
+	// lastSweep and sweptSize decide when to look for full buckets: every
+	// refill time, or sooner when the map has doubled since.
 	lastSweep time.Time
+	sweptSize int
 	now       func() time.Time
 }
 
@@ -23,10 +30,12 @@ type bucket struct {
 	lastSeen time.Time
 }
 
-const bucketIdle = 10 * time.Minute
+// minSweepSize is the map size below which a sweep is not worth it early.
+const minSweepSize = 1024
 
 func newRateLimiter(perSecond float64, burst int) *rateLimiter {
-	return &rateLimiter{limit: rate.Limit(perSecond), burst: burst, buckets: map[string]*bucket{}, now: time.Now}
+	refill := time.Duration(float64(burst) / perSecond * float64(time.Second))
+	return &rateLimiter{limit: rate.Limit(perSecond), burst: burst, refill: refill, buckets: map[string]*bucket{}, now: time.Now}
 }
 
 // Ready reports whether key's bucket has a token, without spending it.
@@ -42,14 +51,7 @@ func (l *rateLimiter) Allow(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if now.Sub(l.lastSweep) > bucketIdle {
-		for k, b := range l.buckets {
-			if now.Sub(b.lastSeen) > bucketIdle {
-				delete(l.buckets, k)
-			}
-		}
-		l.lastSweep = now
-	}
+	l.sweep(now)
 	b := l.buckets[key]
 	if b == nil {
 		b = &bucket{limiter: rate.NewLimiter(l.limit, l.burst)}
@@ -57,4 +59,18 @@ func (l *rateLimiter) Allow(key string) bool {
 	}
 	b.lastSeen = now
 	return b.limiter.AllowN(now, 1)
+}
+
+// sweep forgets the buckets unused for a refill time.
+func (l *rateLimiter) sweep(now time.Time) {
+	grown := len(l.buckets) >= max(minSweepSize, 2*l.sweptSize)
+	if now.Sub(l.lastSweep) < l.refill && !grown {
+		return
+	}
+	for k, b := range l.buckets {
+		if now.Sub(b.lastSeen) >= l.refill {
+			delete(l.buckets, k)
+		}
+	}
+	l.lastSweep, l.sweptSize = now, len(l.buckets)
 }
