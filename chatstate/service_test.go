@@ -417,11 +417,14 @@ func TestRegisterNormalizes(t *testing.T) {
 		t.Errorf("draft after an invalid registration (-want +got):\n%s", diff)
 	}
 
-	reg, err := s.Register(ctx, c.ID, chatstate.Registration{FirstName: "\tAda\n", Email: " ada@example.com ", UserData: map[string]string{" plan\x07 ": " pro "}})
+	// Nothing invisible may turn a name or subject around in the agent's
+	// console, nor hide in an address.
+	reg, err := s.Register(ctx, c.ID, chatstate.Registration{FirstName: "\tA\u202Eda\n", LastName: "\u2066Love\u200Blace\u2069",
+		Email: " ada@exa\u200Dmple.com\u200E ", Subject: "Refund \u202Ereh\u202C", UserData: map[string]string{" plan\x07 ": " pro "}})
 	if err != nil {
 		t.Fatalf("Register() = %v", err)
 	}
-	want = chatstate.Registration{FirstName: "Ada", Email: "ada@example.com", UserData: map[string]string{"plan": "pro"}}
+	want = chatstate.Registration{FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com", Subject: "Refund reh", UserData: map[string]string{"plan": "pro"}}
 	if diff := cmp.Diff(want, reg.Visitor); diff != "" {
 		t.Errorf("visitor (-want +got):\n%s", diff)
 	}
@@ -474,6 +477,10 @@ func TestSendMessageCleaning(t *testing.T) {
 		{"empty", "", "", "", chatstate.ErrMessageEmpty},
 		{"blank", "", " \n\t ", "", chatstate.ErrMessageEmpty},
 		{"only control characters", "", "\x00\x01", "", chatstate.ErrMessageEmpty},
+		{"bidi overrides dropped", "", "pay to \u202Egnp.exe\u202C now", "pay to gnp.exe now", nil},
+		{"bidi isolates dropped", "", "\u2067abc\u2069 \u2066x\u2069", "abc x", nil},
+		{"only zero-width characters", "", "\u200B\u2060\uFEFF", "", chatstate.ErrMessageEmpty},
+		{"joiners that scripts need kept", "", "می\u200Cخواهم 👩\u200D💻", "می\u200Cخواهم 👩\u200D💻", nil},
 		{"invalid UTF-8", "", "hi\xffthere", "", chatstate.ErrMessageInvalid},
 		{"client id", "abc-DEF_123", "with id", "with id", nil},
 		{"longest client id", strings.Repeat("a", 64), "long id", "long id", nil},

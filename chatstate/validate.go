@@ -31,7 +31,13 @@ const (
 func normalizeRegistration(r Registration) Registration {
 	r.FirstName = cleanLine(r.FirstName)
 	r.LastName = cleanLine(r.LastName)
-	r.Email = cleanLine(r.Email)
+	// An address needs no invisible characters at all.
+	r.Email = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, cleanLine(r.Email))
 	r.Subject = cleanLine(r.Subject)
 	if len(r.UserData) > 0 {
 		data := make(map[string]string, len(r.UserData))
@@ -98,10 +104,10 @@ func cleanMessage(text string) (string, error) {
 		return "", ErrMessageInvalid
 	}
 	text = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' || !unicode.IsControl(r) {
-			return r
+		if r != '\n' && r != '\t' && unicode.IsControl(r) || reorders(r) {
+			return -1
 		}
-		return -1
+		return r
 	}, text)
 	text = strings.TrimSpace(text)
 	switch n := utf8.RuneCountInString(text); {
@@ -113,17 +119,32 @@ func cleanMessage(text string) (string, error) {
 	return text, nil
 }
 
-// cleanLine drops control characters and invalid UTF-8 from a one-line
-// field and trims it.
+// cleanLine drops control characters, invalid UTF-8 and characters that
+// reorder or hide text from a one-line field and trims it.
 func cleanLine(s string) string {
 	s = strings.ToValidUTF8(s, "")
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || reorders(r) {
 			return -1
 		}
 		return r
 	}, s)
 	return strings.TrimSpace(s)
+}
+
+// reorders reports the invisible characters that make text read other than
+// it is: bidi embeddings, overrides and isolates (which can turn a name or
+// a link around in the agent's console) and zero-width spaces and joiners
+// of words (which hide what is there). The joiners that scripts and emoji
+// need (U+200C, U+200D) and the direction marks stay.
+func reorders(r rune) bool {
+	switch {
+	case r >= '\u202A' && r <= '\u202E', r >= '\u2066' && r <= '\u2069':
+		return true
+	case r == '\u200B', r == '\u2060', r == '\uFEFF':
+		return true
+	}
+	return false
 }
 
 func truncate(s string, maxRunes int) string {
