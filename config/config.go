@@ -26,6 +26,9 @@ type Config struct {
 	// TrustedProxies are the reverse proxies in front (addresses or CIDR
 	// prefixes) whose X-Forwarded-Proto and X-Forwarded-For are believed.
 	TrustedProxies []string
+	// MetricsToken, when set, is what a scraper of /metrics sends as a
+	// bearer token.
+	MetricsToken string
 	// Localization maps a source name to the URL its catalog is fetched from.
 	Localization map[string]string
 	Agents       []Agent
@@ -52,6 +55,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		Addr:          envOr(getenv, "PARLEY_ADDR", "127.0.0.1:8080"),
 		DataDir:       envOr(getenv, "PARLEY_DATA", "data"),
 		DatabaseURL:   getenv("PARLEY_DATABASE_URL"),
+		MetricsToken:  getenv("PARLEY_METRICS_TOKEN"),
 		MaxOffline:    10 * time.Minute,
 		MaxOfflineCap: time.Hour,
 	}
@@ -77,6 +81,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "postgres:// URL to use PostgreSQL instead of SQLite (PARLEY_DATABASE_URL)")
 	fs.Var(sessionKeys, "session-key", "cookie key, newest first; repeatable (PARLEY_SESSION_KEYS, comma-separated)")
 	fs.Var(allowedOrigins, "allowed-origin", "extra origin allowed to open the chat transports; repeatable (PARLEY_ALLOWED_ORIGINS)")
+	fs.StringVar(&cfg.MetricsToken, "metrics-token", cfg.MetricsToken, "bearer token a scraper of /metrics sends; without it, /metrics answers this machine only (PARLEY_METRICS_TOKEN)")
 	fs.Var(trustedProxies, "trusted-proxy", "address or CIDR of a reverse proxy in front, whose X-Forwarded-Proto and X-Forwarded-For are believed; repeatable (PARLEY_TRUSTED_PROXIES)")
 	fs.Var(localization, "localization-url", "NAME=URL of an extra localization catalog; repeatable (PARLEY_LOCALIZATION_URLS)")
 	fs.Var(agents, "agent", "NAME:PASSWORD of an agent; repeatable (PARLEY_AGENTS=\"alice:pw,bob:pw\")")

@@ -66,10 +66,12 @@ func TestParse(t *testing.T) {
 				"PARLEY_AGENTS":            "alice:pw, bob:secret ,,carol:x:y",
 				"PARLEY_MAX_OFFLINE":       "90s",
 				"PARLEY_TRUSTED_PROXIES":   "127.0.0.1, 10.0.0.0/8",
+				"PARLEY_METRICS_TOKEN":     "scrape-me",
 			},
 			want: with(func(c *config.Config) {
 				c.Addr, c.DataDir, c.DatabaseURL = "0.0.0.0:9000", "/var/lib/parley", "postgres://db/parley"
 				c.TrustedProxies = []string{"127.0.0.1", "10.0.0.0/8"}
+				c.MetricsToken = "scrape-me"
 				c.SessionKeys = []string{key1, key2}
 				c.AllowedOrigins = []string{"https://a.example", "https://b.example"}
 				c.Localization = map[string]string{"fr": "https://l.example/fr.json"}

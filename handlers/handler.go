@@ -107,6 +107,10 @@ type Deps struct {
 	// TLS: their X-Forwarded-Proto decides the site's own origin's scheme
 	// and whether cookies are Secure. Nobody else's is believed.
 	TrustedProxies []netip.Prefix
+	// MetricsToken, when set, is what a scraper of /metrics must send as
+	// "Authorization: Bearer TOKEN", from anywhere; without it, /metrics
+	// answers only clients on this machine.
+	MetricsToken string
 	// StartOpen shows the widget open to a visitor who has not opened or
 	// minimized it yet; otherwise it starts as its launcher.
 	StartOpen bool
@@ -156,6 +160,7 @@ type liveTransports struct {
 	upgrader       *websocket.Upgrader
 	typingLimit    *rateLimiter
 	messageLimit   *rateLimiter
+	metricsToken   string
 	// live counts the open WebSockets, so that shutdown can wait for them.
 	live liveCount
 }
@@ -230,6 +235,7 @@ func New(d Deps) *Handler {
 		closing:        d.Closing,
 		typingLimit:    typingLimit,
 		messageLimit:   messageLimit,
+		metricsToken:   d.MetricsToken,
 	}
 	transports.upgrader = newUpgrader(transports)
 	transports.live.none.L = &transports.live.mu

@@ -1,19 +1,21 @@
 package handlers
 
 import (
+	"crypto/subtle"
 	"fmt"
-	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 )
 
-// Metrics serves Prometheus's text format to clients on this machine only:
-// the numbers say how busy the server is, which is nobody else's business.
+// Metrics serves Prometheus's text format to a scraper with the metrics
+// token, or without one to clients on this machine only: the numbers say
+// how busy the server is, which is nobody else's business.
 func (t *liveTransports) Metrics(c echo.Context) error {
-	if ip := net.ParseIP(c.RealIP()); ip == nil || !ip.IsLoopback() {
+	if !t.metricsAllowed(c.Request()) {
 		// A plain 404, which any site's error handler knows.
 		return echo.ErrNotFound
 	}
@@ -30,4 +32,16 @@ func (t *liveTransports) Metrics(c echo.Context) error {
 	metric("parley_goroutines", "gauge", "Goroutines in the process.", runtime.NumGoroutine())
 	metric("parley_heap_bytes", "gauge", "Bytes of allocated heap objects.", mem.HeapAlloc)
 	return c.Blob(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", []byte(b.String()))
+}
+
+// metricsAllowed lets in the bearer of the metrics token, and without a
+// token configured, a client on this machine that did not come through a
+// proxy (through a trusted one on this machine, anyone could).
+func (t *liveTransports) metricsAllowed(r *http.Request) bool {
+	if t.metricsToken != "" {
+		sent, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		return ok && subtle.ConstantTimeCompare([]byte(sent), []byte(t.metricsToken)) == 1
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && peer.Addr().IsLoopback() && !t.fromTrustedProxy(r) && r.Header.Get("X-Forwarded-For") == ""
 }

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/parley/parley/handlers"
 )
 
 // metricValues reads Prometheus text into name → value.
@@ -60,5 +62,40 @@ func TestMetrics(t *testing.T) {
 	}
 	if rec := get("192.0.2.7:40000"); rec.Code != http.StatusNotFound {
 		t.Errorf("GET /metrics from another machine = %d, want 404", rec.Code)
+	}
+	// Through a proxy on this machine, the client is somewhere else.
+	req := httptest.NewRequest(http.MethodGet, baseURL+"/metrics", nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	rec = httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("GET /metrics forwarded by a local proxy = %d, want 404", rec.Code)
+	}
+}
+
+func TestMetricsToken(t *testing.T) {
+	en := newEnv(t)
+	srv := newSite(handlers.Deps{Chats: en.chats, Catalogs: en.cats, SessionSecrets: [][]byte{secretNew}, MetricsToken: "s3cret-scraper-token"})
+	for _, tt := range []struct {
+		name, peer, auth string
+		want             int
+	}{
+		{"token from anywhere", "192.0.2.7:40000", "Bearer s3cret-scraper-token", http.StatusOK},
+		{"wrong token", "192.0.2.7:40000", "Bearer guess", http.StatusNotFound},
+		{"no token, even from this machine", "127.0.0.1:40000", "", http.StatusNotFound},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, baseURL+"/metrics", nil)
+			req.RemoteAddr = tt.peer
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, req)
+			if rec.Code != tt.want {
+				t.Errorf("GET /metrics = %d, want %d", rec.Code, tt.want)
+			}
+		})
 	}
 }

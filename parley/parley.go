@@ -108,6 +108,11 @@ type Config struct {
 	MaxOffline    time.Duration
 	MaxOfflineCap time.Duration
 
+	// MetricsToken, when set, lets a scraper read Metrics from anywhere
+	// with "Authorization: Bearer TOKEN"; without it, Metrics answers only
+	// clients on the server's own machine that did not come through a proxy.
+	MetricsToken string
+
 	// StartOpen shows the widget open to a visitor who has not opened or
 	// minimized it yet; by default it starts collapsed, as its launcher
 	// button. Either way the server renders the state the visitor left it
@@ -236,6 +241,7 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		AllowedOrigins: cfg.AllowedOrigins,
 		TrustedProxies: trusted,
 		StartOpen:      cfg.StartOpen,
+		MetricsToken:   cfg.MetricsToken,
 		Cookies:        handlers.CookieNames(cfg.Cookies),
 		Visitor:        identify(cfg.Visitor),
 		Closing:        closing,
@@ -401,8 +407,9 @@ func (p *Parley) IPExtractor() echo.IPExtractor {
 // otherwise.
 func (p *Parley) Health(c echo.Context) error { return p.handler.Health(c) }
 
-// Metrics answers in Prometheus's text format to clients on the loopback
-// interface only, and 404 to anyone else.
+// Metrics answers in Prometheus's text format to the bearer of
+// Config.MetricsToken, or without one to clients on the server's own
+// machine only, and 404 to anyone else.
 func (p *Parley) Metrics(c echo.Context) error { return p.handler.Metrics(c) }
 
 // Close ends live connections and background work, waits for them, and
