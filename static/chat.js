@@ -123,7 +123,7 @@
     var current = widget();
     var fresh = parse(markup);
     if (!current || !fresh) return;
-    var focusedId = current.contains(document.activeElement) ? document.activeElement.id : "";
+    var had = current.contains(document.activeElement) ? document.activeElement : null;
     var oldBox = current.querySelector("#parley-message");
     var newBox = fresh.querySelector("#parley-message");
     if (oldBox && newBox && !newBox.value) newBox.value = oldBox.value;
@@ -131,8 +131,9 @@
     show(fresh, current.getAttribute("data-open") === "true");
     if (fresh.querySelector(".parley-launcher")) setUnread(fresh, unreadOf(current));
     current.replaceWith(fresh);
-    var refocus = focusedId && document.getElementById(focusedId);
-    if (refocus) refocus.focus();
+    // Focus stays in the widget: on the same control, or where opening puts it.
+    var again = had && ((had.id && document.getElementById(had.id)) || (had.closest(".parley-launcher") ? fresh.querySelector(".parley-open") : focusTarget(fresh)));
+    if (again) again.focus();
     dress(fresh);
     sync();
   }
@@ -159,6 +160,32 @@
     root.setAttribute("data-open", String(open));
     launcher.hidden = open;
     panel.hidden = !open;
+    cover();
+  }
+
+  // On a phone the open widget covers the page: the page behind it is inert
+  // (no focus, nothing read out) until the widget is minimized.
+  var small = window.matchMedia && matchMedia("(max-width: 600px)");
+  function cover() {
+    var root = widget();
+    var on = root && small && small.matches && !root.hidden && root.getAttribute("data-open") === "true" && root.querySelector(".parley-launcher");
+    document.querySelectorAll("[data-parley-inert]").forEach(function (el) { el.inert = false; el.removeAttribute("data-parley-inert"); });
+    for (var el = root; on && el.parentElement && el !== document.body; el = el.parentElement) {
+      Array.prototype.forEach.call(el.parentElement.children, function (other) {
+        if (other !== el && !other.inert) { other.inert = true; other.setAttribute("data-parley-inert", ""); }
+      });
+    }
+  }
+  if (small) small.addEventListener("change", cover);
+
+  // focusTarget is where focus goes in the open panel: a field to correct,
+  // the message box, the first field or the start button; on a touch screen
+  // the panel's first button, so that the on-screen keyboard stays down.
+  function focusTarget(root) {
+    var touch = window.matchMedia && matchMedia("(pointer: coarse)").matches;
+    return root.querySelector(".parley-panel [aria-invalid=true]") ||
+      (!touch && root.querySelector(".parley-panel textarea, .parley-panel input:not([type=hidden]), .parley-panel form:not(.parley-ui) button")) ||
+      root.querySelector(".parley-panel button");
   }
 
   // setOpen opens or collapses the widget as the visitor asked: the state is
@@ -168,13 +195,15 @@
     var root = widget();
     if (!root || !root.querySelector(".parley-launcher")) return;
     show(root, open);
+    // The panel animates as it opens, not on each swap.
+    root.classList.toggle("parley-opening", open);
     if (open) setUnread(root, 0);
     var session = state.session;
     var value = open ? "open" : "min:" + root.getAttribute("data-chat-id") + ":" + (session ? session._lastSeq() : root.getAttribute("data-last-seq"));
     document.cookie = (root.getAttribute("data-ui-cookie") || "parley_ui") + "=" + value + "; path=/; max-age=604800; samesite=lax" + (location.protocol === "https:" ? "; secure" : "");
     try { localStorage.setItem(UI_KEY, value + " " + Date.now()); } catch (e) { /* one tab only */ }
     if (focus) {
-      var target = open ? root.querySelector(".parley-panel textarea, .parley-panel input:not([type=hidden]), .parley-panel button") : root.querySelector(".parley-open");
+      var target = open ? focusTarget(root) : root.querySelector(".parley-open");
       if (target) target.focus();
     }
   }
@@ -207,23 +236,32 @@
     if (line) line.textContent = line.getAttribute("data-template").replace("{name}", ev.from.name) + ": " + ev.text;
   }
 
+  // The visitor's other tabs follow; opening there reads the new messages.
   window.addEventListener("storage", function (event) {
-    var root = widget();
-    if (event.key === UI_KEY && event.newValue && root) show(root, event.newValue.indexOf("open ") === 0);
+    var root = widget(), open = event.newValue && event.newValue.indexOf("open ") === 0;
+    if (event.key !== UI_KEY || !event.newValue || !root) return;
+    show(root, open);
+    if (open) setUnread(root, 0);
   });
 
+  // showUnread puts the server's count of unread messages in the title.
+  function showUnread(root) {
+    if (unreadOf(root)) setUnread(root, unreadOf(root));
+  }
+
   // On a phone the open widget fills the screen above the keyboard: the
-  // visual viewport is what the keyboard leaves.
-  if (window.visualViewport) {
-    var fit = function () {
-      var root = widget(), vv = window.visualViewport;
-      if (!root) return;
-      root.style.setProperty("--parley-vh", vv.height + "px");
-      root.style.setProperty("--parley-vt", vv.offsetTop + "px");
-    };
-    window.visualViewport.addEventListener("resize", fit);
-    window.visualViewport.addEventListener("scroll", fit);
-    document.addEventListener("DOMContentLoaded", fit);
+  // visual viewport is what the keyboard leaves. The page's root element
+  // carries it, so that it holds for a widget swapped in later too.
+  var vv = window.visualViewport;
+  function fit() {
+    var style = document.documentElement.style;
+    style.setProperty("--parley-vh", vv.height + "px");
+    style.setProperty("--parley-vt", vv.offsetTop + "px");
+  }
+  if (vv) {
+    vv.addEventListener("resize", fit);
+    vv.addEventListener("scroll", fit);
+    fit();
   }
 
   // dress applies the `ui` option to a freshly rendered widget.
@@ -716,9 +754,15 @@
       var fields = startFields(state.options);
       Object.keys(fields).forEach(function (k) { if (fields[k]) body.set(k, fields[k]); });
     }
+    // Disabling the focused button drops focus: it comes back in the new widget.
+    var focused = form.contains(document.activeElement);
     if (button) button.disabled = true;
     request("POST", form.getAttribute("action"), body)
-      .then(html).then(swapWidget)
+      .then(html).then(function (markup) {
+        swapWidget(markup);
+        var target = focused && document.activeElement === document.body && focusTarget(widget());
+        if (target) target.focus();
+      })
       .catch(function () { form.submit(); })
       .then(function () { if (button) button.disabled = false; });
   });
@@ -775,9 +819,11 @@
   function adopt() {
     var current = widget(), fresh = incoming;
     incoming = null;
-    if (!current || !fresh || current === fresh) return;
-    if (fresh.getAttribute("data-chat-id") !== current.getAttribute("data-chat-id") ||
-      fresh.getAttribute("data-state") !== current.getAttribute("data-state")) swapWidget(fresh.outerHTML);
+    if (current && fresh && current !== fresh && (fresh.getAttribute("data-chat-id") !== current.getAttribute("data-chat-id") ||
+      fresh.getAttribute("data-state") !== current.getAttribute("data-state"))) swapWidget(fresh.outerHTML);
+    // The new page's content and title need what the widget did to the old.
+    cover();
+    if (widget()) showUnread(widget());
   }
   document.addEventListener("turbo:before-render", function (event) {
     // A preview from Turbo's cache is older than the page: keep ours.
@@ -792,7 +838,7 @@
   document.addEventListener("htmx:afterSettle", adopt);
   document.addEventListener("DOMContentLoaded", function () {
     var root = widget();
-    if (root) { scrollLog(root); localTimes(root); }
+    if (root) { scrollLog(root); localTimes(root); showUnread(root); cover(); }
     // data-restore="auto" (the Go API's Assets) restores the chat for a
     // site that does not call restoreChat itself.
     if (script && script.getAttribute("data-restore") === "auto" && !state.options) restoreChat({ embedded: true });
