@@ -37,8 +37,9 @@ type siteSetup struct {
 	// runs in the page, so it may hold functions (registration, transport).
 	restoreOptions string
 	// webSocket is "" to let WebSockets through (they are still counted),
-	// or "block" to make every WebSocket fail to connect, as a proxy that
-	// refuses upgrades does.
+	// "block" to make every WebSocket fail to connect, as a proxy that
+	// refuses upgrades does, or "first" to make only the first one fail, as
+	// a server restarting does.
 	webSocket string
 	// prelude is JavaScript run first in every document, before the chat
 	// script, for a test's own helpers (a custom transport, counters).
@@ -50,15 +51,18 @@ type siteSetup struct {
 const siteScript = `(() => {
   "use strict";
   if (window.top !== window || window.e2e) return;
-  const e2e = window.e2e = {calls: [], events: [], sockets: [], fetches: [], sessions: []};
+  const e2e = window.e2e = {calls: [], events: [], sockets: [], live: [], fetches: [], sessions: []};
   %s
   const RealSocket = window.WebSocket;
-  const blocked = %q === "block";
+  const mode = %q;
   function Socket(url, protocols) {
     e2e.sockets.push(String(url));
+    const blocked = mode === "block" || (mode === "first" && e2e.sockets.length === 1);
     // A handshake the server refuses: the socket fails without opening.
-    return blocked ? new RealSocket(location.origin.replace(/^http/, "ws") + "/e2e-no-websocket-here")
+    const socket = blocked ? new RealSocket(location.origin.replace(/^http/, "ws") + "/e2e-no-websocket-here")
       : new RealSocket(url, protocols);
+    e2e.live.push(socket);
+    return socket;
   }
   Socket.prototype = RealSocket.prototype;
   Object.assign(Socket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});

@@ -15,6 +15,10 @@
   var TYPING_SHOWN_MS = 6000; // as handlers.typingShown
   var BACKOFF_MIN_MS = 500;
   var BACKOFF_MAX_MS = 15000;
+  // After falling back to long-polling, the WebSocket is tried again after
+  // UPGRADE_MIN_MS, then less and less often.
+  var UPGRADE_MIN_MS = 10000;
+  var UPGRADE_MAX_MS = 300000;
 
   // Error codes, published in README.md; never renumbered.
   var ERRORS = {
@@ -34,17 +38,25 @@
     return { error: { code: e[0], name: name, description: description || e[1] } };
   }
 
-  // chatPromise is a Promise with the vendor's chainable done and fail.
+  // chatPromise is a Promise with the vendor's chainable done and fail, on
+  // it and on every promise its then and catch return. Only this library
+  // can settle it: the settle functions are kept out of the page's reach.
+  var settlers = new WeakMap();
   function chatPromise() {
     var settle = {};
-    var p = new Promise(function (resolve, reject) { settle.resolve = resolve; settle.reject = reject; });
-    p.done = function (fn) { p.then(fn, function () {}); return p; };
-    p.fail = function (fn) { p.then(null, fn); return p; };
-    p.resolve = settle.resolve;
-    p.reject = settle.reject;
+    var p = decorate(new Promise(function (resolve, reject) { settle.resolve = resolve; settle.reject = reject; }));
+    settlers.set(p, settle);
     p.then(null, function () {}); // a failure nobody listens to is no page error
     return p;
   }
+  function decorate(p) {
+    var then = p.then;
+    p.then = function (a, b) { return decorate(then.call(p, a, b)); };
+    p.done = function (fn) { p.then(fn, function () {}); return p; };
+    p.fail = function (fn) { p.then(null, fn); return p; };
+    return p;
+  }
+  function settled(p) { return settlers.get(p); }
 
   function validOptions(o) {
     if (o === undefined) return {};
@@ -323,7 +335,9 @@
         var opened = false;
         ws = new WebSocket(url || (location.protocol === "https:" ? "wss://" : "ws://") + location.host + BASE + "/ws?page=" + encodeURIComponent(returnTo()));
         ws.onopen = function () { opened = true; on.open(); };
-        ws.onmessage = function (m) { try { on.frame(JSON.parse(m.data)); } catch (e) { on.close({ opened: opened }); } };
+        // A frame that cannot be handled ends this socket, not just its use:
+        // the reconnect must not leave it open behind.
+        ws.onmessage = function (m) { try { on.frame(JSON.parse(m.data)); } catch (e) { ws.onclose = null; ws.close(); on.close({ opened: opened }); } };
         ws.onclose = function () { on.close({ opened: opened }); };
       },
       send: function (frame) {
@@ -395,6 +409,7 @@
       });
     } catch (e) { /* nothing to retry */ }
     var transport = null, open = false, ended = false, failures = 0, wsFailures = 0, retryTimer = 0, typingAt = 0;
+    var upgradeTimer = 0, upgradeAfter = UPGRADE_MIN_MS;
 
     function emit(name, event) {
       (handlers[name] || []).forEach(function (fn) {
@@ -413,10 +428,22 @@
       if (ended) return;
       var t = transport = newTransport();
       log.info("connecting over " + (t.name || "custom transport") + " from seq " + lastSeq);
+      clearTimeout(upgradeTimer);
+      if (t.name === "longpoll" && wsFailures >= 2 && !options.disableWebSockets && window.WebSocket) {
+        // A WebSocket that failed (a restart, a flaky proxy) may work again.
+        upgradeTimer = setTimeout(function () {
+          if (t !== transport || ended) return;
+          wsFailures = 0;
+          upgradeAfter = Math.min(upgradeAfter * 2, UPGRADE_MAX_MS);
+          t.close();
+          connect();
+        }, upgradeAfter);
+      }
       t.connect({
         open: function () {
           if (t !== transport) return;
           open = true;
+          if (t.name === "websocket") upgradeAfter = UPGRADE_MIN_MS;
           t.send({ type: "hello", lastSeq: lastSeq });
           if (failures > 0) emit("onReconnected", { seq: lastSeq, time: new Date().toISOString() });
           failures = 0;
@@ -454,11 +481,11 @@
           }
           break;
         case "ack":
-          if (outbox[f.clientId]) { outbox[f.clientId].promise.resolve({ seq: f.seq }); delete outbox[f.clientId]; saveOutbox(); }
+          if (outbox[f.clientId]) { settled(outbox[f.clientId].promise).resolve({ seq: f.seq }); delete outbox[f.clientId]; saveOutbox(); }
           break;
         case "error":
           if (f.clientId && outbox[f.clientId]) {
-            outbox[f.clientId].promise.reject({ error: f.error, message: f.message });
+            settled(outbox[f.clientId].promise).reject({ error: f.error, message: f.message });
             delete outbox[f.clientId];
             saveOutbox();
           }
@@ -521,8 +548,9 @@
     function finish() {
       ended = true;
       clearTimeout(retryTimer);
+      clearTimeout(upgradeTimer);
       if (transport) transport.close();
-      Object.keys(outbox).forEach(function (id) { outbox[id].promise.reject(failure("chat_ended")); });
+      Object.keys(outbox).forEach(function (id) { settled(outbox[id].promise).reject(failure("chat_ended")); });
       outbox = {};
       saveOutbox();
       if (state.session === self) state.session = null;
@@ -530,7 +558,7 @@
 
     this.sendMessage = function (text, id) {
       var p = chatPromise();
-      if (ended) { p.reject(failure("chat_ended")); return p; }
+      if (ended) { settled(p).reject(failure("chat_ended")); return p; }
       var frame = { type: "message", clientId: id || clientId(), text: String(text) };
       outbox[frame.clientId] = { frame: frame, promise: p };
       saveOutbox();
@@ -545,19 +573,19 @@
     };
     this.leave = function () {
       var p = chatPromise();
-      if (ended) { p.resolve(); return p; }
+      if (ended) { settled(p).resolve(); return p; }
       request("POST", BASE + "/end", formBody({})).then(html).then(function (markup) {
         if (!ended) { finish(); emit("onSessionEnded", { seq: lastSeq, time: new Date().toISOString(), reason: "visitor" }); }
         swapWidget(markup);
-        p.resolve();
-      }).catch(function (e) { p.reject(e.error ? e : failure("server_error")); });
+        settled(p).resolve();
+      }).catch(function (e) { settled(p).reject(e.error ? e : failure("server_error")); });
       return p;
     };
     this.getTranscript = function () { return transcript.slice(); };
     this.getChatId = function () { return chatId; };
     ["onAgentConnected", "onAgentDisconnected", "onMessageReceived", "onAgentTyping", "onSessionEnded",
       "onConnectionError", "onReconnected"].forEach(function (name) { self[name] = on(name); });
-    this._close = function () { ended = true; clearTimeout(retryTimer); if (transport) transport.close(); };
+    this._close = function () { ended = true; clearTimeout(retryTimer); clearTimeout(upgradeTimer); if (transport) transport.close(); };
     this._sync = function (root) {
       lastSeq = Math.max(lastSeq, Number(root.getAttribute("data-last-seq")) || 0);
       if (root.getAttribute("data-phase") === "ended" && !ended) finish();
@@ -587,12 +615,12 @@
     if (state.session) state.session._sync(root);
     if (live && !state.session) {
       state.session = new Session(state.options, root);
-      if (state.pending) { state.pending.resolve(state.session); state.pending = null; }
+      if (state.pending) { settled(state.pending).resolve(state.session); state.pending = null; }
     }
     if (phase === "registration" && state.options.registration && !state.registering) register();
     // A chat that ended before it was registered settles its promise too.
     if (phase === "ended" && state.pending) {
-      state.pending.reject({ reason: root.getAttribute("data-end-reason") });
+      settled(state.pending).reject({ reason: root.getAttribute("data-end-reason") });
       state.pending = null;
     }
   }
@@ -616,14 +644,14 @@
         });
       });
     }).catch(function (e) {
-      if (state.pending) { state.pending.reject(e && e.error ? e : failure("registration_invalid")); state.pending = null; }
+      if (state.pending) { settled(state.pending).reject(e && e.error ? e : failure("registration_invalid")); state.pending = null; }
     }).then(function () { state.registering = false; });
   }
 
   function begin(options) {
     var checked = validOptions(options);
     var p = chatPromise();
-    if (!checked) { p.reject(failure("invalid_options")); return { options: null, promise: p }; }
+    if (!checked) { settled(p).reject(failure("invalid_options")); return { options: null, promise: p }; }
     state.options = checked;
     return { options: checked, promise: p };
   }
@@ -650,32 +678,32 @@
   function restoreChat(options) {
     var b = begin(options), p = b.promise;
     if (!b.options) return p;
-    if (!b.options.embedded) { p.reject(failure("embedded_required")); return p; }
-    if (state.session && !state.session._ended()) { p.resolve(state.session); return p; }
+    if (!b.options.embedded) { settled(p).reject(failure("embedded_required")); return p; }
+    if (state.session && !state.session._ended()) { settled(p).resolve(state.session); return p; }
     // Still registering: settle with the call already waiting.
-    if (state.pending) { state.pending.then(p.resolve, p.reject); return p; }
+    if (state.pending) { state.pending.then(settled(p).resolve, settled(p).reject); return p; }
     ensureWidget(b.options).then(function (root) {
       dress(root);
       var error = root.getAttribute("data-error-name");
       var phase = root.getAttribute("data-phase");
       if (error) {
-        p.reject({ error: { code: Number(root.getAttribute("data-error-code")), name: error, description: root.querySelector(".parley-error").textContent } });
+        settled(p).reject({ error: { code: Number(root.getAttribute("data-error-code")), name: error, description: root.querySelector(".parley-error").textContent } });
       } else if (phase === "ended") {
-        p.reject({ reason: root.getAttribute("data-end-reason") });
+        settled(p).reject({ reason: root.getAttribute("data-end-reason") });
       } else if (live(root)) {
         state.pending = p;
         sync();
       } else {
-        p.reject({});
+        settled(p).reject({});
       }
-    }).catch(function (e) { p.reject(e && e.error ? e : failure("server_error")); });
+    }).catch(function (e) { settled(p).reject(e && e.error ? e : failure("server_error")); });
     return p;
   }
 
   function startInPage(b) {
     var p = b.promise, root = widget();
-    if ((state.session && !state.session._ended()) || state.pending) { p.reject(failure("chat_already_running")); return p; }
-    if (live(root)) { p.reject(failure("chat_running_elsewhere")); return p; }
+    if ((state.session && !state.session._ended()) || state.pending) { settled(p).reject(failure("chat_already_running")); return p; }
+    if (live(root)) { settled(p).reject(failure("chat_running_elsewhere")); return p; }
     state.pending = p;
     if (root) setOpen(true, false);
     (root ? Promise.resolve() : ensureWidget({}))
@@ -684,10 +712,10 @@
         // The server answers with the cookie's chat when one runs already:
         // another page started it.
         var fresh = parse(markup), phase = fresh && fresh.getAttribute("data-phase");
-        if (phase === "queued" || phase === "connected") { state.pending = null; p.reject(failure("chat_running_elsewhere")); }
+        if (phase === "queued" || phase === "connected") { state.pending = null; settled(p).reject(failure("chat_running_elsewhere")); }
         swapWidget(markup);
       })
-      .catch(function (e) { if (state.pending === p) state.pending = null; p.reject(e && e.error ? e : failure("server_error")); });
+      .catch(function (e) { if (state.pending === p) state.pending = null; settled(p).reject(e && e.error ? e : failure("server_error")); });
     return p;
   }
 
@@ -712,8 +740,8 @@
       if (b.options[k] !== undefined) query.set(k, String(b.options[k]));
     });
     var popup = window.open(BASE + "/popup?" + query, "parley-chat", "width=420,height=640");
-    if (!popup) b.promise.reject(failure("popup_blocked"));
-    else b.promise.resolve({ popup: popup });
+    if (!popup) settled(b.promise).reject(failure("popup_blocked"));
+    else settled(b.promise).resolve({ popup: popup });
     return b.promise;
   }
 
