@@ -3,25 +3,72 @@ package chatstate
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
 // expireBatch bounds one sweep's work; the next sweep takes the rest.
 const expireBatch = 500
 
-// Seen records that the visitor has a transport connection now. Transports
-// call it on connect, on disconnect and periodically in between, so that
-// VisitorSeenAt is never older than that period while the visitor is there.
-func (s *Service) Seen(ctx context.Context, id string) error {
-	now := s.now().UTC()
-	_, _, err := s.store.Update(ctx, id, func(c *Chat) ([]Event, error) {
-		if c.Phase == PhaseEnded {
-			return nil, ErrChatEnded
+// restartGrace is how long after a start the sweep waits before it ends a
+// chat on the store's word alone: visitors who were connected to the
+// process before it (restarted, or killed) need that long to reconnect and
+// say they are here. It covers the longest heartbeat and the clients'
+// longest reconnect backoff.
+const restartGrace = 45 * time.Second
+
+// forgetSeenAfter drops a visitor's presence from memory once it is older
+// than any chat's offline limit could reach.
+const forgetSeenAfter = 2 * time.Hour
+
+// presence keeps when each visitor was last connected, in memory: a
+// heartbeat is a map write, not a synced store write. The store learns of
+// it only when it matters: when the sweep finds the store's VisitorSeenAt
+// too old for a visitor who is in fact here.
+type presence struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+	// swept is when entries too old to matter were last dropped.
+	swept time.Time
+}
+
+func (p *presence) mark(id string, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seen == nil {
+		p.seen = map[string]time.Time{}
+	}
+	if at.After(p.seen[id]) {
+		p.seen[id] = at
+	}
+}
+
+func (p *presence) last(id string) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seen[id]
+}
+
+func (p *presence) forget(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.Sub(p.swept) < time.Minute {
+		return
+	}
+	for id, at := range p.seen {
+		if now.Sub(at) > forgetSeenAfter {
+			delete(p.seen, id)
 		}
-		c.VisitorSeenAt = now
-		return nil, nil
-	})
-	return err
+	}
+	p.swept = now
+}
+
+// Seen records that the visitor has a transport connection now. Transports
+// call it on connect, on disconnect and periodically in between. It writes
+// nothing to the store: ExpireOffline consults it before ending a chat.
+func (s *Service) Seen(_ context.Context, id string) error {
+	s.presence.mark(id, s.now().UTC())
+	return nil
 }
 
 // HeartbeatEvery is how often a transport must call Seen for a chat, so
@@ -32,9 +79,12 @@ func HeartbeatEvery(c Chat) time.Duration {
 
 // ExpireOffline ends, with ReasonOffline, every chat whose visitor has had
 // no transport connection for longer than the chat's MaxOffline, and
-// reports how many it ended. The agent is told by the ended event.
+// reports how many it ended. The agent is told by the ended event. A chat
+// the store thinks offline whose visitor this process has seen since gets
+// that time written instead, so that the store stops listing it.
 func (s *Service) ExpireOffline(ctx context.Context) (int, error) {
 	now := s.now().UTC()
+	s.presence.forget(now)
 	chats, err := s.store.ListChats(ctx, ChatFilter{
 		Phases:    []Phase{PhaseRegistration, PhaseQueued, PhaseConnected},
 		OfflineAt: now,
@@ -43,11 +93,24 @@ func (s *Service) ExpireOffline(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	justStarted := now.Sub(s.started) < restartGrace
 	ended := 0
-	for _, c := range chats {
-		_, _, err := s.update(ctx, c.ID, func(c *Chat) ([]Event, error) {
-			// The visitor may have come back since the chat was listed.
-			if c.Phase == PhaseEnded || !c.VisitorSeenAt.Add(c.MaxOffline).Before(now) {
+	for _, listed := range chats {
+		seen := s.presence.last(listed.ID)
+		c, _, err := s.update(ctx, listed.ID, func(c *Chat) ([]Event, error) {
+			if c.Phase == PhaseEnded {
+				return nil, errStillOnline
+			}
+			if seen.After(c.VisitorSeenAt) {
+				c.VisitorSeenAt = seen
+			}
+			if !c.VisitorSeenAt.Add(c.MaxOffline).Before(now) {
+				// Back online: the write keeps the store's view current.
+				return nil, nil
+			}
+			if justStarted && c.VisitorSeenAt.Before(s.started) {
+				// Last seen by the process before this one: its visitor may
+				// not have reconnected yet.
 				return nil, errStillOnline
 			}
 			c.Phase = PhaseEnded
@@ -58,7 +121,7 @@ func (s *Service) ExpireOffline(ctx context.Context) (int, error) {
 		case errors.Is(err, errStillOnline):
 		case err != nil:
 			return ended, err
-		default:
+		case c.Phase == PhaseEnded:
 			ended++
 		}
 	}

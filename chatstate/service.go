@@ -35,7 +35,10 @@ const chatLocks = 256
 type Service struct {
 	// locks order each chat's commits and publications alike: a chat's
 	// events reach the hub in seq order, whoever wrote them.
-	locks             [chatLocks]sync.Mutex
+	locks    [chatLocks]sync.Mutex
+	presence presence
+	// started is when the service started, for restartGrace.
+	started           time.Time
 	store             Store
 	hub               *Hub
 	now               func() time.Time
@@ -58,6 +61,7 @@ func NewService(cfg Config) *Service {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.started = s.now().UTC()
 	if s.defaultMaxOffline <= 0 {
 		s.defaultMaxOffline = 10 * time.Minute
 	}

@@ -70,10 +70,15 @@ func (vw *visitorWidget) recordPage(c echo.Context, r restored) {
 		return
 	}
 	ctx := c.Request().Context()
+	page := safeReturnTo(c.Request().URL.Path)
 	var err error
-	if vw.pageLimit.Allow(r.chat.ID) {
-		err = vw.chats.Visit(ctx, r.chat.ID, safeReturnTo(c.Request().URL.Path))
-	} else {
+	switch {
+	case page == r.chat.Page:
+		// A reload: the visitor is here, and that needs no write.
+		err = vw.chats.Seen(ctx, r.chat.ID)
+	case vw.pageLimit.Allow(r.chat.ID):
+		err = vw.chats.Visit(ctx, r.chat.ID, page)
+	default:
 		// Pages flipped faster than anyone reads them: the visitor is
 		// there, but the trail does not grow.
 		err = vw.chats.Seen(ctx, r.chat.ID)
