@@ -29,6 +29,11 @@ type Config struct {
 	// MetricsToken, when set, is what a scraper of /metrics sends as a
 	// bearer token.
 	MetricsToken string
+	// MaxConnsPerChat, MaxConnsPerAddress and MaxParkedPolls bound the
+	// live connections; 0 keeps Parley's defaults.
+	MaxConnsPerChat    int
+	MaxConnsPerAddress int
+	MaxParkedPolls     int
 	// Localization maps a source name to the URL its catalog is fetched from.
 	Localization map[string]string
 	Agents       []Agent
@@ -82,6 +87,9 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.Var(sessionKeys, "session-key", "cookie key, newest first; repeatable (PARLEY_SESSION_KEYS, comma-separated)")
 	fs.Var(allowedOrigins, "allowed-origin", "extra origin allowed to open the chat transports; repeatable (PARLEY_ALLOWED_ORIGINS)")
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", cfg.MetricsToken, "bearer token a scraper of /metrics sends; without it, /metrics answers this machine only (PARLEY_METRICS_TOKEN)")
+	fs.IntVar(&cfg.MaxConnsPerChat, "max-conns-per-chat", 0, "live connections (tabs) one chat may hold open; 0: 16")
+	fs.IntVar(&cfg.MaxConnsPerAddress, "max-conns-per-address", 0, "live connections one client address may hold open; 0: 256")
+	fs.IntVar(&cfg.MaxParkedPolls, "max-parked-polls", 0, "long-polls waiting at once, all clients together; 0: 10000")
 	fs.Var(trustedProxies, "trusted-proxy", "address or CIDR of a reverse proxy in front, whose X-Forwarded-Proto and X-Forwarded-For are believed; repeatable (PARLEY_TRUSTED_PROXIES)")
 	fs.Var(localization, "localization-url", "NAME=URL of an extra localization catalog; repeatable (PARLEY_LOCALIZATION_URLS)")
 	fs.Var(agents, "agent", "NAME:PASSWORD of an agent; repeatable (PARLEY_AGENTS=\"alice:pw,bob:pw\")")

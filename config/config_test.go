@@ -118,6 +118,11 @@ func TestParse(t *testing.T) {
 			}),
 		},
 		{
+			name: "connection limits",
+			args: []string{"-max-conns-per-chat", "4", "-max-conns-per-address", "40", "-max-parked-polls", "400"},
+			want: with(func(c *config.Config) { c.MaxConnsPerChat, c.MaxConnsPerAddress, c.MaxParkedPolls = 4, 40, 400 }),
+		},
+		{
 			name: "trusted-proxy flags over their variable",
 			args: []string{"-trusted-proxy", "192.0.2.7", "-trusted-proxy", "fd00::/8"},
 			env:  map[string]string{"PARLEY_TRUSTED_PROXIES": "10.0.0.0/8"},

@@ -332,6 +332,11 @@ func (a *agentConsole) agentWebsocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	release, err := a.transports.limits.acquire("", c.RealIP(), false)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return a.transports.upgrade(c, f)
 }
 
@@ -341,5 +346,10 @@ func (a *agentConsole) agentPoll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	release, err := a.transports.limits.acquire("", c.RealIP(), true)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return a.transports.longPoll(c, f, 0)
 }

@@ -107,6 +107,9 @@ type Deps struct {
 	// TLS: their X-Forwarded-Proto decides the site's own origin's scheme
 	// and whether cookies are Secure. Nobody else's is believed.
 	TrustedProxies []netip.Prefix
+	// Limits bounds the live connections per chat and per address and the
+	// waiting long-polls; zero fields take DefaultLimits.
+	Limits Limits
 	// MetricsToken, when set, is what a scraper of /metrics must send as
 	// "Authorization: Bearer TOKEN", from anywhere; without it, /metrics
 	// answers only clients on this machine.
@@ -161,6 +164,7 @@ type liveTransports struct {
 	typingLimit    *rateLimiter
 	messageLimit   *rateLimiter
 	metricsToken   string
+	limits         *connLimits
 	// live counts the open WebSockets, so that shutdown can wait for them.
 	live liveCount
 }
@@ -236,6 +240,7 @@ func New(d Deps) *Handler {
 		typingLimit:    typingLimit,
 		messageLimit:   messageLimit,
 		metricsToken:   d.MetricsToken,
+		limits:         newConnLimits(d.Limits),
 	}
 	transports.upgrader = newUpgrader(transports)
 	transports.live.none.L = &transports.live.mu

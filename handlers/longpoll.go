@@ -29,6 +29,11 @@ func (t *liveTransports) poll(c echo.Context) error {
 	if err != nil {
 		return errInvalidOptions()
 	}
+	release, err := t.limits.acquire(chat.ID, c.RealIP(), true)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return t.longPoll(c, t.newVisitorFeed(c, chat), after)
 }
 

@@ -482,3 +482,99 @@ func TestFeedsFillGaps(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionLimits opens more live connections than a chat, an address
+// and the server's waiting long-polls may hold: the extra one is refused
+// with a clear error while the others go on, and a place that frees up is
+// usable again.
+func TestConnectionLimits(t *testing.T) {
+	en := newEnv(t)
+	ls := startLiveServer(t, handlers.Deps{
+		Chats: en.chats, Catalogs: en.cats, SessionSecrets: [][]byte{secretNew},
+		Limits: handlers.Limits{PerChat: 2, PerAddress: 3, ParkedPolls: 1},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	ada, adaChat := registeredVisitor(t, en, ls)
+	refused := func(what string, res *http.Response, err error) {
+		t.Helper()
+		if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("%s: err=%v res=%v, want 429", what, err, res)
+		}
+		body, _ := io.ReadAll(res.Body)
+		if !strings.Contains(string(body), "Too many chat windows are open") {
+			t.Errorf("%s: body %s, want the localized line saying why", what, body)
+		}
+	}
+
+	first := mustDial(t, ls, ada)
+	second := mustDial(t, ls, ada)
+	_, res, err := dial(t, ls, ada, ls.URL)
+	refused("a third tab of one chat", res, err)
+	// The chat goes on in the tabs that have a connection.
+	send(t, first, map[string]any{"type": "hello", "lastSeq": en.chat(adaChat).LastSeq})
+	wantResume(t, next(t, first), true)
+	send(t, first, map[string]any{"type": "message", "clientId": "c1", "text": "still here"})
+	if f := next(t, first); f.Type != "ack" && (f.Event == nil || f.Event.Text != "still here") {
+		t.Errorf("after the refusal a send answered %+v", f)
+	}
+
+	// The address holds two; a second chat from it gets one more, not two.
+	bob, _ := registeredVisitor(t, en, ls)
+	mustDial(t, ls, bob)
+	_, res, err = dial(t, ls, bob, ls.URL)
+	refused("a fourth connection from one address", res, err)
+
+	// A closed tab frees its place.
+	second.Close()
+	var ok bool
+	for range 50 {
+		if conn, _, err := dial(t, ls, ada, ls.URL); err == nil {
+			conn.Close()
+			ok = true
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !ok {
+		t.Error("after a tab closed, its place never came back")
+	}
+}
+
+// TestParkedPollsLimited: the server holds a bounded number of waiting
+// long-polls; one more is refused at once rather than held.
+func TestParkedPollsLimited(t *testing.T) {
+	en := newEnv(t)
+	ls := startLiveServer(t, handlers.Deps{
+		Chats: en.chats, Catalogs: en.cats, SessionSecrets: [][]byte{secretNew},
+		Limits: handlers.Limits{ParkedPolls: 1},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	ada, adaChat := registeredVisitor(t, en, ls)
+	bob, _ := registeredVisitor(t, en, ls)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	parked := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ls.URL+"/chat/poll?after="+itoa(en.chat(adaChat).LastSeq), nil)
+		req.Header.Set("Cookie", ada.cookieHeader())
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			parked <- 0
+			return
+		}
+		res.Body.Close()
+		parked <- res.StatusCode
+	}()
+	var status int
+	for range 50 {
+		time.Sleep(20 * time.Millisecond)
+		if status, _ = pollFrames(t, ls, bob, http.MethodGet, "/chat/poll?after=0", ""); status == http.StatusTooManyRequests {
+			break
+		}
+	}
+	if status != http.StatusTooManyRequests {
+		t.Fatalf("a second poll while one waits = %d, want 429", status)
+	}
+	cancel()
+	<-parked
+}

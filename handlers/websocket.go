@@ -44,6 +44,11 @@ func (t *liveTransports) websocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	release, err := t.limits.acquire(chat.ID, c.RealIP(), false)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return t.upgrade(c, t.newVisitorFeed(c, chat))
 }
 

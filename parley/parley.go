@@ -108,6 +108,13 @@ type Config struct {
 	MaxOffline    time.Duration
 	MaxOfflineCap time.Duration
 
+	// Limits bounds the live connections (WebSockets and waiting
+	// long-polls) per chat and per client address, and the long-polls
+	// waiting at once; the one over a limit is refused with a clear error
+	// while the others go on. Zero fields take the defaults: 16 per chat,
+	// 256 per address, 10,000 waiting polls.
+	Limits Limits
+
 	// MetricsToken, when set, lets a scraper read Metrics from anywhere
 	// with "Authorization: Bearer TOKEN"; without it, Metrics answers only
 	// clients on the server's own machine that did not come through a proxy.
@@ -131,6 +138,14 @@ type Config struct {
 	Visitor func(c echo.Context) (v Visitor, ok bool)
 	// Logger receives Parley's errors; nil is slog.Default().
 	Logger *slog.Logger
+}
+
+// Limits bounds what live connections one visitor, one address and all
+// of them together may hold open (see Config.Limits).
+type Limits struct {
+	PerChat     int
+	PerAddress  int
+	ParkedPolls int
 }
 
 // Agent is an agent account of the console.
@@ -242,6 +257,7 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		TrustedProxies: trusted,
 		StartOpen:      cfg.StartOpen,
 		MetricsToken:   cfg.MetricsToken,
+		Limits:         handlers.Limits(cfg.Limits),
 		Cookies:        handlers.CookieNames(cfg.Cookies),
 		Visitor:        identify(cfg.Visitor),
 		Closing:        closing,
