@@ -76,8 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// connection is closed after the other: a client that opens
 		// connections and sends nothing cannot hold them. Live WebSockets
 		// set their own deadlines once upgraded.
-		ReadTimeout: 30 * time.Second,
-		IdleTimeout: 2 * time.Minute,
+		ReadTimeout: cfg.ReadTimeout,
+		IdleTimeout: cfg.IdleTimeout,
 		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	listener, err := net.Listen("tcp", cfg.Addr)

@@ -34,6 +34,10 @@ type Config struct {
 	MaxConnsPerChat    int
 	MaxConnsPerAddress int
 	MaxParkedPolls     int
+	// ReadTimeout bounds reading a request, headers and body; IdleTimeout
+	// closes a keep-alive connection that sends nothing.
+	ReadTimeout time.Duration
+	IdleTimeout time.Duration
 	// Localization maps a source name to the URL its catalog is fetched from.
 	Localization map[string]string
 	Agents       []Agent
@@ -63,6 +67,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		MetricsToken:  getenv("PARLEY_METRICS_TOKEN"),
 		MaxOffline:    10 * time.Minute,
 		MaxOfflineCap: time.Hour,
+		ReadTimeout:   30 * time.Second,
+		IdleTimeout:   2 * time.Minute,
 	}
 	var (
 		sessionKeys    = newListFlag(splitList(getenv("PARLEY_SESSION_KEYS")))
@@ -87,6 +93,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.Var(sessionKeys, "session-key", "cookie key, newest first; repeatable (PARLEY_SESSION_KEYS, comma-separated)")
 	fs.Var(allowedOrigins, "allowed-origin", "extra origin allowed to open the chat transports; repeatable (PARLEY_ALLOWED_ORIGINS)")
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", cfg.MetricsToken, "bearer token a scraper of /metrics sends; without it, /metrics answers this machine only (PARLEY_METRICS_TOKEN)")
+	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "time to read a request, headers and body (live WebSockets set their own)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "time an idle keep-alive connection is kept")
 	fs.IntVar(&cfg.MaxConnsPerChat, "max-conns-per-chat", 0, "live connections (tabs) one chat may hold open; 0: 16")
 	fs.IntVar(&cfg.MaxConnsPerAddress, "max-conns-per-address", 0, "live connections one client address may hold open; 0: 256")
 	fs.IntVar(&cfg.MaxParkedPolls, "max-parked-polls", 0, "long-polls waiting at once, all clients together; 0: 10000")
@@ -126,6 +134,14 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	}
 	if cfg.MaxOffline <= 0 {
 		return Config{}, errors.New("max-offline must be positive")
+	}
+	// Past the read timeout Go cancels a request's context, and a long-poll
+	// waits up to 25 s for news.
+	if cfg.ReadTimeout < 30*time.Second || cfg.IdleTimeout <= 0 {
+		return Config{}, errors.New("read-timeout must be at least 30s (a long-poll waits 25 s), idle-timeout positive")
+	}
+	if cfg.MaxConnsPerChat < 0 || cfg.MaxConnsPerAddress < 0 || cfg.MaxParkedPolls < 0 {
+		return Config{}, errors.New("connection limits must not be negative")
 	}
 	cfg.MaxOfflineCap = max(cfg.MaxOfflineCap, cfg.MaxOffline)
 	return cfg, nil

@@ -40,6 +40,8 @@ func TestParse(t *testing.T) {
 		Localization:  map[string]string{},
 		MaxOffline:    10 * time.Minute,
 		MaxOfflineCap: time.Hour,
+		ReadTimeout:   30 * time.Second,
+		IdleTimeout:   2 * time.Minute,
 	}
 	with := func(change func(*config.Config)) config.Config {
 		c := defaults
@@ -119,8 +121,11 @@ func TestParse(t *testing.T) {
 		},
 		{
 			name: "connection limits",
-			args: []string{"-max-conns-per-chat", "4", "-max-conns-per-address", "40", "-max-parked-polls", "400"},
-			want: with(func(c *config.Config) { c.MaxConnsPerChat, c.MaxConnsPerAddress, c.MaxParkedPolls = 4, 40, 400 }),
+			args: []string{"-max-conns-per-chat", "4", "-max-conns-per-address", "40", "-max-parked-polls", "400", "-read-timeout", "45s", "-idle-timeout", "1m"},
+			want: with(func(c *config.Config) {
+				c.MaxConnsPerChat, c.MaxConnsPerAddress, c.MaxParkedPolls = 4, 40, 400
+				c.ReadTimeout, c.IdleTimeout = 45*time.Second, time.Minute
+			}),
 		},
 		{
 			name: "trusted-proxy flags over their variable",
@@ -170,6 +175,8 @@ func TestParseErrors(t *testing.T) {
 		{"max-offline not a duration", []string{"-max-offline", "soon"}, nil, "max-offline"},
 		{"max-offline variable not a duration", nil, map[string]string{"PARLEY_MAX_OFFLINE": "600"}, "PARLEY_MAX_OFFLINE"},
 		{"max-offline variable zero", nil, map[string]string{"PARLEY_MAX_OFFLINE": "0s"}, "positive"},
+		{"read-timeout shorter than a long-poll", []string{"-read-timeout", "20s"}, nil, "read-timeout"},
+		{"negative limit", []string{"-max-conns-per-chat", "-1"}, nil, "must not be negative"},
 		{"unknown flag", []string{"-port", "80"}, nil, "port"},
 		{"extra argument", []string{"-addr", ":80", "serve"}, nil, "unexpected arguments: serve"},
 	}
