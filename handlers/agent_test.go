@@ -601,3 +601,26 @@ func (en *env) chatsQueueVersion(t *testing.T, a *visitor) string {
 	t.Helper()
 	return a.get("/agent").doc().Find("#agent-queue-list").AttrOr("data-version", "")
 }
+
+// TestSignOutEndsCopiedSessions: a copy of an agent's cookie (a shared
+// computer, a stolen cookie) stops working when the agent signs out.
+func TestSignOutEndsCopiedSessions(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	srv := en.consoleServer()
+	a := agentBrowser(t, en, srv, "alice")
+	thief := en.visitor(srv)
+	for name, c := range a.cookies {
+		copied := *c
+		thief.cookies[name] = &copied
+	}
+	thief.get("/agent").wantStatus(http.StatusOK)
+
+	a.get("/agent")
+	a.post("/agent/logout", url.Values{}).wantRedirect("/agent/login")
+	thief.get("/agent").wantRedirect("/agent/login")
+
+	// Signing in again starts a session that works.
+	signIn(t, a, "alice", "alice-password").wantRedirect("/agent")
+	a.get("/agent").wantStatus(http.StatusOK)
+}

@@ -3,14 +3,16 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gorilla/sessions"
 )
 
 const (
-	agentNameKey  = "agent"
-	agentSinceKey = "since"
+	agentNameKey = "agent"
+	// agentSinceKey holds when the session began, in Unix nanoseconds.
+	agentSinceKey = "since_ns"
 	// agentSessionMaxAge is one working day: an agent signs in each morning.
 	agentSessionMaxAge = 12 * 60 * 60
 )
@@ -27,11 +29,18 @@ type agentJar struct {
 	name   string
 	viaTLS func(*http.Request) bool
 	now    func() time.Time
+
+	// signedOut holds when each agent last signed out: sessions begun
+	// before are void, so a copied cookie dies with the sign-out. It lives
+	// in this process (a restart forgets it; the cookie's 12 hours still
+	// bound it).
+	mu        sync.Mutex
+	signedOut map[string]int64
 }
 
 func newAgentJar(secrets [][]byte, name string, viaTLS func(*http.Request) bool) *agentJar {
 	store := newCookieStore(secrets, "parley agent session", agentSessionMaxAge, "/agent", http.SameSiteStrictMode)
-	return &agentJar{store: store, name: name, viaTLS: viaTLS, now: time.Now}
+	return &agentJar{store: store, name: name, viaTLS: viaTLS, now: time.Now, signedOut: map[string]int64{}}
 }
 
 // setPath keeps the cookie on the console's own requests, off every
@@ -51,7 +60,13 @@ func (j *agentJar) Agent(r *http.Request) (string, error) {
 	}
 	name, _ := session.Values[agentNameKey].(string)
 	since, _ := session.Values[agentSinceKey].(int64)
-	if name == "" || j.now().Sub(time.Unix(since, 0)) > agentSessionMaxAge*time.Second {
+	if name == "" || j.now().Sub(time.Unix(0, since)) > agentSessionMaxAge*time.Second {
+		return "", errNoAgentSession
+	}
+	j.mu.Lock()
+	out := j.signedOut[name]
+	j.mu.Unlock()
+	if since <= out {
 		return "", errNoAgentSession
 	}
 	return name, nil
@@ -59,10 +74,15 @@ func (j *agentJar) Agent(r *http.Request) (string, error) {
 
 // SignIn writes a fresh session for name with the newest key.
 func (j *agentJar) SignIn(w http.ResponseWriter, r *http.Request, name string) error {
-	return saveCookie(j.store, w, r, j.name, map[any]any{agentNameKey: name, agentSinceKey: j.now().Unix()}, j.viaTLS(r))
+	return saveCookie(j.store, w, r, j.name, map[any]any{agentNameKey: name, agentSinceKey: j.now().UnixNano()}, j.viaTLS(r))
 }
 
 // SignOut deletes the cookie.
 func (j *agentJar) SignOut(w http.ResponseWriter, r *http.Request) {
+	if name, err := j.Agent(r); err == nil {
+		j.mu.Lock()
+		j.signedOut[name] = j.now().UnixNano()
+		j.mu.Unlock()
+	}
 	expireCookie(j.store, w, j.name, j.viaTLS(r))
 }
