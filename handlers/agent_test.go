@@ -624,3 +624,43 @@ func TestSignOutEndsCopiedSessions(t *testing.T) {
 	signIn(t, a, "alice", "alice-password").wantRedirect("/agent")
 	a.get("/agent").wantStatus(http.StatusOK)
 }
+
+// TestForwardedForIsBelievedFromTrustedProxiesOnly: a client that forges
+// X-Forwarded-For cannot pick a fresh address for each sign-in guess,
+// whatever the site's Echo would believe; behind a trusted proxy, the
+// clients it forwards are told apart.
+func TestForwardedForIsBelievedFromTrustedProxiesOnly(t *testing.T) {
+	t.Parallel()
+	// Each guess is for another name, so that only the address's limit
+	// can hold it up.
+	guess := func(v *visitor, forwardedFor string) int {
+		return v.post("/agent/login", url.Values{"name": {"name-" + forwardedFor}, "password": {"x"}}, header("X-Forwarded-For", forwardedFor)).status
+	}
+	t.Run("forged", func(t *testing.T) {
+		t.Parallel()
+		en := newEnv(t)
+		v := en.visitor(en.consoleServer())
+		v.get("/agent/login")
+		for i := range 10 {
+			if got := guess(v, "198.51.100."+itoa(int64(i+1))); got != http.StatusUnauthorized {
+				t.Fatalf("guess %d = %d, want 401", i+1, got)
+			}
+		}
+		if got := guess(v, "198.51.100.99"); got != http.StatusTooManyRequests {
+			t.Errorf("the 11th guess with yet another forged address = %d, want 429", got)
+		}
+	})
+	t.Run("from a trusted proxy", func(t *testing.T) {
+		t.Parallel()
+		en := newEnv(t)
+		d := en.consoleDeps(nil)
+		d.TrustedProxies = prefixes("192.0.2.0/24")
+		v := en.visitor(newSite(d))
+		v.get("/agent/login")
+		for i := range 12 {
+			if got := guess(v, "198.51.100."+itoa(int64(i+1))); got != http.StatusUnauthorized {
+				t.Fatalf("guess from forwarded client %d = %d, want 401: each client has its own bucket", i+1, got)
+			}
+		}
+	})
+}

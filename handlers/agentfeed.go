@@ -332,7 +332,7 @@ func (a *agentConsole) agentWebsocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := a.transports.limits.acquire("", c.RealIP(), false)
+	release, err := a.transports.limits.acquire("", a.clientIP(c.Request()), false)
 	if err != nil {
 		return err
 	}
@@ -346,7 +346,7 @@ func (a *agentConsole) agentPoll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := a.transports.limits.acquire("", c.RealIP(), true)
+	release, err := a.transports.limits.acquire("", a.clientIP(c.Request()), true)
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func (vw *visitorWidget) startChat(c echo.Context) error {
 	if r := vw.restore(c); r.found && r.chat.Phase != chatstate.PhaseEnded {
 		return vw.afterPost(c, r.chat, returnTo)
 	}
-	if !vw.startLimit.Allow(c.RealIP()) {
+	if !vw.startLimit.Allow(vw.clientIP(c.Request())) {
 		return errRateLimited()
 	}
 	params := chatstate.StartParams{Page: returnTo}

@@ -29,7 +29,7 @@ func (t *liveTransports) poll(c echo.Context) error {
 	if err != nil {
 		return errInvalidOptions()
 	}
-	release, err := t.limits.acquire(chat.ID, c.RealIP(), true)
+	release, err := t.limits.acquire(chat.ID, t.clientIP(c.Request()), true)
 	if err != nil {
 		return err
 	}

@@ -21,8 +21,9 @@ var sitePaths = []string{"/", "/products", "/pricing", "/contact"}
 func newSite(d handlers.Deps) http.Handler {
 	h := handlers.New(d)
 	e := echo.New()
+	// No IPExtractor: Echo's default believes X-Forwarded-For from anyone,
+	// as many sites leave it; Parley's limits must not.
 	e.HideBanner, e.HidePort = true, true
-	e.IPExtractor = echo.ExtractIPDirect()
 	for _, path := range sitePaths {
 		e.GET(path, func(c echo.Context) error {
 			widget := h.Widget(c)

@@ -42,21 +42,48 @@ func (s *surface) viaTLS(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") && s.fromTrustedProxy(r)
 }
 
+// clientIP is the address Parley's limits key on: the peer's, or behind a
+// trusted proxy the nearest address it forwarded that is not a trusted
+// proxy itself. It never takes a forwarding header from anyone else, so a
+// client cannot pick its own address, whatever the site's Echo believes.
+func (s *surface) clientIP(r *http.Request) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	if !s.fromTrustedProxy(r) {
+		return peer.Addr().Unmap().String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !s.trusted(addr.Unmap()) {
+			return addr.Unmap().String()
+		}
+	}
+	return peer.Addr().Unmap().String()
+}
+
+// trusted reports whether addr is one of the trusted proxies.
+func (s *surface) trusted(addr netip.Addr) bool {
+	for _, p := range s.trustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
 // fromTrustedProxy reports whether the request's peer is a trusted proxy.
 func (s *surface) fromTrustedProxy(r *http.Request) bool {
 	if len(s.trustedProxies) == 0 {
 		return false
 	}
 	addr, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	for _, p := range s.trustedProxies {
-		if p.Contains(addr.Addr().Unmap()) {
-			return true
-		}
-	}
-	return false
+	return err == nil && s.trusted(addr.Addr().Unmap())
 }
 
 // sameOrigin reports whether a request comes from a page of this server. A

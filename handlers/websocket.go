@@ -44,7 +44,7 @@ func (t *liveTransports) websocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := t.limits.acquire(chat.ID, c.RealIP(), false)
+	release, err := t.limits.acquire(chat.ID, t.clientIP(c.Request()), false)
 	if err != nil {
 		return err
 	}
