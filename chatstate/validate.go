@@ -31,13 +31,14 @@ const (
 func normalizeRegistration(r Registration) Registration {
 	r.FirstName = cleanLine(r.FirstName)
 	r.LastName = cleanLine(r.LastName)
-	// An address needs no invisible characters at all.
-	r.Email = strings.Map(func(r rune) rune {
+	// An address needs no invisible characters at all. Trimmed again: one
+	// can stand before a space that cleanLine left inside.
+	r.Email = strings.TrimSpace(strings.Map(func(r rune) rune {
 		if unicode.Is(unicode.Cf, r) {
 			return -1
 		}
 		return r
-	}, cleanLine(r.Email))
+	}, cleanLine(r.Email)))
 	r.Subject = cleanLine(r.Subject)
 	if len(r.UserData) > 0 {
 		data := make(map[string]string, len(r.UserData))
@@ -45,7 +46,8 @@ func normalizeRegistration(r Registration) Registration {
 			if len(data) == maxUserDataKeys {
 				break
 			}
-			data[truncate(cleanLine(k), 64)] = truncate(cleanLine(v), maxUserDataRunes)
+			// Trimmed again: a cut can end on a space.
+			data[strings.TrimSpace(truncate(cleanLine(k), 64))] = strings.TrimSpace(truncate(cleanLine(v), maxUserDataRunes))
 		}
 		r.UserData = data
 	}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -327,10 +326,11 @@ func (t *liveTransports) transportChat(c echo.Context) (chatstate.Chat, error) {
 	return chat, nil
 }
 
+// decodeFrame reads one client frame. Anything after it is refused rather
+// than dropped: {"type":"message",…}{"type":"end"} must not half apply.
 func decodeFrame(data []byte) (clientFrame, error) {
 	var f clientFrame
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&f); err != nil {
+	if err := json.Unmarshal(data, &f); err != nil {
 		return clientFrame{}, errInvalidOptions()
 	}
 	return f, nil

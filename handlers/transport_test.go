@@ -578,3 +578,19 @@ func TestParkedPollsLimited(t *testing.T) {
 	cancel()
 	<-parked
 }
+
+// TestFrameWithTrailingDataRefused: a body holds one frame; a message
+// followed by another frame is refused whole, not half applied.
+func TestFrameWithTrailingDataRefused(t *testing.T) {
+	en := newEnv(t)
+	ls := newLiveServer(t, en)
+	v, id := registeredVisitor(t, en, ls)
+	before := en.chat(id).LastSeq
+	status, frames := pollFrames(t, ls, v, http.MethodPost, "/chat/frames", `{"type":"message","clientId":"c9","text":"hi"}{"type":"end"}`)
+	if status != http.StatusBadRequest && (len(frames) != 1 || frames[0].Type != "error") {
+		t.Fatalf("two frames in one body = %d %+v, want refused", status, frames)
+	}
+	if c := en.chat(id); c.LastSeq != before || c.Phase == "ended" {
+		t.Errorf("after the refused body the chat is at seq %d (was %d), phase %s", c.LastSeq, before, c.Phase)
+	}
+}

@@ -19,7 +19,8 @@ const uiCookieMaxAge = tokenCookieMaxAge
 // the /ui form without JavaScript), so that the server renders the next
 // page in that state. A collapsed widget remembers the last event of its
 // chat the visitor had seen open: the agent's messages after it are unread.
-// The cookie holds no secret: "open", or "min:CHATID:SEQ".
+// The cookie holds no secret: "open", "min" (collapsed before any chat),
+// or "min:CHATID:SEQ".
 type uiState struct {
 	set    bool
 	open   bool
@@ -28,8 +29,13 @@ type uiState struct {
 }
 
 func parseUIState(value string) uiState {
-	if value == "open" {
+	switch value {
+	case "open":
 		return uiState{set: true, open: true}
+	case "min":
+		// What setUI writes when the visitor collapses the widget before
+		// starting a chat: collapsed, with nothing seen.
+		return uiState{set: true}
 	}
 	parts := strings.Split(value, ":")
 	if len(parts) != 3 || parts[0] != "min" {
