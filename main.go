@@ -18,6 +18,7 @@ import (
 	"github.com/parley/parley/agents"
 	"github.com/parley/parley/config"
 	"github.com/parley/parley/demo"
+	"github.com/parley/parley/listenlimit"
 	"github.com/parley/parley/parley"
 )
 
@@ -84,6 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	listener = listenlimit.New(listener, cfg.MaxOpenPerAddress, chat.IsTrustedProxy)
 	fmt.Fprintf(stdout, "parley listening on http://%s\n", listener.Addr())
 
 	serveErr := make(chan error, 1)

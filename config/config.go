@@ -34,6 +34,9 @@ type Config struct {
 	MaxConnsPerChat    int
 	MaxConnsPerAddress int
 	MaxParkedPolls     int
+	// MaxOpenPerAddress caps the TCP connections one client address may
+	// hold open, idle keep-alives included.
+	MaxOpenPerAddress int
 	// ReadTimeout bounds reading a request, headers and body; IdleTimeout
 	// closes a keep-alive connection that sends nothing.
 	ReadTimeout time.Duration
@@ -98,6 +101,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.IntVar(&cfg.MaxConnsPerChat, "max-conns-per-chat", 0, "live connections (tabs) one chat may hold open; 0: 16")
 	fs.IntVar(&cfg.MaxConnsPerAddress, "max-conns-per-address", 0, "live connections one client address may hold open; 0: 256")
 	fs.IntVar(&cfg.MaxParkedPolls, "max-parked-polls", 0, "long-polls waiting at once, all clients together; 0: 10000")
+	fs.IntVar(&cfg.MaxOpenPerAddress, "max-open-per-address", 1024, "TCP connections one client address may hold open, idle ones included (trusted proxies are not capped)")
 	fs.Var(trustedProxies, "trusted-proxy", "address or CIDR of a reverse proxy in front, whose X-Forwarded-Proto and X-Forwarded-For are believed; repeatable (PARLEY_TRUSTED_PROXIES)")
 	fs.Var(localization, "localization-url", "NAME=URL of an extra localization catalog; repeatable (PARLEY_LOCALIZATION_URLS)")
 	fs.Var(agents, "agent", "NAME:PASSWORD of an agent; repeatable (PARLEY_AGENTS=\"alice:pw,bob:pw\")")
@@ -140,7 +144,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	if cfg.ReadTimeout < 30*time.Second || cfg.IdleTimeout <= 0 {
 		return Config{}, errors.New("read-timeout must be at least 30s (a long-poll waits 25 s), idle-timeout positive")
 	}
-	if cfg.MaxConnsPerChat < 0 || cfg.MaxConnsPerAddress < 0 || cfg.MaxParkedPolls < 0 {
+	if cfg.MaxConnsPerChat < 0 || cfg.MaxConnsPerAddress < 0 || cfg.MaxParkedPolls < 0 || cfg.MaxOpenPerAddress <= 0 {
 		return Config{}, errors.New("connection limits must not be negative")
 	}
 	cfg.MaxOfflineCap = max(cfg.MaxOfflineCap, cfg.MaxOffline)

@@ -42,6 +42,8 @@ func TestParse(t *testing.T) {
 		MaxOfflineCap: time.Hour,
 		ReadTimeout:   30 * time.Second,
 		IdleTimeout:   2 * time.Minute,
+
+		MaxOpenPerAddress: 1024,
 	}
 	with := func(change func(*config.Config)) config.Config {
 		c := defaults

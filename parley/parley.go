@@ -403,6 +403,18 @@ func (p *Parley) TrackPages(next echo.HandlerFunc) echo.HandlerFunc {
 // Skipper (middleware.CSRFConfig{Skipper: chat.Skipper}).
 func (p *Parley) Skipper(c echo.Context) bool { return p.handler.Owns(c) }
 
+// IsTrustedProxy reports whether addr is one of Config.TrustedProxies, for
+// a site's own use (a listener that caps connections per address must not
+// cap the proxy that carries every client).
+func (p *Parley) IsTrustedProxy(addr netip.Addr) bool {
+	for _, prefix := range p.trusted {
+		if prefix.Contains(addr.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
 // IPExtractor finds the client's address for the site's Echo
 // (e.IPExtractor = chat.IPExtractor()), which Parley's rate limits key on:
 // the peer's address, or behind a trusted proxy the address that proxy
