@@ -1,0 +1,233 @@
+package soak
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+)
+
+const (
+	// requestTimeout bounds a page load or a form post; a black hole lasts
+	// 2 s, so only a stuck server reaches it.
+	requestTimeout = 10 * time.Second
+	// pollTimeout bounds a long-poll, which the server holds up to 25 s.
+	pollTimeout = 35 * time.Second
+	// retryFor is how long an operation is retried through faults and
+	// restarts before the client gives up and the test fails.
+	retryFor = 60 * time.Second
+)
+
+// errPermanent marks an answer that retrying will not change.
+var errPermanent = errors.New("permanent")
+
+// statusError is a refused request.
+type statusError struct {
+	method, url string
+	status      int
+	body        string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("%s %s: %d %s", e.method, e.url, e.status, strings.TrimSpace(e.body))
+}
+
+// Is makes refusals other than a rate limit or an unavailable server
+// permanent.
+func (e *statusError) Is(target error) bool {
+	return target == errPermanent && e.status != http.StatusTooManyRequests && e.status < 500
+}
+
+// newHTTPClient is one browser's HTTP side: its own cookies and
+// connections, kept alive between requests as a browser does (so a fault
+// may strike a connection some requests after it opened), following
+// redirects as a browser does after a plain form post.
+func newHTTPClient(jar http.CookieJar) *http.Client {
+	if jar == nil {
+		jar, _ = cookiejar.New(nil)
+	}
+	return &http.Client{
+		Jar: jar,
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     30 * time.Second,
+			DisableCompression:  true,
+		},
+	}
+}
+
+// do sends one request and reads its answer; non-2xx answers are errors.
+func do(ctx context.Context, client *http.Client, method, target string, body io.Reader, header http.Header) (string, error) {
+	timeout := requestTimeout
+	if strings.Contains(target, "/poll?") {
+		timeout = pollTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return "", err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode/100 != 2 {
+		return string(data), &statusError{method: method, url: target, status: resp.StatusCode, body: firstBytes(string(data), 200)}
+	}
+	return string(data), nil
+}
+
+func firstBytes(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// postForm posts a form as htmx does: HX-Request and the CSRF header.
+func postForm(ctx context.Context, client *http.Client, target, csrf string, form url.Values) (string, error) {
+	form.Set("parley_csrf", csrf)
+	h := http.Header{}
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	h.Set("HX-Request", "true")
+	h.Set("X-Parley-CSRF", csrf)
+	return do(ctx, client, http.MethodPost, target, strings.NewReader(form.Encode()), h)
+}
+
+// retry calls fn until it succeeds, a permanent error, ctx's end or
+// retryFor: faults and restarts make any single request fail.
+func retry(ctx context.Context, r *soakRun, fn func() error) error {
+	deadline := time.Now().Add(retryFor)
+	wait := 50 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || errors.Is(err, errPermanent) || ctx.Err() != nil {
+			return err
+		}
+		var se *statusError
+		if errors.As(err, &se) && se.status == http.StatusTooManyRequests {
+			r.stats.rateLimited.Add(1)
+		} else {
+			r.stats.transportErrors.Add(1)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still failing after %v: %w", retryFor, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// transportName names a live transport for traces.
+func transportName(ws bool) string {
+	if ws {
+		return "WebSocket"
+	}
+	return "long-poll"
+}
+
+// parse reads HTML, a page or fragments.
+func parse(html string) (*goquery.Document, error) {
+	return goquery.NewDocumentFromReader(strings.NewReader(html))
+}
+
+func seqAttr(s *goquery.Selection, name string) (int64, bool) {
+	v, ok := s.Attr(name)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
+}
+
+// widget is the visitor's widget as the server rendered it.
+type widget struct {
+	chatID, phase, csrf string
+	lastSeq             int64
+	lines               []line
+}
+
+// parseWidget finds the widget in a page or a fragment.
+func parseWidget(html string) (widget, error) {
+	doc, err := parse(html)
+	if err != nil {
+		return widget{}, err
+	}
+	sel := doc.Find("section#parley-widget")
+	if sel.Length() != 1 {
+		return widget{}, fmt.Errorf("%d widgets in %s", sel.Length(), firstBytes(html, 300))
+	}
+	var w widget
+	w.chatID, _ = sel.Attr("data-chat-id")
+	w.phase, _ = sel.Attr("data-phase")
+	w.csrf, _ = sel.Find(`input[name="parley_csrf"]`).First().Attr("value")
+	w.lastSeq, _ = seqAttr(sel, "data-last-seq")
+	sel.Find("li.parley-message").Each(func(_ int, li *goquery.Selection) {
+		seq, _ := seqAttr(li, "data-seq")
+		w.lines = append(w.lines, line{seq: seq, text: strings.TrimSpace(li.Find(".parley-text").Text())})
+	})
+	if w.csrf == "" {
+		return widget{}, fmt.Errorf("no parley_csrf field in the widget")
+	}
+	return w, nil
+}
+
+// pane is one chat in the agent console.
+type pane struct {
+	id      string
+	lastSeq int64
+	live    string
+	lines   map[int64]string
+}
+
+func parsePane(s *goquery.Selection) *pane {
+	p := &pane{lines: map[int64]string{}}
+	p.id, _ = s.Attr("data-chat-id")
+	p.lastSeq, _ = seqAttr(s, "data-last-seq")
+	p.live, _ = s.Attr("data-live")
+	s.Find("li.agent-line.agent-message").Each(func(_ int, li *goquery.Selection) {
+		if seq, ok := seqAttr(li, "data-seq"); ok {
+			p.lines[seq] = strings.TrimSpace(li.Find(".agent-text").Text())
+		}
+	})
+	return p
+}
+
+// sorted is the pane's transcript in seq order, as the console shows it.
+func (p *pane) sorted() []line {
+	var out []line
+	for seq, text := range p.lines {
+		out = append(out, line{seq: seq, text: text})
+	}
+	sortLines(out)
+	return out
+}
+
+func sortLines(ls []line) {
+	slices.SortFunc(ls, func(a, b line) int { return cmp.Compare(a.seq, b.seq) })
+}

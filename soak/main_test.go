@@ -1,0 +1,60 @@
+// Package soak is Parley's fault-injection soak test: protocol clients (no
+// browser) drive visitors and agents through reloads, navigations and
+// reconnects over both live transports, through a TCP proxy that resets
+// connections mid-frame, black-holes them and cuts long-poll answers, while
+// the server is killed with SIGKILL and restarted on the same data. At the
+// end every acknowledged message must be shown exactly once, in seq order,
+// by every visitor and by the agent console.
+//
+// `go test ./soak` runs a CI-sized count; the long run is
+//
+//	go test ./soak -run TestSoak -v -timeout 30m -args -cycles 1000
+package soak
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+var (
+	cycles = flag.Int("cycles", 30, "reload / navigate / reconnect cycles, over all visitors and agents")
+	chats  = flag.Int("chats", 4, "visitors, each with a chat of its own")
+	agents = flag.Int("agents", 2, "agents sharing the chats")
+	kills  = flag.Int("kills", 0, "SIGKILL restarts of the server during the run (0: one per 200 cycles, at least one)")
+	seed   = flag.Uint64("seed", 1, "seed of every random choice: faults, transports, actions")
+)
+
+// serverBin is the parley binary TestMain builds once.
+var serverBin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "parley-soak-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	serverBin = filepath.Join(dir, "parley")
+	args := []string{"build", "-o", serverBin}
+	if raceEnabled {
+		// The server gets the race detector too; a report in its output
+		// fails the test.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "..")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "soak: go %v ..: %v\n", args, err)
+		return 1
+	}
+	return m.Run()
+}
