@@ -149,8 +149,18 @@ func (f *visitorFeed) eventFrames(ctx context.Context, ev chatstate.Event) ([]se
 		}
 		events = missed
 	}
+	return f.framesOf(ctx, events)
+}
+
+// framesOf renders, in order, the events the client has not had. Typing
+// long over is skipped: replaying it would show somebody typing who is not.
+func (f *visitorFeed) framesOf(ctx context.Context, events []chatstate.Event) ([]serverFrame, error) {
 	var frames []serverFrame
 	for _, ev := range events {
+		if ev.Kind == chatstate.EventTyping && time.Since(ev.Time) > typingShown {
+			f.sent = max(f.sent, ev.Seq)
+			continue
+		}
 		frame, ok, err := f.eventFrame(ctx, ev)
 		if err != nil {
 			return nil, err
@@ -219,22 +229,11 @@ func (f *visitorFeed) resume(ctx context.Context, lastSeq int64) ([]serverFrame,
 		return nil, err
 	}
 	f.sent = lastSeq
-	frames := []serverFrame{resumeFrame(true, lastSeq)}
-	for _, ev := range events {
-		if ev.Kind == chatstate.EventTyping && time.Since(ev.Time) > typingShown {
-			// Long over: replaying it would show somebody typing who is not.
-			f.sent = ev.Seq
-			continue
-		}
-		frame, ok, err := f.eventFrame(ctx, ev)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			frames = append(frames, frame)
-		}
+	missed, err := f.framesOf(ctx, events)
+	if err != nil {
+		return nil, err
 	}
-	return frames, nil
+	return append([]serverFrame{resumeFrame(true, lastSeq)}, missed...), nil
 }
 
 // asOf cuts a widget rendered now back to the event it is sent with: the
