@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/a-h/templ"
@@ -119,6 +120,13 @@ func (h *Handler) Paths() views.Paths { return h.surface.paths }
 // Owns reports whether a request is for one of Parley's routes, for a host
 // site's middleware to skip (its own CSRF check, say: Parley checks its own).
 func (h *Handler) Owns(c echo.Context) bool { return h.surface.owns(c) }
+
+// ClientIP is the client's address as Parley's limits see it (see
+// surface.clientIP); it fits Echo's IPExtractor.
+func (h *Handler) ClientIP(r *http.Request) string { return h.surface.clientIP(r) }
+
+// IsTrustedProxy reports whether addr is one of the trusted proxies.
+func (h *Handler) IsTrustedProxy(addr netip.Addr) bool { return h.surface.trusted(addr.Unmap()) }
 
 // Health answers a health check: 200 when the store answers.
 func (h *Handler) Health(c echo.Context) error {

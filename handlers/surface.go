@@ -47,12 +47,13 @@ func (s *surface) viaTLS(r *http.Request) bool {
 // proxy itself. It never takes a forwarding header from anyone else, so a
 // client cannot pick its own address, whatever the site's Echo believes.
 func (s *surface) clientIP(r *http.Request) string {
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	if !s.fromTrustedProxy(r) {
-		return peer.Addr().Unmap().String()
+	peer := ap.Addr().Unmap()
+	if !s.trusted(peer) {
+		return peer.String()
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
@@ -64,7 +65,7 @@ func (s *surface) clientIP(r *http.Request) string {
 			return addr.Unmap().String()
 		}
 	}
-	return peer.Addr().Unmap().String()
+	return peer.String()
 }
 
 // trusted reports whether addr is one of the trusted proxies.
@@ -79,9 +80,6 @@ func (s *surface) trusted(addr netip.Addr) bool {
 
 // fromTrustedProxy reports whether the request's peer is a trusted proxy.
 func (s *surface) fromTrustedProxy(r *http.Request) bool {
-	if len(s.trustedProxies) == 0 {
-		return false
-	}
 	addr, err := netip.ParseAddrPort(r.RemoteAddr)
 	return err == nil && s.trusted(addr.Addr().Unmap())
 }

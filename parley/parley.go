@@ -29,7 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -198,7 +197,6 @@ type Parley struct {
 	ownsStore   bool
 	chatPath    string
 	consolePath string
-	trusted     []netip.Prefix
 	mounted     bool
 
 	stop       chan struct{}
@@ -241,7 +239,7 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		owns = true
 	}
 
-	p := &Parley{store: store, ownsStore: owns, chatPath: cfg.ChatPath, consolePath: cfg.ConsolePath, trusted: trusted, stop: make(chan struct{})}
+	p := &Parley{store: store, ownsStore: owns, chatPath: cfg.ChatPath, consolePath: cfg.ConsolePath, stop: make(chan struct{})}
 	chats := chatstate.NewService(chatstate.Config{
 		Store:             store,
 		DefaultMaxOffline: cfg.MaxOffline,
@@ -406,30 +404,13 @@ func (p *Parley) Skipper(c echo.Context) bool { return p.handler.Owns(c) }
 // IsTrustedProxy reports whether addr is one of Config.TrustedProxies, for
 // a site's own use (a listener that caps connections per address must not
 // cap the proxy that carries every client).
-func (p *Parley) IsTrustedProxy(addr netip.Addr) bool {
-	for _, prefix := range p.trusted {
-		if prefix.Contains(addr.Unmap()) {
-			return true
-		}
-	}
-	return false
-}
+func (p *Parley) IsTrustedProxy(addr netip.Addr) bool { return p.handler.IsTrustedProxy(addr) }
 
-// IPExtractor finds the client's address for the site's Echo
-// (e.IPExtractor = chat.IPExtractor()), which Parley's rate limits key on:
-// the peer's address, or behind a trusted proxy the address that proxy
-// forwarded (X-Forwarded-For, read from the right, trusting only
-// TrustedProxies).
-func (p *Parley) IPExtractor() echo.IPExtractor {
-	if len(p.trusted) == 0 {
-		return echo.ExtractIPDirect()
-	}
-	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-	for _, prefix := range p.trusted {
-		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: prefix.Addr().AsSlice(), Mask: net.CIDRMask(prefix.Bits(), prefix.Addr().BitLen())}))
-	}
-	return echo.ExtractIPFromXFFHeader(opts...)
-}
+// IPExtractor gives the site's Echo (e.IPExtractor = chat.IPExtractor())
+// the client address Parley's own limits key on: the peer's, or behind a
+// trusted proxy the nearest address it forwarded in X-Forwarded-For that
+// is not a trusted proxy itself.
+func (p *Parley) IPExtractor() echo.IPExtractor { return p.handler.ClientIP }
 
 // Health answers a health check: 200 "ok" when the store answers, 503
 // otherwise.
