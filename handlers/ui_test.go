@@ -105,3 +105,31 @@ func TestWidgetOpenOrCollapsed(t *testing.T) {
 		}
 	})
 }
+
+// TestMessagesKeepTheirOwnDirection: a message in one script shown in a
+// widget of the other direction (English in the Arabic widget) is laid out
+// by its own text, so its punctuation stays where it was typed.
+func TestMessagesKeepTheirOwnDirection(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	v := en.visitor(en.server())
+	v.lang = "ar"
+	id := v.register("/", "Ada")
+	v.say("/", "Do the boots come in size 46?")
+	if _, err := en.chats.Accept(context.Background(), id, agentName); err != nil {
+		t.Fatal(err)
+	}
+	w := v.get("/").widget()
+	if got := w.AttrOr("dir", ""); got != "rtl" {
+		t.Fatalf("widget dir = %q, want rtl", got)
+	}
+	spans := w.Find(".parley-line .parley-text, .parley-line .parley-author")
+	if spans.Length() < 2 {
+		t.Fatalf("found %d message spans, want the author and the text", spans.Length())
+	}
+	spans.Each(func(_ int, s *goquery.Selection) {
+		if s.AttrOr("dir", "") != "auto" {
+			t.Errorf("%q has dir %q, want auto", s.Text(), s.AttrOr("dir", ""))
+		}
+	})
+}
