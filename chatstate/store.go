@@ -33,8 +33,28 @@ type Store interface {
 	Events(ctx context.Context, id string, after int64, limit int) ([]Event, error)
 	// ListChats returns the chats matching filter, most recently updated first.
 	ListChats(ctx context.Context, filter ChatFilter) ([]Chat, error)
+	// CreateAgentSession stores a signed-in agent's session under the hash
+	// of its token (the token itself is never stored) and drops sessions
+	// that have expired. Creating a session whose hash is taken fails.
+	CreateAgentSession(ctx context.Context, s AgentSession) error
+	// AgentSession returns the session whose token hashes to idHash, or
+	// ErrNotFound (also once it has expired at now).
+	AgentSession(ctx context.Context, idHash []byte, now time.Time) (AgentSession, error)
+	// DeleteAgentSession removes the session, if there is one: its cookie,
+	// wherever it was copied, signs in no more.
+	DeleteAgentSession(ctx context.Context, idHash []byte) error
 	// Close releases the store's resources.
 	Close() error
+}
+
+// AgentSession is one agent's sign-in on one browser. It lives in the store,
+// not only in the cookie, so that a sign-out ends it for every instance and
+// across restarts.
+type AgentSession struct {
+	IDHash    []byte
+	Agent     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // ChatFilter selects chats for ListChats.

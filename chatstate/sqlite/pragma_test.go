@@ -25,7 +25,7 @@ func TestPragmas(t *testing.T) {
 		{"write", s.write, "synchronous", "2"}, // FULL
 		{"write", s.write, "foreign_keys", "1"},
 		{"write", s.write, "busy_timeout", "10000"},
-		{"write", s.write, "user_version", "2"},
+		{"write", s.write, "user_version", "3"},
 		{"read", s.read, "journal_mode", "wal"},
 		{"read", s.read, "foreign_keys", "1"},
 		{"read", s.read, "busy_timeout", "10000"},

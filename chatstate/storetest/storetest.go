@@ -59,6 +59,8 @@ func Run(t *testing.T, open func(t *testing.T) chatstate.Store) {
 		{"ListChats/DefaultLimit", testListChatsDefaultLimit},
 		{"ListChats/OrderFollowsUpdate", testListChatsOrderFollowsUpdate},
 		{"ListChats/OfflineAt", testListChatsOfflineAt},
+		{"AgentSession/Lifecycle", testAgentSessionLifecycle},
+		{"AgentSession/Expiry", testAgentSessionExpiry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
