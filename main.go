@@ -111,10 +111,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func agentAccounts(configured []config.Agent, stdout io.Writer) []parley.Agent {
 	accounts := make([]parley.Agent, len(configured))
 	for i, a := range configured {
-		accounts[i] = parley.Agent{Name: a.Name, Password: a.Password}
+		accounts[i] = parley.Agent{Name: a.Name, Password: a.Password, DisplayName: a.DisplayName}
 	}
 	if len(accounts) == 0 {
-		demo := parley.Agent{Name: "demo", Password: agents.NewPassword()}
+		demo := parley.Agent{Name: "demo", Password: agents.NewPassword(), DisplayName: "Demo Agent"}
 		accounts = append(accounts, demo)
 		fmt.Fprintf(stdout, "agent %s password: %s\n", demo.Name, demo.Password)
 	}

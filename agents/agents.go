@@ -4,10 +4,12 @@
 package agents
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -16,19 +18,22 @@ import (
 // would be silently cut, so it is refused instead.
 const maxPasswordBytes = 72
 
-// MaxNameBytes bounds an agent's name, which is shown to visitors.
+// MaxNameBytes bounds an agent's sign-in name and display name.
 const MaxNameBytes = 64
 
-// Credential is one configured agent: a name and a plain password.
+// Credential is one configured agent: a sign-in name, a plain password and
+// the name visitors see (the sign-in name when empty).
 type Credential struct {
-	Name     string
-	Password string
+	Name        string
+	Password    string
+	DisplayName string
 }
 
 // Accounts are the agents who may sign in. Safe for concurrent use: it is
 // never written after New.
 type Accounts struct {
-	hashes map[string][]byte
+	hashes  map[string][]byte
+	display map[string]string
 	// dummy is checked against when the name is unknown, so a wrong name
 	// costs the same bcrypt work as a wrong password and timing does not
 	// tell which names exist.
@@ -42,7 +47,7 @@ func New(creds []Credential, cost int) (*Accounts, error) {
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
-	a := &Accounts{hashes: make(map[string][]byte, len(creds))}
+	a := &Accounts{hashes: make(map[string][]byte, len(creds)), display: make(map[string]string, len(creds))}
 	for _, c := range creds {
 		switch {
 		case strings.TrimSpace(c.Name) == "" || c.Name != strings.TrimSpace(c.Name):
@@ -53,6 +58,10 @@ func New(creds []Credential, cost int) (*Accounts, error) {
 			return nil, fmt.Errorf("agent %q: empty password", c.Name)
 		case len(c.Password) > maxPasswordBytes:
 			return nil, fmt.Errorf("agent %q: the password is longer than %d bytes", c.Name, maxPasswordBytes)
+		case c.DisplayName != strings.TrimSpace(c.DisplayName) || len(c.DisplayName) > MaxNameBytes:
+			return nil, fmt.Errorf("agent %q: the display name must be at most %d bytes, without leading or trailing spaces", c.Name, MaxNameBytes)
+		case strings.IndexFunc(c.Name+c.DisplayName, invisible) >= 0:
+			return nil, fmt.Errorf("agent %q: control or format characters (such as bidi overrides) in the name or display name", c.Name)
 		}
 		if _, dup := a.hashes[c.Name]; dup {
 			return nil, fmt.Errorf("agent %q: configured twice", c.Name)
@@ -62,6 +71,7 @@ func New(creds []Credential, cost int) (*Accounts, error) {
 			return nil, fmt.Errorf("agent %q: %w", c.Name, err)
 		}
 		a.hashes[c.Name] = hash
+		a.display[c.Name] = cmp.Or(c.DisplayName, c.Name)
 	}
 	dummy, err := bcrypt.GenerateFromPassword([]byte(NewPassword()), cost)
 	if err != nil {
@@ -70,6 +80,10 @@ func New(creds []Credential, cost int) (*Accounts, error) {
 	a.dummy = dummy
 	return a, nil
 }
+
+// invisible matches what would hide or reorder a name on screen: control
+// characters, and format ones such as bidi overrides and zero-width spaces.
+func invisible(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }
 
 // Authenticate reports whether password is name's. It always runs one
 // bcrypt comparison, whether or not the name exists.
@@ -88,6 +102,9 @@ func (a *Accounts) Exists(name string) bool {
 	_, ok := a.hashes[name]
 	return ok
 }
+
+// DisplayName is the name visitors see of the agent signed in as name.
+func (a *Accounts) DisplayName(name string) string { return a.display[name] }
 
 // Len is the number of agents.
 func (a *Accounts) Len() int { return len(a.hashes) }

@@ -40,6 +40,23 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
+// TestDisplayName checks visitors see the display name where one is set,
+// the sign-in name otherwise.
+func TestDisplayName(t *testing.T) {
+	a, err := New([]Credential{{Name: "alice", Password: "a", DisplayName: "Alice from Support"}, {Name: "bob", Password: "b"}}, bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"alice": "Alice from Support", "bob": "bob", "carol": ""} {
+		if got := a.DisplayName(name); got != want {
+			t.Errorf("DisplayName(%q) = %q, want %q", name, got, want)
+		}
+	}
+	if got := a.Len(); got != 2 {
+		t.Errorf("Len() = %d, want 2", got)
+	}
+}
+
 // TestOnlyHashesKept checks the plain password is nowhere in the accounts.
 func TestOnlyHashesKept(t *testing.T) {
 	a, err := New([]Credential{{Name: "alice", Password: "plain-password"}}, bcrypt.MinCost)
@@ -61,12 +78,15 @@ func TestNewRefuses(t *testing.T) {
 		name  string
 		creds []Credential
 	}{
-		{"duplicate", []Credential{{"alice", "a"}, {"alice", "b"}}},
-		{"empty name", []Credential{{"", "a"}}},
-		{"spaces around name", []Credential{{" alice", "a"}}},
-		{"empty password", []Credential{{"alice", ""}}},
-		{"password longer than bcrypt reads", []Credential{{"alice", strings.Repeat("p", 73)}}},
-		{"long name", []Credential{{strings.Repeat("n", MaxNameBytes+1), "a"}}},
+		{"duplicate", []Credential{{Name: "alice", Password: "a"}, {Name: "alice", Password: "b"}}},
+		{"empty name", []Credential{{Name: "", Password: "a"}}},
+		{"spaces around name", []Credential{{Name: " alice", Password: "a"}}},
+		{"empty password", []Credential{{Name: "alice", Password: ""}}},
+		{"password longer than bcrypt reads", []Credential{{Name: "alice", Password: strings.Repeat("p", 73)}}},
+		{"long name", []Credential{{Name: strings.Repeat("n", MaxNameBytes+1), Password: "a"}}},
+		{"long display name", []Credential{{Name: "alice", Password: "a", DisplayName: strings.Repeat("n", MaxNameBytes+1)}}},
+		{"spaces around display name", []Credential{{Name: "alice", Password: "a", DisplayName: "Alice "}}},
+		{"control character in display name", []Credential{{Name: "alice", Password: "a", DisplayName: "Al\u202eice"}}},
 	}
 	for _, tt := range tests {
 		if _, err := New(tt.creds, bcrypt.MinCost); err == nil {

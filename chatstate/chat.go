@@ -85,6 +85,13 @@ const (
 	EventEnded       EventKind = "ended"
 )
 
+// readableKinds are the events people read as lines of the transcript: a
+// message, an agent joining or leaving, the end. Registration, typing and
+// page changes are not lines.
+func readableKinds() []EventKind {
+	return []EventKind{EventMessage, EventAgentJoined, EventAgentLeft, EventEnded}
+}
+
 // PartyType says who caused an event.
 type PartyType string
 
@@ -98,7 +105,22 @@ const (
 // Party is the author of an event.
 type Party struct {
 	Type PartyType `json:"type"`
-	Name string    `json:"name"`
+	// Name is what the other side sees: a visitor's first name, an agent's
+	// display name.
+	Name string `json:"name"`
+	// ID is an agent's sign-in name, which decides whose chat it is. It is
+	// never stored in the log nor shown to visitors: a display name may be
+	// shared, and a sign-in name is half of a credential.
+	ID string `json:"-"`
+}
+
+// AgentParty is the agent signed in as id, shown as displayName (or as id
+// when it has none).
+func AgentParty(id, displayName string) Party {
+	if displayName == "" {
+		displayName = id
+	}
+	return Party{Type: PartyAgent, ID: id, Name: displayName}
 }
 
 // Event is one entry of a chat's append-only log.
@@ -117,6 +139,10 @@ type Event struct {
 	Page string
 	// Reason says why the chat ended, for EventEnded.
 	Reason string
+	// Published is when the hub handed the event to live subscribers, so a
+	// transport can time its delivery; it is not stored, and zero for an
+	// event read from the store.
+	Published time.Time
 }
 
 // ErrNotFound is returned when a chat does not exist.

@@ -3,6 +3,7 @@ package chatstate
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Hub fans committed events out to live subscribers in this process. A
@@ -43,14 +44,17 @@ func NewHub() *Hub {
 type Subscription struct {
 	hub    *Hub
 	chatID string
-	ch     chan Event
+	// ch carries pointers: a connection's buffer of 256 pending events then
+	// costs 2 KB, not 50, and one published event is shared by all its
+	// subscribers (who must not change it).
+	ch     chan *Event
 	lagged atomic.Bool
 	once   sync.Once
 }
 
 // Events delivers events in seq order per chat. It is closed by Close or when
 // the subscriber lagged.
-func (s *Subscription) Events() <-chan Event { return s.ch }
+func (s *Subscription) Events() <-chan *Event { return s.ch }
 
 // Lagged reports whether the hub dropped this subscriber for falling behind.
 func (s *Subscription) Lagged() bool { return s.lagged.Load() }
@@ -61,7 +65,7 @@ func (s *Subscription) Close() { s.hub.remove(s) }
 // Subscribe returns a subscription to the events of chatID, or of every chat
 // when chatID is empty, buffering up to buffer events.
 func (h *Hub) Subscribe(chatID string, buffer int) *Subscription {
-	s := &Subscription{hub: h, chatID: chatID, ch: make(chan Event, buffer)}
+	s := &Subscription{hub: h, chatID: chatID, ch: make(chan *Event, buffer)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.subs++
@@ -79,21 +83,24 @@ func (h *Hub) Subscribe(chatID string, buffer int) *Subscription {
 }
 
 // Publish delivers events to their chat's subscribers and to the watchers of
-// every chat, never blocking.
+// every chat, never blocking. Each event goes out with its Published time.
 func (h *Hub) Publish(events []Event) {
+	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, ev := range events {
+	for i := range events {
+		ev := events[i] // a copy of its own, shared by the subscribers
+		ev.Published = now
 		for s := range h.byChat[ev.ChatID] {
-			h.deliverLocked(s, ev)
+			h.deliverLocked(s, &ev)
 		}
 		for s := range h.allChat {
-			h.deliverLocked(s, ev)
+			h.deliverLocked(s, &ev)
 		}
 	}
 }
 
-func (h *Hub) deliverLocked(s *Subscription, ev Event) {
+func (h *Hub) deliverLocked(s *Subscription, ev *Event) {
 	select {
 	case s.ch <- ev:
 		h.delivered.Add(1)

@@ -146,6 +146,23 @@ func (s *Service) Chat(ctx context.Context, id string) (Chat, error) {
 	return s.store.Chat(ctx, id)
 }
 
+// RecentLines returns the last events of chat id up to seq upTo (inclusive)
+// that people read as lines of the transcript (see readableKinds), at most
+// lines of them, oldest first, and whether earlier ones exist. The store
+// reads only those rows, so a long chat's latest page costs what a short
+// chat's does.
+func (s *Service) RecentLines(ctx context.Context, id string, upTo int64, lines int) ([]Event, bool, error) {
+	// One line past the page says whether there are earlier ones.
+	evs, err := s.store.LastEvents(ctx, id, upTo+1, readableKinds(), lines+1)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(evs) > lines {
+		return evs[1:], true, nil
+	}
+	return evs, false, nil
+}
+
 // Transcript returns every event of a chat, oldest first.
 func (s *Service) Transcript(ctx context.Context, id string) ([]Event, error) {
 	var all []Event
@@ -251,9 +268,9 @@ func (s *Service) Typing(ctx context.Context, id string, from Party) error {
 // Visit records that the visitor is on page now. A visitor looking at the
 // site is present, whatever the phase; a live chat whose page changed also
 // logs it, so the agent sees where the visitor is.
-func (s *Service) Visit(ctx context.Context, id, page string) error {
+func (s *Service) Visit(ctx context.Context, id, page string) (Chat, error) {
 	now := s.now().UTC()
-	_, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
+	c, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
 		if c.Phase == PhaseEnded {
 			return nil, nil
 		}
@@ -267,12 +284,12 @@ func (s *Service) Visit(ctx context.Context, id, page string) error {
 		}
 		return []Event{{Kind: EventPage, From: Party{Type: PartyVisitor, Name: c.Visitor.FirstName}, Page: page}}, nil
 	})
-	return err
+	return c, err
 }
 
 // Accept hands a queued chat to an agent. When two agents race, exactly one
 // wins; the other gets ErrAlreadyAccepted.
-func (s *Service) Accept(ctx context.Context, id, agent string) (Chat, error) {
+func (s *Service) Accept(ctx context.Context, id string, agent Party) (Chat, error) {
 	c, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
 		switch c.Phase {
 		case PhaseQueued:
@@ -284,24 +301,24 @@ func (s *Service) Accept(ctx context.Context, id, agent string) (Chat, error) {
 			return nil, ErrWrongPhase
 		}
 		c.Phase = PhaseConnected
-		c.AgentName = agent
-		return []Event{{Kind: EventAgentJoined, From: Party{Type: PartyAgent, Name: agent}}}, nil
+		c.AgentName = agent.ID
+		return []Event{{Kind: EventAgentJoined, From: Party{Type: PartyAgent, Name: agent.Name}}}, nil
 	})
 	return c, err
 }
 
 // Release puts a connected chat back in the queue when its agent leaves.
-func (s *Service) Release(ctx context.Context, id, agent string) error {
+func (s *Service) Release(ctx context.Context, id string, agent Party) error {
 	_, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
 		if c.Phase != PhaseConnected {
 			return nil, ErrWrongPhase
 		}
-		if c.AgentName != agent {
+		if c.AgentName != agent.ID {
 			return nil, ErrNotYourChat
 		}
 		c.Phase = PhaseQueued
 		c.AgentName = ""
-		return []Event{{Kind: EventAgentLeft, From: Party{Type: PartyAgent, Name: agent}}}, nil
+		return []Event{{Kind: EventAgentLeft, From: Party{Type: PartyAgent, Name: agent.Name}}}, nil
 	})
 	return err
 }
@@ -345,7 +362,7 @@ func (s *Service) mayTalk(c *Chat, from Party) error {
 		return ErrChatEnded
 	case c.Phase == PhaseRegistration:
 		return ErrWrongPhase
-	case from.Type == PartyAgent && c.AgentName != from.Name:
+	case from.Type == PartyAgent && c.AgentName != from.ID:
 		return ErrNotYourChat
 	}
 	return nil
@@ -370,6 +387,9 @@ func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]E
 		c.UpdatedAt = now
 		for i := range evs {
 			evs[i].Time = now
+			// Only the log's own fields go in: an agent's sign-in name
+			// decided whose chat it is, and stops here.
+			evs[i].From.ID = ""
 		}
 		return evs, nil
 	})

@@ -51,8 +51,8 @@ func newService(t *testing.T, cfg chatstate.Config) (*chatstate.Service, *clock)
 
 var (
 	visitor = chatstate.Party{Type: chatstate.PartyVisitor}
-	alice   = chatstate.Party{Type: chatstate.PartyAgent, Name: "alice"}
-	bob     = chatstate.Party{Type: chatstate.PartyAgent, Name: "bob"}
+	alice   = chatstate.AgentParty("alice", "")
+	bob     = chatstate.AgentParty("bob", "")
 	ada     = chatstate.Registration{FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com", Subject: "Tents"}
 )
 
@@ -80,7 +80,7 @@ func queued(t *testing.T, s *chatstate.Service) chatstate.Chat {
 func connected(t *testing.T, s *chatstate.Service) chatstate.Chat {
 	t.Helper()
 	c := queued(t, s)
-	c, err := s.Accept(context.Background(), c.ID, alice.Name)
+	c, err := s.Accept(context.Background(), c.ID, alice)
 	if err != nil {
 		t.Fatalf("Accept() = %v", err)
 	}
@@ -141,14 +141,14 @@ func TestLifecycle(t *testing.T) {
 		agent string
 	}{
 		{"register", func() (chatstate.Chat, error) { return s.Register(ctx, c.ID, ada) }, chatstate.PhaseQueued, ""},
-		{"accept", func() (chatstate.Chat, error) { return s.Accept(ctx, c.ID, "alice") }, chatstate.PhaseConnected, "alice"},
+		{"accept", func() (chatstate.Chat, error) { return s.Accept(ctx, c.ID, chatstate.AgentParty("alice", "")) }, chatstate.PhaseConnected, "alice"},
 		{"release", func() (chatstate.Chat, error) { return s.Chat(ctx, c.ID) }, chatstate.PhaseQueued, ""},
-		{"accept again", func() (chatstate.Chat, error) { return s.Accept(ctx, c.ID, "bob") }, chatstate.PhaseConnected, "bob"},
+		{"accept again", func() (chatstate.Chat, error) { return s.Accept(ctx, c.ID, chatstate.AgentParty("bob", "")) }, chatstate.PhaseConnected, "bob"},
 		{"end", func() (chatstate.Chat, error) { return s.End(ctx, c.ID, visitor, chatstate.ReasonVisitor) }, chatstate.PhaseEnded, "bob"},
 	}
 	for _, step := range steps {
 		if step.name == "release" {
-			if err := s.Release(ctx, c.ID, "alice"); err != nil {
+			if err := s.Release(ctx, c.ID, chatstate.AgentParty("alice", "")); err != nil {
 				t.Fatalf("Release() = %v", err)
 			}
 		}
@@ -194,10 +194,15 @@ func TestPhaseRules(t *testing.T) {
 	}
 	typing := func(s *chatstate.Service, id string) error { return s.Typing(ctx, id, visitor) }
 	accept := func(agent string) action {
-		return func(s *chatstate.Service, id string) error { _, err := s.Accept(ctx, id, agent); return err }
+		return func(s *chatstate.Service, id string) error {
+			_, err := s.Accept(ctx, id, chatstate.AgentParty(agent, ""))
+			return err
+		}
 	}
 	release := func(agent string) action {
-		return func(s *chatstate.Service, id string) error { return s.Release(ctx, id, agent) }
+		return func(s *chatstate.Service, id string) error {
+			return s.Release(ctx, id, chatstate.AgentParty(agent, ""))
+		}
 	}
 	register := func(s *chatstate.Service, id string) error { _, err := s.Register(ctx, id, ada); return err }
 	draft := func(s *chatstate.Service, id string) error { _, err := s.SaveDraft(ctx, id, ada); return err }
@@ -303,7 +308,7 @@ func TestAcceptRace(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-startLine
-			_, errs[i] = s.Accept(context.Background(), c.ID, fmt.Sprintf("agent%d", i))
+			_, errs[i] = s.Accept(context.Background(), c.ID, chatstate.AgentParty(fmt.Sprintf("agent%d", i), ""))
 		}()
 	}
 	close(startLine)
@@ -559,7 +564,7 @@ func TestSendMessageIdempotent(t *testing.T) {
 		t.Errorf("stored messages (-want +got):\n%s", diff)
 	}
 	// What comes after the retry is published as usual.
-	if _, err := s.Accept(ctx, c.ID, alice.Name); err != nil {
+	if _, err := s.Accept(ctx, c.ID, alice); err != nil {
 		t.Fatal(err)
 	}
 
@@ -582,7 +587,7 @@ func TestVisit(t *testing.T) {
 	// still counts as the visitor being there.
 	c, _ := start(t, s)
 	clk.Advance(5 * time.Second)
-	if err := s.Visit(ctx, c.ID, "/products"); err != nil {
+	if _, err := s.Visit(ctx, c.ID, "/products"); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Chat(ctx, c.ID); got.Page != "/products" || got.LastSeq != 0 || !got.VisitorSeenAt.Equal(clk.Now()) {
@@ -591,7 +596,7 @@ func TestVisit(t *testing.T) {
 
 	c = queued(t, s)
 	for _, p := range []string{"/products", "/products", "/pricing", "/"} {
-		if err := s.Visit(ctx, c.ID, p); err != nil {
+		if _, err := s.Visit(ctx, c.ID, p); err != nil {
 			t.Fatalf("Visit(%s) = %v", p, err)
 		}
 	}
@@ -608,7 +613,7 @@ func TestVisit(t *testing.T) {
 	}
 
 	c = ended(t, s)
-	if err := s.Visit(ctx, c.ID, "/contact"); err != nil {
+	if _, err := s.Visit(ctx, c.ID, "/contact"); err != nil {
 		t.Fatalf("Visit on an ended chat = %v, want nil", err)
 	}
 	if got, _ := s.Chat(ctx, c.ID); got.Page == "/contact" || got.LastSeq != c.LastSeq {
@@ -689,7 +694,7 @@ func TestHub(t *testing.T) {
 	}
 	var kept []chatstate.Event
 	for ev := range slow.Events() { // closed when dropped
-		kept = append(kept, ev)
+		kept = append(kept, *ev)
 	}
 	if len(kept) != 1 || kept[0].Seq != base+1 {
 		t.Errorf("dropped subscriber kept %d events, want only the first it had room for", len(kept))

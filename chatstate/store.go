@@ -31,6 +31,10 @@ type Store interface {
 	// Events returns up to limit events of chat id with seq > after, in seq
 	// order.
 	Events(ctx context.Context, id string, after int64, limit int) ([]Event, error)
+	// LastEvents returns the last limit events of chat id whose kind is one
+	// of kinds and whose seq is below before, in seq order: the latest page
+	// of a long log, without reading what lies between.
+	LastEvents(ctx context.Context, id string, before int64, kinds []EventKind, limit int) ([]Event, error)
 	// ListChats returns the chats matching filter, most recently updated first.
 	ListChats(ctx context.Context, filter ChatFilter) ([]Chat, error)
 	// CreateAgentSession stores a signed-in agent's session under the hash

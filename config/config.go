@@ -52,8 +52,9 @@ type Config struct {
 
 // Agent is a configured agent account.
 type Agent struct {
-	Name     string
-	Password string
+	Name        string
+	Password    string
+	DisplayName string
 }
 
 // minSessionKeyLen keeps guessable keys out: 32 characters of a random
@@ -104,7 +105,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.IntVar(&cfg.MaxOpenPerAddress, "max-open-per-address", 1024, "TCP connections one client address may hold open, idle ones included (trusted proxies are not capped)")
 	fs.Var(trustedProxies, "trusted-proxy", "address or CIDR of a reverse proxy in front, whose X-Forwarded-Proto and X-Forwarded-For are believed; repeatable (PARLEY_TRUSTED_PROXIES)")
 	fs.Var(localization, "localization-url", "NAME=URL of an extra localization catalog; repeatable (PARLEY_LOCALIZATION_URLS)")
-	fs.Var(agents, "agent", "NAME:PASSWORD of an agent; repeatable (PARLEY_AGENTS=\"alice:pw,bob:pw\")")
+	fs.Var(agents, "agent", "NAME[=DISPLAY NAME]:PASSWORD of an agent, who signs in as NAME and is shown to visitors as DISPLAY NAME; repeatable (PARLEY_AGENTS=\"alice=Alice:pw,bob:pw\")")
 	fs.DurationVar(&cfg.MaxOffline, "max-offline", cfg.MaxOffline, "default time a visitor may be offline before the chat ends (PARLEY_MAX_OFFLINE)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -130,11 +131,12 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		cfg.Localization[name] = url
 	}
 	for _, pair := range agents.values() {
-		name, password, ok := strings.Cut(pair, ":")
+		who, password, ok := strings.Cut(pair, ":")
+		name, display, _ := strings.Cut(who, "=")
 		if !ok || name == "" || password == "" {
-			return Config{}, errors.New("agent: want NAME:PASSWORD")
+			return Config{}, errors.New("agent: want NAME[=DISPLAY NAME]:PASSWORD")
 		}
-		cfg.Agents = append(cfg.Agents, Agent{Name: name, Password: password})
+		cfg.Agents = append(cfg.Agents, Agent{Name: name, Password: password, DisplayName: display})
 	}
 	if cfg.MaxOffline <= 0 {
 		return Config{}, errors.New("max-offline must be positive")

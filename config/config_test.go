@@ -79,7 +79,7 @@ func TestParse(t *testing.T) {
 				c.SessionKeys = []string{key1, key2}
 				c.AllowedOrigins = []string{"https://a.example", "https://b.example"}
 				c.Localization = map[string]string{"fr": "https://l.example/fr.json"}
-				c.Agents = []config.Agent{{"alice", "pw"}, {"bob", "secret"}, {"carol", "x:y"}}
+				c.Agents = []config.Agent{{Name: "alice", Password: "pw"}, {Name: "bob", Password: "secret"}, {Name: "carol", Password: "x:y"}}
 				c.MaxOffline = 90 * time.Second
 			}),
 		},
@@ -104,7 +104,7 @@ func TestParse(t *testing.T) {
 				c.SessionKeys = []string{key3}
 				c.AllowedOrigins = []string{"https://c.example"}
 				c.Localization = map[string]string{"de": "https://l.example/de.json"}
-				c.Agents = []config.Agent{{"dave", "pw"}}
+				c.Agents = []config.Agent{{Name: "dave", Password: "pw"}}
 				c.MaxOffline = 2 * time.Minute
 			}),
 		},
@@ -113,12 +113,12 @@ func TestParse(t *testing.T) {
 			args: []string{"-session-key", key2, "-session-key", key1,
 				"-allowed-origin", "https://a.example", "-allowed-origin", "https://b.example",
 				"-localization-url", "fr=https://l.example/fr.json", "-localization-url", "x-custom=https://l.example/c.json?v=2&lang=x",
-				"-agent", "alice:pw", "-agent", "bob:p:w,x"},
+				"-agent", "alice=Alice M.:pw", "-agent", "bob:p:w,x"},
 			want: with(func(c *config.Config) {
 				c.SessionKeys = []string{key2, key1}
 				c.AllowedOrigins = []string{"https://a.example", "https://b.example"}
 				c.Localization = map[string]string{"fr": "https://l.example/fr.json", "x-custom": "https://l.example/c.json?v=2&lang=x"}
-				c.Agents = []config.Agent{{"alice", "pw"}, {"bob", "p:w,x"}}
+				c.Agents = []config.Agent{{Name: "alice", Password: "pw", DisplayName: "Alice M."}, {Name: "bob", Password: "p:w,x"}}
 			}),
 		},
 		{
@@ -165,10 +165,10 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"short session key flag", []string{"-session-key", "short"}, nil, "too short"},
 		{"short session key variable", nil, map[string]string{"PARLEY_SESSION_KEYS": key1 + ",short"}, "too short"},
-		{"agent without password", []string{"-agent", "alice"}, nil, "NAME:PASSWORD"},
-		{"agent with empty name", []string{"-agent", ":pw"}, nil, "NAME:PASSWORD"},
-		{"agent with empty password", []string{"-agent", "alice:"}, nil, "NAME:PASSWORD"},
-		{"agents variable", nil, map[string]string{"PARLEY_AGENTS": "alice:pw,bob"}, "NAME:PASSWORD"},
+		{"agent without password", []string{"-agent", "alice"}, nil, ":PASSWORD"},
+		{"agent with empty name", []string{"-agent", ":pw"}, nil, ":PASSWORD"},
+		{"agent with empty password", []string{"-agent", "alice:"}, nil, ":PASSWORD"},
+		{"agents variable", nil, map[string]string{"PARLEY_AGENTS": "alice:pw,bob"}, ":PASSWORD"},
 		{"localization without name", []string{"-localization-url", "=https://l.example/fr.json"}, nil, "NAME=URL"},
 		{"localization without URL", []string{"-localization-url", "fr="}, nil, "NAME=URL"},
 		{"localization without =", []string{"-localization-url", "https://l.example/fr.json"}, nil, "NAME=URL"},

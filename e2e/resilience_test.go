@@ -98,3 +98,40 @@ func TestBadFrameClosesItsSocket(t *testing.T) {
 		`e2e.live.length === 2 && e2e.live[1].readyState === 1 && e2e.live[0].readyState >= 2`)
 	sendMessage(t, p, "Still here")
 }
+
+// TestTabPastTheChatsLimit: with one live connection allowed per chat, a
+// second tab of the visitor says why it is not live (not "connection
+// lost") while the chat goes on in the first; once the first tab closes,
+// the second takes over and gets the agent's messages.
+func TestTabPastTheChatsLimit(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "", "-agent", apiAgentName+":"+apiAgentPassword, "-max-conns-per-chat", "1")
+	first := newBrowser(t).newPage(t)
+	installSite(first, siteSetup{})
+	openChat(t, first, srv, "Ada", "ada@example.com")
+	waitUntil(t, first, "the first tab's WebSocket open", `e2e.live.length === 1 && e2e.live[0].readyState === 1`)
+	chatID := widgetAttr(first, "data-chat-id")
+
+	second, closeSecond := siblingPage(t, first)
+	defer closeSecond()
+	second.navigate(srv.URL + "/")
+	const tooMany = "Too many chat windows are open. Close one and try again."
+	second.waitText(tooMany)
+	if lost := evalJS[bool](second, `!document.querySelector("#parley-widget .parley-connection").hidden`); lost {
+		t.Error(`the tab past the limit also says "connection lost"`)
+	}
+
+	agent := signInAgent(t, srv)
+	agent.accept(chatID)
+	waitTranscriptLine(t, first, apiAgentName+" joined the chat.")
+	sendMessage(t, first, "From the first tab")
+	agent.send(chatID, "Answer while two tabs are open")
+	waitTranscriptLine(t, first, "Answer while two tabs are open")
+
+	// The first tab goes: the second gets its place within a retry.
+	first.do("leave the first tab's page", chromedp.Navigate("about:blank"))
+	waitLonger(t, second, "the second tab live", `document.querySelector("#parley-widget .parley-too-many").hidden`, 15*time.Second)
+	agent.send(chatID, "Now in the second tab")
+	waitTranscriptLine(t, second, "Now in the second tab")
+	waitTranscriptLine(t, second, "From the first tab")
+}

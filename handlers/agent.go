@@ -14,7 +14,7 @@ import (
 	"github.com/parley/parley/views"
 )
 
-// agentContextKey is where requireAgent leaves the signed-in agent's name.
+// agentContextKey is where requireAgent leaves the signed-in agent.
 const agentContextKey = "parley.agent"
 
 // showHeader tells the console's script which chat to put on screen after
@@ -39,6 +39,9 @@ type agentMessageForm struct {
 func (a *agentConsole) requireAgent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		name, err := a.jar.Agent(c.Request())
+		if err != nil && !errors.Is(err, errNoAgentSession) {
+			return err
+		}
 		if err != nil || !a.accounts.Exists(name) {
 			r := c.Request()
 			if r.Method == http.MethodGet && !isPartial(c) && !wantsJSON(c) && r.Header.Get("Upgrade") == "" {
@@ -46,18 +49,20 @@ func (a *agentConsole) requireAgent(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return errAgentAuth()
 		}
-		c.Set(agentContextKey, name)
+		c.Set(agentContextKey, chatstate.AgentParty(name, a.accounts.DisplayName(name)))
 		return next(c)
 	}
 }
 
-func agentOf(c echo.Context) string {
-	name, _ := c.Get(agentContextKey).(string)
-	return name
-}
+// agentOf is the signed-in agent's sign-in name, which decides whose
+// chat is whose.
+func agentOf(c echo.Context) string { return agentParty(c).ID }
 
+// agentParty is the signed-in agent as the author of what they send: shown
+// to visitors by display name.
 func agentParty(c echo.Context) chatstate.Party {
-	return chatstate.Party{Type: chatstate.PartyAgent, Name: agentOf(c)}
+	party, _ := c.Get(agentContextKey).(chatstate.Party)
+	return party
 }
 
 // loginPage shows the sign-in form, or the console to a signed-in agent.
@@ -108,7 +113,9 @@ func (a *agentConsole) login(c echo.Context) error {
 
 // logout ends the agent's session.
 func (a *agentConsole) logout(c echo.Context) error {
-	a.jar.SignOut(c.Response(), c.Request())
+	if err := a.jar.SignOut(c.Response(), c.Request()); err != nil {
+		return err
+	}
 	return c.Redirect(http.StatusSeeOther, a.paths.ConsoleURL("/login"))
 }
 
@@ -186,7 +193,7 @@ func (a *agentConsole) renderConsole(c echo.Context, status int, shown, alert st
 func (a *agentConsole) accept(c echo.Context) error {
 	ctx := c.Request().Context()
 	id, agent := c.Param("id"), agentOf(c)
-	chat, err := a.chats.Accept(ctx, id, agent)
+	chat, err := a.chats.Accept(ctx, id, agentParty(c))
 	if errors.Is(err, chatstate.ErrAlreadyAccepted) {
 		// A double click, or a second tab of the same agent, is no loss.
 		if current, cerr := a.chats.Chat(ctx, id); cerr == nil && current.AgentName == agent && current.Phase == chatstate.PhaseConnected {
@@ -321,7 +328,7 @@ func (a *agentConsole) agentEnd(c echo.Context) error {
 func (a *agentConsole) agentRelease(c echo.Context) error {
 	chat, err := a.heldChat(c)
 	if err == nil {
-		err = a.chats.Release(c.Request().Context(), chat.ID, agentOf(c))
+		err = a.chats.Release(c.Request().Context(), chat.ID, agentParty(c))
 	}
 	if err != nil {
 		return a.refusePane(c, err)

@@ -28,7 +28,7 @@ const agentCookie = "parley_agent"
 func consoleAccounts(t testing.TB) *agents.Accounts {
 	t.Helper()
 	a, err := agents.New([]agents.Credential{
-		{Name: "alice", Password: "alice-password"},
+		{Name: "alice", Password: "alice-password", DisplayName: "Alice from Support"},
 		{Name: "bob", Password: "bob-password"},
 	}, bcrypt.MinCost)
 	if err != nil {
@@ -427,13 +427,18 @@ func TestAgentChat(t *testing.T) {
 	for range 2 {
 		a.post("/agent/chats/"+id+"/messages", url.Values{"client_id": {clientID}, "text": {"Hello Ada, which size?"}}).wantRedirect("/agent/chats/" + id)
 	}
-	if msgs := en.events(id, chatstate.EventMessage); len(msgs) != 1 || msgs[0].From != (chatstate.Party{Type: chatstate.PartyAgent, Name: "alice"}) {
-		t.Errorf("agent messages = %+v, want one from alice", msgs)
+	if msgs := en.events(id, chatstate.EventMessage); len(msgs) != 1 || msgs[0].From != (chatstate.Party{Type: chatstate.PartyAgent, Name: "Alice from Support"}) {
+		t.Errorf("agent messages = %+v, want one from Alice from Support", msgs)
 	}
-	// The visitor's widget shows it.
-	lines := transcript(v.get("/pricing").widget())
-	if last := lines[len(lines)-1]; last.Text != "Hello Ada, which size?" || last.Author != "alice" {
+	// The visitor's widget shows it, by the agent's display name: the name
+	// alice signs in with is not the visitor's to know.
+	page := v.get("/pricing")
+	lines := transcript(page.widget())
+	if last := lines[len(lines)-1]; last.Text != "Hello Ada, which size?" || last.Author != "Alice from Support" {
 		t.Errorf("visitor's last line = %+v", last)
+	}
+	if strings.Contains(string(page.body), "alice") {
+		t.Errorf("the visitor's page holds the agent's sign-in name %q", "alice")
 	}
 
 	// A fetch send answers with the line to swap in.
@@ -475,7 +480,7 @@ func TestAgentChat(t *testing.T) {
 		t.Errorf("after End chat: %s, reason %q", got.Phase, got.EndReason)
 	}
 	lines = transcript(v.get("/contact").widget())
-	if last := lines[len(lines)-1]; last.Text != en.en("conversation.ended.agent", "name", "alice") {
+	if last := lines[len(lines)-1]; last.Text != en.en("conversation.ended.agent", "name", "Alice from Support") {
 		t.Errorf("visitor's last line = %q", last.Text)
 	}
 	ended := a.get("/agent/chats/" + id).doc()
@@ -494,7 +499,7 @@ func TestAgentChat(t *testing.T) {
 	open := a.get("/agent/history/" + id).doc()
 	var texts []string
 	open.Find("#agent-log-" + id + " .agent-text").Each(func(_ int, s *goquery.Selection) { texts = append(texts, s.Text()) })
-	want := []string{"Ada is waiting for an agent.", "alice accepted the chat.", "Hello Ada, which size?", "Still there?", "alice ended the chat."}
+	want := []string{"Ada is waiting for an agent.", "Alice from Support accepted the chat.", "Hello Ada, which size?", "Still there?", "Alice from Support ended the chat."}
 	if diff := cmp.Diff(want, texts); diff != "" {
 		t.Errorf("history transcript (-want +got):\n%s", diff)
 	}
@@ -541,7 +546,7 @@ func TestAgentFeed(t *testing.T) {
 	}
 
 	// Accepting (here, by the service) brings the pane; the queue empties.
-	if _, err := en.chats.Accept(context.Background(), id, "alice"); err != nil {
+	if _, err := en.chats.Accept(context.Background(), id, chatstate.AgentParty("alice", "")); err != nil {
 		t.Fatal(err)
 	}
 	f = nextWith(t, conn, `id="agent-chat-`+id+`"`)
@@ -603,7 +608,9 @@ func (en *env) chatsQueueVersion(t *testing.T, a *visitor) string {
 }
 
 // TestSignOutEndsCopiedSessions: a copy of an agent's cookie (a shared
-// computer, a stolen cookie) stops working when the agent signs out.
+// computer, a stolen cookie) stops working when the agent signs out, on
+// every instance and after a restart; the agent's other browsers stay
+// signed in.
 func TestSignOutEndsCopiedSessions(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t)
@@ -616,9 +623,22 @@ func TestSignOutEndsCopiedSessions(t *testing.T) {
 	}
 	thief.get("/agent").wantStatus(http.StatusOK)
 
+	// Another instance on the same store (or this one after a restart)
+	// knows nothing of this one's memory.
+	other := en.consoleDeps(nil)
+	other.Chats = chatstate.NewService(chatstate.Config{Store: en.store})
+	thiefElsewhere := en.visitor(newSite(other))
+	thiefElsewhere.cookies = thief.cookies
+	thiefElsewhere.get("/agent").wantStatus(http.StatusOK)
+
+	// Alice on a second computer keeps her own session.
+	laptop := agentBrowser(t, en, srv, "alice")
+
 	a.get("/agent")
 	a.post("/agent/logout", url.Values{}).wantRedirect("/agent/login")
 	thief.get("/agent").wantRedirect("/agent/login")
+	thiefElsewhere.get("/agent").wantRedirect("/agent/login")
+	laptop.get("/agent").wantStatus(http.StatusOK)
 
 	// Signing in again starts a session that works.
 	signIn(t, a, "alice", "alice-password").wantRedirect("/agent")
@@ -663,4 +683,32 @@ func TestForwardedForIsBelievedFromTrustedProxiesOnly(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAgentCookieOverTLS: behind TLS the console's session is a __Host-
+// cookie (Secure, for the whole host), and the console works with it.
+func TestAgentCookieOverTLS(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	deps := en.consoleDeps(nil)
+	deps.TrustedProxies = prefixes("192.0.2.0/24") // httptest's clients
+	v := en.visitor(newSite(deps))
+	v.header = http.Header{"X-Forwarded-Proto": {"https"}}
+	res := signIn(t, v, "alice", "alice-password")
+	res.wantRedirect("/agent")
+	c := res.cookie("__Host-" + agentCookie)
+	if c == nil {
+		t.Fatalf("sign-in over TLS set no __Host-%s cookie; cookies: %v", agentCookie, res.cookies)
+	}
+	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Domain != "" {
+		t.Errorf("agent cookie HttpOnly=%v Secure=%v SameSite=%v Path=%q Domain=%q, want HttpOnly, Secure, Strict, /, none",
+			c.HttpOnly, c.Secure, c.SameSite, c.Path, c.Domain)
+	}
+	v.get("/agent").wantStatus(http.StatusOK)
+	out := v.post("/agent/logout", nil)
+	out.wantRedirect("/agent/login")
+	if c := out.cookie("__Host-" + agentCookie); c == nil || c.MaxAge >= 0 || c.Path != "/" {
+		t.Errorf("sign-out Set-Cookie = %v, want the __Host- cookie deleted at Path=/", c)
+	}
+	v.get("/agent").wantRedirect("/agent/login")
 }

@@ -201,8 +201,9 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverF
 				return serverFrame{}, false, err
 			}
 		}
-	case ev.Kind == chatstate.EventAgentJoined && ev.From.Name == f.agent:
-		// Accepted here or in another tab of the same agent.
+	case ev.Kind == chatstate.EventAgentJoined:
+		// Accepted here or in another tab of the same agent? The event
+		// names the agent only as visitors see them.
 		chat, err := f.console.chats.Chat(ctx, ev.ChatID)
 		if err != nil {
 			return serverFrame{}, false, err
@@ -286,10 +287,10 @@ func (f *agentFeed) eventParts(ctx context.Context, ev chatstate.Event, replay b
 	case chatstate.EventPage:
 		*parts = append(*parts, views.AgentTrailEntry(trailItem(ev)), views.AgentCurrentPage(id, ev.Page))
 	case chatstate.EventAgentLeft:
-		if ev.From.Name == f.agent {
-			f.removeParts(id, parts)
-			return nil
-		}
+		// Only the agent holding a chat can hand it back, and this client
+		// shows only this agent's chats.
+		f.removeParts(id, parts)
+		return nil
 	case chatstate.EventEnded:
 		chat, err := f.console.chats.Chat(ctx, id)
 		if err != nil {

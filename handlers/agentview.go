@@ -30,8 +30,8 @@ type agentChats interface {
 	Transcript(ctx context.Context, id string) ([]chatstate.Event, error)
 	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]chatstate.Event, error)
 	ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]chatstate.Chat, error)
-	Accept(ctx context.Context, id, agent string) (chatstate.Chat, error)
-	Release(ctx context.Context, id, agent string) error
+	Accept(ctx context.Context, id string, agent chatstate.Party) (chatstate.Chat, error)
+	Release(ctx context.Context, id string, agent chatstate.Party) error
 	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
 	Typing(ctx context.Context, id string, from chatstate.Party) error
 	End(ctx context.Context, id string, by chatstate.Party, reason string) (chatstate.Chat, error)

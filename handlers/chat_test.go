@@ -475,6 +475,11 @@ func TestReturnTo(t *testing.T) {
 		{"/\t/evil.example", "/"},
 		{"/\n/evil.example", "/"},
 		{"/\r/evil.example", "/"},
+		// Not a page: a NUL, another control character, bytes not UTF-8.
+		{"/\x00", "/"},
+		{"/a\x7fb", "/"},
+		{"/\xff", "/"},
+		{"/caf\u00e9", "/caf\u00e9"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.returnTo, func(t *testing.T) {

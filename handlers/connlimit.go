@@ -51,12 +51,17 @@ func newConnLimits(l Limits) *connLimits {
 
 // acquire takes a place for a connection of chat (none for the console's)
 // from addr, parked when it is a long-poll; release gives it back. It
-// refuses with errTooManyConnections when a limit is reached.
+// refuses a chat with all its places taken with too_many_connections (a
+// person with many tabs, who is told so), and an address or server with
+// all theirs taken with rate_limited.
 func (l *connLimits) acquire(chat, addr string, parked bool) (release func(), err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if chat != "" && l.chats[chat] >= l.PerChat || l.addrs[addr] >= l.PerAddress || parked && l.parked >= l.ParkedPolls {
-		return nil, errTooManyConnections()
+	if l.addrs[addr] >= l.PerAddress || parked && l.parked >= l.ParkedPolls {
+		return nil, errConnectionsExhausted()
+	}
+	if chat != "" && l.chats[chat] >= l.PerChat {
+		return nil, apiError("too_many_connections")
 	}
 	if chat != "" {
 		l.chats[chat]++
@@ -85,8 +90,10 @@ func (l *connLimits) acquire(chat, addr string, parked bool) (release func(), er
 	}, nil
 }
 
-func errTooManyConnections() *APIError {
-	e := apiErrorAs("rate_limited", "Too many connections are open for this chat or address; close a tab and try again.", http.StatusTooManyRequests)
+// errConnectionsExhausted refuses a connection past an address's or the
+// server's limit.
+func errConnectionsExhausted() *APIError {
+	e := apiErrorAs("rate_limited", "Too many connections are open from this address; close a tab and try again.", http.StatusTooManyRequests)
 	e.Key = "error.too_many_connections"
 	return e
 }

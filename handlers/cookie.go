@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/sessions"
 )
@@ -15,6 +16,21 @@ const (
 	// every page view renews it.
 	tokenCookieMaxAge = 7 * 24 * 60 * 60
 )
+
+// hostPrefix marks a cookie that browsers take only from a secure origin,
+// for the whole host (Path=/, no Domain): no sibling subdomain and no plain
+// HTTP page can plant or overwrite it.
+const hostPrefix = "__Host-"
+
+// cookieName is what the cookie called name is called on a request: under
+// TLS, with the __Host- prefix. (Over plain HTTP, as in development, the
+// browser would refuse a prefixed cookie.)
+func cookieName(name string, secure bool) string {
+	if secure && !strings.HasPrefix(name, hostPrefix) {
+		return hostPrefix + name
+	}
+	return name
+}
 
 var (
 	errNoTokenCookie  = errors.New("no chat cookie")
@@ -61,20 +77,41 @@ func deriveKey(secret []byte, purpose string) []byte {
 // saveCookie writes values as a fresh cookie of store with the newest key,
 // Secure when the request came over TLS.
 func saveCookie(store *sessions.CookieStore, w http.ResponseWriter, r *http.Request, name string, values map[any]any, secure bool) error {
+	name = cookieName(name, secure)
 	session := sessions.NewSession(store, name)
 	opts := *store.Options
 	opts.Secure = secure
+	opts.Path = cookiePath(name, opts.Path)
 	session.Options = &opts
 	session.Values = values
 	return store.Save(r, w, session)
 }
 
+// cookiePath is path, but "/" for a __Host- cookie, which browsers take
+// for the whole host only.
+func cookiePath(name, path string) string {
+	if strings.HasPrefix(name, hostPrefix) {
+		return "/"
+	}
+	return path
+}
+
+// readCookie decodes the cookie called name (as named on r) of store.
+func readCookie(store *sessions.CookieStore, r *http.Request, name string, secure bool) (*sessions.Session, error) {
+	name = cookieName(name, secure)
+	if _, err := r.Cookie(name); err != nil {
+		return nil, err
+	}
+	return store.New(r, name)
+}
+
 // expireCookie deletes a cookie of store.
 func expireCookie(store *sessions.CookieStore, w http.ResponseWriter, name string, secure bool) {
+	name = cookieName(name, secure)
 	http.SetCookie(w, &http.Cookie{
 		Name:     name,
 		Value:    "",
-		Path:     store.Options.Path,
+		Path:     cookiePath(name, store.Options.Path),
 		MaxAge:   -1,
 		HttpOnly: true,
 		Secure:   secure,
@@ -86,10 +123,10 @@ func expireCookie(store *sessions.CookieStore, w http.ResponseWriter, name strin
 // when there is none, errBadTokenCookie when it was tampered with or signed
 // by a key no longer configured.
 func (j *tokenJar) Token(r *http.Request) (string, error) {
-	if _, err := r.Cookie(j.name); err != nil {
+	session, err := readCookie(j.store, r, j.name, j.viaTLS(r))
+	if errors.Is(err, http.ErrNoCookie) {
 		return "", errNoTokenCookie
 	}
-	session, err := j.store.New(r, j.name)
 	if err != nil {
 		return "", errBadTokenCookie
 	}

@@ -56,8 +56,10 @@ func TestKeyRotation(t *testing.T) {
 	wantCleared(t, res, true)
 }
 
-// TestCookieFlags checks the restore cookie's attributes, over plain HTTP
-// and over TLS.
+// TestCookieFlags checks the attributes of Parley's cookies over plain HTTP
+// and over TLS, where they carry the __Host- prefix: a browser then takes
+// them only from a secure origin for the whole host, so neither a sibling
+// subdomain nor a plain-HTTP page can plant one.
 func TestCookieFlags(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -77,6 +79,10 @@ func TestCookieFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			prefix := ""
+			if tt.wantSecure {
+				prefix = "__Host-"
+			}
 			en := newEnv(t)
 			v := en.visitor(newSite(handlers.Deps{
 				Chats:          en.chats,
@@ -85,35 +91,35 @@ func TestCookieFlags(t *testing.T) {
 				TrustedProxies: prefixes(tt.trusted),
 				Logger:         slog.New(slog.DiscardHandler),
 			}))
-			v.get("/")
+			if tt.proto != "" {
+				v.header = http.Header{"X-Forwarded-Proto": {tt.proto}}
+			}
+			v.do(httptest.NewRequest(http.MethodGet, tt.base+"/", nil)).wantStatus(http.StatusOK)
 			form := url.Values{"parley_csrf": {v.csrf}, "return_to": {"/"}}
 			req := httptest.NewRequest(http.MethodPost, tt.base+"/chat/start", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			if tt.proto != "" {
-				req.Header.Set("X-Forwarded-Proto", tt.proto)
-			}
 			res := v.do(req)
-			if c := res.cookie(csrfCookie); c == nil || c.Secure != tt.wantSecure {
-				t.Errorf("CSRF cookie = %v, want Secure=%v", c, tt.wantSecure)
-			}
 			res.wantRedirect("/")
-			c := res.cookie(chatCookie)
+			if c := res.cookie(prefix + csrfCookie); c == nil || c.Secure != tt.wantSecure || c.Path != "/" || c.Domain != "" {
+				t.Errorf("CSRF cookie %s = %v, want Secure=%v, Path=/, no Domain", prefix+csrfCookie, c, tt.wantSecure)
+			}
+			c := res.cookie(prefix + chatCookie)
 			if c == nil {
-				t.Fatalf("POST /chat/start set no %s cookie", chatCookie)
+				t.Fatalf("POST /chat/start set no %s cookie", prefix+chatCookie)
 			}
 			checkFlags(t, c, tt.wantSecure)
 			if c.MaxAge <= 0 {
 				t.Errorf("MaxAge = %d, want > 0", c.MaxAge)
 			}
+			// The cookie restores the chat on the next page.
+			if w := v.do(httptest.NewRequest(http.MethodGet, tt.base+"/", nil)).widget(); w.AttrOr("data-state", "") != "registration" {
+				t.Errorf("after start, the page's widget is %q, want the registration form", w.AttrOr("data-state", ""))
+			}
 
 			// The cookie that clears a tampered one carries the same flags.
-			v.cookies[chatCookie].Value = flipMiddle(v.cookies[chatCookie].Value)
-			req = httptest.NewRequest(http.MethodGet, tt.base+"/", nil)
-			if tt.proto != "" {
-				req.Header.Set("X-Forwarded-Proto", tt.proto)
-			}
-			res = v.do(req)
-			c = res.cookie(chatCookie)
+			v.cookies[prefix+chatCookie].Value = flipMiddle(v.cookies[prefix+chatCookie].Value)
+			res = v.do(httptest.NewRequest(http.MethodGet, tt.base+"/", nil))
+			c = res.cookie(prefix + chatCookie)
 			if c == nil || c.MaxAge >= 0 {
 				t.Fatalf("restore cookie after tampering = %v, want cleared", c)
 			}

@@ -61,6 +61,9 @@ func errorCodes() []errorCode {
 		{113, "unauthorized", "Sign in to the agent console first.", http.StatusUnauthorized, "error.unauthorized", false},
 		{114, "already_accepted", "Another agent has already accepted this chat.", http.StatusConflict, "error.already_accepted", false},
 		{115, "not_your_chat", "The chat is held by another agent.", http.StatusForbidden, "error.not_your_chat", false},
+		// The widget says so in place of "connection lost", and chat.js tries
+		// again now and then: the chat goes on in the tabs that have one.
+		{116, "too_many_connections", "The chat is open in too many tabs; close one to chat here.", http.StatusTooManyRequests, "error.too_many_connections", false},
 		{200, "chat_already_running", "A chat is already running on this page.", 0, "", true},
 		{201, "chat_running_elsewhere", "A chat is already running on another page: call restoreChat.", 0, "", true},
 		{202, "embedded_required", "restoreChat requires the option embedded: true.", 0, "", true},

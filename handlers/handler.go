@@ -29,11 +29,11 @@ type visitorChats interface {
 	RestoreUser(ctx context.Context, userID string) (chatstate.Chat, error)
 	Claim(ctx context.Context, id, userID string) (chatstate.Chat, error)
 	Chat(ctx context.Context, id string) (chatstate.Chat, error)
-	Transcript(ctx context.Context, id string) ([]chatstate.Event, error)
+	RecentLines(ctx context.Context, id string, upTo int64, lines int) ([]chatstate.Event, bool, error)
 	SaveDraft(ctx context.Context, id string, draft chatstate.Registration) (chatstate.Chat, error)
 	Register(ctx context.Context, id string, r chatstate.Registration) (chatstate.Chat, error)
 	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
-	Visit(ctx context.Context, id, page string) error
+	Visit(ctx context.Context, id, page string) (chatstate.Chat, error)
 	Seen(ctx context.Context, id string) error
 	End(ctx context.Context, id string, by chatstate.Party, reason string) (chatstate.Chat, error)
 	MarkEndSeen(ctx context.Context, id string) error
@@ -54,6 +54,8 @@ type liveChats interface {
 type agentAccounts interface {
 	Authenticate(name, password string) bool
 	Exists(name string) bool
+	// DisplayName is what visitors see of the agent signed in as name.
+	DisplayName(name string) string
 }
 
 // Visitor is a signed-in user of the host site, as the site tells Parley:
@@ -150,6 +152,7 @@ type visitorWidget struct {
 	draftLimit   *rateLimiter
 	messageLimit *rateLimiter
 	pageLimit    *rateLimiter
+	metrics      *metrics
 }
 
 // liveTransports carry a chat's events to its visitor, and the console's
@@ -164,6 +167,7 @@ type liveTransports struct {
 	typingLimit    *rateLimiter
 	messageLimit   *rateLimiter
 	metricsToken   string
+	metrics        *metrics
 	limits         *connLimits
 	// live counts the open WebSockets, so that shutdown can wait for them.
 	live liveCount
@@ -218,6 +222,8 @@ func New(d Deps) *Handler {
 	messageLimit := newRateLimiter(3, 10)
 	// Typing is sent every couple of seconds while the person types.
 	typingLimit := newRateLimiter(0.5, 1)
+	// The hub's load is read at each scrape.
+	metrics := newMetrics(func() chatstate.HubStats { return d.Chats.Hub().Stats() }, logger)
 	visitors := &visitorWidget{
 		surface:  shared,
 		chats:    d.Chats,
@@ -230,6 +236,7 @@ func New(d Deps) *Handler {
 		// People move through a few pages quickly, then read; each page
 		// event reaches every agent's queue.
 		pageLimit: newRateLimiter(0.5, 10),
+		metrics:   metrics,
 	}
 	transports := &liveTransports{
 		surface:        shared,
@@ -240,6 +247,7 @@ func New(d Deps) *Handler {
 		typingLimit:    typingLimit,
 		messageLimit:   messageLimit,
 		metricsToken:   d.MetricsToken,
+		metrics:        metrics,
 		limits:         newConnLimits(d.Limits),
 	}
 	transports.upgrader = newUpgrader(transports)
@@ -249,7 +257,7 @@ func New(d Deps) *Handler {
 		chats:      d.Chats,
 		transports: transports,
 		accounts:   accounts,
-		jar:        newAgentJar(d.SessionSecrets, cookies.Agent, shared.viaTLS),
+		jar:        newAgentJar(d.SessionSecrets, cookies.Agent, shared.viaTLS, d.Chats),
 		// Sign-in: a few tries, then one a minute per address; a name that
 		// took five wrong guesses is under attack until it recovers (one
 		// every five minutes), and then an address may fail three times for
@@ -304,3 +312,4 @@ type noAgents struct{}
 
 func (noAgents) Authenticate(string, string) bool { return false }
 func (noAgents) Exists(string) bool               { return false }
+func (noAgents) DisplayName(string) string        { return "" }

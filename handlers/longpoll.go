@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/parley/parley/chatstate"
 )
 
 // pollWait is how long a poll waits for news before answering empty;
@@ -57,8 +59,11 @@ func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	// woke is the event that ended the wait, if one did: its frame is
+	// delivered with this answer.
+	var woke *chatstate.Event
 	select {
-	case <-sub.Events():
+	case woke = <-sub.Events():
 	case <-timer.C:
 	case <-ctx.Done():
 		return nil
@@ -72,12 +77,19 @@ func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 	if len(frames) == 1 && *frames[0].Recovered {
 		frames = []serverFrame{}
 	}
-	return c.JSON(http.StatusOK, pollResponse{Frames: frames})
+	if err := c.JSON(http.StatusOK, pollResponse{Frames: frames}); err != nil {
+		return err
+	}
+	if len(frames) > 0 && woke != nil {
+		t.metrics.delivered(transportHTTP, woke.Published)
+	}
+	return nil
 }
 
 // postFrame is the long-poll fallback's send side: one client frame in,
 // its answers out.
 func (t *liveTransports) postFrame(c echo.Context) error {
+	received := time.Now()
 	chat, err := t.transportChat(c)
 	if err != nil {
 		return err
@@ -98,5 +110,13 @@ func (t *liveTransports) postFrame(c echo.Context) error {
 	if frames == nil {
 		frames = []serverFrame{}
 	}
-	return c.JSON(http.StatusOK, pollResponse{Frames: frames})
+	if err := c.JSON(http.StatusOK, pollResponse{Frames: frames}); err != nil {
+		return err
+	}
+	for _, f := range frames {
+		if f.Type == frameAck {
+			t.metrics.acked(transportHTTP, received)
+		}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"math"
 
 	"github.com/labstack/echo/v4"
 
@@ -114,7 +115,7 @@ func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) v
 		chat = &r.chat
 	}
 	tr := vw.translator(v, chat)
-	w := views.Widget{T: tr, State: views.WidgetStart, CSRF: v.csrf, ReturnTo: v.returnTo, Open: vw.isOpen(v.ui), UICookie: vw.cookies.UI}
+	w := views.Widget{T: tr, State: views.WidgetStart, CSRF: v.csrf, ReturnTo: v.returnTo, Open: vw.isOpen(v.ui), UICookie: v.uiCookie}
 	if r.err != nil {
 		w.Error = widgetError(tr, r.err)
 	}
@@ -127,7 +128,14 @@ func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) v
 		w.Form = formView(chat.Draft)
 		return w
 	}
-	events, err := vw.chats.Transcript(ctx, chat.ID)
+	// The page shows the most recent lines, up to the chat as it was read;
+	// the live transport goes on from there, and older lines come on
+	// demand (earlier), so a long chat's page costs what a short one's does.
+	lines := transcriptPageLines
+	if v.wholeTranscript {
+		lines = math.MaxInt32
+	}
+	events, earlier, err := vw.chats.RecentLines(ctx, chat.ID, chat.LastSeq, lines)
 	if err != nil {
 		vw.log.ErrorContext(ctx, "load transcript", "chat", chat.ID, "err", err)
 		w.State, w.ChatID, w.Phase, w.LastSeq = views.WidgetStart, "", "", 0
@@ -136,15 +144,17 @@ func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) v
 	}
 	w.State = views.WidgetConversation
 	w.Talk = talkView(tr, *chat, events)
+	w.Talk.Earlier = earlier
 	if !w.Open {
 		w.Unread = unread(v.ui, *chat, events)
 	}
-	if n := len(events); n > 0 {
-		// The log may have grown since the chat was read (a page change).
-		w.LastSeq = max(w.LastSeq, events[n-1].Seq)
-	}
 	return w
 }
+
+// transcriptPageLines is how many lines of the transcript a page shows, and
+// how many more each "Show earlier messages" brings: a screenful or two,
+// and a page well under DESIGN §8's 25 KB.
+const transcriptPageLines = 50
 
 func widgetError(tr *localization.Catalog, e *APIError) *views.WidgetError {
 	return &views.WidgetError{Code: e.Code, Name: e.Name, Line: tr.T(e.Key, e.Args...)}

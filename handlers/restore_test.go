@@ -36,7 +36,7 @@ var surfaces = []struct {
 const agentName = "alice"
 
 func agentParty() chatstate.Party {
-	return chatstate.Party{Type: chatstate.PartyAgent, Name: agentName}
+	return chatstate.AgentParty(agentName, "")
 }
 
 // TestRestore renders every row of DESIGN §3's table, on a page and on
@@ -51,7 +51,7 @@ func TestRestore(t *testing.T) {
 	connected := func(t *testing.T, en *env, v *visitor) string {
 		id := v.register("/contact", "Ada")
 		v.say("/contact", "Do you ship to Norway?")
-		if _, err := en.chats.Accept(ctx, id, agentName); err != nil {
+		if _, err := en.chats.Accept(ctx, id, chatstate.AgentParty(agentName, "")); err != nil {
 			t.Fatalf("Accept() = %v", err)
 		}
 		if _, err := en.chats.SendMessage(ctx, id, agentParty(), "", "We do, in 3 days."); err != nil {

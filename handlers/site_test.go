@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -46,9 +47,13 @@ func newSite(d handlers.Deps) http.Handler {
 }
 
 // prefixes parses a CIDR, or none for "".
-func prefixes(cidr string) []netip.Prefix {
-	if cidr == "" {
-		return nil
+// prefixes parses a comma-separated list of CIDRs.
+func prefixes(cidrs string) []netip.Prefix {
+	var ps []netip.Prefix
+	for cidr := range strings.SplitSeq(cidrs, ",") {
+		if cidr != "" {
+			ps = append(ps, netip.MustParsePrefix(cidr))
+		}
 	}
-	return []netip.Prefix{netip.MustParsePrefix(cidr)}
+	return ps
 }

@@ -135,10 +135,17 @@ type viewer struct {
 	localization string
 	// ui is how the visitor left the widget: open or collapsed.
 	ui uiState
+	// uiCookie is what chat.js calls the cookie that remembers it.
+	uiCookie string
+	// wholeTranscript shows every line rather than the latest page (the
+	// transcript page of a browser without JavaScript).
+	wholeTranscript bool
 }
 
 func (s *surface) viewerOf(c echo.Context, returnTo string) viewer {
-	return viewer{acceptLanguage: c.Request().Header.Get("Accept-Language"), csrf: s.csrfToken(c), returnTo: returnTo, ui: s.readUIState(c.Request())}
+	r := c.Request()
+	return viewer{acceptLanguage: r.Header.Get("Accept-Language"), csrf: s.csrfToken(c), returnTo: returnTo,
+		ui: s.readUIState(r), uiCookie: cookieName(s.cookies.UI, s.viaTLS(r))}
 }
 
 // translator picks the chat's own catalog, or for a visitor with no chat
@@ -171,7 +178,7 @@ func (s *surface) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		var want string
-		if cookie, err := r.Cookie(s.cookies.CSRF); err == nil {
+		if cookie, err := r.Cookie(cookieName(s.cookies.CSRF, s.viaTLS(r))); err == nil {
 			want = cookie.Value
 		}
 		s.csrfToken(c) // issues or renews the cookie
@@ -198,7 +205,8 @@ func (s *surface) csrfToken(c echo.Context) string {
 		return token
 	}
 	token := ""
-	if cookie, err := c.Cookie(s.cookies.CSRF); err == nil && validCSRFToken(cookie.Value) {
+	secure := s.viaTLS(c.Request())
+	if cookie, err := c.Cookie(cookieName(s.cookies.CSRF, secure)); err == nil && validCSRFToken(cookie.Value) {
 		token = cookie.Value
 	} else {
 		b := make([]byte, 16)
@@ -206,12 +214,12 @@ func (s *surface) csrfToken(c echo.Context) string {
 		token = hex.EncodeToString(b)
 	}
 	c.SetCookie(&http.Cookie{
-		Name:     s.cookies.CSRF,
+		Name:     cookieName(s.cookies.CSRF, secure),
 		Value:    token,
 		Path:     "/",
 		MaxAge:   csrfCookieMaxAge,
 		HttpOnly: true,
-		Secure:   s.viaTLS(c.Request()),
+		Secure:   secure,
 		SameSite: http.SameSiteLaxMode,
 	})
 	c.Set(csrfContextKey, token)

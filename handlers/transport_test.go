@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -154,7 +155,7 @@ func TestWebSocketResumeAndLive(t *testing.T) {
 	ls := newLiveServer(t, en)
 	v, id := registeredVisitor(t, en, ls)
 	ctx := context.Background()
-	if _, err := en.chats.Accept(ctx, id, agentName); err != nil {
+	if _, err := en.chats.Accept(ctx, id, chatstate.AgentParty(agentName, "")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := en.chats.SendMessage(ctx, id, agentParty(), "a1", "Hello Ada"); err != nil {
@@ -291,7 +292,9 @@ func TestBehindTLSProxy(t *testing.T) {
 		proto      string
 		wantStatus int
 	}{
-		{"trusted proxy, https page", "127.0.0.0/8", "https", http.StatusSwitchingProtocols},
+		// httptest's requests come from 192.0.2.1, the WebSocket's from
+		// 127.0.0.1: both through the proxy.
+		{"trusted proxy, https page", "127.0.0.0/8,192.0.2.0/24", "https", http.StatusSwitchingProtocols},
 		{"trusted proxy, header missing", "127.0.0.1/32", "", http.StatusForbidden},
 		{"header from an untrusted peer", "10.0.0.0/8", "https", http.StatusForbidden},
 		{"no proxy trusted", "", "https", http.StatusForbidden},
@@ -305,7 +308,11 @@ func TestBehindTLSProxy(t *testing.T) {
 				TrustedProxies: prefixes(tt.trusted),
 				Logger:         slog.New(slog.DiscardHandler),
 			})
-			v, _ := registeredVisitor(t, en, ls)
+			v := en.visitor(ls.Config.Handler)
+			if tt.proto != "" {
+				v.header = http.Header{"X-Forwarded-Proto": {tt.proto}}
+			}
+			v.register("/", "Ada")
 			h := http.Header{}
 			h.Set("Cookie", v.cookieHeader())
 			h.Set("Origin", "https://"+strings.TrimPrefix(ls.URL, "http://"))
@@ -378,7 +385,7 @@ func TestLongPoll(t *testing.T) {
 	// A waiting poll answers as soon as the agent writes.
 	go func() {
 		time.Sleep(200 * time.Millisecond)
-		_, _ = en.chats.Accept(context.Background(), id, agentName)
+		_, _ = en.chats.Accept(context.Background(), id, chatstate.AgentParty(agentName, ""))
 	}()
 	_, frames = pollFrames(t, ls, v, http.MethodGet, "/chat/poll?after="+itoa(last), "")
 	if len(frames) < 2 || frames[1].Event == nil || frames[1].Event.Kind != "agent_joined" {
@@ -407,7 +414,7 @@ func TestReplaySkipsStaleTyping(t *testing.T) {
 	ls := newLiveServer(t, en)
 	v, id := registeredVisitor(t, en, ls)
 	ctx := context.Background()
-	if _, err := en.chats.Accept(ctx, id, agentName); err != nil {
+	if _, err := en.chats.Accept(ctx, id, chatstate.AgentParty(agentName, "")); err != nil {
 		t.Fatal(err)
 	}
 	from := en.chat(id).LastSeq
@@ -435,7 +442,7 @@ func TestFeedsFillGaps(t *testing.T) {
 	en := newEnv(t)
 	ls := startLiveServer(t, en.consoleDeps(nil))
 	v, id := registeredVisitor(t, en, ls)
-	if _, err := en.chats.Accept(context.Background(), id, "alice"); err != nil {
+	if _, err := en.chats.Accept(context.Background(), id, chatstate.AgentParty("alice", "")); err != nil {
 		t.Fatal(err)
 	}
 	conn := mustDial(t, ls, v)
@@ -461,7 +468,7 @@ func TestFeedsFillGaps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := en.chats.SendMessage(context.Background(), id, chatstate.Party{Type: chatstate.PartyAgent, Name: "alice"}, "", "announced"); err != nil {
+	if _, err := en.chats.SendMessage(context.Background(), id, chatstate.AgentParty("alice", ""), "", "announced"); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -486,7 +493,9 @@ func TestFeedsFillGaps(t *testing.T) {
 // TestConnectionLimits opens more live connections than a chat, an address
 // and the server's waiting long-polls may hold: the extra one is refused
 // with a clear error while the others go on, and a place that frees up is
-// usable again.
+// usable again. A tab past its chat's limit is told why in a way a browser
+// can read: a refused WebSocket handshake shows the page no status, so the
+// socket opens, says too_many_connections and closes with code 4029.
 func TestConnectionLimits(t *testing.T) {
 	en := newEnv(t)
 	ls := startLiveServer(t, handlers.Deps{
@@ -495,21 +504,53 @@ func TestConnectionLimits(t *testing.T) {
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	ada, adaChat := registeredVisitor(t, en, ls)
+	const why = "Too many chat windows are open"
 	refused := func(what string, res *http.Response, err error) {
 		t.Helper()
 		if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests {
 			t.Fatalf("%s: err=%v res=%v, want 429", what, err, res)
 		}
 		body, _ := io.ReadAll(res.Body)
-		if !strings.Contains(string(body), "Too many chat windows are open") {
+		if !strings.Contains(string(body), why) {
 			t.Errorf("%s: body %s, want the localized line saying why", what, body)
+		}
+	}
+	// tooMany checks a socket is this chat's one too many.
+	tooMany := func(conn *websocket.Conn) {
+		t.Helper()
+		defer conn.Close()
+		f := next(t, conn)
+		if f.Type != "error" || f.Error == nil || f.Error.Name != "too_many_connections" || !strings.Contains(f.Message, why) {
+			t.Errorf("a third tab of one chat got %+v, want error too_many_connections saying %q", f, why)
+		}
+		_, _, err := conn.ReadMessage()
+		var closeErr *websocket.CloseError
+		if !errors.As(err, &closeErr) || closeErr.Code != 4029 {
+			t.Errorf("after the error frame: %v, want a close with code 4029", err)
 		}
 	}
 
 	first := mustDial(t, ls, ada)
 	second := mustDial(t, ls, ada)
-	_, res, err := dial(t, ls, ada, ls.URL)
-	refused("a third tab of one chat", res, err)
+	third, _, err := dial(t, ls, ada, ls.URL)
+	if err != nil {
+		t.Fatalf("a third tab's WebSocket: %v, want it opened to say why it is refused", err)
+	}
+	tooMany(third)
+	// A long-poll past the chat's limit is refused with the same error.
+	req, _ := http.NewRequest(http.MethodGet, ls.URL+"/chat/poll?after=0", nil)
+	req.Header.Set("Cookie", ada.cookieHeader())
+	req.Header.Set("Accept", "application/json") // as chat.js asks
+	pollRes, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(pollRes.Body)
+	pollRes.Body.Close()
+	status, body := pollRes.StatusCode, string(data)
+	if status != http.StatusTooManyRequests || !strings.Contains(body, `"too_many_connections"`) || !strings.Contains(body, why) {
+		t.Errorf("a third tab's long-poll: %d %s, want 429 too_many_connections saying why", status, body)
+	}
 	// The chat goes on in the tabs that have a connection.
 	send(t, first, map[string]any{"type": "hello", "lastSeq": en.chat(adaChat).LastSeq})
 	wantResume(t, next(t, first), true)
@@ -519,9 +560,11 @@ func TestConnectionLimits(t *testing.T) {
 	}
 
 	// The address holds two; a second chat from it gets one more, not two.
+	// Past an address's limit the handshake itself is refused: that is a
+	// client holding too much, not a person with many tabs.
 	bob, _ := registeredVisitor(t, en, ls)
 	mustDial(t, ls, bob)
-	_, res, err = dial(t, ls, bob, ls.URL)
+	_, res, err := dial(t, ls, bob, ls.URL)
 	refused("a fourth connection from one address", res, err)
 
 	// A closed tab frees its place.
@@ -529,9 +572,13 @@ func TestConnectionLimits(t *testing.T) {
 	var ok bool
 	for range 50 {
 		if conn, _, err := dial(t, ls, ada, ls.URL); err == nil {
+			send(t, conn, map[string]any{"type": "hello", "lastSeq": en.chat(adaChat).LastSeq})
+			f := next(t, conn)
 			conn.Close()
-			ok = true
-			break
+			if f.Type == "resume" {
+				ok = true
+				break
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

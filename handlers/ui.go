@@ -51,7 +51,7 @@ func parseUIState(value string) uiState {
 // readUIState reads the request's cookie; none, or an unreadable one, is
 // unset.
 func (s *surface) readUIState(r *http.Request) uiState {
-	cookie, err := r.Cookie(s.cookies.UI)
+	cookie, err := r.Cookie(cookieName(s.cookies.UI, s.viaTLS(r)))
 	if err != nil {
 		return uiState{}
 	}
@@ -93,12 +93,13 @@ func (vw *visitorWidget) setUI(c echo.Context) error {
 			value = "min:" + r.chat.ID + ":" + strconv.FormatInt(r.chat.LastSeq, 10)
 		}
 	}
+	secure := vw.viaTLS(c.Request())
 	c.SetCookie(&http.Cookie{
-		Name:     vw.cookies.UI,
+		Name:     cookieName(vw.cookies.UI, secure),
 		Value:    value,
 		Path:     "/",
 		MaxAge:   uiCookieMaxAge,
-		Secure:   vw.viaTLS(c.Request()),
+		Secure:   secure,
 		SameSite: http.SameSiteLaxMode,
 	})
 	if isPartial(c) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/handlers"
 )
 
@@ -71,7 +72,7 @@ func TestWidgetOpenOrCollapsed(t *testing.T) {
 	t.Run("agent messages while collapsed are unread", func(t *testing.T) {
 		v := en.visitor(srv)
 		id := v.register("/", "Ada")
-		if _, err := en.chats.Accept(context.Background(), id, agentName); err != nil {
+		if _, err := en.chats.Accept(context.Background(), id, chatstate.AgentParty(agentName, "")); err != nil {
 			t.Fatal(err)
 		}
 		v.cookies[uiCookie] = &http.Cookie{Name: uiCookie, Value: "min:" + id + ":" + strconv.FormatInt(en.chat(id).LastSeq, 10)}
@@ -116,7 +117,7 @@ func TestMessagesKeepTheirOwnDirection(t *testing.T) {
 	v.lang = "ar"
 	id := v.register("/", "Ada")
 	v.say("/", "Do the boots come in size 46?")
-	if _, err := en.chats.Accept(context.Background(), id, agentName); err != nil {
+	if _, err := en.chats.Accept(context.Background(), id, chatstate.AgentParty(agentName, "")); err != nil {
 		t.Fatal(err)
 	}
 	w := v.get("/").widget()

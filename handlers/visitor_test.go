@@ -170,6 +170,8 @@ type visitor struct {
 	lang    string
 	cookies map[string]*http.Cookie
 	csrf    string
+	// header is set on every request, as a proxy in front would.
+	header http.Header
 }
 
 func (en *env) visitor(srv http.Handler) *visitor {
@@ -210,6 +212,9 @@ func (v *visitor) do(req *http.Request, opts ...reqOpt) *response {
 	for _, c := range v.cookies {
 		req.AddCookie(c)
 	}
+	for name, values := range v.header {
+		req.Header[name] = values
+	}
 	for _, opt := range opts {
 		opt(req)
 	}
@@ -227,8 +232,10 @@ func (v *visitor) do(req *http.Request, opts ...reqOpt) *response {
 			v.cookies[c.Name] = &http.Cookie{Name: c.Name, Value: c.Value}
 		}
 	}
-	if c := v.cookies[csrfCookie]; c != nil && v.csrf == "" {
-		v.csrf = c.Value
+	for _, name := range []string{csrfCookie, "__Host-" + csrfCookie} {
+		if c := v.cookies[name]; c != nil && v.csrf == "" {
+			v.csrf = c.Value
+		}
 	}
 	return &response{t: v.t, status: res.StatusCode, header: res.Header, cookies: res.Cookies(), body: body}
 }

@@ -3,6 +3,8 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -30,8 +32,11 @@ const (
 
 func newUpgrader(t *liveTransports) *websocket.Upgrader {
 	return &websocket.Upgrader{
-		ReadBufferSize:    1024,
-		WriteBufferSize:   4096,
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		// An idle connection holds no write buffer: it takes one from the
+		// pool for each message and gives it back.
+		WriteBufferPool:   &sync.Pool{},
 		HandshakeTimeout:  10 * time.Second,
 		EnableCompression: false,
 		CheckOrigin:       t.originAllowed,
@@ -45,11 +50,39 @@ func (t *liveTransports) websocket(c echo.Context) error {
 		return err
 	}
 	release, err := t.limits.acquire(chat.ID, t.clientIP(c.Request()), false)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.Name == "too_many_connections" {
+		return t.refuseSocket(c, chat, apiErr)
+	}
 	if err != nil {
 		return err
 	}
 	defer release()
 	return t.upgrade(c, t.newVisitorFeed(c, chat))
+}
+
+// closeTooManyConnections is the close code of a socket refused for
+// too_many_connections (4000–4999 are the application's).
+const closeTooManyConnections = 4029
+
+// refuseSocket tells a tab past its chat's limit why, which a refused
+// handshake cannot: a browser sees no status of a failed WebSocket. The
+// socket opens, carries the error frame and closes with a code of its own.
+func (t *liveTransports) refuseSocket(c echo.Context, chat chatstate.Chat, apiErr *APIError) error {
+	conn, err := t.upgrader.Upgrade(c.Response(), c.Request(), nil)
+	if err != nil {
+		return nil // the upgrader has answered the client
+	}
+	defer conn.Close()
+	tr := t.translator(viewer{acceptLanguage: c.Request().Header.Get("Accept-Language")}, &chat)
+	frame := serverFrame{Type: "error", Error: apiErr, Message: tr.T(apiErr.Key)}
+	deadline := time.Now().Add(writeWait)
+	_ = conn.SetWriteDeadline(deadline)
+	if data, err := json.Marshal(frame); err == nil {
+		_ = conn.WriteMessage(websocket.TextMessage, data)
+	}
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTooManyConnections, apiErr.Name), deadline)
+	return nil
 }
 
 // upgrade turns the request into a WebSocket serving f.
@@ -129,7 +162,7 @@ func (t *liveTransports) serveSocket(conn *websocket.Conn, feed feed) {
 				// Dropped for lagging: the client reconnects and resumes.
 				return
 			}
-			frames, err := feed.eventFrames(ctx, ev)
+			frames, err := feed.eventFrames(ctx, *ev)
 			if err != nil {
 				t.log.Error("render event", "topic", feed.topic(), "err", err)
 				return
@@ -139,9 +172,15 @@ func (t *liveTransports) serveSocket(conn *websocket.Conn, feed feed) {
 					return
 				}
 			}
+			if len(frames) > 0 {
+				t.metrics.delivered(transportWebSocket, ev.Published)
+			}
 		case f := <-replies:
 			if !write(f) {
 				return
+			}
+			if f.Type == frameAck {
+				t.metrics.acked(transportWebSocket, f.received)
 			}
 		case <-ping.C:
 			if conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)) != nil {
@@ -171,7 +210,8 @@ func (t *liveTransports) readSocket(ctx context.Context, conn *websocket.Conn, f
 		if err != nil {
 			return
 		}
-		_ = conn.SetReadDeadline(time.Now().Add(pongWait))
+		received := time.Now()
+		_ = conn.SetReadDeadline(received.Add(pongWait))
 		frame, err := decodeFrame(data)
 		var answers []serverFrame
 		switch {
@@ -187,6 +227,7 @@ func (t *liveTransports) readSocket(ctx context.Context, conn *websocket.Conn, f
 			answers = feed.handleFrame(ctx, frame)
 		}
 		for _, a := range answers {
+			a.received = received
 			select {
 			case replies <- a:
 			case <-ctx.Done():

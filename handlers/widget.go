@@ -2,8 +2,13 @@ package handlers
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -22,16 +27,35 @@ const pageRecordedKey = "parley.page_recorded"
 // chat's page trail. All of it happens now, before the page is written,
 // since restoring may renew the cookie.
 func (vw *visitorWidget) Widget(c echo.Context) templ.Component {
+	start := time.Now()
 	ctx := c.Request().Context()
 	if c.Response().Committed {
 		vw.log.ErrorContext(ctx, "parley: Widget called after the page started; call it before rendering, or its cookies are lost",
 			"path", c.Request().URL.Path)
 	}
-	r := vw.restore(c)
-	vw.recordPage(c, r)
+	r := vw.recordPage(c, vw.restore(c))
 	w := vw.widgetView(ctx, vw.viewerOf(c, safeReturnTo(c.Request().URL.Path)), r)
 	vw.shown(c, r)
-	return vw.mounted(views.WidgetPanel(w))
+	panel := vw.mounted(views.WidgetPanel(w))
+	if !r.found {
+		return panel
+	}
+	return vw.timeRestore(panel, time.Since(start))
+}
+
+// timeRestore records in parley_restore_render_seconds the time Widget
+// took to restore a chat (decided) plus the time its component takes to
+// render, which the host's page does later; the host's own work in between
+// is not Parley's.
+func (vw *visitorWidget) timeRestore(panel templ.Component, decided time.Duration) templ.Component {
+	return templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
+		start := time.Now()
+		if err := panel.Render(ctx, w); err != nil {
+			return err
+		}
+		vw.metrics.restoreRender.Observe((decided + time.Since(start)).Seconds())
+		return nil
+	})
 }
 
 // Assets links the widget's styles and script for a host page's <head>;
@@ -59,15 +83,16 @@ func (vw *visitorWidget) TrackPages(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // recordPage tells a live chat which page its visitor is on now, once per
-// request. A prefetch (Turbo's on hover, the browser's speculation rules) is
-// not a visit: the visitor may never see that page.
-func (vw *visitorWidget) recordPage(c echo.Context, r restored) {
+// request, and returns r with the chat as that left it. A prefetch (Turbo's
+// on hover, the browser's speculation rules) is not a visit: the visitor
+// may never see that page.
+func (vw *visitorWidget) recordPage(c echo.Context, r restored) restored {
 	if c.Get(pageRecordedKey) != nil || isPrefetch(c.Request()) {
-		return
+		return r
 	}
 	c.Set(pageRecordedKey, true)
 	if !r.found || r.chat.Phase == chatstate.PhaseEnded {
-		return
+		return r
 	}
 	ctx := c.Request().Context()
 	page := safeReturnTo(c.Request().URL.Path)
@@ -77,7 +102,13 @@ func (vw *visitorWidget) recordPage(c echo.Context, r restored) {
 		// A reload: the visitor is here, and that needs no write.
 		err = vw.chats.Seen(ctx, r.chat.ID)
 	case vw.pageLimit.Allow(r.chat.ID):
-		err = vw.chats.Visit(ctx, r.chat.ID, page)
+		var chat chatstate.Chat
+		if chat, err = vw.chats.Visit(ctx, r.chat.ID, page); err == nil {
+			// The page's own event is in the log now: the page starts
+			// after it.
+			r.chat = chat
+			c.Set(restoredKey, r)
+		}
 	default:
 		// Pages flipped faster than anyone reads them: the visitor is
 		// there, but the trail does not grow.
@@ -86,6 +117,7 @@ func (vw *visitorWidget) recordPage(c echo.Context, r restored) {
 	if err != nil {
 		vw.log.ErrorContext(ctx, "record visit", "chat", r.chat.ID, "err", err)
 	}
+	return r
 }
 
 // isPrefetch reports whether the browser or a script fetches the page
@@ -135,6 +167,43 @@ func (vw *visitorWidget) widget(c echo.Context) error {
 	return vw.render(c, http.StatusOK, views.WidgetPanel(w))
 }
 
+// earlier answers "Show earlier messages". chat.js asks for the page of
+// lines before a seq and puts them in place; a browser without JavaScript
+// gets the whole transcript on a page of Parley's own, with a way back.
+func (vw *visitorWidget) earlier(c echo.Context) error {
+	r := vw.restore(c)
+	if r.err != nil {
+		return r.err
+	}
+	if !r.found || r.chat.Phase == chatstate.PhaseRegistration {
+		return errNoChat()
+	}
+	v := vw.viewerOf(c, safeReturnTo(c.QueryParam("return_to")))
+	if !isPartial(c) {
+		v.wholeTranscript = true
+		w := vw.widgetView(c.Request().Context(), v, r)
+		w.Standalone = true
+		return vw.render(c, http.StatusOK, views.WidgetPage(w))
+	}
+	before, err := strconv.ParseInt(c.QueryParam("before"), 10, 64)
+	if err != nil || before < 1 {
+		return errInvalidOptions()
+	}
+	ctx := c.Request().Context()
+	events, more, err := vw.chats.RecentLines(ctx, r.chat.ID, min(before-1, r.chat.LastSeq), transcriptPageLines)
+	if err != nil {
+		return err
+	}
+	tr := vw.translator(v, &r.chat)
+	lines := make([]views.Line, 0, len(events))
+	for _, ev := range events {
+		if line, ok := lineView(tr, ev); ok {
+			lines = append(lines, line)
+		}
+	}
+	return vw.render(c, http.StatusOK, views.EarlierLines(lines, more, tr.T("conversation.earlier")))
+}
+
 // popup serves the chat in a window of its own, for startChat without
 // `embedded`; it restores itself on reload like the embedded widget.
 func (vw *visitorWidget) popup(c echo.Context) error {
@@ -180,6 +249,12 @@ func (vw *visitorWidget) afterPost(c echo.Context, chat chatstate.Chat, returnTo
 func safeReturnTo(path string) string {
 	// Browsers drop tabs and newlines from a URL, so "/\t/x" would be "//x".
 	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") || strings.ContainsAny(path, "\\\t\r\n") {
+		return "/"
+	}
+	// The path goes into the page trail: a control character or a byte
+	// that is not UTF-8 (a request for "/%00" or "/%ff") is no page anybody
+	// should see, and PostgreSQL would refuse to store it.
+	if !utf8.ValidString(path) || strings.IndexFunc(path, unicode.IsControl) >= 0 {
 		return "/"
 	}
 	return path

@@ -39,6 +39,7 @@ import (
 
 	"github.com/parley/parley/agents"
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/chatstate/postgres"
 	"github.com/parley/parley/chatstate/sqlite"
 	"github.com/parley/parley/handlers"
 	"github.com/parley/parley/localization"
@@ -60,12 +61,13 @@ const (
 const expirySweep = time.Second
 
 // Config is what a Parley is built from. SessionKeys and one store
-// (SQLitePath or Store) are required; everything else has a default.
+// (SQLitePath, DatabaseURL or Store) are required; everything else has a
+// default.
 type Config struct {
 	// SQLitePath is the SQLite database file, created when missing.
 	SQLitePath string
-	// DatabaseURL, a postgres:// URL, selects PostgreSQL (DESIGN §7); that
-	// backend is not available yet, and New says so.
+	// DatabaseURL, a postgres:// or postgresql:// URL, selects PostgreSQL
+	// instead: New connects and brings the database's schema up to date.
 	DatabaseURL string
 	// Store, instead of a database to open, is a store the caller owns:
 	// Close leaves it open.
@@ -149,8 +151,12 @@ type Limits struct {
 
 // Agent is an agent account of the console.
 type Agent struct {
+	// Name is what the agent signs in with; it stays on the console side.
 	Name     string
 	Password string
+	// DisplayName is what visitors see ("Sam from Support"); without one
+	// they see Name.
+	DisplayName string
 }
 
 // Visitor is a signed-in user of the site, passed by Config.Visitor. A chat
@@ -221,7 +227,7 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 	}
 	creds := make([]agents.Credential, len(cfg.Agents))
 	for i, a := range cfg.Agents {
-		creds[i] = agents.Credential{Name: a.Name, Password: a.Password}
+		creds[i] = agents.Credential{Name: a.Name, Password: a.Password, DisplayName: a.DisplayName}
 	}
 	accounts, err := agents.New(creds, cfg.AgentPasswordCost)
 	if err != nil {
@@ -233,7 +239,12 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 	}
 	store, owns := cfg.Store, false
 	if store == nil {
-		if store, err = sqlite.Open(ctx, cfg.SQLitePath); err != nil {
+		if cfg.DatabaseURL != "" {
+			store, err = postgres.Open(ctx, cfg.DatabaseURL)
+		} else {
+			store, err = sqlite.Open(ctx, cfg.SQLitePath)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("parley: open store: %w", err)
 		}
 		owns = true
@@ -285,14 +296,13 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 // withDefaults checks cfg and fills in what it leaves out.
 func withDefaults(cfg Config) (Config, error) {
 	switch {
-	case strings.HasPrefix(cfg.DatabaseURL, "postgres"):
-		return cfg, errors.New("parley: DatabaseURL: the PostgreSQL backend is not available yet; use SQLitePath")
-	case cfg.DatabaseURL != "":
-		return cfg, fmt.Errorf("parley: DatabaseURL %q: want a postgres:// URL", cfg.DatabaseURL)
-	case cfg.Store != nil && cfg.SQLitePath != "":
-		return cfg, errors.New("parley: set SQLitePath or Store, not both")
-	case cfg.Store == nil && cfg.SQLitePath == "":
-		return cfg, errors.New("parley: no store: set SQLitePath (or Store)")
+	case cfg.DatabaseURL != "" && !strings.HasPrefix(cfg.DatabaseURL, "postgres://") && !strings.HasPrefix(cfg.DatabaseURL, "postgresql://"):
+		// Not %q: the URL may hold a password.
+		return cfg, errors.New("parley: DatabaseURL: want a postgres:// or postgresql:// URL")
+	case cfg.Store != nil && cfg.SQLitePath != "", cfg.Store != nil && cfg.DatabaseURL != "", cfg.SQLitePath != "" && cfg.DatabaseURL != "":
+		return cfg, errors.New("parley: set one of SQLitePath, DatabaseURL or Store, not several")
+	case cfg.Store == nil && cfg.SQLitePath == "" && cfg.DatabaseURL == "":
+		return cfg, errors.New("parley: no store: set SQLitePath, DatabaseURL or Store")
 	case len(cfg.SessionKeys) == 0:
 		return cfg, errors.New("parley: no SessionKeys: at least one key signs the cookies")
 	case cfg.MaxOffline < 0 || cfg.MaxOfflineCap < 0:

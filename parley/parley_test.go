@@ -60,8 +60,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no store", func(c *parley.Config) { c.SQLitePath = "" }, "no store"},
 		{"no keys", func(c *parley.Config) { c.SessionKeys = nil }, "no SessionKeys"},
 		{"short key", func(c *parley.Config) { c.SessionKeys = [][]byte{testKey, []byte("short")} }, "SessionKeys[1] is 5 bytes"},
-		{"postgres", func(c *parley.Config) { c.DatabaseURL = "postgres://db/parley" }, "PostgreSQL backend is not available yet"},
-		{"other database", func(c *parley.Config) { c.DatabaseURL = "mysql://db" }, "want a postgres:// URL"},
+		{"postgres and sqlite", func(c *parley.Config) { c.DatabaseURL = "postgres://db/parley" }, "set one of SQLitePath, DatabaseURL or Store"},
+		{"other database", func(c *parley.Config) { c.SQLitePath, c.DatabaseURL = "", "mysql://db" }, "want a postgres://"},
 		{"relative chat path", func(c *parley.Config) { c.ChatPath = "chat" }, `path "chat"`},
 		{"trailing slash", func(c *parley.Config) { c.ConsolePath = "/agent/" }, `path "/agent/"`},
 		{"same paths", func(c *parley.Config) { c.ConsolePath = "/chat" }, "both \"/chat\""},
@@ -596,5 +596,27 @@ func TestShutdownWithLiveSockets(t *testing.T) {
 	srv.Close()
 	if strings.Contains(logs.String(), "database is closed") || strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("shutdown logged errors:\n%s", logs.String())
+	}
+}
+
+// TestTwoInstancesServeMetrics builds two Parleys in one process, as a host
+// with two sites might: each registers its metrics in a registry of its
+// own, so neither panics on the other's names, and both serve them.
+func TestTwoInstancesServeMetrics(t *testing.T) {
+	for i, chat := range []*parley.Parley{newParley(t, testConfig(t)), newParley(t, testConfig(t))} {
+		e := echo.New()
+		e.GET("/metrics", chat.Metrics)
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("instance %d: GET /metrics = %d, want 200", i, rec.Code)
+		}
+		for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "parley_live_subscriptions", "parley_restore_render_seconds_count"} {
+			if !strings.Contains(rec.Body.String(), "\n"+name+" ") {
+				t.Errorf("instance %d: metric %s missing", i, name)
+			}
+		}
 	}
 }

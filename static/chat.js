@@ -19,6 +19,9 @@
   // UPGRADE_MIN_MS, then less and less often.
   var UPGRADE_MIN_MS = 10000;
   var UPGRADE_MAX_MS = 300000;
+  // A tab past its chat's connection limit asks again this often: a place
+  // frees up when another tab closes.
+  var TOO_MANY_RETRY_MS = 5000;
 
   // Error codes, published in README.md; never renumbered.
   var ERRORS = {
@@ -27,6 +30,7 @@
     transport_failed: [107, "The connection to the chat server failed."],
     chat_ended: [106, "The chat has ended."],
     server_error: [108, "The server could not complete the request."],
+    too_many_connections: [116, "The chat is open in too many tabs; close one to chat here."],
     chat_already_running: [200, "A chat is already running on this page."],
     chat_running_elsewhere: [201, "A chat is already running on another page: call restoreChat."],
     embedded_required: [202, "restoreChat requires the option embedded: true."],
@@ -154,6 +158,32 @@
     var template = document.createElement("template");
     template.innerHTML = markup.trim();
     return template.content.querySelector("#" + WIDGET_ID);
+  }
+
+  // earlier puts the page of lines before the first one shown in place,
+  // keeping what the visitor was reading where it was, and says whether
+  // still earlier ones exist.
+  var loadingEarlier = null;
+  function earlier() {
+    var root = widget(), log = root && root.querySelector(".parley-log"), first = log && log.querySelector("li[data-seq]");
+    if (!first || !root.querySelector(".parley-earlier")) return Promise.resolve(false);
+    if (loadingEarlier) return loadingEarlier;
+    loadingEarlier = request("GET", BASE + "/transcript?before=" + first.getAttribute("data-seq")).then(html).then(function (markup) {
+      var t = document.createElement("template");
+      t.innerHTML = markup;
+      var page = t.content.querySelector(".parley-earlier-page"), link = root.querySelector(".parley-earlier");
+      var scroll = root.querySelector(".parley-scroll"), fromBottom = scroll.scrollHeight - scroll.scrollTop;
+      Array.prototype.forEach.call(page.querySelectorAll("li[data-seq]"), function (li) { log.insertBefore(li, first); localTimes(li); });
+      var more = !!page.querySelector(".parley-earlier");
+      if (!more) {
+        if (link.contains(document.activeElement)) { scroll.tabIndex = -1; scroll.focus(); }
+        link.remove();
+      }
+      scroll.scrollTop = scroll.scrollHeight - fromBottom;
+      if (state.session) state.session._sync(root);
+      return more;
+    }).finally(function () { loadingEarlier = null; });
+    return loadingEarlier;
   }
 
   function scrollLog(root) {
@@ -338,7 +368,7 @@
         // A frame that cannot be handled ends this socket, not just its use:
         // the reconnect must not leave it open behind.
         ws.onmessage = function (m) { try { on.frame(JSON.parse(m.data)); } catch (e) { ws.onclose = null; ws.close(); on.close({ opened: opened }); } };
-        ws.onclose = function () { on.close({ opened: opened }); };
+        ws.onclose = function (e) { on.close({ opened: opened, tooMany: e.code === 4029 }); };
       },
       send: function (frame) {
         if (!ws || ws.readyState !== 1) return false;
@@ -360,9 +390,14 @@
     function poll() {
       if (!running) return;
       controller = new AbortController();
-      fetch(base + "/poll?after=" + after + "&page=" + encodeURIComponent(returnTo()), { credentials: "same-origin", signal: controller.signal })
-        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
-        .then(function (body) { if (running) { deliver(body); poll(); } })
+      fetch(base + "/poll?after=" + after + "&page=" + encodeURIComponent(returnTo()), { credentials: "same-origin", signal: controller.signal, headers: { Accept: "application/json" } })
+        .then(function (r) { if (!r.ok && r.status !== 429) throw new Error("HTTP " + r.status); return r.json(); })
+        .then(function (body) {
+          if (!running) return;
+          if (!body.error) { deliver(body); poll(); return; }
+          running = false;
+          on.close({ opened: true, tooMany: body.error.name === "too_many_connections" });
+        })
         .catch(function () { if (running) { running = false; on.close({ opened: true }); } });
     }
     return {
@@ -456,18 +491,23 @@
           open = false;
           if (t.name === "websocket") wsFailures = info && info.opened ? 0 : wsFailures + 2;
           failures++;
-          showConnection(true);
-          emit("onConnectionError", failure("transport_failed"));
-          var delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, failures - 1));
+          var tooMany = info && info.tooMany;
+          showConnection(true, tooMany);
+          emit("onConnectionError", failure(tooMany ? "too_many_connections" : "transport_failed"));
+          var delay = tooMany ? TOO_MANY_RETRY_MS : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, failures - 1));
           retryTimer = setTimeout(connect, delay / 2 + Math.random() * delay / 2);
           log.warn("connection lost; retrying in about " + Math.round(delay) + " ms");
         }
       });
     }
 
-    function showConnection(lost) {
-      var line = widget() && widget().querySelector(".parley-connection");
-      if (line) line.hidden = !lost || failures < 2;
+    // showConnection says the connection is lost (after a second failure:
+    // one is a blip), or that this tab is one too many for the chat.
+    function showConnection(lost, tooMany) {
+      var root = widget();
+      var line = root && root.querySelector(".parley-connection"), many = root && root.querySelector(".parley-too-many");
+      if (line) line.hidden = !lost || tooMany || failures < 2;
+      if (many) many.hidden = !tooMany;
     }
 
     function receive(f) {
@@ -581,13 +621,21 @@
       }).catch(function (e) { settled(p).reject(e.error ? e : failure("server_error")); });
       return p;
     };
-    this.getTranscript = function () { return transcript.slice(); };
+    // getTranscript() is the lines on the page; getTranscript({fromIndex})
+    // a promise of every line from that index, fetching earlier pages.
+    this.getTranscript = function (o) {
+      if (!o || typeof o.fromIndex !== "number") return transcript.slice();
+      var p = chatPromise();
+      (function all() { earlier().then(function (more) { if (more) all(); else settled(p).resolve(transcript.slice(o.fromIndex)); }, settled(p).reject); })();
+      return p;
+    };
     this.getChatId = function () { return chatId; };
     ["onAgentConnected", "onAgentDisconnected", "onMessageReceived", "onAgentTyping", "onSessionEnded",
       "onConnectionError", "onReconnected"].forEach(function (name) { self[name] = on(name); });
     this._close = function () { ended = true; clearTimeout(retryTimer); clearTimeout(upgradeTimer); if (transport) transport.close(); };
     this._sync = function (root) {
       lastSeq = Math.max(lastSeq, Number(root.getAttribute("data-last-seq")) || 0);
+      transcript = readTranscript(root);
       if (root.getAttribute("data-phase") === "ended" && !ended) finish();
     };
     this._ended = function () { return ended; };
@@ -757,6 +805,18 @@
   // ---- the widget's own controls ----
 
   var draftTimer = 0;
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("#" + WIDGET_ID + " .parley-earlier a")) {
+      event.preventDefault();
+      earlier().catch(function (e) { logger(state.options || {}).error("earlier lines failed", e); });
+    }
+  });
+  // Scrolling to the top of the conversation brings earlier lines too.
+  document.addEventListener("scroll", function (event) {
+    var el = event.target;
+    if (el.classList && el.classList.contains("parley-scroll") && el.scrollTop < 40) earlier().catch(function () {});
+  }, true);
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.closest || !form.closest("#" + WIDGET_ID)) return;

@@ -77,6 +77,8 @@ type Field struct {
 // Conversation is the transcript and the compose box.
 type Conversation struct {
 	Lines []Line
+	// Earlier says older lines exist than Lines, shown on demand.
+	Earlier bool
 	// Status says whom the visitor is waiting for or talking to.
 	Status string
 	// Ended holds the localized "chat ended" line once the chat is over.

@@ -39,7 +39,7 @@ func (s *Store) CreateAgentSession(ctx context.Context, as chatstate.AgentSessio
 func (s *Store) AgentSession(ctx context.Context, idHash []byte, now time.Time) (chatstate.AgentSession, error) {
 	as := chatstate.AgentSession{IDHash: idHash}
 	var created, expires int64
-	err := s.read.QueryRowContext(ctx, `SELECT agent, created_at, expires_at FROM agent_sessions
+	err := s.reads.QueryRowContext(ctx, `SELECT agent, created_at, expires_at FROM agent_sessions
 		WHERE id_hash = ? AND expires_at > ?`, idHash, now.UnixMicro()).Scan(&as.Agent, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return chatstate.AgentSession{}, chatstate.ErrNotFound

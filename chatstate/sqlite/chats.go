@@ -49,7 +49,7 @@ func (s *Store) CreateChat(ctx context.Context, c chatstate.Chat, tokenHash []by
 // ChatByToken returns the chat whose restore token hashes to tokenHash, or
 // chatstate.ErrNotFound.
 func (s *Store) ChatByToken(ctx context.Context, tokenHash []byte) (chatstate.Chat, error) {
-	c, err := scanChat(s.read.QueryRowContext(ctx,
+	c, err := scanChat(s.reads.QueryRowContext(ctx,
 		`SELECT `+chatColumns+` FROM chats WHERE token_hash = ?`, tokenHash))
 	if err != nil {
 		return chatstate.Chat{}, fmt.Errorf("sqlite: chat by token: %w", err)
@@ -63,7 +63,7 @@ func (s *Store) ChatByUser(ctx context.Context, userID string) (chatstate.Chat, 
 	if userID == "" {
 		return chatstate.Chat{}, chatstate.ErrNotFound
 	}
-	c, err := scanChat(s.read.QueryRowContext(ctx, `SELECT `+chatColumns+` FROM chats
+	c, err := scanChat(s.reads.QueryRowContext(ctx, `SELECT `+chatColumns+` FROM chats
 		WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`, userID))
 	if err != nil {
 		return chatstate.Chat{}, fmt.Errorf("sqlite: chat by user: %w", err)
@@ -73,7 +73,7 @@ func (s *Store) ChatByUser(ctx context.Context, userID string) (chatstate.Chat, 
 
 // Chat returns the chat with the given id, or chatstate.ErrNotFound.
 func (s *Store) Chat(ctx context.Context, id string) (chatstate.Chat, error) {
-	c, err := scanChat(s.read.QueryRowContext(ctx,
+	c, err := scanChat(s.reads.QueryRowContext(ctx,
 		`SELECT `+chatColumns+` FROM chats WHERE id = ?`, id))
 	if err != nil {
 		return chatstate.Chat{}, fmt.Errorf("sqlite: chat %s: %w", id, err)
@@ -81,8 +81,11 @@ func (s *Store) Chat(ctx context.Context, id string) (chatstate.Chat, error) {
 	return c, nil
 }
 
-// Update runs change on chat id inside one write transaction, then saves the
-// chat and appends the events change returned; see chatstate.Store.
+// Update runs change on chat id inside a write transaction, then saves the
+// chat and appends the events change returned; see chatstate.Store. It
+// returns once the transaction has committed (synchronous=FULL: on disk),
+// which it may share with other Updates waiting at the same time; see
+// groupcommit.go.
 //
 // Writers are serialized: change runs while holding the database's write
 // lock, so it must be quick, do no I/O of its own, and never call Update.
@@ -90,12 +93,12 @@ func (s *Store) Chat(ctx context.Context, id string) (chatstate.Chat, error) {
 // the microsecond, and what Update returns is already cut to that, so it
 // equals what a later read returns.
 func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Chat) ([]chatstate.Event, error)) (chatstate.Chat, []chatstate.Event, error) {
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: %w", id, err)
-	}
-	defer tx.Rollback()
+	return s.commits.update(ctx, id, change)
+}
 
+// updateIn is one Update inside tx. A change error is returned as is, with
+// nothing written.
+func updateIn(ctx context.Context, tx *preparedTx, id string, change func(*chatstate.Chat) ([]chatstate.Event, error)) (chatstate.Chat, []chatstate.Event, error) {
 	c, err := scanChat(tx.QueryRowContext(ctx, `SELECT `+chatColumns+` FROM chats WHERE id = ?`, id))
 	if err != nil {
 		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: %w", id, err)
@@ -126,9 +129,6 @@ func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Ch
 		c.LastSeq, c.UserID, id)
 	if err != nil {
 		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: commit: %w", id, err)
 	}
 	c.MaxOffline = time.Duration(row.maxOfflineMS) * time.Millisecond
 	c.VisitorSeenAt = fromMicros(row.visitorSeenAt)

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/parley/parley/chatstate"
 )
@@ -18,7 +20,7 @@ func (s *Store) Events(ctx context.Context, id string, after int64, limit int) (
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
+	rows, err := s.reads.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
 		WHERE chat_id = ? AND seq > ? ORDER BY seq LIMIT ?`, id, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: events of chat %s: %w", id, err)
@@ -38,7 +40,7 @@ func (s *Store) Events(ctx context.Context, id string, after int64, limit int) (
 	if len(evs) == 0 {
 		// Only an empty page needs telling "no such chat" from "no news".
 		var one int
-		err := s.read.QueryRowContext(ctx, `SELECT 1 FROM chats WHERE id = ?`, id).Scan(&one)
+		err := s.reads.QueryRowContext(ctx, `SELECT 1 FROM chats WHERE id = ?`, id).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("sqlite: events of chat %s: %w", id, chatstate.ErrNotFound)
 		}
@@ -53,7 +55,7 @@ func (s *Store) Events(ctx context.Context, id string, after int64, limit int) (
 // event whose ClientID is already in the log, or earlier in evs, is replaced
 // by the stored one instead of being appended. It returns the events as
 // stored and the new last seq.
-func appendEvents(ctx context.Context, tx *sql.Tx, id string, lastSeq int64, evs []chatstate.Event) ([]chatstate.Event, int64, error) {
+func appendEvents(ctx context.Context, tx *preparedTx, id string, lastSeq int64, evs []chatstate.Event) ([]chatstate.Event, int64, error) {
 	if len(evs) == 0 {
 		return nil, lastSeq, nil
 	}
@@ -114,4 +116,40 @@ func scanEvent(r scanner) (chatstate.Event, error) {
 	e.From.Type = chatstate.PartyType(fromType)
 	e.Time = fromMicros(tm)
 	return e, nil
+}
+
+// LastEvents returns the last limit events of chat id of the given kinds
+// with seq < before, oldest first. It walks the log backwards on its
+// primary key, decoding only the rows it returns.
+func (s *Store) LastEvents(ctx context.Context, id string, before int64, kinds []chatstate.EventKind, limit int) ([]chatstate.Event, error) {
+	if len(kinds) == 0 || limit <= 0 {
+		return nil, nil
+	}
+	args := []any{id, before}
+	marks := make([]string, len(kinds))
+	for i, k := range kinds {
+		marks[i] = "?"
+		args = append(args, string(k))
+	}
+	args = append(args, limit)
+	rows, err := s.reads.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
+		WHERE chat_id = ? AND seq < ? AND kind IN (`+strings.Join(marks, ", ")+`)
+		ORDER BY seq DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: last events of chat %s: %w", id, err)
+	}
+	defer rows.Close()
+	var evs []chatstate.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: last events of chat %s: %w", id, err)
+		}
+		evs = append(evs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: last events of chat %s: %w", id, err)
+	}
+	slices.Reverse(evs)
+	return evs, nil
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	sqlitedrv "modernc.org/sqlite"
 
@@ -40,6 +41,10 @@ type Store struct {
 	write *sql.DB
 	// read serves queries; in WAL mode readers never wait for the writer.
 	read *sql.DB
+	// commits runs Updates on write, many to a transaction under load.
+	commits *groupCommit
+	// reads runs the hot queries on read.
+	reads *preparedReads
 }
 
 // Open opens (creating if needed) the SQLite database at path, creating its
@@ -87,11 +92,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open reader: %w", err)
 	}
-	return &Store{write: write, read: read}, nil
+	reads := &preparedReads{db: read, stmts: map[string]*sql.Stmt{}}
+	return &Store{write: write, read: read, commits: newGroupCommit(write), reads: reads}, nil
 }
 
 // Close closes the database. Updates in flight finish first.
 func (s *Store) Close() error {
+	s.commits.close()
+	s.reads.close()
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
@@ -148,5 +156,54 @@ func fold(_ *sqlitedrv.FunctionContext, args []driver.Value) (driver.Value, erro
 		return nil, nil
 	default:
 		return strings.ToLower(fmt.Sprint(v)), nil
+	}
+}
+
+// preparedReads runs the hot queries (a restore's, a replay's) through
+// statements prepared once: database/sql keeps each prepared on every
+// reader connection that ran it, and parsing the SQL cost more than
+// running it.
+type preparedReads struct {
+	db    *sql.DB
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+func (p *preparedReads) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st, ok := p.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := p.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	p.stmts[query] = st
+	return st, nil
+}
+
+func (p *preparedReads) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := p.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (p *preparedReads) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := p.stmt(ctx, query)
+	if err != nil {
+		// The same query run directly fails alike, inside a Row.
+		return p.db.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (p *preparedReads) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, st := range p.stmts {
+		st.Close()
 	}
 }

@@ -214,6 +214,46 @@ func BenchmarkAppendMessage(b *testing.B) {
 		})
 		reportSends(b, lat)
 	})
+	// Many chats at once, as a busy server sends: the Updates waiting
+	// together share one commit.
+	b.Run("parallel-chats", func(b *testing.B) {
+		s, _, _ := newBenchChat(b)
+		ctx := context.Background()
+		const chats = 256
+		ids := make([]string, chats)
+		for i := range ids {
+			ids[i] = fmt.Sprint("chat-", i)
+			hash := sha256.Sum256([]byte(ids[i]))
+			now := time.Now()
+			if err := s.CreateChat(ctx, chatstate.Chat{ID: ids[i], Phase: chatstate.PhaseConnected, CreatedAt: now, UpdatedAt: now}, hash[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var (
+			n   atomic.Int64
+			mu  sync.Mutex
+			lat = make([]time.Duration, 0, b.N)
+		)
+		b.SetParallelism(64)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			var mine []time.Duration
+			for pb.Next() {
+				i := n.Add(1)
+				start := time.Now()
+				if err := appendMessage(ctx, s, ids[i%chats], fmt.Sprint("m", i)); err != nil {
+					b.Error(err)
+					return
+				}
+				mine = append(mine, time.Since(start))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+		reportSends(b, lat)
+	})
 }
 
 // reportSends adds throughput and the p99 ack latency, the two figures of

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) chatstate.Store) {
 		{"Update/IndependentChats", testIndependentChats},
 		{"Update/Concurrent", testUpdateConcurrent},
 		{"Events/Paging", testEventsPaging},
+		{"LastEvents", testLastEvents},
 		{"ListChats/Filter", testListChatsFilter},
 		{"ListChats/DefaultLimit", testListChatsDefaultLimit},
 		{"ListChats/OrderFollowsUpdate", testListChatsOrderFollowsUpdate},

@@ -377,3 +377,53 @@ func testEventsPaging(t *testing.T, s chatstate.Store) {
 		}
 	})
 }
+
+// testLastEvents reads the latest page of a log where the wanted kinds
+// alternate with others (messages with typing), as a restore does.
+func testLastEvents(t *testing.T, s chatstate.Store) {
+	c := fullChat(newID(t))
+	mustCreate(t, s, c)
+	var all []chatstate.Event
+	for i := range 10 {
+		typing := chatstate.Event{Kind: chatstate.EventTyping, Time: baseTime(), From: chatstate.Party{Type: chatstate.PartyVisitor, Name: "Ada"}}
+		_, evs := mustUpdate(t, s, c.ID, appendEvents(message(fmt.Sprint("m", i), fmt.Sprint("message ", i+1)), typing))
+		all = append(all, evs...)
+	}
+	// Messages are the odd seqs 1, 3, …, 19; typing the even ones.
+	messages := []chatstate.EventKind{chatstate.EventMessage}
+	tests := []struct {
+		before int64
+		kinds  []chatstate.EventKind
+		limit  int
+		want   []int64
+	}{
+		{21, messages, 3, []int64{15, 17, 19}},
+		{100, messages, 3, []int64{15, 17, 19}},
+		{17, messages, 2, []int64{13, 15}},
+		{4, messages, 5, []int64{1, 3}},
+		{1, messages, 5, nil},
+		{21, messages, 0, nil},
+		{21, nil, 5, nil},
+		{21, []chatstate.EventKind{chatstate.EventMessage, chatstate.EventTyping}, 3, []int64{18, 19, 20}},
+		{21, []chatstate.EventKind{chatstate.EventEnded}, 3, nil},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("before %d kinds %v limit %d", tt.before, tt.kinds, tt.limit), func(t *testing.T) {
+			got, err := s.LastEvents(t.Context(), c.ID, tt.before, tt.kinds, tt.limit)
+			if err != nil {
+				t.Fatalf("LastEvents() = %v", err)
+			}
+			if diff := cmp.Diff(tt.want, seqs(got), exact()); diff != "" {
+				t.Errorf("seqs mismatch (-want +got):\n%s", diff)
+			}
+			for _, e := range got {
+				if want := all[e.Seq-1]; !cmp.Equal(want, e, exact()) {
+					t.Errorf("event %d differs from what Update returned (-returned +read):\n%s", e.Seq, cmp.Diff(want, e, exact()))
+				}
+			}
+		})
+	}
+	if got, err := s.LastEvents(t.Context(), "no-such-chat", 10, messages, 5); err != nil || len(got) != 0 {
+		t.Errorf("LastEvents(missing chat) = %v, %v; want nothing", got, err)
+	}
+}

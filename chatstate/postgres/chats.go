@@ -1,0 +1,309 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley/parley/chatstate"
+)
+
+// chatColumns lists what scanChat reads, in order.
+const chatColumns = `id, phase, draft, visitor, locale, agent_name, end_reason, end_seen,
+	page, max_offline_ms, visitor_seen_at, created_at, updated_at, last_seq, user_id`
+
+// defaultListLimit is ListChats' cap when the filter sets none.
+const defaultListLimit = 100
+
+// CreateChat stores a new chat under tokenHash. A new chat's log is empty, so
+// c.LastSeq is ignored and stored as 0. Creating a chat whose ID or token
+// hash is already taken fails.
+func (s *Store) CreateChat(ctx context.Context, c chatstate.Chat, tokenHash []byte) error {
+	if c.ID == "" {
+		return errors.New("postgres: create chat: empty id")
+	}
+	if len(tokenHash) == 0 {
+		return errors.New("postgres: create chat: empty token hash")
+	}
+	c.LastSeq = 0
+	row, err := chatRow(c)
+	if err != nil {
+		return fmt.Errorf("postgres: create chat %s: %w", c.ID, err)
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO chats (id, token_hash, phase, draft, visitor, search,
+		locale, agent_name, end_reason, end_seen, page, max_offline_ms, visitor_seen_at, created_at,
+		updated_at, last_seq, user_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		c.ID, tokenHash, string(c.Phase), row.draft, row.visitor, row.search, c.Locale, c.AgentName,
+		c.EndReason, c.EndSeen, c.Page, row.maxOfflineMS, nullTime(c.VisitorSeenAt),
+		nullTime(c.CreatedAt), nullTime(c.UpdatedAt), c.LastSeq, c.UserID)
+	if err != nil {
+		return fmt.Errorf("postgres: create chat %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// ChatByToken returns the chat whose restore token hashes to tokenHash, or
+// chatstate.ErrNotFound.
+func (s *Store) ChatByToken(ctx context.Context, tokenHash []byte) (chatstate.Chat, error) {
+	c, err := scanChat(s.pool.QueryRow(ctx,
+		`SELECT `+chatColumns+` FROM chats WHERE token_hash = $1`, tokenHash))
+	if err != nil {
+		return chatstate.Chat{}, fmt.Errorf("postgres: chat by token: %w", err)
+	}
+	return c, nil
+}
+
+// ChatByUser returns the newest chat tied to userID, or
+// chatstate.ErrNotFound. Of two chats created at the same time, the one
+// stored last is the newer.
+func (s *Store) ChatByUser(ctx context.Context, userID string) (chatstate.Chat, error) {
+	if userID == "" {
+		return chatstate.Chat{}, chatstate.ErrNotFound
+	}
+	// "user_id <> ''" repeats the partial index's condition so that the
+	// planner may use that index.
+	c, err := scanChat(s.pool.QueryRow(ctx, `SELECT `+chatColumns+` FROM chats
+		WHERE user_id = $1 AND user_id <> '' ORDER BY created_at DESC NULLS LAST, n DESC LIMIT 1`, userID))
+	if err != nil {
+		return chatstate.Chat{}, fmt.Errorf("postgres: chat by user: %w", err)
+	}
+	return c, nil
+}
+
+// Chat returns the chat with the given id, or chatstate.ErrNotFound.
+func (s *Store) Chat(ctx context.Context, id string) (chatstate.Chat, error) {
+	c, err := scanChat(s.pool.QueryRow(ctx,
+		`SELECT `+chatColumns+` FROM chats WHERE id = $1`, id))
+	if err != nil {
+		return chatstate.Chat{}, fmt.Errorf("postgres: chat %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// Update runs change on chat id inside one transaction, then saves the chat
+// and appends the events change returned; see chatstate.Store.
+//
+// The transaction locks the chat's row first (SELECT … FOR UPDATE), so
+// Updates of one chat run one after another, in this process and in any
+// other sharing the database, and change always sees the latest chat.
+// change runs while the lock is held: it must be quick, do no I/O of its
+// own, and never call Update. A change that sets c.ID or c.LastSeq has that
+// undone. Times are stored to the microsecond, and what Update returns is
+// already cut to that, so it equals what a later read returns.
+//
+// When events were appended, the commit also notifies Channel with the
+// chat's id and new last seq; PostgreSQL delivers it only if the commit
+// succeeds.
+func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Chat) ([]chatstate.Event, error)) (chatstate.Chat, []chatstate.Event, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return chatstate.Chat{}, nil, fmt.Errorf("postgres: update chat %s: %w", id, err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+
+	c, err := scanChat(tx.QueryRow(ctx, `SELECT `+chatColumns+` FROM chats WHERE id = $1 FOR UPDATE`, id))
+	if err != nil {
+		return chatstate.Chat{}, nil, fmt.Errorf("postgres: update chat %s: %w", id, err)
+	}
+	lastSeq := c.LastSeq
+	evs, err := change(&c)
+	if err != nil {
+		// Returned as is: the caller's error, nothing written.
+		return chatstate.Chat{}, nil, err
+	}
+	c.ID = id
+
+	stored, fresh, err := numberEvents(ctx, tx, id, lastSeq, evs)
+	if err != nil {
+		return chatstate.Chat{}, nil, fmt.Errorf("postgres: update chat %s: %w", id, err)
+	}
+	c.LastSeq = lastSeq + int64(len(fresh))
+	c.VisitorSeenAt, c.CreatedAt, c.UpdatedAt = micro(c.VisitorSeenAt), micro(c.CreatedAt), micro(c.UpdatedAt)
+	row, err := chatRow(c)
+	if err != nil {
+		return chatstate.Chat{}, nil, fmt.Errorf("postgres: update chat %s: %w", id, err)
+	}
+	c.MaxOffline = time.Duration(row.maxOfflineMS) * time.Millisecond
+
+	// The writes go in one round trip.
+	var b pgx.Batch
+	for _, e := range fresh {
+		queueInsertEvent(&b, e)
+	}
+	b.Queue(`UPDATE chats SET phase = $1, draft = $2, visitor = $3, search = $4, locale = $5,
+		agent_name = $6, end_reason = $7, end_seen = $8, page = $9, max_offline_ms = $10,
+		visitor_seen_at = $11, created_at = $12, updated_at = $13, last_seq = $14, user_id = $15
+		WHERE id = $16`,
+		string(c.Phase), row.draft, row.visitor, row.search, c.Locale, c.AgentName, c.EndReason,
+		c.EndSeen, c.Page, row.maxOfflineMS, nullTime(c.VisitorSeenAt), nullTime(c.CreatedAt),
+		nullTime(c.UpdatedAt), c.LastSeq, c.UserID, id)
+	if len(fresh) > 0 {
+		b.Queue(`SELECT pg_notify($1, $2)`, Channel, id+":"+strconv.FormatInt(c.LastSeq, 10))
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return chatstate.Chat{}, nil, fmt.Errorf("postgres: update chat %s: %w", id, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return chatstate.Chat{}, nil, fmt.Errorf("postgres: update chat %s: commit: %w", id, err)
+	}
+	return c, stored, nil
+}
+
+// ListChats returns the chats matching filter, most recently updated first
+// (chats without an UpdatedAt last). Query matches the visitor's submitted
+// registration (not the draft) and the text of message events,
+// case-insensitively by Go's Unicode folding, the same on every server and
+// locale.
+func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]chatstate.Chat, error) {
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if len(filter.Phases) > 0 {
+		phases := make([]string, len(filter.Phases))
+		for i, p := range filter.Phases {
+			phases[i] = string(p)
+		}
+		where = append(where, "phase = ANY("+arg(phases)+")")
+	}
+	if !filter.OfflineAt.IsZero() {
+		// A NULL visitor_seen_at makes the comparison NULL: never seen is
+		// never offline.
+		where = append(where, "visitor_seen_at + max_offline_ms * interval '1 millisecond' < "+arg(filter.OfflineAt))
+	}
+	if filter.Query != "" {
+		// Stored text is valid UTF-8 without NUL (PostgreSQL holds no
+		// other), so such a query matches nothing, and the server would
+		// refuse it as an argument.
+		if !utf8.ValidString(filter.Query) || strings.ContainsRune(filter.Query, 0) {
+			return nil, nil
+		}
+		// strpos, not LIKE: the query's own % and _ need no escaping.
+		q := arg(strings.ToLower(filter.Query))
+		where = append(where, `(strpos(c.search, `+q+`) > 0 OR EXISTS (
+			SELECT 1 FROM events e WHERE e.chat_id = c.id AND e.kind = `+arg(string(chatstate.EventMessage))+`
+			AND strpos(coalesce(e.folded, e.text), `+q+`) > 0))`)
+	}
+	limit := filter.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	query := `SELECT ` + chatColumns + ` FROM chats c`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	// id breaks ties so that equal times still list in a stable order.
+	query += ` ORDER BY updated_at DESC NULLS LAST, id DESC LIMIT ` + arg(limit)
+
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list chats: %w", err)
+	}
+	chats, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (chatstate.Chat, error) { return scanChat(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list chats: %w", err)
+	}
+	return chats, nil
+}
+
+// chatFields are the columns of a chat that need encoding.
+type chatFields struct {
+	draft, visitor []byte // JSON
+	search         string
+	maxOfflineMS   int64
+}
+
+func chatRow(c chatstate.Chat) (chatFields, error) {
+	draft, err := json.Marshal(c.Draft)
+	if err != nil {
+		return chatFields{}, fmt.Errorf("encode draft: %w", err)
+	}
+	visitor, err := json.Marshal(c.Visitor)
+	if err != nil {
+		return chatFields{}, fmt.Errorf("encode visitor: %w", err)
+	}
+	v := c.Visitor
+	return chatFields{
+		draft:   draft,
+		visitor: visitor,
+		// Newlines keep a query from matching across two fields.
+		search:       strings.ToLower(strings.Join([]string{v.FirstName, v.LastName, v.Email, v.Subject}, "\n")),
+		maxOfflineMS: c.MaxOffline.Milliseconds(),
+	}, nil
+}
+
+// scanner is a pgx.Row or pgx.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// scanChat reads the columns of chatColumns, mapping no row to
+// chatstate.ErrNotFound.
+func scanChat(r scanner) (chatstate.Chat, error) {
+	var (
+		c                                   chatstate.Chat
+		phase                               string
+		draft, visitor                      []byte
+		maxOfflineMS                        int64
+		visitorSeenAt, createdAt, updatedAt *time.Time
+	)
+	err := r.Scan(&c.ID, &phase, &draft, &visitor, &c.Locale, &c.AgentName, &c.EndReason,
+		&c.EndSeen, &c.Page, &maxOfflineMS, &visitorSeenAt, &createdAt, &updatedAt, &c.LastSeq, &c.UserID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return chatstate.Chat{}, chatstate.ErrNotFound
+	}
+	if err != nil {
+		return chatstate.Chat{}, err
+	}
+	if err := json.Unmarshal(draft, &c.Draft); err != nil {
+		return chatstate.Chat{}, fmt.Errorf("decode draft of chat %s: %w", c.ID, err)
+	}
+	if err := json.Unmarshal(visitor, &c.Visitor); err != nil {
+		return chatstate.Chat{}, fmt.Errorf("decode visitor of chat %s: %w", c.ID, err)
+	}
+	c.Phase = chatstate.Phase(phase)
+	c.MaxOffline = time.Duration(maxOfflineMS) * time.Millisecond
+	c.VisitorSeenAt = fromNull(visitorSeenAt)
+	c.CreatedAt = fromNull(createdAt)
+	c.UpdatedAt = fromNull(updatedAt)
+	return c, nil
+}
+
+// micro cuts t to the microsecond, as PostgreSQL keeps it (pgx truncates
+// when it sends a time), in UTC; the zero time stays zero.
+func micro(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return time.UnixMicro(t.UnixMicro()).UTC()
+}
+
+// nullTime is t as a query argument, cut as micro cuts it: the zero time
+// becomes NULL, so that "never" does not read as a date in year 1.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = micro(t)
+	return &t
+}
+
+// fromNull is the inverse of nullTime; times come back in UTC.
+func fromNull(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
