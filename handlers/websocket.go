@@ -25,9 +25,13 @@ const (
 	// maxFrameBytes caps a client frame: a message of MaxMessageRunes
 	// characters of up to 4 bytes each, with room for the JSON around it.
 	maxFrameBytes = 4*chatstate.MaxMessageRunes + 1024
-	// subscriptionBuffer is how far a connection may fall behind the chat
-	// before it is dropped and resumes from its last seq.
-	subscriptionBuffer = 256
+	// chatBuffer is how far a visitor's connection may fall behind its
+	// chat before it is dropped and resumes from its last seq: a chat makes
+	// a few events a second at most, and every idle connection holds it.
+	chatBuffer = 64
+	// consoleBuffer is the same for an agent console, which follows every
+	// chat at once: there are few of them, and each sees all the traffic.
+	consoleBuffer = 4096
 )
 
 func newUpgrader(t *liveTransports) *websocket.Upgrader {
@@ -103,11 +107,17 @@ func (t *liveTransports) upgrade(c echo.Context, f feed) error {
 func (t *liveTransports) serveSocket(conn *websocket.Conn, feed feed) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sub := t.chats.Hub().Subscribe(feed.topic(), subscriptionBuffer)
+	buffer := chatBuffer
+	if feed.topic() == "" {
+		buffer = consoleBuffer
+	}
+	sub := t.chats.Hub().Subscribe(feed.topic(), buffer)
 	defer sub.Close()
 
 	hello := make(chan int64, 1)
-	replies := make(chan serverFrame, 16)
+	// A reply waits here only while the writer is busy: a client gets an
+	// answer per frame, and the reader waits for room.
+	replies := make(chan serverFrame, 4)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
