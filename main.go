@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -86,6 +87,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	listener = listenlimit.New(listener, cfg.MaxOpenPerAddress, chat.IsTrustedProxy)
+	if cfg.PprofAddr != "" {
+		stopProfiler, err := serveProfiler(cfg.PprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopProfiler()
+	}
 	fmt.Fprintf(stdout, "parley listening on http://%s\n", listener.Addr())
 
 	serveErr := make(chan error, 1)
@@ -103,6 +111,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return chat.Close()
+}
+
+// serveProfiler serves net/http/pprof on addr, which must be a loopback
+// address: profiles show what the server does, to whoever may see that.
+func serveProfiler(addr string, logger *slog.Logger) (stop func(), err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("pprof-addr %q: want a loopback address and port, such as 127.0.0.1:6060", addr)
+	}
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := server.Serve(listener); err != nil && err != http.ErrServerClosed {
+			logger.Error("profiler", "err", err)
+		}
+	}()
+	logger.Info("profiler listening", "addr", listener.Addr().String())
+	return func() { server.Close() }, nil
 }
 
 // agentAccounts are the configured agents. With none configured, a "demo"

@@ -29,6 +29,8 @@ type Config struct {
 	// MetricsToken, when set, is what a scraper of /metrics sends as a
 	// bearer token.
 	MetricsToken string
+	// PprofAddr, when set, serves Go's profiler there (a loopback address).
+	PprofAddr string
 	// MaxConnsPerChat, MaxConnsPerAddress and MaxParkedPolls bound the
 	// live connections; 0 keeps Parley's defaults.
 	MaxConnsPerChat    int
@@ -96,6 +98,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "postgres:// URL to use PostgreSQL instead of SQLite (PARLEY_DATABASE_URL)")
 	fs.Var(sessionKeys, "session-key", "cookie key, newest first; repeatable (PARLEY_SESSION_KEYS, comma-separated)")
 	fs.Var(allowedOrigins, "allowed-origin", "extra origin allowed to open the chat transports; repeatable (PARLEY_ALLOWED_ORIGINS)")
+	fs.StringVar(&cfg.PprofAddr, "pprof-addr", getenv("PARLEY_PPROF_ADDR"), "serve Go's profiler (net/http/pprof) on this loopback address, such as 127.0.0.1:6060; off when empty (PARLEY_PPROF_ADDR)")
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", cfg.MetricsToken, "bearer token a scraper of /metrics sends; without it, /metrics answers this machine only (PARLEY_METRICS_TOKEN)")
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "time to read a request, headers and body (live WebSockets set their own)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "time an idle keep-alive connection is kept")

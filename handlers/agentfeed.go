@@ -337,8 +337,7 @@ func (a *agentConsole) agentWebsocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	defer release()
-	return a.transports.upgrade(c, f)
+	return a.transports.upgrade(c, f, release)
 }
 
 // agentPoll is the console's long-poll fallback.

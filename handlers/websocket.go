@@ -61,8 +61,7 @@ func (t *liveTransports) websocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	defer release()
-	return t.upgrade(c, t.newVisitorFeed(c, chat))
+	return t.upgrade(c, t.newVisitorFeed(c, chat), release)
 }
 
 // closeTooManyConnections is the close code of a socket refused for
@@ -89,15 +88,23 @@ func (t *liveTransports) refuseSocket(c echo.Context, chat chatstate.Chat, apiEr
 	return nil
 }
 
-// upgrade turns the request into a WebSocket serving f.
-func (t *liveTransports) upgrade(c echo.Context, f feed) error {
+// upgrade turns the request into a WebSocket serving f, and release gives
+// back its place once it closes. The connection is served by a goroutine
+// of its own and the handler returns at once: while a handler runs, the
+// HTTP server keeps the request's 8 KB of buffers, and Echo its context,
+// which an idle connection would hold for hours.
+func (t *liveTransports) upgrade(c echo.Context, f feed, release func()) error {
 	conn, err := t.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
+		release()
 		return nil // the upgrader has answered the client
 	}
 	t.live.add()
-	defer t.live.done()
-	t.serveSocket(conn, f)
+	go func() {
+		defer t.live.done()
+		defer release()
+		t.serveSocket(conn, f)
+	}()
 	return nil
 }
 
