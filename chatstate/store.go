@@ -65,6 +65,9 @@ type AgentSession struct {
 type ChatFilter struct {
 	// Phases keeps chats in any of these phases; empty keeps all.
 	Phases []Phase
+	// Agent, when set, keeps the chats held by the agent signed in as
+	// Agent (Chat.AgentName).
+	Agent string
 	// Query, when set, keeps chats whose registration (names, email,
 	// subject) or message texts contain it, case-insensitively.
 	Query string

@@ -17,7 +17,7 @@ import (
 // Limits of what the console lists at once.
 const (
 	queueLimit   = 200
-	heldLimit    = 1000
+	heldLimit    = 1000 // of one agent's
 	historyLimit = 50
 	// typingShownFor is how long a typing event stays news: a replay after
 	// a reconnect does not show a visitor typing who stopped long ago.
@@ -71,11 +71,10 @@ func (a *agentConsole) queueView(ctx context.Context, csrf string) (views.AgentQ
 
 // heldChats are the live chats the agent holds, oldest first.
 func (a *agentConsole) heldChats(ctx context.Context, agent string) ([]chatstate.Chat, error) {
-	chats, err := a.chats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseConnected}, Limit: heldLimit})
+	chats, err := a.chats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseConnected}, Agent: agent, Limit: heldLimit})
 	if err != nil {
 		return nil, err
 	}
-	chats = slices.DeleteFunc(chats, func(c chatstate.Chat) bool { return c.AgentName != agent })
 	slices.SortStableFunc(chats, func(a, b chatstate.Chat) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 	})

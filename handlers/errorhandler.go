@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -27,7 +28,7 @@ func (s *surface) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	if c.Request().Context().Err() != nil {
+	if c.Request().Context().Err() != nil || errors.Is(err, context.Canceled) {
 		// The client went away (a reload, a long-poll left behind): there
 		// is nobody to answer, and nothing went wrong.
 		return

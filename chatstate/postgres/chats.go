@@ -178,6 +178,9 @@ func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]c
 		}
 		where = append(where, "phase = ANY("+arg(phases)+")")
 	}
+	if filter.Agent != "" {
+		where = append(where, "agent_name = "+arg(filter.Agent))
+	}
 	if !filter.OfflineAt.IsZero() {
 		// A NULL visitor_seen_at makes the comparison NULL: never seen is
 		// never offline.

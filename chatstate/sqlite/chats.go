@@ -153,6 +153,10 @@ func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]c
 		}
 		where = append(where, "phase IN ("+strings.Join(marks, ", ")+")")
 	}
+	if filter.Agent != "" {
+		where = append(where, "agent_name = ?")
+		args = append(args, filter.Agent)
+	}
 	if !filter.OfflineAt.IsZero() {
 		where = append(where, "visitor_seen_at IS NOT NULL AND visitor_seen_at + max_offline_ms * 1000 < ?")
 		args = append(args, toMicros(filter.OfflineAt))

@@ -194,6 +194,7 @@ func newListFixture(t *testing.T, s chatstate.Store) listFixture {
 	type spec struct {
 		name     string
 		phase    chatstate.Phase
+		agent    string
 		visitor  chatstate.Registration
 		draft    chatstate.Registration
 		messages []string
@@ -204,12 +205,12 @@ func newListFixture(t *testing.T, s chatstate.Store) listFixture {
 			draft: chatstate.Registration{FirstName: "Drafty", Email: "drafty@drafts.test"}},
 		{name: "ada", phase: chatstate.PhaseQueued,
 			visitor: chatstate.Registration{FirstName: "Ada", LastName: "Lovelace", Email: "ada@analytical.example", Subject: "Engine trouble"}},
-		{name: "grace", phase: chatstate.PhaseConnected,
+		{name: "grace", phase: chatstate.PhaseConnected, agent: "alice",
 			visitor:  chatstate.Registration{FirstName: "Grace", LastName: "Hopper", Email: "grace@navy.example", Subject: "Compiler"},
 			messages: []string{"Found a MOTH in the relay", "another moth!"}},
-		{name: "emile", phase: chatstate.PhaseConnected,
+		{name: "emile", phase: chatstate.PhaseConnected, agent: "bob",
 			visitor: chatstate.Registration{FirstName: "Émile", LastName: "Zola", Email: "emile@example.fr", Subject: "J'accuse"}},
-		{name: "percent", phase: chatstate.PhaseEnded,
+		{name: "percent", phase: chatstate.PhaseEnded, agent: "alice",
 			visitor:  chatstate.Registration{FirstName: "Sal", LastName: "Es", Email: "sales@example.com", Subject: "100% off?"},
 			messages: []string{"Is the discount real?"}},
 		{name: "alan", phase: chatstate.PhaseQueued,
@@ -225,6 +226,7 @@ func newListFixture(t *testing.T, s chatstate.Store) listFixture {
 			Phase:     sp.phase,
 			Draft:     sp.draft,
 			Visitor:   sp.visitor,
+			AgentName: sp.agent,
 			CreatedAt: baseTime(),
 			UpdatedAt: baseTime().Add(time.Duration(i) * time.Minute),
 		}
@@ -270,6 +272,9 @@ func testListChatsFilter(t *testing.T, s chatstate.Store) {
 		{"shared text", chatstate.ChatFilter{Query: "example.com"}, []string{"percent"}},
 		{"query and phase", chatstate.ChatFilter{Query: "e", Phases: []chatstate.Phase{chatstate.PhaseQueued}},
 			[]string{"alan", "ada"}},
+		{"agent", chatstate.ChatFilter{Agent: "alice"}, []string{"percent", "grace"}},
+		{"agent and phase", chatstate.ChatFilter{Agent: "alice", Phases: []chatstate.Phase{chatstate.PhaseConnected}}, []string{"grace"}},
+		{"agent with none", chatstate.ChatFilter{Agent: "carol"}, nil},
 		{"limit", chatstate.ChatFilter{Limit: 2}, f.order[:2]},
 		{"limit with phase", chatstate.ChatFilter{Limit: 1, Phases: []chatstate.Phase{chatstate.PhaseConnected}}, []string{"emile"}},
 	}
