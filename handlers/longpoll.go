@@ -70,6 +70,11 @@ func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 	case <-t.closing:
 	}
 	f.present()
+	if woke == nil {
+		// Nothing was committed since the log was read, or the
+		// subscription would have said so: no need to read it again.
+		return c.JSON(http.StatusOK, pollResponse{Frames: []serverFrame{}})
+	}
 	frames, err = f.resume(ctx, after)
 	if err != nil {
 		return err
@@ -80,7 +85,7 @@ func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 	if err := c.JSON(http.StatusOK, pollResponse{Frames: frames}); err != nil {
 		return err
 	}
-	if len(frames) > 0 && woke != nil {
+	if len(frames) > 0 {
 		t.metrics.delivered(transportHTTP, woke.Published)
 	}
 	return nil
