@@ -712,3 +712,42 @@ func TestAgentCookieOverTLS(t *testing.T) {
 	}
 	v.get("/agent").wantRedirect("/agent/login")
 }
+
+// TestConsolesShareTheQueue: an event that changes the queue reaches every
+// console, and the queue is read once for all of them, not once each (with
+// many agents and a long queue, that read was most of the server's work).
+func TestConsolesShareTheQueue(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	closing := make(chan struct{})
+	ls := httptest.NewServer(newSite(en.consoleDeps(closing)))
+	t.Cleanup(func() {
+		close(closing)
+		ls.Close()
+	})
+	srv := ls.Config.Handler
+	const consoles = 6
+	var conns []*websocket.Conn
+	for range consoles {
+		a := agentBrowser(t, en, srv, "alice")
+		h := http.Header{"Origin": {ls.URL}, "Cookie": {a.cookieHeader()}}
+		conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ls.URL, "http")+"/agent/ws?queue=&chats=", h)
+		if err != nil {
+			t.Fatalf("dial /agent/ws: %v", err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		send(t, conn, map[string]any{"type": "hello", "lastSeq": 0})
+		wantResume(t, next(t, conn), true)
+		nextWith(t, conn, `id="agent-queue-list"`)
+		conns = append(conns, conn)
+	}
+
+	before := en.store.queueReads.Load()
+	id := en.visitor(srv).register("/products", "Ada")
+	for _, conn := range conns {
+		nextWith(t, conn, "agent-queue-"+id)
+	}
+	if reads := en.store.queueReads.Load() - before; reads != 1 {
+		t.Errorf("one new chat reached %d consoles with %d reads of the queue, want 1", consoles, reads)
+	}
+}

@@ -97,7 +97,7 @@ func affectsQueue(kind chatstate.EventKind) bool {
 // resume brings the client from what it says it shows to what is true now.
 func (f *agentFeed) resume(ctx context.Context, _ int64) ([]serverFrame, error) {
 	var parts []templ.Component
-	if err := f.queueParts(ctx, &parts); err != nil {
+	if err := f.queueParts(ctx, time.Now(), &parts); err != nil {
 		return nil, err
 	}
 	held, err := f.console.heldChats(ctx, f.agent)
@@ -179,7 +179,7 @@ func (f *agentFeed) eventFrames(ctx context.Context, ev chatstate.Event) ([]serv
 func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverFrame, bool, error) {
 	var parts []templ.Component
 	if affectsQueue(ev.Kind) {
-		if err := f.queueParts(ctx, &parts); err != nil {
+		if err := f.queueParts(ctx, ev.Published, &parts); err != nil {
 			return serverFrame{}, false, err
 		}
 	}
@@ -225,8 +225,8 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverF
 }
 
 // queueParts adds the queue list when it differs from the client's.
-func (f *agentFeed) queueParts(ctx context.Context, parts *[]templ.Component) error {
-	queue, err := f.console.queueView(ctx, f.csrf)
+func (f *agentFeed) queueParts(ctx context.Context, after time.Time, parts *[]templ.Component) error {
+	queue, err := f.console.queueViewAfter(ctx, f.csrf, after)
 	if err != nil {
 		return err
 	}

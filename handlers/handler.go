@@ -183,6 +183,8 @@ type agentConsole struct {
 	loginIPLimit   *rateLimiter
 	loginNameLimit *rateLimiter
 	loginPairLimit *rateLimiter
+	// queue is the waiting chats as last read, shared by all consoles.
+	queue *queueSnapshot
 	typingLimit    *rateLimiter
 	messageLimit   *rateLimiter
 	now            func() time.Time
@@ -267,6 +269,7 @@ func New(d Deps) *Handler {
 		loginPairLimit: newRateLimiter(1.0/900, 3),
 		typingLimit:    typingLimit,
 		messageLimit:   messageLimit,
+		queue:          &queueSnapshot{},
 		now:            time.Now,
 	}
 	return &Handler{surface: shared, visitors: visitors, transports: transports, console: console, ready: ready}

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"slices"
 	"bytes"
 	"context"
 	"errors"
@@ -142,11 +143,20 @@ func (en *env) chatCount() int {
 type faultyStore struct {
 	chatstate.Store
 	failRestore atomic.Bool
+	// queueReads counts ListChats calls that read the waiting chats.
+	queueReads atomic.Int64
 	closeOnce   sync.Once
 	closeErr    error
 }
 
 var errStoreDown = errors.New("store is down")
+
+func (s *faultyStore) ListChats(ctx context.Context, f chatstate.ChatFilter) ([]chatstate.Chat, error) {
+	if slices.Equal(f.Phases, []chatstate.Phase{chatstate.PhaseQueued}) {
+		s.queueReads.Add(1)
+	}
+	return s.Store.ListChats(ctx, f)
+}
 
 func (s *faultyStore) ChatByToken(ctx context.Context, hash []byte) (chatstate.Chat, error) {
 	if s.failRestore.Load() {
