@@ -184,10 +184,10 @@ type agentConsole struct {
 	loginNameLimit *rateLimiter
 	loginPairLimit *rateLimiter
 	// queue is the waiting chats as last read, shared by all consoles.
-	queue *queueSnapshot
-	typingLimit    *rateLimiter
-	messageLimit   *rateLimiter
-	now            func() time.Time
+	queue        *queueSnapshot
+	typingLimit  *rateLimiter
+	messageLimit *rateLimiter
+	now          func() time.Time
 }
 
 // New builds the handlers; Mount puts them on a site.

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"slices"
 	"bytes"
 	"context"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -145,8 +145,8 @@ type faultyStore struct {
 	failRestore atomic.Bool
 	// queueReads counts ListChats calls that read the waiting chats.
 	queueReads atomic.Int64
-	closeOnce   sync.Once
-	closeErr    error
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 var errStoreDown = errors.New("store is down")
