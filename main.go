@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,6 +49,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if cfg.DatabaseURL != "" && len(cfg.SessionKeys) == 0 {
+		// Instances sharing a database must read each other's cookies.
+		logger.Warn("no -session-key: the key generated in -data is this instance's alone; give every instance on the database the same PARLEY_SESSION_KEYS")
+	}
 	sqlitePath := ""
 	if cfg.DatabaseURL == "" {
 		sqlitePath = filepath.Join(cfg.DataDir, "parley.db")
@@ -59,6 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Localization:   cfg.Localization,
 		Agents:         agentAccounts(cfg.Agents, stdout),
 		AllowedOrigins: cfg.AllowedOrigins,
+		EmbedOrigins:   cfg.EmbedOrigins,
 		TrustedProxies: cfg.TrustedProxies,
 		MetricsToken:   cfg.MetricsToken,
 		Limits:         parley.Limits{PerChat: cfg.MaxConnsPerChat, PerAddress: cfg.MaxConnsPerAddress, ParkedPolls: cfg.MaxParkedPolls},
@@ -82,6 +88,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout: cfg.IdleTimeout,
 		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		// Loaded now, so that a bad certificate stops the start. Renewed
+		// files take a restart (or a proxy in front that renews them).
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		server.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		scheme = "https"
+	}
 	listener, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -94,10 +111,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer stopProfiler()
 	}
-	fmt.Fprintf(stdout, "parley listening on http://%s\n", listener.Addr())
+	fmt.Fprintf(stdout, "parley listening on %s://%s\n", scheme, listener.Addr())
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- server.Serve(listener) }()
+	go func() {
+		if server.TLSConfig != nil {
+			// HTTP/2 as well; a WebSocket takes HTTP/1.1, which browsers
+			// ask for since Go's HTTP/2 offers no WebSocket (RFC 8441).
+			serveErr <- server.ServeTLS(listener, "", "")
+			return
+		}
+		serveErr <- server.Serve(listener)
+	}()
 	select {
 	case err := <-serveErr:
 		return err

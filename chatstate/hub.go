@@ -105,9 +105,7 @@ func (h *Hub) deliverLocked(s *Subscription, ev *Event) {
 	case s.ch <- ev:
 		h.delivered.Add(1)
 	default:
-		s.lagged.Store(true)
-		h.dropped.Add(1)
-		h.removeLocked(s)
+		h.lagLocked(s)
 	}
 }
 
@@ -130,4 +128,50 @@ func (h *Hub) removeLocked(s *Subscription) {
 		h.subs--
 		close(s.ch)
 	})
+}
+
+// interested reports whether anyone here would receive an event of chat
+// id: a subscriber of the chat or a watcher of every chat.
+func (h *Hub) interested(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.byChat[id]) > 0 || len(h.allChat) > 0
+}
+
+// watched returns the chats that have subscribers of their own, and
+// whether anyone watches every chat.
+func (h *Hub) watched() (chats []string, all bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	chats = make([]string, 0, len(h.byChat))
+	for id := range h.byChat {
+		chats = append(chats, id)
+	}
+	return chats, len(h.allChat) > 0
+}
+
+// drop ends the subscriptions of chat id as if they had lagged: their
+// clients resume from the log by seq, which is exact where the hub cannot
+// be.
+func (h *Hub) drop(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.byChat[id] {
+		h.lagLocked(s)
+	}
+}
+
+// dropWatchers ends every all-chat subscription as drop does.
+func (h *Hub) dropWatchers() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.allChat {
+		h.lagLocked(s)
+	}
+}
+
+func (h *Hub) lagLocked(s *Subscription) {
+	s.lagged.Store(true)
+	h.dropped.Add(1)
+	h.removeLocked(s)
 }

@@ -28,6 +28,9 @@ const forgetSeenAfter = 2 * time.Hour
 type presence struct {
 	mu   sync.Mutex
 	seen map[string]time.Time
+	// dirty holds what the store has not been told yet, when other
+	// instances share it (Config.Cluster); nil otherwise.
+	dirty map[string]time.Time
 	// swept is when entries too old to matter were last dropped.
 	swept time.Time
 }
@@ -41,6 +44,30 @@ func (p *presence) mark(id string, at time.Time) {
 	if at.After(p.seen[id]) {
 		p.seen[id] = at
 	}
+	if p.dirty != nil && at.After(p.dirty[id]) {
+		p.dirty[id] = at
+	}
+}
+
+// markDirty puts back a time the store was not told.
+func (p *presence) markDirty(id string, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if at.After(p.dirty[id]) {
+		p.dirty[id] = at
+	}
+}
+
+// takeDirty returns what the store has not been told, and forgets it.
+func (p *presence) takeDirty() map[string]time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.dirty) == 0 {
+		return nil
+	}
+	taken := p.dirty
+	p.dirty = map[string]time.Time{}
+	return taken
 }
 
 func (p *presence) last(id string) time.Time {
@@ -66,6 +93,9 @@ func (p *presence) forget(now time.Time) {
 // Seen records that the visitor has a transport connection now. Transports
 // call it on connect, on disconnect and periodically in between. It writes
 // nothing to the store: ExpireOffline consults it before ending a chat.
+// When other instances share the store, RunExpiry writes what was seen to
+// it once a sweep interval, in one statement, for whichever instance
+// sweeps.
 func (s *Service) Seen(_ context.Context, id string) error {
 	s.presence.mark(id, s.now().UTC())
 	return nil
@@ -131,16 +161,34 @@ func (s *Service) ExpireOffline(ctx context.Context) (int, error) {
 var errStillOnline = errors.New("visitor is back online")
 
 // RunExpiry sweeps for offline visitors every interval until ctx is done.
-// Sweep errors are passed to report and the sweeping goes on.
+// Sweep errors are passed to report and the sweeping goes on. When other
+// instances share the store, each interval first records in the store the
+// visitors connected here, and the sweep runs on one instance at a time.
 func (s *Service) RunExpiry(ctx context.Context, interval time.Duration, report func(error)) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	sweep := func(ctx context.Context) error {
+		_, err := s.ExpireOffline(ctx)
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			if _, err := s.ExpireOffline(ctx); err != nil && ctx.Err() == nil {
+			var err error
+			if s.cluster == nil {
+				err = sweep(ctx)
+			} else {
+				// The sweep forgets old presence where it runs; here it
+				// may not.
+				s.presence.forget(s.now().UTC())
+				err = s.flushPresence(ctx)
+				if err == nil {
+					_, err = s.cluster.Exclusive(ctx, expireWork, sweep)
+				}
+			}
+			if err != nil && ctx.Err() == nil {
 				report(err)
 			}
 		}

@@ -25,6 +25,11 @@ type Config struct {
 	// bounds what a chat may ask for.
 	DefaultMaxOffline time.Duration
 	MaxOfflineCap     time.Duration
+	// Cluster, when set, says that other instances share the store
+	// (DESIGN §7): the hub then also publishes their commits, as Notified
+	// and Settle bring them; presence goes to the store; and the offline
+	// sweep runs on one instance at a time.
+	Cluster Cluster
 }
 
 // chatLocks is how many locks the chats share: enough that two busy chats
@@ -38,9 +43,12 @@ type Service struct {
 	locks    [chatLocks]sync.Mutex
 	presence presence
 	// started is when the service started, for restartGrace.
-	started           time.Time
-	store             Store
-	hub               *Hub
+	started time.Time
+	store   Store
+	hub     *Hub
+	// cluster and relay are set when other instances share the store.
+	cluster           Cluster
+	relay             *relay
 	now               func() time.Time
 	defaultMaxOffline time.Duration
 	maxOfflineCap     time.Duration
@@ -54,6 +62,11 @@ func NewService(cfg Config) *Service {
 		now:               cfg.Now,
 		defaultMaxOffline: cfg.DefaultMaxOffline,
 		maxOfflineCap:     cfg.MaxOfflineCap,
+		cluster:           cfg.Cluster,
+	}
+	if s.cluster != nil {
+		s.relay = &relay{published: map[string]int64{}}
+		s.presence.dirty = map[string]time.Time{}
 	}
 	if s.hub == nil {
 		s.hub = NewHub()
@@ -404,8 +417,42 @@ func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]E
 			fresh = append(fresh, ev)
 		}
 	}
-	s.hub.Publish(fresh)
+	if s.relay != nil {
+		s.publishShared(ctx, id, lastSeq, fresh)
+	} else {
+		s.hub.Publish(fresh)
+	}
 	return c, events, nil
+}
+
+// publishShared publishes a commit's fresh events when other instances
+// share the store: commits of theirs that this hub has not published yet
+// (their notifications are on the way) go out first, read from the log, so
+// the hub still publishes each seq once and in order. The chat's lock is
+// held.
+func (s *Service) publishShared(ctx context.Context, id string, lastSeq int64, fresh []Event) {
+	if len(fresh) == 0 {
+		return
+	}
+	v, known := s.relay.get(id)
+	interested := s.hub.interested(id)
+	if !known && lastSeq > 0 && interested {
+		// Nothing says what this hub published of the chat, and commits of
+		// other instances may be on their way here. The latest few go out
+		// again: a follower drops what it read in its resume, by seq, as it
+		// drops what came in between subscribing and resuming; a follower
+		// missing one would have a gap.
+		v, known = max(0, lastSeq-recentEvents), true
+		s.relay.set(id, v)
+	}
+	if known && v < lastSeq && interested {
+		// On a failed read the entry stays at what went out, and this
+		// commit's own notification catches up from there.
+		_ = s.catchUpLocked(ctx, id, v)
+		return
+	}
+	s.hub.Publish(fresh)
+	s.relay.set(id, fresh[len(fresh)-1].Seq)
 }
 
 // lockIndex picks a chat's lock.

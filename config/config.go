@@ -23,6 +23,12 @@ type Config struct {
 	// SessionKeys sign and encrypt cookies, newest first.
 	SessionKeys    []string
 	AllowedOrigins []string
+	// EmbedOrigins are the sites that may add the widget with the script tag.
+	EmbedOrigins []string
+	// TLSCert and TLSKey are PEM files: with both, Parley serves HTTPS
+	// itself.
+	TLSCert string
+	TLSKey  string
 	// TrustedProxies are the reverse proxies in front (addresses or CIDR
 	// prefixes) whose X-Forwarded-Proto and X-Forwarded-For are believed.
 	TrustedProxies []string
@@ -71,6 +77,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		DataDir:       envOr(getenv, "PARLEY_DATA", "data"),
 		DatabaseURL:   getenv("PARLEY_DATABASE_URL"),
 		MetricsToken:  getenv("PARLEY_METRICS_TOKEN"),
+		TLSCert:       getenv("PARLEY_TLS_CERT"),
+		TLSKey:        getenv("PARLEY_TLS_KEY"),
 		MaxOffline:    10 * time.Minute,
 		MaxOfflineCap: time.Hour,
 		ReadTimeout:   30 * time.Second,
@@ -79,6 +87,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	var (
 		sessionKeys    = newListFlag(splitList(getenv("PARLEY_SESSION_KEYS")))
 		allowedOrigins = newListFlag(splitList(getenv("PARLEY_ALLOWED_ORIGINS")))
+		embedOrigins   = newListFlag(splitList(getenv("PARLEY_EMBED_ORIGINS")))
 		localization   = newListFlag(splitList(getenv("PARLEY_LOCALIZATION_URLS")))
 		agents         = newListFlag(splitList(getenv("PARLEY_AGENTS")))
 		trustedProxies = newListFlag(splitList(getenv("PARLEY_TRUSTED_PROXIES")))
@@ -98,6 +107,9 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "postgres:// URL to use PostgreSQL instead of SQLite (PARLEY_DATABASE_URL)")
 	fs.Var(sessionKeys, "session-key", "cookie key, newest first; repeatable (PARLEY_SESSION_KEYS, comma-separated)")
 	fs.Var(allowedOrigins, "allowed-origin", "extra origin allowed to open the chat transports; repeatable (PARLEY_ALLOWED_ORIGINS)")
+	fs.Var(embedOrigins, "embed-origin", "origin of a site that may add the widget with <script src=\".../chat/embed.js\">, like https://shop.example; repeatable (PARLEY_EMBED_ORIGINS)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "PEM certificate (chain) file: serve HTTPS, with -tls-key (PARLEY_TLS_CERT)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "PEM private key file of -tls-cert (PARLEY_TLS_KEY)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", getenv("PARLEY_PPROF_ADDR"), "serve Go's profiler (net/http/pprof) on this loopback address, such as 127.0.0.1:6060; off when empty (PARLEY_PPROF_ADDR)")
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", cfg.MetricsToken, "bearer token a scraper of /metrics sends; without it, /metrics answers this machine only (PARLEY_METRICS_TOKEN)")
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "time to read a request, headers and body (live WebSockets set their own)")
@@ -124,6 +136,10 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		}
 	}
 	cfg.AllowedOrigins = allowedOrigins.values()
+	cfg.EmbedOrigins = embedOrigins.values()
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return Config{}, errors.New("tls-cert and tls-key go together: give both to serve HTTPS, or neither")
+	}
 	cfg.TrustedProxies = trustedProxies.values()
 	cfg.Localization = map[string]string{}
 	for _, pair := range localization.values() {

@@ -136,6 +136,23 @@ func TestParse(t *testing.T) {
 			want: with(func(c *config.Config) { c.TrustedProxies = []string{"192.0.2.7", "fd00::/8"} }),
 		},
 		{
+			name: "embedding sites and TLS",
+			args: []string{"-embed-origin", "https://shop.example", "-embed-origin", "https://blog.example", "-tls-cert", "/etc/parley/cert.pem", "-tls-key", "/etc/parley/key.pem"},
+			env:  map[string]string{"PARLEY_EMBED_ORIGINS": "https://old.example", "PARLEY_TLS_CERT": "/env/cert.pem", "PARLEY_TLS_KEY": "/env/key.pem"},
+			want: with(func(c *config.Config) {
+				c.EmbedOrigins = []string{"https://shop.example", "https://blog.example"}
+				c.TLSCert, c.TLSKey = "/etc/parley/cert.pem", "/etc/parley/key.pem"
+			}),
+		},
+		{
+			name: "embedding sites and TLS from the environment",
+			env:  map[string]string{"PARLEY_EMBED_ORIGINS": "https://shop.example, https://blog.example", "PARLEY_TLS_CERT": "/env/cert.pem", "PARLEY_TLS_KEY": "/env/key.pem"},
+			want: with(func(c *config.Config) {
+				c.EmbedOrigins = []string{"https://shop.example", "https://blog.example"}
+				c.TLSCert, c.TLSKey = "/env/cert.pem", "/env/key.pem"
+			}),
+		},
+		{
 			name: "a longer max-offline raises the cap",
 			args: []string{"-max-offline", "3h"},
 			want: with(func(c *config.Config) { c.MaxOffline, c.MaxOfflineCap = 3*time.Hour, 3*time.Hour }),
@@ -180,6 +197,8 @@ func TestParseErrors(t *testing.T) {
 		{"read-timeout shorter than a long-poll", []string{"-read-timeout", "20s"}, nil, "read-timeout"},
 		{"negative limit", []string{"-max-conns-per-chat", "-1"}, nil, "must not be negative"},
 		{"unknown flag", []string{"-port", "80"}, nil, "port"},
+		{"certificate without key", []string{"-tls-cert", "cert.pem"}, nil, "tls-cert and tls-key go together"},
+		{"key without certificate", nil, map[string]string{"PARLEY_TLS_KEY": "key.pem"}, "tls-cert and tls-key go together"},
 		{"extra argument", []string{"-addr", ":80", "serve"}, nil, "unexpected arguments: serve"},
 	}
 	for _, tt := range tests {

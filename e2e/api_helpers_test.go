@@ -387,6 +387,9 @@ func signInAgent(t *testing.T, srv *server) *agentClient {
 		t.Fatal(err)
 	}
 	a := &agentClient{t: t, base: srv.URL, client: &http.Client{Jar: jar, Timeout: actionTimeout}}
+	if srv.client != nil {
+		a.client.Transport = srv.client.Transport
+	}
 	a.get("/agent/login") // sets the CSRF cookie
 	form := url.Values{"name": {apiAgentName}, "password": {apiAgentPassword}}
 	resp := a.post("/agent/login", form, false)
@@ -399,7 +402,7 @@ func signInAgent(t *testing.T, srv *server) *agentClient {
 func (a *agentClient) csrfToken() (string, error) {
 	u, _ := url.Parse(a.base + "/agent")
 	for _, c := range a.client.Jar.Cookies(u) {
-		if c.Name == "parley_csrf" {
+		if c.Name == "parley_csrf" || c.Name == "__Host-parley_csrf" {
 			return c.Value, nil
 		}
 	}

@@ -29,10 +29,11 @@ type browser struct {
 	ctx context.Context
 }
 
-// newBrowser starts Chromium for the test and closes it at the end.
-func newBrowser(t *testing.T) *browser {
+// newBrowser starts Chromium for the test and closes it at the end; extra
+// options add to (or override) the suite's.
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.NoSandbox,
 		chromedp.Headless,
@@ -45,7 +46,7 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-quic", true),
 		// A fixed window, so that layouts compare across pages and runs.
 		chromedp.WindowSize(1280, 800),
-	)
+	}, extra...)...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {
 		cancel()

@@ -26,7 +26,7 @@ const (
 	stopTimeout = 15 * time.Second
 )
 
-var listeningLine = regexp.MustCompile(`listening on (http://\S+)`)
+var listeningLine = regexp.MustCompile(`listening on (https?://\S+)`)
 
 // server is one running parley process, or one of the examples.
 type server struct {
@@ -37,6 +37,9 @@ type server struct {
 	// URL is the server's origin, like http://127.0.0.1:40123.
 	URL  string
 	addr string
+	// client is what the test asks the server with: one that trusts the
+	// server's certificate, when it serves HTTPS (nil: the default).
+	client *http.Client
 
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
@@ -90,7 +93,7 @@ func (s *server) launch(addr string) {
 	for {
 		if m := listeningLine.FindStringSubmatch(log.String()); m != nil {
 			s.URL = m[1]
-			s.addr = strings.TrimPrefix(s.URL, "http://")
+			_, s.addr, _ = strings.Cut(s.URL, "://")
 			break
 		}
 		select {
@@ -109,6 +112,9 @@ func (s *server) launch(addr string) {
 func (s *server) waitHealthy(deadline time.Time) {
 	s.t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second}
+	if s.client != nil {
+		client = s.client
+	}
 	var last string
 	for time.Now().Before(deadline) {
 		resp, err := client.Get(s.URL + "/healthz")

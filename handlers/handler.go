@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/parley/parley/agents"
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/localization"
+	"github.com/parley/parley/static"
 	"github.com/parley/parley/views"
 )
 
@@ -105,6 +107,10 @@ type Deps struct {
 	SessionSecrets [][]byte
 	// AllowedOrigins may open the transports besides the server's own.
 	AllowedOrigins []string
+	// EmbedOrigins may put the widget on their pages with the script tag
+	// (embed.js): their pages get CORS, their visitors partitioned cookies,
+	// and they may open the transports.
+	EmbedOrigins []string
 	// TrustedProxies are the addresses of reverse proxies in front that end
 	// TLS: their X-Forwarded-Proto decides the site's own origin's scheme
 	// and whether cookies are Secure. Nobody else's is believed.
@@ -126,9 +132,21 @@ type Deps struct {
 	// Closing is closed when the server starts to shut down: live
 	// transports end then, since http.Server.Shutdown does not close them.
 	Closing <-chan struct{}
-	// Ready reports whether Parley can serve (the store answers).
-	Ready  func(context.Context) error
+	// SharedLimits, when set, holds the buckets of the limits that protect
+	// what every instance shares (chat starts, agent sign-in), so that they
+	// hold across instances; the others are per instance.
+	SharedLimits SharedLimits
+	// Checks say whether Parley can serve, part by part (the database; with
+	// several instances, the listener too): /healthz lists each, and
+	// answers 503 when one fails.
+	Checks []HealthCheck
 	Logger *slog.Logger
+}
+
+// HealthCheck is one part of /healthz: a name and how to check it.
+type HealthCheck struct {
+	Name  string
+	Check func(context.Context) error
 }
 
 // Handler is Parley's HTTP surface, in three parts over small interfaces
@@ -139,7 +157,8 @@ type Handler struct {
 	visitors   *visitorWidget
 	transports *liveTransports
 	console    *agentConsole
-	ready      func(context.Context) error
+	embed      *embedding
+	checks     []HealthCheck
 }
 
 // visitorWidget renders the widget and answers its forms.
@@ -196,14 +215,15 @@ func New(d Deps) *Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	ready := d.Ready
-	if ready == nil {
-		ready = func(context.Context) error { return nil }
-	}
-	allowed := map[string]struct{}{}
+	allowed, embedders := map[string]struct{}{}, map[string]struct{}{}
 	for _, origin := range d.AllowedOrigins {
 		allowed[origin] = struct{}{}
 	}
+	for _, origin := range d.EmbedOrigins {
+		embedders[origin] = struct{}{}
+	}
+	transportOrigins := maps.Clone(allowed)
+	maps.Copy(transportOrigins, embedders)
 	cookies := d.Cookies
 	defaults := DefaultCookieNames()
 	cookies.Chat = cmp.Or(cookies.Chat, defaults.Chat)
@@ -232,7 +252,7 @@ func New(d Deps) *Handler {
 		jar:      newTokenJar(d.SessionSecrets, cookies.Chat, shared.viaTLS),
 		identify: identify,
 		// A person starts a chat now and then; a script starts hundreds.
-		startLimit:   newRateLimiter(0.2, 5),
+		startLimit:   shareLimit(newRateLimiter(0.2, 5), d.SharedLimits, "start"),
 		draftLimit:   newRateLimiter(10, 20),
 		messageLimit: messageLimit,
 		// People move through a few pages quickly, then read; each page
@@ -244,7 +264,7 @@ func New(d Deps) *Handler {
 		surface:        shared,
 		chats:          d.Chats,
 		visitors:       visitors,
-		allowedOrigins: allowed,
+		allowedOrigins: transportOrigins,
 		closing:        d.Closing,
 		typingLimit:    typingLimit,
 		messageLimit:   messageLimit,
@@ -264,15 +284,16 @@ func New(d Deps) *Handler {
 		// took five wrong guesses is under attack until it recovers (one
 		// every five minutes), and then an address may fail three times for
 		// it per quarter hour.
-		loginIPLimit:   newRateLimiter(1.0/60, 10),
-		loginNameLimit: newRateLimiter(1.0/300, 5),
-		loginPairLimit: newRateLimiter(1.0/900, 3),
+		loginIPLimit:   shareLimit(newRateLimiter(1.0/60, 10), d.SharedLimits, "login-address"),
+		loginNameLimit: shareLimit(newRateLimiter(1.0/300, 5), d.SharedLimits, "login-name"),
+		loginPairLimit: shareLimit(newRateLimiter(1.0/900, 3), d.SharedLimits, "login-name-address"),
 		typingLimit:    typingLimit,
 		messageLimit:   messageLimit,
 		queue:          &queueSnapshot{},
 		now:            time.Now,
 	}
-	return &Handler{surface: shared, visitors: visitors, transports: transports, console: console, ready: ready}
+	embed := &embedding{surface: shared, origins: embedders, transports: allowed, embedScript: static.EmbedScript()}
+	return &Handler{surface: shared, visitors: visitors, transports: transports, console: console, embed: embed, checks: d.Checks}
 }
 
 // WaitLive waits until every live WebSocket has closed, which they do once

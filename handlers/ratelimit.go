@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -23,7 +24,26 @@ type rateLimiter struct {
 	lastSweep time.Time
 	sweptSize int
 	now       func() time.Time
+	// shared, when set, holds the buckets every instance spends from, under
+	// name; the local buckets then only stand in while it fails.
+	shared SharedLimits
+	name   string
 }
+
+// SharedLimits keeps token buckets that several instances spend from
+// together (chatstate/postgres's Store does, in the database), so that a
+// limit holds across instances instead of per instance.
+type SharedLimits interface {
+	// TakeToken spends a token of the bucket named key, which refills at
+	// perSecond up to burst, and reports whether there was one.
+	TakeToken(ctx context.Context, key string, perSecond float64, burst int) (bool, error)
+	// HasToken reports whether it has one, without spending it.
+	HasToken(ctx context.Context, key string, perSecond float64, burst int) (bool, error)
+}
+
+// sharedLimitWait bounds a shared bucket's answer; past it, the local
+// bucket answers.
+const sharedLimitWait = 2 * time.Second
 
 type bucket struct {
 	limiter  *rate.Limiter
@@ -38,8 +58,29 @@ func newRateLimiter(perSecond float64, burst int) *rateLimiter {
 	return &rateLimiter{limit: rate.Limit(perSecond), burst: burst, refill: refill, buckets: map[string]*bucket{}, now: time.Now}
 }
 
+// shareLimit makes l's buckets the ones of shared named name, when shared
+// is set, so that the limit holds across every instance spending from them.
+func shareLimit(l *rateLimiter, shared SharedLimits, name string) *rateLimiter {
+	l.shared, l.name = shared, name
+	return l
+}
+
 // Ready reports whether key's bucket has a token, without spending it.
 func (l *rateLimiter) Ready(key string) bool {
+	local := l.readyLocal(key)
+	if l.shared == nil {
+		return local
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedLimitWait)
+	defer cancel()
+	ok, err := l.shared.HasToken(ctx, l.name+"\x00"+key, float64(l.limit), l.burst)
+	if err != nil {
+		return local
+	}
+	return ok
+}
+
+func (l *rateLimiter) readyLocal(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.buckets[key]
@@ -47,7 +88,23 @@ func (l *rateLimiter) Ready(key string) bool {
 }
 
 // Allow spends one token of key's bucket, reporting whether there was one.
+// A shared limiter spends the local bucket too, which answers while the
+// shared one cannot.
 func (l *rateLimiter) Allow(key string) bool {
+	local := l.allowLocal(key)
+	if l.shared == nil {
+		return local
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedLimitWait)
+	defer cancel()
+	ok, err := l.shared.TakeToken(ctx, l.name+"\x00"+key, float64(l.limit), l.burst)
+	if err != nil {
+		return local
+	}
+	return ok
+}
+
+func (l *rateLimiter) allowLocal(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()

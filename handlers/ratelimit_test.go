@@ -1,6 +1,9 @@
 package handlers
 
 import (
+	"context"
+	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -34,5 +37,48 @@ func TestRateLimiterForgetsFullBuckets(t *testing.T) {
 	}
 	if !l.Allow("steady") || !l.Allow("steady") || l.Allow("steady") {
 		t.Error("a key that came back is not limited as before")
+	}
+}
+
+// fakeShared is shared buckets that answer ok, or fail as a database that
+// does not answer does.
+type fakeShared struct {
+	ok   bool
+	err  error
+	keys []string
+}
+
+func (f *fakeShared) TakeToken(_ context.Context, key string, _ float64, _ int) (bool, error) {
+	f.keys = append(f.keys, key)
+	return f.ok, f.err
+}
+
+func (f *fakeShared) HasToken(_ context.Context, key string, _ float64, _ int) (bool, error) {
+	f.keys = append(f.keys, key)
+	return f.ok, f.err
+}
+
+// TestSharedRateLimiter: a shared limiter asks the shared buckets, under
+// its own name, and they decide; while they fail, its own buckets do.
+func TestSharedRateLimiter(t *testing.T) {
+	shared := &fakeShared{ok: false}
+	l := shareLimit(newRateLimiter(1, 2), shared, "start")
+	if l.Allow("203.0.113.7") || l.Ready("203.0.113.7") {
+		t.Error("the shared buckets said no, and the limiter allowed")
+	}
+	if want := []string{"start\x00203.0.113.7", "start\x00203.0.113.7"}; !slices.Equal(shared.keys, want) {
+		t.Errorf("shared buckets asked for %q, want %q", shared.keys, want)
+	}
+	shared.ok = true
+	if !l.Allow("203.0.113.7") {
+		t.Error("the shared buckets said yes, and the limiter refused")
+	}
+	shared.err = errors.New("database down")
+	if !l.Allow("198.51.100.1") || !l.Allow("198.51.100.1") || l.Allow("198.51.100.1") {
+		t.Error("with the shared buckets failing, the local burst of 2 did not hold")
+	}
+	// Every Allow spent the local bucket too, so it was empty already.
+	if l.Allow("203.0.113.7") {
+		t.Error("with the shared buckets failing, a key whose local bucket is spent was allowed")
 	}
 }

@@ -1,9 +1,12 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -43,13 +46,15 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 			ReferrerPolicy:        "same-origin",
 			ContentSecurityPolicy: contentSecurityPolicy,
 		}),
-		h.surface.checkCSRF,
 	}
 
 	paths := &h.surface.paths
-	v, t, a := h.visitors, h.transports, h.console
+	v, t, a, e := h.visitors, h.transports, h.console, h.embed
 
-	chat := r.Group(chatPath, own...)
+	// Other origins' pages: CORS and partitioned cookies for the sites that
+	// embed the widget, a refusal for other sites' scripts; before the CSRF
+	// check, which writes a cookie.
+	chat := r.Group(chatPath, slices.Concat(own, []echo.MiddlewareFunc{e.crossOrigin, h.surface.checkCSRF})...)
 	widgetRoute := chat.GET("/widget", v.widget)
 	// The group's prefix as the browser sees it, the site's own included.
 	paths.Chat = strings.TrimSuffix(widgetRoute.Path, "/widget")
@@ -62,12 +67,20 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	chat.POST("/messages", v.metrics.timeSend(v.sendMessage))
 	chat.POST("/end", v.endChat)
 	chat.POST("/ui", v.setUI)
+	chat.POST("/visit", v.visit)
 	chat.GET("/ws", t.websocket)
 	chat.GET("/poll", t.poll)
 	chat.POST("/frames", t.postFrame)
+	chat.OPTIONS("/*", e.options)
+	// The script-tag embed's script is the same for every page and visitor:
+	// no cookie, no per-visitor header, so none of the group's middleware.
+	// (A group of its own with no middleware adds no catch-all route, so
+	// the chat group's still answers what is not there.)
+	r.Group(chatPath).GET("/embed.js", e.script)
 
 	// The agent console: sign-in is open, everything else needs an agent.
-	agent := r.Group(consolePath, own...)
+	// No other origin's page is answered (no CORS): nobody embeds it.
+	agent := r.Group(consolePath, slices.Concat(own, []echo.MiddlewareFunc{h.surface.checkCSRF})...)
 	loginRoute := agent.GET("/login", a.loginPage)
 	paths.Console = strings.TrimSuffix(loginRoute.Path, "/login")
 	a.jar.setPath(paths.Console)
@@ -129,13 +142,34 @@ func (h *Handler) ClientIP(r *http.Request) string { return h.surface.clientIP(r
 // IsTrustedProxy reports whether addr is one of the trusted proxies.
 func (h *Handler) IsTrustedProxy(addr netip.Addr) bool { return h.surface.trusted(addr.Unmap()) }
 
-// Health answers a health check: 200 when the store answers.
+// healthTimeout bounds each check of /healthz: a database that does not
+// answer within it is as good as down to a load balancer.
+const healthTimeout = 2 * time.Second
+
+// Health answers a health check: 200 and "ok" when every check passes, 503
+// and "unavailable" when one fails, then a line per check ("database: ok",
+// "listener: failing"). Why one failed is logged, not answered: the
+// answer may reach anyone.
 func (h *Handler) Health(c echo.Context) error {
-	if err := h.ready(c.Request().Context()); err != nil {
-		h.surface.log.ErrorContext(c.Request().Context(), "health check", "err", err)
-		return c.String(http.StatusServiceUnavailable, "unavailable\n")
+	ctx := c.Request().Context()
+	var b strings.Builder
+	healthy := true
+	for _, check := range h.checks {
+		checkCtx, cancel := context.WithTimeout(ctx, healthTimeout)
+		err := check.Check(checkCtx)
+		cancel()
+		if err != nil {
+			healthy = false
+			h.surface.log.ErrorContext(ctx, "health check", "check", check.Name, "err", err)
+			b.WriteString(check.Name + ": failing\n")
+			continue
+		}
+		b.WriteString(check.Name + ": ok\n")
 	}
-	return c.String(http.StatusOK, "ok\n")
+	if !healthy {
+		return c.String(http.StatusServiceUnavailable, "unavailable\n"+b.String())
+	}
+	return c.String(http.StatusOK, "ok\n"+b.String())
 }
 
 // noStore keeps pages out of shared caches: each carries one visitor's chat.

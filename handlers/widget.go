@@ -82,11 +82,19 @@ func (vw *visitorWidget) TrackPages(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// recordPage tells a live chat which page its visitor is on now, once per
-// request, and returns r with the chat as that left it. A prefetch (Turbo's
-// on hover, the browser's speculation rules) is not a visit: the visitor
-// may never see that page.
+// recordPage tells a live chat which page its visitor is on now (the
+// request's own), once per request, and returns r with the chat as that
+// left it.
 func (vw *visitorWidget) recordPage(c echo.Context, r restored) restored {
+	return vw.recordVisit(c, r, safeReturnTo(c.Request().URL.Path))
+}
+
+// recordVisit records page as the one the visitor is on now, once per
+// request: the request's own, or for the script-tag embed the page of
+// another site the request comes from. A prefetch (Turbo's on hover, the
+// browser's speculation rules) is not a visit: the visitor may never see
+// that page.
+func (vw *visitorWidget) recordVisit(c echo.Context, r restored, page string) restored {
 	if c.Get(pageRecordedKey) != nil || isPrefetch(c.Request()) {
 		return r
 	}
@@ -95,7 +103,6 @@ func (vw *visitorWidget) recordPage(c echo.Context, r restored) restored {
 		return r
 	}
 	ctx := c.Request().Context()
-	page := safeReturnTo(c.Request().URL.Path)
 	var err error
 	switch {
 	case page == r.chat.Page:
@@ -152,7 +159,9 @@ func (vw *visitorWidget) markEndShown(ctx context.Context, chat chatstate.Chat) 
 
 // widget serves the widget alone, for a swap after a partial navigation or
 // a re-render requested by chat.js, in the language of the `localization`
-// option when one is given and allowed.
+// option when one is given and allowed. With visit, it is the script-tag
+// embed's widget for a page load of another site: that page (return_to)
+// goes into the chat's page trail.
 func (vw *visitorWidget) widget(c echo.Context) error {
 	v := vw.viewerOf(c, safeReturnTo(c.QueryParam("return_to")))
 	if option := c.QueryParam("localization"); option != "" {
@@ -162,6 +171,9 @@ func (vw *visitorWidget) widget(c echo.Context) error {
 		v.localization = option
 	}
 	r := vw.restore(c)
+	if c.QueryParam("visit") != "" {
+		r = vw.recordVisit(c, r, v.returnTo)
+	}
 	w := vw.widgetView(c.Request().Context(), v, r)
 	vw.shown(c, r)
 	return vw.render(c, http.StatusOK, views.WidgetPanel(w))

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,9 @@ type Config struct {
 	SQLitePath string
 	// DatabaseURL, a postgres:// or postgresql:// URL, selects PostgreSQL
 	// instead: New connects and brings the database's schema up to date.
+	// Any number of instances may share it (give them the same
+	// SessionKeys): each hears the others' commits, and their limits on
+	// chat starts and sign-in hold across them.
 	DatabaseURL string
 	// Store, instead of a database to open, is a store the caller owns:
 	// Close leaves it open.
@@ -94,6 +98,15 @@ type Config struct {
 	// origin, like "https://shop.example". The site's own origin is the
 	// request's Host with the scheme it was reached by (see TrustedProxies).
 	AllowedOrigins []string
+	// EmbedOrigins are the other sites that may put the widget on their
+	// pages with one script tag, <script src="https://CHAT-HOST/chat/embed.js"
+	// async></script>, as exact origins like "https://shop.example". Their
+	// pages' requests get CORS and open the transports, and their visitors'
+	// cookies are partitioned by site (CHIPS), so they keep working while
+	// browsers block third-party cookies. Parley must be served over HTTPS
+	// for them (TLS here, or a proxy listed in TrustedProxies). Any other
+	// site's page gets no widget and nothing of any chat.
+	EmbedOrigins []string
 	// TrustedProxies are the reverse proxies in front of the site that end
 	// TLS (nginx, Caddy, a load balancer), as addresses or CIDR prefixes
 	// ("127.0.0.1", "10.0.0.0/8"). From them alone Parley believes
@@ -251,11 +264,30 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 	}
 
 	p := &Parley{store: store, ownsStore: owns, chatPath: cfg.ChatPath, consolePath: cfg.ConsolePath, stop: make(chan struct{})}
-	chats := chatstate.NewService(chatstate.Config{
+	serviceCfg := chatstate.Config{
 		Store:             store,
 		DefaultMaxOffline: cfg.MaxOffline,
 		MaxOfflineCap:     cfg.MaxOfflineCap,
-	})
+	}
+	checks := []handlers.HealthCheck{{Name: "database", Check: func(ctx context.Context) error {
+		_, err := store.ListChats(ctx, chatstate.ChatFilter{Limit: 1})
+		return err
+	}}}
+	// PostgreSQL may be shared by any number of instances (DESIGN §7): the
+	// hub then also publishes what the others commit, as a listener hears
+	// of it, and work that must run once runs under the database's lock.
+	shared, _ := store.(*postgres.Store)
+	if shared != nil {
+		serviceCfg.Cluster = shared
+	}
+	chats := chatstate.NewService(serviceCfg)
+	var listener *postgres.Listener
+	var sharedLimits handlers.SharedLimits
+	if shared != nil {
+		sharedLimits = shared
+		listener = postgres.NewListener(shared, postgres.ListenerConfig{Relay: chats, Logger: logger})
+		checks = append(checks, handlers.HealthCheck{Name: "listener", Check: listener.Check})
+	}
 	closing := make(chan struct{})
 	p.handler = handlers.New(handlers.Deps{
 		Chats:          chats,
@@ -263,6 +295,7 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		Agents:         accounts,
 		SessionSecrets: cfg.SessionKeys,
 		AllowedOrigins: cfg.AllowedOrigins,
+		EmbedOrigins:   cfg.EmbedOrigins,
 		TrustedProxies: trusted,
 		StartOpen:      cfg.StartOpen,
 		MetricsToken:   cfg.MetricsToken,
@@ -270,11 +303,9 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		Cookies:        handlers.CookieNames(cfg.Cookies),
 		Visitor:        identify(cfg.Visitor),
 		Closing:        closing,
-		Ready: func(ctx context.Context) error {
-			_, err := store.ListChats(ctx, chatstate.ChatFilter{Limit: 1})
-			return err
-		},
-		Logger: logger,
+		SharedLimits:   sharedLimits,
+		Checks:         checks,
+		Logger:         logger,
 	})
 
 	bgCtx, cancel := context.WithCancel(context.Background())
@@ -287,6 +318,9 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		cancel()
 	})
 	p.background.Go(func() { catalogs.Run(bgCtx) })
+	if listener != nil {
+		p.background.Go(func() { listener.Run(bgCtx) })
+	}
 	p.background.Go(func() {
 		chats.RunExpiry(bgCtx, expirySweep, func(err error) { logger.Error("expire offline chats", "err", err) })
 	})
@@ -324,6 +358,11 @@ func withDefaults(cfg Config) (Config, error) {
 			return cfg, fmt.Errorf("parley: path %q: want an absolute path without a trailing slash, like \"/chat\"", path)
 		}
 	}
+	for _, origin := range cfg.EmbedOrigins {
+		if !isOrigin(origin) {
+			return cfg, fmt.Errorf("parley: EmbedOrigins: %q is not an origin: want a scheme and host as browsers send them, like \"https://shop.example\" (no path, no trailing slash, lower case, no default port)", origin)
+		}
+	}
 	if cfg.ChatPath == cfg.ConsolePath {
 		return cfg, fmt.Errorf("parley: ChatPath and ConsolePath are both %q", cfg.ChatPath)
 	}
@@ -338,6 +377,19 @@ func withDefaults(cfg Config) (Config, error) {
 		cfg.Logger = slog.Default()
 	}
 	return cfg, nil
+}
+
+// isOrigin reports whether s is an http or https origin exactly as a
+// browser's Origin header gives it, which is how it is compared.
+func isOrigin(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Hostname() == "" {
+		return false
+	}
+	if port := u.Port(); (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") || strings.HasSuffix(u.Host, ":") {
+		return false
+	}
+	return s == u.Scheme+"://"+strings.ToLower(u.Host)
 }
 
 // parsePrefixes reads addresses and CIDR prefixes.
@@ -422,8 +474,13 @@ func (p *Parley) IsTrustedProxy(addr netip.Addr) bool { return p.handler.IsTrust
 // is not a trusted proxy itself.
 func (p *Parley) IPExtractor() echo.IPExtractor { return p.handler.ClientIP }
 
-// Health answers a health check: 200 "ok" when the store answers, 503
-// otherwise.
+// Health answers a health check, fit for a load balancer's readiness
+// probe: 200 "ok" when the store answers and, on PostgreSQL, the listener
+// that hears the other instances' commits is listening; 503 "unavailable"
+// otherwise. A line per part follows ("database: ok", "listener: ok").
+// With a DatabaseURL (or a Store that is a chatstate/postgres Store), any
+// number of Parleys may share the database: see README "Several
+// instances".
 func (p *Parley) Health(c echo.Context) error { return p.handler.Health(c) }
 
 // Metrics answers in Prometheus's text format to the bearer of

@@ -69,6 +69,12 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"agent without password", func(c *parley.Config) { c.Agents = []parley.Agent{{Name: "bob"}} }, "agents"},
 		{"bad catalog URL", func(c *parley.Config) { c.Localization = map[string]string{"fr": "ftp://x/fr.json"} }, "localization"},
 		{"bad proxy", func(c *parley.Config) { c.TrustedProxies = []string{"proxy.internal"} }, "TrustedProxies"},
+		{"embed origin with a path", func(c *parley.Config) { c.EmbedOrigins = []string{"https://shop.example/"} }, `EmbedOrigins: "https://shop.example/"`},
+		{"embed origin without a scheme", func(c *parley.Config) { c.EmbedOrigins = []string{"shop.example"} }, "EmbedOrigins"},
+		{"embed origin in capitals", func(c *parley.Config) { c.EmbedOrigins = []string{"https://Shop.example"} }, "EmbedOrigins"},
+		{"embed origin with the default port", func(c *parley.Config) { c.EmbedOrigins = []string{"https://shop.example:443"} }, "EmbedOrigins"},
+		{"embed origin of every site", func(c *parley.Config) { c.EmbedOrigins = []string{"*"} }, "EmbedOrigins"},
+		{"embed origin not on the web", func(c *parley.Config) { c.EmbedOrigins = []string{"file:///shop"} }, "EmbedOrigins"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

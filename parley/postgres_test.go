@@ -2,9 +2,14 @@ package parley_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate/postgres/pgtest"
 )
@@ -45,5 +50,77 @@ func TestPostgres(t *testing.T) {
 	}
 	if got := doc.Find(".parley-log .parley-text").Text(); !strings.Contains(got, "Kept in PostgreSQL") {
 		t.Errorf("the second Parley's transcript is %q, want the message sent through the first", got)
+	}
+}
+
+// TestInstancesShareLimits runs three Parleys on one database, as three
+// processes behind a load balancer: the limits that protect what they
+// share (chat starts, agent sign-in) count every instance's requests, so a
+// client that spreads its attempts over the instances gets no more.
+func TestInstancesShareLimits(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.SQLitePath, cfg.DatabaseURL = "", pgtest.URL(t)
+	var sites []string
+	for range 3 {
+		sites = append(sites, hostSite(t, cfg).URL)
+	}
+
+	// Sign-in: after five wrong guesses a name is under attack, and an
+	// address that guessed three times for it is held up.
+	guesser := newClient(t, sites[0])
+	guesser.get("/agent/login")
+	csrf := guesser.cookie("parley_csrf")
+	if csrf == nil {
+		t.Fatal("no CSRF cookie from the sign-in page")
+	}
+	var codes []int
+	for i := range 6 {
+		guesser.base = sites[i%3]
+		res, _ := guesser.post("/agent/login", url.Values{"parley_csrf": {csrf.Value}, "name": {"alice"}, "password": {"guess"}})
+		codes = append(codes, res.StatusCode)
+	}
+	want := []int{401, 401, 401, 401, 401, 429}
+	if !slices.Equal(codes, want) {
+		t.Errorf("six wrong sign-ins spread over three instances answered %v, want %v", codes, want)
+	}
+
+	// Chat starts: five at once per address, then one per 5 s.
+	codes = nil
+	for i := range 6 {
+		v := newClient(t, sites[i%3])
+		_, doc := v.get("/")
+		res, _ := v.post("/chat/start", url.Values{"parley_csrf": {chatToken(doc)}, "return_to": {"/"}})
+		codes = append(codes, res.StatusCode)
+	}
+	want = []int{303, 303, 303, 303, 303, 429}
+	if !slices.Equal(codes, want) {
+		t.Errorf("six chat starts from one address spread over three instances answered %v, want %v", codes, want)
+	}
+}
+
+// TestHealthReportsListener: with PostgreSQL, /healthz names the database
+// and the listener that hears the other instances' commits.
+func TestHealthReportsListener(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.SQLitePath, cfg.DatabaseURL = "", pgtest.URL(t)
+	chat := newParley(t, cfg)
+	e := echo.New()
+	e.GET("/healthz", chat.Health)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+		if rec.Code == http.StatusOK {
+			if want := "ok\ndatabase: ok\nlistener: ok\n"; rec.Body.String() != want {
+				t.Errorf("GET /healthz = %q, want %q", rec.Body.String(), want)
+			}
+			return
+		}
+		if !strings.Contains(rec.Body.String(), "listener: failing") || time.Now().After(deadline) {
+			t.Fatalf("GET /healthz = %d %q, want 200 once the listener listens", rec.Code, rec.Body.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

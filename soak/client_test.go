@@ -170,6 +170,10 @@ type widget struct {
 	chatID, phase, csrf string
 	lastSeq             int64
 	lines               []line
+	// earlier says the page shows the latest lines only: firstSeq is the
+	// seq of its first line, before which older ones come on demand.
+	earlier  bool
+	firstSeq int64
 }
 
 // parseWidget finds the widget in a page or a fragment.
@@ -187,14 +191,47 @@ func parseWidget(html string) (widget, error) {
 	w.phase, _ = sel.Attr("data-phase")
 	w.csrf, _ = sel.Find(`input[name="parley_csrf"]`).First().Attr("value")
 	w.lastSeq, _ = seqAttr(sel, "data-last-seq")
-	sel.Find("li.parley-message").Each(func(_ int, li *goquery.Selection) {
-		seq, _ := seqAttr(li, "data-seq")
-		w.lines = append(w.lines, line{seq: seq, text: strings.TrimSpace(li.Find(".parley-text").Text())})
-	})
+	w.lines = messageLines(sel.Find("ol.parley-log"))
+	w.earlier = sel.Find(".parley-earlier").Length() > 0
+	w.firstSeq, _ = seqAttr(sel.Find("ol.parley-log > li").First(), "data-seq")
 	if w.csrf == "" {
 		return widget{}, fmt.Errorf("no parley_csrf field in the widget")
 	}
 	return w, nil
+}
+
+// messageLines are the message lines of a transcript list.
+func messageLines(list *goquery.Selection) []line {
+	var lines []line
+	list.Find("li.parley-message").Each(func(_ int, li *goquery.Selection) {
+		seq, _ := seqAttr(li, "data-seq")
+		lines = append(lines, line{seq: seq, text: strings.TrimSpace(li.Find(".parley-text").Text())})
+	})
+	return lines
+}
+
+// withEarlier fetches the lines before the page's first, page by page, as
+// chat.js does when the visitor scrolls up, so that w holds the whole
+// transcript.
+func withEarlier(ctx context.Context, client *http.Client, base string, w *widget) error {
+	for w.earlier {
+		html, err := do(ctx, client, http.MethodGet, base+"/chat/transcript?before="+strconv.FormatInt(w.firstSeq, 10), nil, http.Header{"Hx-Request": {"true"}})
+		if err != nil {
+			return err
+		}
+		doc, err := parse(html)
+		if err != nil {
+			return err
+		}
+		page := doc.Find(".parley-earlier-page")
+		first, ok := seqAttr(page.Find("ol > li").First(), "data-seq")
+		if !ok || first >= w.firstSeq {
+			return fmt.Errorf("the lines before seq %d came back without earlier ones: %s", w.firstSeq, firstBytes(html, 300))
+		}
+		w.lines = append(messageLines(page.Find("ol")), w.lines...)
+		w.firstSeq, w.earlier = first, page.Find(".parley-earlier").Length() > 0
+	}
+	return nil
 }
 
 // pane is one chat in the agent console.

@@ -8,7 +8,12 @@
 //
 // `go test ./soak` runs a CI-sized count; the long run is
 //
-//	go test ./soak -run TestSoak -v -timeout 30m -args -cycles 1000
+//	go test ./soak -run 'TestSoak$' -v -timeout 30m -args -cycles 1000
+//
+// and on three instances sharing one PostgreSQL database (see pgtest for
+// the server it runs on)
+//
+//	go test ./soak -run TestSoakInstances -v -timeout 30m -args -cycles 400 -chats 16 -kills 4
 package soak
 
 import (

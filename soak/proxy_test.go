@@ -38,17 +38,20 @@ const blackHoleFor = 2 * time.Second
 // faultWeights are the odds of each fault per connection, out of their sum.
 var faultWeights = [faultKinds]int{passThrough: 55, resetMidway: 20, blackHole: 7, cutPoll: 18}
 
-// proxy is a TCP proxy on a loopback port in front of the server. While
-// armed it picks a fault for each connection it accepts, with its own
-// seeded random source.
+// proxy is a TCP proxy on a loopback port in front of the server, or of
+// several instances: each connection goes to the next instance in turn
+// (as a load balancer without stickiness sends it), or on to the one after
+// when an instance refuses it. While armed it picks a fault for each
+// connection it accepts, with its own seeded random source.
 type proxy struct {
-	ln       net.Listener
-	upstream string
-	armed    atomic.Bool
+	ln        net.Listener
+	upstreams []string
+	armed     atomic.Bool
 
 	mu    sync.Mutex
 	rng   *rand.Rand
 	conns map[*proxyConn]struct{}
+	next  int
 	wg    sync.WaitGroup
 
 	// chosen counts connections by fault; triggered counts the faults that
@@ -56,12 +59,12 @@ type proxy struct {
 	chosen, triggered [faultKinds]atomic.Int64
 }
 
-func newProxy(upstream string, seed uint64) (*proxy, error) {
+func newProxy(upstreams []string, seed uint64) (*proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{ln: ln, upstream: upstream, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)), conns: map[*proxyConn]struct{}{}}
+	p := &proxy{ln: ln, upstreams: upstreams, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)), conns: map[*proxyConn]struct{}{}}
 	p.wg.Add(1)
 	go p.serve()
 	return p, nil
@@ -116,6 +119,15 @@ func (p *proxy) newConn(c net.Conn) *proxyConn {
 	p.chosen[pc.kind].Add(1)
 	p.conns[pc] = struct{}{}
 	return pc
+}
+
+// upstream is the instance for the next connection.
+func (p *proxy) upstream() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	u := p.upstreams[p.next%len(p.upstreams)]
+	p.next++
+	return u
 }
 
 func (p *proxy) forget(pc *proxyConn) {
@@ -187,7 +199,13 @@ type proxyConn struct {
 
 func (pc *proxyConn) run(p *proxy) {
 	defer p.forget(pc)
-	server, err := net.DialTimeout("tcp", p.upstream, 2*time.Second)
+	var server net.Conn
+	var err error
+	for range p.upstreams {
+		if server, err = net.DialTimeout("tcp", p.upstream(), 2*time.Second); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		// The server is down (killed, restarting): refuse as it would.
 		pc.closeBoth(true)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/parley/parley/chatstate/postgres/pgtest"
 )
 
 // agentNames are the agents' accounts; each gets a password of its own.
@@ -28,7 +30,17 @@ const catchUpFor = 10 * time.Second
 // reconnect cycles over both transports, through the fault proxy and
 // SIGKILL restarts, and checks that every acknowledged message is shown
 // exactly once, in seq order, on both sides.
-func TestSoak(t *testing.T) {
+func TestSoak(t *testing.T) { soak(t, 1) }
+
+// TestSoakInstances is the soak on three instances sharing one PostgreSQL
+// database (DESIGN §7), the proxy sending each connection to the next one
+// (so a visitor's page, its posts and its live transport land anywhere),
+// and the SIGKILLs striking one instance at a time.
+func TestSoakInstances(t *testing.T) { soak(t, 3) }
+
+// soak runs the soak on one instance on SQLite, or several on one
+// PostgreSQL database.
+func soak(t *testing.T, instances int) {
 	leaks := goleak.IgnoreCurrent()
 	nCycles, nChats, nAgents, nKills := *cycles, *chats, *agents, *kills
 	if nKills <= 0 {
@@ -43,29 +55,39 @@ func TestSoak(t *testing.T) {
 
 	// Cleanups run last registered first: the leak check after all else.
 	t.Cleanup(func() { goleak.VerifyNone(t, leaks) })
-	srv := &server{dataDir: t.TempDir()}
+	var args []string
 	for _, name := range agentNames[:nAgents] {
-		srv.args = append(srv.args, "-agent", name+":"+password(name))
+		args = append(args, "-agent", name+":"+password(name))
 	}
-	addr, err := stablePort(rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0)))
-	if err != nil {
-		t.Fatal(err)
+	if instances > 1 {
+		args = append(args, "-database-url", pgtest.URL(t))
 	}
-	if err := srv.start(addr); err != nil {
-		t.Fatalf("start parley: %v\n%s", err, srv.log.String())
+	ports := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
+	var srvs []*server
+	var addrs []string
+	for i := range instances {
+		srv := &server{dataDir: t.TempDir(), args: args}
+		addr, err := stablePort(ports)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.start(addr); err != nil {
+			t.Fatalf("start parley: %v\n%s", err, srv.log.String())
+		}
+		srvs, addrs = append(srvs, srv), append(addrs, srv.addr)
+		t.Cleanup(func() {
+			if err := srv.stop(); err != nil {
+				t.Error(err)
+			}
+			if strings.Contains(srv.log.String(), "WARNING: DATA RACE") {
+				t.Errorf("the race detector reported a data race in parley (instance %d)", i)
+			}
+			if t.Failed() {
+				t.Logf("the output of parley (instance %d):\n%s", i, lastLines(srv.log.String(), 200))
+			}
+		})
 	}
-	t.Cleanup(func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-		if strings.Contains(srv.log.String(), "WARNING: DATA RACE") {
-			t.Error("the race detector reported a data race in parley")
-		}
-		if t.Failed() {
-			t.Logf("parley's output:\n%s", lastLines(srv.log.String(), 200))
-		}
-	})
-	px, err := newProxy(srv.addr, *seed)
+	px, err := newProxy(addrs, *seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +156,11 @@ func TestSoak(t *testing.T) {
 				case <-time.After(10 * time.Millisecond):
 				}
 			}
-			r.trace("server", "kill -9 at cycle %d", taken.Load())
+			srv := srvs[0]
+			if len(srvs) > 1 {
+				srv = srvs[rng.IntN(len(srvs))]
+			}
+			r.trace("server", "kill -9 of %s at cycle %d", srv.addr, taken.Load())
 			if err := srv.kill9(); err != nil {
 				r.violate("server", "kill -9: %v", err)
 				return

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -225,8 +226,10 @@ func (v *visitor) load(ctx context.Context, when string) error {
 		if err != nil {
 			return err
 		}
-		w, err = parseWidget(html)
-		return err
+		if w, err = parseWidget(html); err != nil {
+			return err
+		}
+		return withEarlier(ctx, v.client, v.r.base, &w)
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", v.name, when, err)
@@ -452,8 +455,16 @@ func (v *visitor) apply(t *visitorTransport, f serverFrame) {
 				v.r.violate("protocol", "%s: event %d: %v", who, seq, err)
 				return
 			}
-			v.r.compareView(who, fmt.Sprintf("widget of event %d", seq), v.lines, v.lastSeq, w.lines, w.lastSeq)
-			v.lines = w.lines
+			// A long chat's widget holds its latest lines; the older ones
+			// the client had stay, as a browser fetches them back on demand.
+			var older []line
+			if w.earlier {
+				for len(older) < len(v.lines) && v.lines[len(older)].seq < w.firstSeq {
+					older = v.lines[:len(older)+1]
+				}
+			}
+			v.r.compareView(who, fmt.Sprintf("widget of event %d", seq), v.lines[len(older):], v.lastSeq, w.lines, w.lastSeq)
+			v.lines = append(slices.Clip(older), w.lines...)
 		case f.Event.Kind == "message":
 			if f.HTML == "" {
 				v.r.violate("protocol", "%s: message event %d without its transcript line", who, seq)

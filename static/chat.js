@@ -5,11 +5,40 @@
 (function () {
   "use strict";
 
+  // static/build.go serves this script twice over: as chat.js
+  // (PARLEY_EMBED false) for a page that renders the widget itself, and as
+  // embed.js (PARLEY_EMBED true) for a page of another site, which adds it
+  // with one script tag (README, "Parley on any website"). There the widget
+  // lives in a closed shadow root of its own, styled by PARLEY_CSS, and
+  // every request goes to the chat server's origin with the visitor's
+  // partitioned cookies.
+  // (A tag manager may add the embed so that it has no currentScript.)
+  var script = document.currentScript || (PARLEY_EMBED ? document.querySelector("script[src$='/embed.js']") : null);
+  // A site's own navigation (Turbo, htmx) may run the script tag again: the
+  // widget it made is still there.
+  if (PARLEY_EMBED && (!script || (window.chat && window.chat.transports))) return;
   var WIDGET_ID = "parley-widget";
   // BASE is where the host site mounted Parley's visitor routes: this
-  // script is served from BASE + "/static/chat.js".
-  var script = document.currentScript;
-  var BASE = script ? new URL(script.src, location.href).pathname.replace(/\/static\/chat\.js$/, "") : "/chat";
+  // script is served from BASE + "/static/chat.js", or BASE + "/embed.js"
+  // with the chat server's ORIGIN.
+  var src = script ? new URL(script.src, location.href) : null;
+  var ORIGIN = PARLEY_EMBED && src ? src.origin : "";
+  var BASE = src ? ORIGIN + src.pathname.replace(/\/(static\/chat|embed)\.js$/, "") : "/chat";
+  var CREDENTIALS = PARLEY_EMBED ? "include" : "same-origin";
+  // ROOT holds the widget: the page, or the embed's shadow root, whose HOST
+  // joins the page once the widget is in it. The root is closed, so that
+  // the page's other scripts (analytics, session replay) do not read the
+  // conversation from the DOM; the page's styles do not reach into it.
+  var HOST = null, ROOT = document;
+  if (PARLEY_EMBED) {
+    HOST = document.createElement("parley-chat");
+    ROOT = HOST.attachShadow({ mode: "closed" });
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(PARLEY_CSS);
+    ROOT.adoptedStyleSheets = [sheet];
+  }
+  // Calls of window.chat that the page queued before the embed loaded.
+  var queued = PARLEY_EMBED && window.chat && window.chat.q || [];
   var DRAFT_DELAY_MS = 400;
   var TYPING_EVERY_MS = 2000;
   var TYPING_SHOWN_MS = 6000; // as handlers.typingShown
@@ -96,21 +125,24 @@
 
   // ---- the widget in the page ----
 
-  function widget() { return document.getElementById(WIDGET_ID); }
+  function widget() { return ROOT.getElementById(WIDGET_ID); }
 
   function csrfToken() {
-    var field = document.querySelector("#" + WIDGET_ID + " input[name=parley_csrf]");
+    var field = ROOT.querySelector("#" + WIDGET_ID + " input[name=parley_csrf]");
     var meta = document.querySelector("meta[name=parley-csrf-token]");
     return field ? field.value : meta ? meta.content : "";
   }
 
-  function request(method, url, body) {
-    return fetch(url, {
-      method: method,
-      body: body,
-      credentials: "same-origin",
-      headers: { "HX-Request": "true", "X-Parley-CSRF": csrfToken(), "Accept": "application/json, text/html" }
-    });
+  // request asks the chat server. A plain one (a GET of the widget) sends
+  // no header of its own, so that the embed's, which crosses origins, costs
+  // no CORS preflight on each page; keepalive outlives the page.
+  function request(method, url, body, plain, keepalive) {
+    var headers = { "Accept": "application/json, text/html" };
+    if (!plain) {
+      headers["HX-Request"] = "true";
+      headers["X-Parley-CSRF"] = csrfToken();
+    }
+    return fetch(url, { method: method, body: body, credentials: CREDENTIALS, headers: headers, keepalive: !!keepalive });
   }
 
   // html answers with the widget's HTML, or rejects with the server's coded
@@ -118,7 +150,12 @@
   function html(response) {
     var type = response.headers.get("Content-Type") || "";
     if (type.indexOf("application/json") === 0) {
-      return response.json().then(function (body) { throw { error: body.error }; });
+      return response.json().then(function (body) {
+        if (PARLEY_EMBED && body.error && body.error.name === "origin_not_allowed") {
+          console.error("Parley: " + location.origin + " may not embed the chat of " + ORIGIN + ": the chat server lists the sites that may (-embed-origin).");
+        }
+        throw { error: body.error };
+      });
     }
     return response.text();
   }
@@ -139,7 +176,7 @@
     var current = widget();
     var fresh = parse(markup);
     if (!current || !fresh) return;
-    var had = current.contains(document.activeElement) ? document.activeElement : null;
+    var had = current.contains(ROOT.activeElement) ? ROOT.activeElement : null;
     var oldBox = current.querySelector("#parley-message");
     var newBox = fresh.querySelector("#parley-message");
     if (oldBox && newBox && !newBox.value) newBox.value = oldBox.value;
@@ -148,7 +185,7 @@
     if (fresh.querySelector(".parley-launcher")) setUnread(fresh, unreadOf(current));
     current.replaceWith(fresh);
     // Focus stays in the widget: on the same control, or where opening puts it.
-    var again = had && ((had.id && document.getElementById(had.id)) || (had.closest(".parley-launcher") ? fresh.querySelector(".parley-open") : focusTarget(fresh)));
+    var again = had && ((had.id && ROOT.getElementById(had.id)) || (had.closest(".parley-launcher") ? fresh.querySelector(".parley-open") : focusTarget(fresh)));
     if (again) again.focus();
     dress(fresh);
     sync();
@@ -176,7 +213,7 @@
       Array.prototype.forEach.call(page.querySelectorAll("li[data-seq]"), function (li) { log.insertBefore(li, first); localTimes(li); });
       var more = !!page.querySelector(".parley-earlier");
       if (!more) {
-        if (link.contains(document.activeElement)) { scroll.tabIndex = -1; scroll.focus(); }
+        if (link.contains(ROOT.activeElement)) { scroll.tabIndex = -1; scroll.focus(); }
         link.remove();
       }
       scroll.scrollTop = scroll.scrollHeight - fromBottom;
@@ -212,7 +249,7 @@
     var root = widget();
     var on = root && small && small.matches && !root.hidden && root.getAttribute("data-open") === "true" && root.querySelector(".parley-launcher");
     document.querySelectorAll("[data-parley-inert]").forEach(function (el) { el.inert = false; el.removeAttribute("data-parley-inert"); });
-    for (var el = root; on && el.parentElement && el !== document.body; el = el.parentElement) {
+    for (var el = HOST || root; on && el.parentElement && el !== document.body; el = el.parentElement) {
       Array.prototype.forEach.call(el.parentElement.children, function (other) {
         if (other !== el && !other.inert) { other.inert = true; other.setAttribute("data-parley-inert", ""); }
       });
@@ -242,7 +279,10 @@
     if (open) setUnread(root, 0);
     var session = state.session;
     var value = open ? "open" : "min:" + root.getAttribute("data-chat-id") + ":" + (session ? session._lastSeq() : root.getAttribute("data-last-seq"));
-    document.cookie = (root.getAttribute("data-ui-cookie") || "parley_ui") + "=" + value + "; path=/; max-age=604800; samesite=lax" + (location.protocol === "https:" ? "; secure" : "");
+    // The embed's page cannot write the chat server's cookie: the server
+    // does, as for a browser without JavaScript.
+    if (PARLEY_EMBED) request("POST", BASE + "/ui", formBody({ open: String(open) }), false, true).catch(function () {});
+    else document.cookie = (root.getAttribute("data-ui-cookie") || "parley_ui") + "=" + value + "; path=/; max-age=604800; samesite=lax" + (location.protocol === "https:" ? "; secure" : "");
     try { localStorage.setItem(UI_KEY, value + " " + Date.now()); } catch (e) { /* one tab only */ }
     if (focus) {
       var target = open ? focusTarget(root) : root.querySelector(".parley-open");
@@ -296,7 +336,7 @@
   // carries it, so that it holds for a widget swapped in later too.
   var vv = window.visualViewport;
   function fit() {
-    var style = document.documentElement.style;
+    var style = (HOST || document.documentElement).style;
     style.setProperty("--parley-vh", vv.height + "px");
     style.setProperty("--parley-vt", vv.offsetTop + "px");
   }
@@ -315,6 +355,15 @@
     if (form) form.hidden = !!(state.options && state.options.registration && !state.showForm);
     scrollLog(root);
     localTimes(root);
+    // The embed's markup is the chat server's: so are its paths.
+    if (PARLEY_EMBED) {
+      root.querySelectorAll("[action], [href], [data-draft-action]").forEach(function (el) {
+        ["action", "href", "data-draft-action"].forEach(function (name) {
+          var v = el.getAttribute(name);
+          if (v && v.charAt(0) === "/") el.setAttribute(name, ORIGIN + v);
+        });
+      });
+    }
     if (!ui) return;
     var colors = ui.colors || {};
     ["accent", "accentText", "background", "text"].forEach(function (k) {
@@ -322,7 +371,11 @@
       if (colors[k]) root.style.setProperty(prop, colors[k]);
     });
     if (ui.position) root.setAttribute("data-position", ui.position);
-    if (typeof ui.open === "boolean" && document.cookie.indexOf(root.getAttribute("data-ui-cookie") + "=") < 0) setOpen(ui.open, false);
+    // Whether the visitor chose: the embed's page cannot read the chat
+    // server's cookie, but has its own record (setOpen).
+    var chosen = PARLEY_EMBED ? (function () { try { return localStorage.getItem(UI_KEY) !== null; } catch (e) { return false; } })()
+      : document.cookie.indexOf(root.getAttribute("data-ui-cookie") + "=") >= 0;
+    if (typeof ui.open === "boolean" && !chosen) setOpen(ui.open, false);
     if (ui.title) root.querySelector(".parley-title").textContent = ui.title;
     var start = root.querySelector(".parley-start:not(.parley-restart) .parley-button");
     if (ui.startButtonText && start && root.getAttribute("data-state") === "start") start.textContent = ui.startButtonText;
@@ -363,7 +416,7 @@
       name: "websocket",
       connect: function (on) {
         var opened = false;
-        ws = new WebSocket(url || (location.protocol === "https:" ? "wss://" : "ws://") + location.host + BASE + "/ws?page=" + encodeURIComponent(returnTo()));
+        ws = new WebSocket(url || new URL(BASE + "/ws?page=" + encodeURIComponent(returnTo()), location.href).href.replace(/^http/, "ws"));
         ws.onopen = function () { opened = true; on.open(); };
         // A frame that cannot be handled ends this socket, not just its use:
         // the reconnect must not leave it open behind.
@@ -390,7 +443,7 @@
     function poll() {
       if (!running) return;
       controller = new AbortController();
-      fetch(base + "/poll?after=" + after + "&page=" + encodeURIComponent(returnTo()), { credentials: "same-origin", signal: controller.signal, headers: { Accept: "application/json" } })
+      fetch(base + "/poll?after=" + after + "&page=" + encodeURIComponent(returnTo()), { credentials: CREDENTIALS, signal: controller.signal, headers: { Accept: "application/json" } })
         .then(function (r) { if (!r.ok && r.status !== 429) throw new Error("HTTP " + r.status); return r.json(); })
         .then(function (body) {
           if (!running) return;
@@ -407,7 +460,7 @@
         if (!running) return false;
         if (frame.type === "hello") { after = frame.lastSeq; poll(); return true; }
         fetch(base + "/frames", {
-          method: "POST", credentials: "same-origin", body: JSON.stringify(frame),
+          method: "POST", credentials: CREDENTIALS, body: JSON.stringify(frame),
           headers: { "Content-Type": "application/json", "X-Parley-CSRF": csrfToken() }
         }).then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
           .then(function (body) { if (running) deliver(body); })
@@ -538,7 +591,7 @@
     }
 
     function refresh() {
-      request("GET", BASE + "/widget?return_to=" + encodeURIComponent(returnTo())).then(html).then(function (markup) {
+      request("GET", BASE + "/widget?return_to=" + encodeURIComponent(returnTo()), undefined, true).then(html).then(function (markup) {
         var fresh = parse(markup);
         if (fresh) lastSeq = Math.max(lastSeq, Number(fresh.getAttribute("data-last-seq")) || 0);
         transcript = fresh ? readTranscript(fresh) : transcript;
@@ -553,7 +606,7 @@
       var root = widget();
       if (f.widget) {
         swapWidget(f.widget);
-      } else if (f.html && root && !document.getElementById("parley-seq-" + ev.seq)) {
+      } else if (f.html && root && !ROOT.getElementById("parley-seq-" + ev.seq)) {
         var list = root.querySelector(".parley-log");
         if (list) {
           list.insertAdjacentHTML("beforeend", f.html);
@@ -563,7 +616,7 @@
       }
       if (root) root.setAttribute("data-last-seq", String(lastSeq));
       var event = { seq: ev.seq, time: ev.time, kind: ev.kind, from: ev.from, text: ev.text, page: ev.page, reason: ev.reason };
-      var li = document.getElementById("parley-seq-" + ev.seq);
+      var li = ROOT.getElementById("parley-seq-" + ev.seq);
       if (ev.kind === "message") transcript.push(li ? readLine(li) : { seq: ev.seq, time: ev.time, text: ev.text, from: ev.from });
       collapsedMessage(ev);
       switch (ev.kind) {
@@ -626,7 +679,10 @@
     this.getTranscript = function (o) {
       if (!o || typeof o.fromIndex !== "number") return transcript.slice();
       var p = chatPromise();
-      (function all() { earlier().then(function (more) { if (more) all(); else settled(p).resolve(transcript.slice(o.fromIndex)); }, settled(p).reject); })();
+      (function all() {
+        earlier().then(function (more) { if (more) all(); else settled(p).resolve(transcript.slice(o.fromIndex)); },
+          function (e) { settled(p).reject(e && e.error ? e : failure("server_error")); });
+      })();
       return p;
     };
     this.getChatId = function () { return chatId; };
@@ -709,10 +765,17 @@
   function ensureWidget(options) {
     var root = widget();
     var url = BASE + "/widget?return_to=" + encodeURIComponent(returnTo()) +
-      (options.localization ? "&localization=" + encodeURIComponent(options.localization) : "");
+      (options.localization ? "&localization=" + encodeURIComponent(options.localization) : "") +
+      // The embed's first widget on a page is the visit of the page, for
+      // the agent's page trail (a Go site's page records its own).
+      (PARLEY_EMBED && !root ? "&visit=1" : "");
     if (root && !options.localization) return Promise.resolve(root);
-    return request("GET", url).then(html).then(function (markup) {
-      if (!widget()) {
+    return request("GET", url, undefined, true).then(html).then(function (markup) {
+      if (!widget() && PARLEY_EMBED) {
+        ROOT.innerHTML = markup;
+        dress(widget());
+        document.documentElement.appendChild(HOST);
+      } else if (!widget()) {
         var holder = document.createElement("div");
         document.body.appendChild(holder);
         holder.outerHTML = markup;
@@ -754,7 +817,7 @@
     if (live(root)) { settled(p).reject(failure("chat_running_elsewhere")); return p; }
     state.pending = p;
     if (root) setOpen(true, false);
-    (root ? Promise.resolve() : ensureWidget({}))
+    (root ? Promise.resolve() : ensureWidget({}).then(function () { setOpen(true, false); }))
       .then(function () { return request("POST", BASE + "/start", formBody(startFields(b.options))); })
       .then(html).then(function (markup) {
         // The server answers with the cookie's chat when one runs already:
@@ -805,19 +868,21 @@
   // ---- the widget's own controls ----
 
   var draftTimer = 0;
-  document.addEventListener("click", function (event) {
+  // The widget's events reach ROOT with their own targets: a shadow root's
+  // reach the page as its host, and some (submit, scroll) not at all.
+  ROOT.addEventListener("click", function (event) {
     if (event.target.closest && event.target.closest("#" + WIDGET_ID + " .parley-earlier a")) {
       event.preventDefault();
       earlier().catch(function (e) { logger(state.options || {}).error("earlier lines failed", e); });
     }
   });
   // Scrolling to the top of the conversation brings earlier lines too.
-  document.addEventListener("scroll", function (event) {
+  ROOT.addEventListener("scroll", function (event) {
     var el = event.target;
     if (el.classList && el.classList.contains("parley-scroll") && el.scrollTop < 40) earlier().catch(function () {});
   }, true);
 
-  document.addEventListener("submit", function (event) {
+  ROOT.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.closest || !form.closest("#" + WIDGET_ID)) return;
     event.preventDefault();
@@ -843,15 +908,16 @@
       Object.keys(fields).forEach(function (k) { if (fields[k]) body.set(k, fields[k]); });
     }
     // Disabling the focused button drops focus: it comes back in the new widget.
-    var focused = form.contains(document.activeElement);
+    var focused = form.contains(ROOT.activeElement);
     if (button) button.disabled = true;
     request("POST", form.getAttribute("action"), body)
       .then(html).then(function (markup) {
         swapWidget(markup);
-        var target = focused && document.activeElement === document.body && focusTarget(widget());
+        var target = focused && (ROOT.activeElement || document.body) === document.body && focusTarget(widget());
         if (target) target.focus();
       })
-      .catch(function () { form.submit(); })
+      // A plain post would take the embed's page to the chat server.
+      .catch(function () { if (!PARLEY_EMBED) form.submit(); })
       .then(function () { if (button) button.disabled = false; });
   });
 
@@ -873,7 +939,7 @@
     box.setAttribute("aria-invalid", "true");
   }
 
-  document.addEventListener("input", function (event) {
+  ROOT.addEventListener("input", function (event) {
     var form = event.target.form;
     if (!form || !form.closest("#" + WIDGET_ID)) return;
     if (form.hasAttribute("data-draft-action")) {
@@ -888,7 +954,7 @@
 
   // Enter sends, Shift+Enter makes a new line, as in every chat; Escape
   // minimizes the widget.
-  document.addEventListener("keydown", function (event) {
+  ROOT.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && event.target.closest && event.target.closest(".parley-panel")) { setOpen(false, true); return; }
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
     var box = event.target;
@@ -924,7 +990,7 @@
     expect(typeof response === "string" && response.indexOf(WIDGET_ID) >= 0 ? response : null);
   });
   document.addEventListener("htmx:afterSettle", adopt);
-  document.addEventListener("DOMContentLoaded", function () {
+  if (!PARLEY_EMBED) document.addEventListener("DOMContentLoaded", function () {
     var root = widget();
     if (root) { scrollLog(root); localTimes(root); showUnread(root); cover(); }
     // data-restore="auto" (the Go API's Assets) restores the chat for a
@@ -938,4 +1004,41 @@
     startChatInThisWindow: startChatInThisWindow,
     transports: { websocket: websocketTransport, longpoll: longpollTransport }
   };
+
+  if (PARLEY_EMBED) {
+    // The embed restores the chat itself, with the script tag's data-
+    // attributes as options, unless the page does (data-restore="manual",
+    // or a restoreChat it queued); then the page's queued calls run.
+    var d = script.dataset, options = { embedded: true }, ui = {}, colors = {};
+    if (d.localization) options.localization = d.localization;
+    if (d.maxOfflineDuration) options.maxOfflineDuration = Number(d.maxOfflineDuration);
+    options.debug = d.debug === "true";
+    options.disableWebSockets = d.disableWebsockets === "true";
+    ["title", "position", "startButtonText"].forEach(function (k) { if (d[k]) ui[k] = d[k]; });
+    ["Accent", "AccentText", "Background", "Text"].forEach(function (k) {
+      if (d["color" + k]) colors[k.charAt(0).toLowerCase() + k.slice(1)] = d["color" + k];
+    });
+    if (d.open) ui.open = d.open === "true";
+    ui.colors = colors;
+    options.ui = d.ui === "false" ? false : ui;
+    if (d.restore !== "manual" && !queued.some(function (c) { return c.m === "restoreChat"; })) restoreChat(options);
+    queued.forEach(function (c) {
+      var p = typeof window.chat[c.m] === "function" && window.chat[c.m](c.o);
+      if (!p) return;
+      (c.d || []).forEach(function (fn) { p.done(fn); });
+      (c.f || []).forEach(function (fn) { p.fail(fn); });
+    });
+
+    // The page's own navigations (pushState by Turbo, htmx or any router;
+    // back and forward) keep the widget, outside <body>: the agent's page
+    // trail follows them.
+    var page = location.pathname;
+    var moved = function () {
+      if (location.pathname === page || !widget()) return;
+      page = location.pathname;
+      request("POST", BASE + "/visit", formBody({})).catch(function () {});
+    };
+    if (window.navigation) window.navigation.addEventListener("currententrychange", moved);
+    ["popstate", "turbo:load", "htmx:afterSettle"].forEach(function (name) { addEventListener(name, moved); });
+  }
 })();

@@ -19,17 +19,11 @@ var files embed.FS
 
 // Handler serves the embedded files. They are cached briefly, since their
 // URLs carry no version, and revalidated by ETag. Scripts are served
-// compacted (compactScript): the source keeps its comments, the browser
-// downloads none of them.
+// minified (see built): the source keeps its comments and names, the
+// browser downloads none of them.
 func Handler() http.Handler {
 	fileServer := http.FileServerFS(files)
-	scripts := map[string][]byte{}
-	if names, err := fs.Glob(files, "*.js"); err == nil {
-		for _, name := range names {
-			src, _ := files.ReadFile(name)
-			scripts[name] = compactScript(src)
-		}
-	}
+	scripts := built().scripts
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		script, ok := scripts[strings.TrimPrefix(r.URL.Path, "/")]
@@ -37,26 +31,33 @@ func Handler() http.Handler {
 			fileServer.ServeHTTP(w, r)
 			return
 		}
-		sum := sha256.Sum256(script)
-		w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:12])+`"`)
-		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-		http.ServeContent(w, r, r.URL.Path, time.Time{}, bytes.NewReader(script))
+		serveScript(w, r, script)
 	})
 }
 
-// compactScript drops a script's comment lines and indentation. It keeps
-// every line break and every token, so it is safe for scripts that, like
-// Parley's, have no multi-line strings or template literals.
-func compactScript(src []byte) []byte {
-	var out bytes.Buffer
-	for line := range bytes.Lines(src) {
-		line = bytes.TrimLeft(line, " \t")
-		if bytes.HasPrefix(line, []byte("//")) || len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		out.Write(line)
-	}
-	return out.Bytes()
+// EmbedScript serves embed.js, the widget for a page of another site (the
+// script-tag embed): chat.js built for a shadow root on a page that is not
+// Parley's, with the widget's styles inside it, so that the page loads one
+// script and nothing else but the widget's HTML. It is the same for every
+// site and visitor: public, cacheable, readable by any page.
+func EmbedScript() http.Handler {
+	script := built().embed
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "public, max-age=300")
+		// A page may load it with crossorigin (for error details) or under
+		// Cross-Origin-Embedder-Policy.
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+		serveScript(w, r, script)
+	})
+}
+
+func serveScript(w http.ResponseWriter, r *http.Request, script []byte) {
+	sum := sha256.Sum256(script)
+	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:12])+`"`)
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	http.ServeContent(w, r, r.URL.Path, time.Time{}, bytes.NewReader(script))
 }
 
 // Has reports whether Handler serves a file of that name, like "chat.js".

@@ -7,7 +7,10 @@
 // retried send (same ClientID) is stored once, whichever instance it
 // reaches. A commit that appends events also sends
 // NOTIFY parley_events, 'CHATID:SEQ' (see Channel), so that other
-// instances can LISTEN and then read the log by seq.
+// instances can LISTEN and then read the log by seq: a Listener does, for
+// a chatstate.Service, whose hub then publishes every instance's commits.
+// Store is also the chatstate.Cluster of the instances: work under an
+// advisory lock, presence written for all, and rate buckets they share.
 //
 // The schema is migrated at Open, under an advisory lock, so several
 // instances may start at once. PostgreSQL 13 or newer is expected.
@@ -18,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +44,9 @@ const Channel = "parley_events"
 // many, may share one database.
 type Store struct {
 	pool *pgxpool.Pool
+	// sweepMu guards swept, when refilled rate buckets were last deleted.
+	sweepMu sync.Mutex
+	swept   time.Time
 }
 
 // Open connects to the database at url (postgres://user:pass@host/db?…,

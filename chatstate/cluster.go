@@ -1,0 +1,40 @@
+package chatstate
+
+import (
+	"context"
+	"time"
+)
+
+// Cluster is what a Service needs, besides the Store, when several
+// instances share one store (DESIGN §7): work that must run on one
+// instance at a time, and presence that any instance can record for all.
+// chatstate/postgres implements it.
+type Cluster interface {
+	// Exclusive runs fn unless another instance is running work under the
+	// same name, and reports whether fn ran.
+	Exclusive(ctx context.Context, name string, fn func(context.Context) error) (ran bool, err error)
+	// RecordSeen stores that the visitors of the chats had a live
+	// connection at the given times, in one write; a chat's stored time
+	// never goes back.
+	RecordSeen(ctx context.Context, seen map[string]time.Time) error
+}
+
+// expireWork names the offline sweep for Cluster.Exclusive.
+const expireWork = "expire-offline"
+
+// flushPresence writes the visitors seen here since the last flush to the
+// store, so that whichever instance sweeps believes them present. On a
+// failed write they are kept for the next flush.
+func (s *Service) flushPresence(ctx context.Context) error {
+	seen := s.presence.takeDirty()
+	if len(seen) == 0 {
+		return nil
+	}
+	if err := s.cluster.RecordSeen(ctx, seen); err != nil {
+		for id, at := range seen {
+			s.presence.markDirty(id, at)
+		}
+		return err
+	}
+	return nil
+}

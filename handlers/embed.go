@@ -1,0 +1,164 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+)
+
+// The script-tag embed: a page of another site (an embedding origin, listed
+// in Deps.EmbedOrigins) adds <script src="…/chat/embed.js">, which fetches
+// the widget from here with the visitor's cookies and mounts it in a shadow
+// root. Its requests cross origins and sites, so this file answers them
+// with CORS for the listed origins only, and keeps their cookies
+// partitioned by the embedding site (CHIPS): a browser that blocks
+// third-party cookies still keeps those, apart from every other site's.
+// README's "Parley on any website" tells sites how; SECURITY.md why.
+
+// preflightMaxAge is how long a browser may keep a preflight's answer: two
+// hours, the most Chromium keeps one. An embed's first post of each kind
+// costs one more round trip that often.
+const preflightMaxAge = 2 * 60 * 60
+
+// embedding serves the pages of embedding origins.
+type embedding struct {
+	*surface
+	// origins may embed the widget; transports may also be opened by the
+	// other origins of -allowed-origin, which get no CORS.
+	origins    map[string]struct{}
+	transports map[string]struct{}
+	// embedScript serves embed.js.
+	embedScript http.Handler
+}
+
+// crossOrigin guards every visitor route against other origins' pages. A
+// page of an embedding origin gets CORS (its script may read the answers,
+// with the visitor's cookies) and partitioned cookies. A script of any
+// other site's page that reads from Parley (a GET, a WebSocket, a
+// preflight) is refused before anything happens: no chat is looked up, no
+// cookie is written, and the answer names the refusal only, readable by
+// the page so that embed.js can say why there is no widget. Same-origin
+// requests, and other sites' posts (which the CSRF check refuses), pass
+// as before.
+func (e *embedding) crossOrigin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		h := c.Response().Header()
+		h.Add("Vary", "Origin")
+		origin := r.Header.Get("Origin")
+		switch {
+		case origin == "" || e.sameOrigin(r):
+			return next(c)
+		case e.embeds(origin):
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			if r.Method == http.MethodOptions {
+				return preflight(c)
+			}
+			c.Response().Before(func() { partitionCookies(h) })
+			return next(c)
+		case e.opensTransports(origin):
+			return next(c)
+		case reads(r) && r.Header.Get("Sec-Fetch-Site") != "same-origin":
+			return e.refuse(c, origin)
+		}
+		return next(c)
+	}
+}
+
+// embeds reports whether origin may embed the widget.
+func (e *embedding) embeds(origin string) bool {
+	_, ok := e.origins[origin]
+	return ok
+}
+
+// opensTransports reports whether origin is one of -allowed-origin's.
+func (e *embedding) opensTransports(origin string) bool {
+	_, ok := e.transports[origin]
+	return ok
+}
+
+// reads reports whether a request only asks for something: what another
+// site's page may not have of Parley.
+func reads(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+// preflight answers a CORS preflight of an embedding origin: the widget's
+// posts carry Parley's CSRF header and HX-Request, the long-poll's frames
+// are JSON.
+func preflight(c echo.Context) error {
+	h := c.Response().Header()
+	h.Set("Access-Control-Allow-Methods", "GET, POST")
+	h.Set("Access-Control-Allow-Headers", "Accept, Content-Type, HX-Request, X-Parley-CSRF")
+	h.Set("Access-Control-Max-Age", strconv.Itoa(preflightMaxAge))
+	return c.NoContent(http.StatusNoContent)
+}
+
+// refuse answers a page of an origin that may not use Parley: the error
+// and its line, nothing of any chat. The page's script may read it.
+func (e *embedding) refuse(c echo.Context, origin string) error {
+	h := c.Response().Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	apiErr := errOriginNotAllowed()
+	tr, err := e.catalogs.Negotiate("", c.Request().Header.Get("Accept-Language"))
+	if err != nil {
+		tr = e.catalogs.Default()
+	}
+	if c.Request().Method == http.MethodHead {
+		return c.NoContent(apiErr.Status)
+	}
+	return c.JSON(apiErr.Status, map[string]any{"error": apiErr, "message": tr.T(apiErr.Key, apiErr.Args...)})
+}
+
+// options answers an OPTIONS request that crossOrigin let through: not a
+// preflight of an embedding origin, so there is nothing to allow.
+func (e *embedding) options(c echo.Context) error {
+	return c.NoContent(http.StatusNoContent)
+}
+
+// partitionCookies makes every cookie of a response to an embedding page
+// partitioned by the embedding site (CHIPS): SameSite=None, Secure and
+// Partitioned. Parley's cookies are written the same way for every page;
+// this one place turns them into the embed's, so that none is missed.
+// Browsers keep a partitioned cookie for the pair (Parley, embedding site)
+// only, and keep it while they block third-party cookies. A Secure cookie
+// needs TLS (or localhost): the embed does.
+func partitionCookies(h http.Header) {
+	lines := h.Values("Set-Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	h.Del("Set-Cookie")
+	for _, line := range lines {
+		cookie, err := http.ParseSetCookie(line)
+		if err != nil {
+			h.Add("Set-Cookie", line) // not Parley's; as it was
+			continue
+		}
+		cookie.SameSite = http.SameSiteNoneMode
+		cookie.Secure = true
+		cookie.Partitioned = true
+		h.Add("Set-Cookie", cookie.String())
+	}
+}
+
+// script serves embed.js.
+func (e *embedding) script(c echo.Context) error {
+	e.embedScript.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+// visit records the page an embedding site's visitor moved to without a
+// page load (the site's own pushState navigation), which no request to
+// Parley shows: the embed posts it, as return_to.
+func (vw *visitorWidget) visit(c echo.Context) error {
+	vw.recordVisit(c, vw.restore(c), safeReturnTo(c.FormValue("return_to")))
+	return c.NoContent(http.StatusNoContent)
+}
