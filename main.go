@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -149,6 +150,10 @@ func serveProfiler(addr string, logger *slog.Logger) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Where goroutines wait (channels, locks, the database pool) is what a
+	// latency that grows while the CPU idles needs; sampling it costs little.
+	runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+	runtime.SetMutexProfileFraction(100)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
