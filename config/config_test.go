@@ -130,6 +130,17 @@ func TestParse(t *testing.T) {
 			}),
 		},
 		{
+			name: "profiler, by flag over its variable",
+			args: []string{"-pprof-addr", "127.0.0.1:6060"},
+			env:  map[string]string{"PARLEY_PPROF_ADDR": "127.0.0.1:7070"},
+			want: with(func(c *config.Config) { c.PprofAddr = "127.0.0.1:6060" }),
+		},
+		{
+			name: "profiler by its variable",
+			env:  map[string]string{"PARLEY_PPROF_ADDR": "127.0.0.1:7070"},
+			want: with(func(c *config.Config) { c.PprofAddr = "127.0.0.1:7070" }),
+		},
+		{
 			name: "trusted-proxy flags over their variable",
 			args: []string{"-trusted-proxy", "192.0.2.7", "-trusted-proxy", "fd00::/8"},
 			env:  map[string]string{"PARLEY_TRUSTED_PROXIES": "10.0.0.0/8"},
