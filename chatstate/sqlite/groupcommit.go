@@ -134,7 +134,7 @@ func (g *groupCommit) commit(batch []*updateRequest) {
 				return
 			}
 		}
-		c, evs, err := updateIn(ctx, ptx, r.id, r.change)
+		c, evs, err := updateGuarded(ctx, ptx, r.id, r.change)
 		if err != nil {
 			results[i].err = err
 			if !alone {
@@ -169,6 +169,18 @@ func (g *groupCommit) commit(batch []*updateRequest) {
 			}
 		}
 	}
+}
+
+// updateGuarded is updateIn that turns a panic in change into that
+// Update's error: change runs on the committer's goroutine, where a panic
+// would take the whole server down rather than one request.
+func updateGuarded(ctx context.Context, tx *preparedTx, id string, change func(*chatstate.Chat) ([]chatstate.Event, error)) (c chatstate.Chat, evs []chatstate.Event, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sqlite: update chat %s: panic: %v", id, p)
+		}
+	}()
+	return updateIn(ctx, tx, id, change)
 }
 
 // preparedTx prepares each statement once per batch: under load a batch

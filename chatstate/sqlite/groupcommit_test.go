@@ -105,3 +105,26 @@ func TestGroupCommitKeepsUpdatesApart(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupCommitSurvivesAPanic: a change that panics fails its own Update
+// and nothing else: the committer goes on for everyone.
+func TestGroupCommitSurvivesAPanic(t *testing.T) {
+	ctx := t.Context()
+	s := open(t).(*sqlite.Store)
+	t.Cleanup(func() { s.Close() })
+	hash := sha256.Sum256([]byte("panic"))
+	now := time.Now()
+	if err := s.CreateChat(ctx, chatstate.Chat{ID: "c", Phase: chatstate.PhaseConnected, CreatedAt: now, UpdatedAt: now}, hash[:]); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.Update(ctx, "c", func(*chatstate.Chat) ([]chatstate.Event, error) { panic("a bug in a change") })
+	if err == nil {
+		t.Fatal("Update with a panicking change = nil error, want one")
+	}
+	_, evs, err := s.Update(ctx, "c", func(*chatstate.Chat) ([]chatstate.Event, error) {
+		return []chatstate.Event{{Kind: chatstate.EventMessage, Time: time.Now(), Text: "after", From: chatstate.Party{Type: chatstate.PartyVisitor}}}, nil
+	})
+	if err != nil || len(evs) != 1 || evs[0].Seq != 1 {
+		t.Fatalf("the next Update = %+v, %v; want its one event at seq 1", evs, err)
+	}
+}
