@@ -4,19 +4,15 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/parley/parley/chatstate/migration"
 )
 
-// migrations holds the schema, one numbered file per version:
-// NNNN_name.sql brings the database from version NNNN-1 to NNNN.
-// Files are only ever added, never edited once released.
+// migrations holds the schema, one numbered file per version (see package
+// migration).
 //
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -27,41 +23,13 @@ var migrations embed.FS
 // several Parley databases. The value is arbitrary: "parley" in ASCII.
 const migrationLock int64 = 0x7061726c6579
 
-// migration is one schema step.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded migrations in version order and checks
-// that versions run 1, 2, 3… with no gap.
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+// loadMigrations reads the embedded migrations in version order.
+func loadMigrations() ([]migration.Step, error) {
+	steps, err := migration.Load(migrations, "migrations/*.sql")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	var ms []migration
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("postgres: migration %s: name must start with its version", base)
-		}
-		b, err := migrations.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("postgres: migration %s: want version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
+	return steps, nil
 }
 
 // migrate applies the migrations the database has not seen, all in one
@@ -96,12 +64,12 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		for _, m := range ms[have:] {
 			// Without arguments pgx uses the simple protocol, which runs a
 			// file of several statements.
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`,
-				m.version, m.name); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+				m.Version, m.Name); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 		}
 		return nil
