@@ -2,6 +2,7 @@ package chatstate
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -77,4 +78,11 @@ type ChatFilter struct {
 	OfflineAt time.Time
 	// Limit caps the result; 0 means 100.
 	Limit int
+}
+
+// SearchText is what a store matches ChatFilter.Query against in a chat's
+// registration: its names, email and subject, lower-cased as the query
+// is, one to a line so that a query cannot match across two of them.
+func SearchText(r Registration) string {
+	return strings.ToLower(strings.Join([]string{r.FirstName, r.LastName, r.Email, r.Subject}, "\n"))
 }

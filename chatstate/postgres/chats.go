@@ -237,12 +237,10 @@ func chatRow(c chatstate.Chat) (chatFields, error) {
 	if err != nil {
 		return chatFields{}, fmt.Errorf("encode visitor: %w", err)
 	}
-	v := c.Visitor
 	return chatFields{
-		draft:   draft,
-		visitor: visitor,
-		// Newlines keep a query from matching across two fields.
-		search:       strings.ToLower(strings.Join([]string{v.FirstName, v.LastName, v.Email, v.Subject}, "\n")),
+		draft:        draft,
+		visitor:      visitor,
+		search:       chatstate.SearchText(c.Visitor),
 		maxOfflineMS: c.MaxOffline.Milliseconds(),
 	}, nil
 }

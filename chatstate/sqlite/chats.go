@@ -220,13 +220,11 @@ func chatRow(c chatstate.Chat) (chatFields, error) {
 	if err != nil {
 		return chatFields{}, fmt.Errorf("encode visitor: %w", err)
 	}
-	v := c.Visitor
 	return chatFields{
-		phase:   string(c.Phase),
-		draft:   string(draft),
-		visitor: string(visitor),
-		// Newlines keep a query from matching across two fields.
-		search:        strings.ToLower(strings.Join([]string{v.FirstName, v.LastName, v.Email, v.Subject}, "\n")),
+		phase:         string(c.Phase),
+		draft:         string(draft),
+		visitor:       string(visitor),
+		search:        chatstate.SearchText(c.Visitor),
 		maxOfflineMS:  c.MaxOffline.Milliseconds(),
 		visitorSeenAt: toMicros(c.VisitorSeenAt),
 		createdAt:     toMicros(c.CreatedAt),
