@@ -45,6 +45,7 @@ func TestLongChatShowsItsLatestPage(t *testing.T) {
 	firstSeq := evalJS[string](p, `document.querySelector("#parley-widget .parley-log > li").dataset.seq`)
 	evalJS[bool](p, `(document.querySelector("#parley-widget .parley-scroll").scrollTop = 0, true)`)
 	waitUntil(t, p, "the earlier page in place", `document.querySelectorAll("#parley-widget .parley-log > li").length === 100`)
+	shoot(t, p, "earlier-lines")
 	if visible := evalJS[bool](p, fmt.Sprintf(`(() => {
 		const box = document.querySelector("#parley-widget .parley-scroll").getBoundingClientRect();
 		const line = document.getElementById("parley-seq-%s").getBoundingClientRect();

@@ -559,6 +559,7 @@ func TestEmbedOnAnotherSite(t *testing.T) {
 	}
 	agent.send(chatID, "Anything else?")
 	waitEmbedLine(t, p, "Anything else?")
+	shoot(t, p, "shop-conversation")
 
 	// Minimized, it stays minimized on the next page (a full page load),
 	// which the page's own queued restoreChat restores.
