@@ -16,19 +16,15 @@ func (s *Store) CreateAgentSession(ctx context.Context, as chatstate.AgentSessio
 	if len(as.IDHash) == 0 || as.Agent == "" {
 		return errors.New("sqlite: create agent session: empty id hash or agent")
 	}
-	tx, err := s.write.BeginTx(ctx, nil)
+	err := s.commits.do(ctx, func(ctx context.Context, tx *batchTx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM agent_sessions WHERE expires_at <= ?`, as.CreatedAt.UnixMicro()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO agent_sessions (id_hash, agent, created_at, expires_at)
+			VALUES (?, ?, ?, ?)`, as.IDHash, as.Agent, as.CreatedAt.UnixMicro(), as.ExpiresAt.UnixMicro())
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create agent session: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if _, err := tx.ExecContext(ctx, `DELETE FROM agent_sessions WHERE expires_at <= ?`, as.CreatedAt.UnixMicro()); err != nil {
-		return fmt.Errorf("sqlite: create agent session: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO agent_sessions (id_hash, agent, created_at, expires_at)
-		VALUES (?, ?, ?, ?)`, as.IDHash, as.Agent, as.CreatedAt.UnixMicro(), as.ExpiresAt.UnixMicro()); err != nil {
-		return fmt.Errorf("sqlite: create agent session: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: create agent session: %w", err)
 	}
 	return nil
@@ -53,7 +49,11 @@ func (s *Store) AgentSession(ctx context.Context, idHash []byte, now time.Time) 
 
 // DeleteAgentSession removes the session stored under idHash, if any.
 func (s *Store) DeleteAgentSession(ctx context.Context, idHash []byte) error {
-	if _, err := s.write.ExecContext(ctx, `DELETE FROM agent_sessions WHERE id_hash = ?`, idHash); err != nil {
+	err := s.commits.do(ctx, func(ctx context.Context, tx *batchTx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM agent_sessions WHERE id_hash = ?`, idHash)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("sqlite: delete agent session: %w", err)
 	}
 	return nil

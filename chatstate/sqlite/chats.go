@@ -34,12 +34,15 @@ func (s *Store) CreateChat(ctx context.Context, c chatstate.Chat, tokenHash []by
 	if err != nil {
 		return fmt.Errorf("sqlite: create chat %s: %w", c.ID, err)
 	}
-	_, err = s.write.ExecContext(ctx, `INSERT INTO chats (id, token_hash, phase, draft, visitor, search,
+	err = s.commits.do(ctx, func(ctx context.Context, tx *batchTx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO chats (id, token_hash, phase, draft, visitor, search,
 		locale, agent_name, end_reason, end_seen, page, max_offline_ms, visitor_seen_at, created_at,
 		updated_at, last_seq, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, tokenHash, row.phase, row.draft, row.visitor, row.search, c.Locale, c.AgentName,
-		c.EndReason, c.EndSeen, c.Page, row.maxOfflineMS, row.visitorSeenAt, row.createdAt,
-		row.updatedAt, c.LastSeq, c.UserID)
+			c.ID, tokenHash, row.phase, row.draft, row.visitor, row.search, c.Locale, c.AgentName,
+			c.EndReason, c.EndSeen, c.Page, row.maxOfflineMS, row.visitorSeenAt, row.createdAt,
+			row.updatedAt, c.LastSeq, c.UserID)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create chat %s: %w", c.ID, err)
 	}
@@ -93,12 +96,24 @@ func (s *Store) Chat(ctx context.Context, id string) (chatstate.Chat, error) {
 // the microsecond, and what Update returns is already cut to that, so it
 // equals what a later read returns.
 func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Chat) ([]chatstate.Event, error)) (chatstate.Chat, []chatstate.Event, error) {
-	return s.commits.update(ctx, id, change)
+	var (
+		c   chatstate.Chat
+		evs []chatstate.Event
+	)
+	err := s.commits.do(ctx, func(ctx context.Context, tx *batchTx) error {
+		var err error
+		c, evs, err = updateIn(ctx, tx, id, change)
+		return err
+	})
+	if err != nil {
+		return chatstate.Chat{}, nil, err
+	}
+	return c, evs, nil
 }
 
 // updateIn is one Update inside tx. A change error is returned as is, with
 // nothing written.
-func updateIn(ctx context.Context, tx *preparedTx, id string, change func(*chatstate.Chat) ([]chatstate.Event, error)) (chatstate.Chat, []chatstate.Event, error) {
+func updateIn(ctx context.Context, tx *batchTx, id string, change func(*chatstate.Chat) ([]chatstate.Event, error)) (chatstate.Chat, []chatstate.Event, error) {
 	c, err := scanChat(tx.QueryRowContext(ctx, `SELECT `+chatColumns+` FROM chats WHERE id = ?`, id))
 	if err != nil {
 		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: %w", id, err)

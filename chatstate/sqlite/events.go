@@ -55,7 +55,7 @@ func (s *Store) Events(ctx context.Context, id string, after int64, limit int) (
 // event whose ClientID is already in the log, or earlier in evs, is replaced
 // by the stored one instead of being appended. It returns the events as
 // stored and the new last seq.
-func appendEvents(ctx context.Context, tx *preparedTx, id string, lastSeq int64, evs []chatstate.Event) ([]chatstate.Event, int64, error) {
+func appendEvents(ctx context.Context, tx *batchTx, id string, lastSeq int64, evs []chatstate.Event) ([]chatstate.Event, int64, error) {
 	if len(evs) == 0 {
 		return nil, lastSeq, nil
 	}

@@ -1,7 +1,7 @@
 package sqlite
 
 import (
-	"database/sql"
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,26 +15,37 @@ func TestPragmas(t *testing.T) {
 		t.Fatalf("Open() = %v, want nil", err)
 	}
 	defer s.Close()
+	// The writer connection is the committer's: ask through it.
+	onWriter := func(ctx context.Context, query string) (got string, err error) {
+		err = s.commits.do(ctx, func(ctx context.Context, tx *batchTx) error {
+			return tx.QueryRowContext(ctx, query).Scan(&got)
+		})
+		return got, err
+	}
+	onReader := func(ctx context.Context, query string) (got string, err error) {
+		err = s.read.QueryRowContext(ctx, query).Scan(&got)
+		return got, err
+	}
 	tests := []struct {
 		pool   string
-		db     *sql.DB
+		query  func(context.Context, string) (string, error)
 		pragma string
 		want   string
 	}{
-		{"write", s.write, "journal_mode", "wal"},
-		{"write", s.write, "synchronous", "2"}, // FULL
-		{"write", s.write, "foreign_keys", "1"},
-		{"write", s.write, "busy_timeout", "10000"},
-		{"write", s.write, "user_version", "3"},
-		{"read", s.read, "journal_mode", "wal"},
-		{"read", s.read, "foreign_keys", "1"},
-		{"read", s.read, "busy_timeout", "10000"},
-		{"read", s.read, "query_only", "1"},
+		{"write", onWriter, "journal_mode", "wal"},
+		{"write", onWriter, "synchronous", "2"}, // FULL
+		{"write", onWriter, "foreign_keys", "1"},
+		{"write", onWriter, "busy_timeout", "10000"},
+		{"write", onWriter, "user_version", "3"},
+		{"read", onReader, "journal_mode", "wal"},
+		{"read", onReader, "foreign_keys", "1"},
+		{"read", onReader, "busy_timeout", "10000"},
+		{"read", onReader, "query_only", "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pool+"/"+tt.pragma, func(t *testing.T) {
-			var got string
-			if err := tt.db.QueryRowContext(t.Context(), "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+			got, err := tt.query(t.Context(), "PRAGMA "+tt.pragma)
+			if err != nil {
 				t.Fatalf("PRAGMA %s: %v", tt.pragma, err)
 			}
 			if got != tt.want {

@@ -41,7 +41,8 @@ type Store struct {
 	write *sql.DB
 	// read serves queries; in WAL mode readers never wait for the writer.
 	read *sql.DB
-	// commits runs Updates on write, many to a transaction under load.
+	// commits runs every write, many to a transaction under load, on
+	// write's one connection, which it holds.
 	commits *groupCommit
 	// reads runs the hot queries on read.
 	reads *preparedReads
@@ -97,8 +98,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open reader: %w", err)
 	}
+	conn, err := write.Conn(ctx)
+	if err != nil {
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open writer: %w", err)
+	}
 	reads := &preparedReads{db: read, stmts: map[string]*sql.Stmt{}}
-	return &Store{write: write, read: read, commits: newGroupCommit(write), reads: reads}, nil
+	return &Store{write: write, read: read, commits: newGroupCommit(conn), reads: reads}, nil
 }
 
 // Close closes the database. Updates in flight finish first.
@@ -116,9 +123,7 @@ func dsn(abs string, writer bool) string {
 	q.Set("_synchronous", "FULL")
 	if writer {
 		q.Set("_journal_mode", "WAL")
-		// BEGIN IMMEDIATE takes the write lock before the first read, so a
-		// transaction never has to upgrade a read lock, which is what
-		// deadlocks into SQLITE_BUSY with deferred transactions.
+		// For the migrations' transactions; see groupCommit.commit.
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Set("_query_only", "1")
