@@ -143,6 +143,11 @@ type Event struct {
 	// transport can time its delivery; it is not stored, and zero for an
 	// event read from the store.
 	Published time.Time
+	// ChatPhase is the chat's phase once the event was committed, so a
+	// live subscriber can tell, say, a waiting visitor's move from one of
+	// a chat already taken. Like Published it is not stored: empty for an
+	// event read from the store, as other instances' events are.
+	ChatPhase Phase
 }
 
 // ErrNotFound is returned when a chat does not exist.

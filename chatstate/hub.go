@@ -50,6 +50,13 @@ type Subscription struct {
 	ch     chan *Event
 	lagged atomic.Bool
 	once   sync.Once
+	// wants, when set, picks which events of every chat this subscriber
+	// takes; see SubscribeAll.
+	wants func(*Event) bool
+	// follows are the chats whose every event this watcher takes beside
+	// what wants picks; see Follow. Guarded by the hub's lock.
+	follows map[string]struct{}
+	closed  bool
 }
 
 // Events delivers events in seq order per chat. It is closed by Close or when
@@ -65,7 +72,52 @@ func (s *Subscription) Close() { s.hub.remove(s) }
 // Subscribe returns a subscription to the events of chatID, or of every chat
 // when chatID is empty, buffering up to buffer events.
 func (h *Hub) Subscribe(chatID string, buffer int) *Subscription {
-	s := &Subscription{hub: h, chatID: chatID, ch: make(chan *Event, buffer)}
+	return h.subscribe(chatID, buffer, nil)
+}
+
+// SubscribeAll returns a subscription to the events of every chat that
+// wants accepts, and to every event of the chats it follows, buffering up
+// to buffer events. An agent console watches every chat but shows few:
+// woken for each event of each chat, hundreds of consoles cost more than
+// the chats themselves. wants runs inside Publish, under the hub's lock,
+// so it must be quick and must not call the hub.
+func (h *Hub) SubscribeAll(buffer int, wants func(*Event) bool) *Subscription {
+	return h.subscribe("", buffer, wants)
+}
+
+// Follow adds chat id to what a subscription of SubscribeAll takes: every
+// event of that chat from the next one published, whatever wants says.
+func (s *Subscription) Follow(id string) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.closed || s.chatID != "" {
+		return
+	}
+	if _, ok := s.follows[id]; ok {
+		return
+	}
+	if s.follows == nil {
+		s.follows = map[string]struct{}{}
+	}
+	s.follows[id] = struct{}{}
+	h.addLocked(id, s)
+}
+
+// Unfollow undoes Follow.
+func (s *Subscription) Unfollow(id string) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := s.follows[id]; !ok {
+		return
+	}
+	delete(s.follows, id)
+	h.deleteLocked(id, s)
+}
+
+func (h *Hub) subscribe(chatID string, buffer int, wants func(*Event) bool) *Subscription {
+	s := &Subscription{hub: h, chatID: chatID, ch: make(chan *Event, buffer), wants: wants}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.subs++
@@ -73,13 +125,28 @@ func (h *Hub) Subscribe(chatID string, buffer int) *Subscription {
 		h.allChat[s] = struct{}{}
 		return s
 	}
-	subs := h.byChat[chatID]
+	h.addLocked(chatID, s)
+	return s
+}
+
+// addLocked makes s a subscriber of chat id.
+func (h *Hub) addLocked(id string, s *Subscription) {
+	subs := h.byChat[id]
 	if subs == nil {
 		subs = map[*Subscription]struct{}{}
-		h.byChat[chatID] = subs
+		h.byChat[id] = subs
 	}
 	subs[s] = struct{}{}
-	return s
+}
+
+// deleteLocked undoes addLocked.
+func (h *Hub) deleteLocked(id string, s *Subscription) {
+	if subs := h.byChat[id]; subs != nil {
+		delete(subs, s)
+		if len(subs) == 0 {
+			delete(h.byChat, id)
+		}
+	}
 }
 
 // Publish delivers events to their chat's subscribers and to the watchers of
@@ -95,7 +162,12 @@ func (h *Hub) Publish(events []Event) {
 			h.deliverLocked(s, &ev)
 		}
 		for s := range h.allChat {
-			h.deliverLocked(s, &ev)
+			if _, followed := s.follows[ev.ChatID]; followed {
+				continue // delivered as the chat's subscriber
+			}
+			if s.wants == nil || s.wants(&ev) {
+				h.deliverLocked(s, &ev)
+			}
 		}
 	}
 }
@@ -119,12 +191,13 @@ func (h *Hub) removeLocked(s *Subscription) {
 	s.once.Do(func() {
 		if s.chatID == "" {
 			delete(h.allChat, s)
-		} else if subs := h.byChat[s.chatID]; subs != nil {
-			delete(subs, s)
-			if len(subs) == 0 {
-				delete(h.byChat, s.chatID)
-			}
+		} else {
+			h.deleteLocked(s.chatID, s)
 		}
+		for id := range s.follows {
+			h.deleteLocked(id, s)
+		}
+		s.follows, s.closed = nil, true
 		h.subs--
 		close(s.ch)
 	})

@@ -414,6 +414,7 @@ func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]E
 	var fresh []Event
 	for _, ev := range events {
 		if ev.Seq > lastSeq {
+			ev.ChatPhase = c.Phase
 			fresh = append(fresh, ev)
 		}
 	}

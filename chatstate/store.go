@@ -76,6 +76,9 @@ type ChatFilter struct {
 	// transport connection for longer than the chat's MaxOffline at that
 	// time: VisitorSeenAt + MaxOffline < OfflineAt.
 	OfflineAt time.Time
+	// OldestFirst lists by creation, oldest first (id breaking ties), as
+	// a queue is served; otherwise the most recently updated come first.
+	OldestFirst bool
 	// Limit caps the result; 0 means 100.
 	Limit int
 }

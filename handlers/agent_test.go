@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -749,5 +750,111 @@ func TestConsolesShareTheQueue(t *testing.T) {
 	}
 	if reads := en.store.queueReads.Load() - before; reads != 1 {
 		t.Errorf("one new chat reached %d consoles with %d reads of the queue, want 1", consoles, reads)
+	}
+
+	// The waiting visitor moves: every console shows the new page.
+	v := en.visitor(srv)
+	other := v.register("/products", "Grace")
+	for _, conn := range conns {
+		nextWith(t, conn, "agent-queue-"+other)
+	}
+	before = en.store.queueReads.Load()
+	v.get("/pricing")
+	for _, conn := range conns {
+		nextWith(t, conn, `/pricing`)
+	}
+	if reads := en.store.queueReads.Load() - before; reads != 1 {
+		t.Errorf("a waiting visitor's move reached %d consoles with %d reads of the queue, want 1", consoles, reads)
+	}
+
+	// Once the chat is taken, its moves leave the queue alone.
+	if _, err := en.chats.Accept(context.Background(), other, chatstate.AgentParty("alice", "")); err != nil {
+		t.Fatal(err)
+	}
+	for _, conn := range conns {
+		f := nextWith(t, conn, `id="agent-queue-list"`)
+		if strings.Contains(f.HTML, "agent-queue-"+other) {
+			t.Fatal("the queue still lists the accepted chat")
+		}
+	}
+	before = en.store.queueReads.Load()
+	v.get("/products")
+	// A message after the move: once it reaches the agent, the move has
+	// reached every console.
+	v.say("/products", "Done")
+	for _, conn := range conns {
+		nextWith(t, conn, "Done")
+	}
+	if reads := en.store.queueReads.Load() - before; reads != 0 {
+		t.Errorf("a taken chat's move made %d reads of the queue, want 0", reads)
+	}
+}
+
+// TestConsoleTakesEveryEventOfAChatItTakes: a console is woken only for the
+// chats it shows, yet misses nothing of a chat taken while its visitor
+// writes: every message shows once. Another agent's console is not woken
+// for that chat's messages at all.
+func TestConsoleTakesEveryEventOfAChatItTakes(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	closing := make(chan struct{})
+	ls := httptest.NewServer(newSite(en.consoleDeps(closing)))
+	t.Cleanup(func() {
+		close(closing)
+		ls.Close()
+	})
+	srv := ls.Config.Handler
+	dial := func(name string) *websocket.Conn {
+		a := agentBrowser(t, en, srv, name)
+		h := http.Header{"Origin": {ls.URL}, "Cookie": {a.cookieHeader()}}
+		conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ls.URL, "http")+"/agent/ws?queue=&chats=", h)
+		if err != nil {
+			t.Fatalf("dial /agent/ws: %v", err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		send(t, conn, map[string]any{"type": "hello", "lastSeq": 0})
+		wantResume(t, next(t, conn), true)
+		nextWith(t, conn, `id="agent-queue-list"`)
+		return conn
+	}
+	alice, bob := dial("alice"), dial("bob")
+	id := en.visitor(srv).register("/products", "Ada")
+	nextWith(t, alice, "agent-queue-"+id)
+	nextWith(t, bob, "agent-queue-"+id)
+
+	const messages = 40
+	visitor := chatstate.Party{Type: chatstate.PartyVisitor, Name: "Ada"}
+	delivered := en.chats.Hub().Stats().Delivered
+	sent := make(chan error, 1)
+	go func() {
+		for i := range messages {
+			if _, err := en.chats.SendMessage(context.Background(), id, visitor, fmt.Sprintf("m%02d", i), fmt.Sprintf("msg-%02d.", i)); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	if _, err := en.chats.Accept(context.Background(), id, chatstate.AgentParty("alice", "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	// No later event repairs a gap: the last message must arrive as is.
+	last := fmt.Sprintf("msg-%02d.", messages-1)
+	var shown strings.Builder
+	for !strings.Contains(shown.String(), last) {
+		shown.WriteString(next(t, alice).HTML)
+	}
+	for i := range messages {
+		if n := strings.Count(shown.String(), fmt.Sprintf("msg-%02d.", i)); n != 1 {
+			t.Errorf("alice's console showed msg-%02d %d times, want once", i, n)
+		}
+	}
+	// Bob's console took the queue's change, and nothing of the messages.
+	nextWith(t, bob, `id="agent-queue-list"`)
+	if n := en.chats.Hub().Stats().Delivered - delivered; n > messages+5 {
+		t.Errorf("the hub delivered %d events for %d messages to two consoles, want about one each: the other console was woken too", n, messages)
 	}
 }

@@ -34,12 +34,46 @@ type agentFeed struct {
 	queue string
 	// chats maps each chat the client shows to the newest seq it has.
 	chats map[string]int64
+	// sub is the feed's subscription, which follows the chats it shows.
+	sub *chatstate.Subscription
 	// names are the visitors' first names, by chat, for typing events,
 	// which do not carry them.
 	names map[string]string
 }
 
-func (f *agentFeed) topic() string            { return "" }
+func (f *agentFeed) topic() string { return "" }
+func (f *agentFeed) subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscription {
+	f.sub = h.SubscribeAll(buffer, wantedByConsoles)
+	for id := range f.chats {
+		f.sub.Follow(id)
+	}
+	return f.sub
+}
+
+// wantedByConsoles picks, of the chats a console does not show, the events
+// that may change the queue. The rest (messages, typing and moves in other
+// agents' chats) would wake every console for nothing.
+func wantedByConsoles(ev *chatstate.Event) bool {
+	switch ev.Kind {
+	case chatstate.EventRegistered, chatstate.EventAgentJoined, chatstate.EventAgentLeft, chatstate.EventEnded:
+		return true
+	case chatstate.EventPage:
+		// A move of a chat that is not waiting leaves the queue alone;
+		// one from another instance does not say, so it is taken.
+		return ev.ChatPhase == "" || ev.ChatPhase == chatstate.PhaseQueued
+	}
+	return false
+}
+
+// show records that the client shows chat id at seq. The subscription
+// follows the chat before its pane is read, so that no event committed in
+// between is left out.
+func (f *agentFeed) show(id string, seq int64) {
+	if f.sub != nil {
+		f.sub.Follow(id)
+	}
+	f.chats[id] = seq
+}
 func (f *agentFeed) heartbeat() time.Duration { return 30 * time.Second }
 
 // present records nothing: an agent's presence does not keep a chat alive.
@@ -66,7 +100,7 @@ func (a *agentConsole) newAgentFeed(c echo.Context) (*agentFeed, error) {
 		if !ok || err != nil || seq < 0 || !validChatID(id) {
 			return nil, errInvalidOptions()
 		}
-		f.chats[id] = seq
+		f.show(id, seq)
 	}
 	return f, nil
 }
@@ -85,11 +119,18 @@ func validChatID(id string) bool {
 }
 
 // affectsQueue reports whether an event may change the list of waiting
-// chats: one joins, leaves, or moves to another page.
-func affectsQueue(kind chatstate.EventKind) bool {
-	switch kind {
-	case chatstate.EventRegistered, chatstate.EventAgentJoined, chatstate.EventAgentLeft, chatstate.EventEnded, chatstate.EventPage:
+// chats: one joins or leaves it, or a waiting visitor moves to another
+// page. Most page moves are of chats already taken, and with hundreds of
+// live chats re-reading the queue for each was a sixth of the server's CPU.
+func (f *agentFeed) affectsQueue(ev chatstate.Event) bool {
+	switch ev.Kind {
+	case chatstate.EventRegistered, chatstate.EventAgentJoined, chatstate.EventAgentLeft, chatstate.EventEnded:
 		return true
+	case chatstate.EventPage:
+		if ev.ChatPhase != "" {
+			return ev.ChatPhase == chatstate.PhaseQueued
+		}
+		return f.console.queue.mayList(ev.ChatID)
 	}
 	return false
 }
@@ -178,7 +219,7 @@ func (f *agentFeed) eventFrames(ctx context.Context, ev chatstate.Event) ([]serv
 // the client has not had.
 func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverFrame, bool, error) {
 	var parts []templ.Component
-	if affectsQueue(ev.Kind) {
+	if f.affectsQueue(ev) {
 		if err := f.queueParts(ctx, ev.Published, &parts); err != nil {
 			return serverFrame{}, false, err
 		}
@@ -240,6 +281,9 @@ func (f *agentFeed) queueParts(ctx context.Context, after time.Time, parts *[]te
 // paneParts adds a chat whole: its entry in "My chats" and its pane, off
 // screen until the agent switches to it.
 func (f *agentFeed) paneParts(ctx context.Context, chat chatstate.Chat, parts *[]templ.Component) error {
+	if _, shown := f.chats[chat.ID]; !shown {
+		f.show(chat.ID, 0)
+	}
 	cv, err := f.console.chatView(ctx, chat, f.csrf)
 	if err != nil {
 		return err
@@ -268,6 +312,9 @@ func (f *agentFeed) visitorFirstName(ctx context.Context, id, given string) (str
 func (f *agentFeed) removeParts(id string, parts *[]templ.Component) {
 	*parts = append(*parts, views.AgentNavRemove(id), views.AgentPaneRemove(id))
 	delete(f.chats, id)
+	if f.sub != nil {
+		f.sub.Unfollow(id)
+	}
 }
 
 // eventParts adds one event of a chat the client shows. replay is set for

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"cmp"
 	"context"
 	"encoding/hex"
 	"hash/fnv"
@@ -56,13 +55,10 @@ func (a *agentConsole) queueViewAfter(ctx context.Context, csrf string, after ti
 
 // readQueue reads the waiting chats from the store.
 func (a *agentConsole) readQueue(ctx context.Context) ([]views.QueueRow, string, error) {
-	chats, err := a.chats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseQueued}, Limit: queueLimit})
+	chats, err := a.chats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseQueued}, OldestFirst: true, Limit: queueLimit})
 	if err != nil {
 		return nil, "", err
 	}
-	slices.SortStableFunc(chats, func(a, b chatstate.Chat) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
-	})
 	now := a.now()
 	rows := make([]views.QueueRow, 0, len(chats))
 	sum := fnv.New64a()
@@ -94,6 +90,8 @@ type queueSnapshot struct {
 	readAt  time.Time
 	rows    []views.QueueRow
 	version string
+	// listed holds the chats in rows.
+	listed map[string]bool
 }
 
 // read returns the snapshot when it was read after the moment given (an
@@ -114,19 +112,27 @@ func (q *queueSnapshot) read(ctx context.Context, after time.Time, readQueue fun
 		return nil, "", err
 	}
 	q.rows, q.version, q.readAt = rows, version, start
+	q.listed = make(map[string]bool, len(rows))
+	for _, row := range rows {
+		q.listed[row.ChatID] = true
+	}
 	return rows, version, nil
+}
+
+// mayList reports whether the queue may show chat id: a page move of any
+// other chat leaves the queue as it is, since which chats it lists depends
+// only on when they were created. A chat that joined the queue since the
+// snapshot was read is not missed: its registration, which every console
+// takes before its page moves, read the queue again.
+func (q *queueSnapshot) mayList(id string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.rows == nil || q.listed[id]
 }
 
 // heldChats are the live chats the agent holds, oldest first.
 func (a *agentConsole) heldChats(ctx context.Context, agent string) ([]chatstate.Chat, error) {
-	chats, err := a.chats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseConnected}, Agent: agent, Limit: heldLimit})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortStableFunc(chats, func(a, b chatstate.Chat) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
-	})
-	return chats, nil
+	return a.chats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseConnected}, Agent: agent, OldestFirst: true, Limit: heldLimit})
 }
 
 // chatView renders a chat for the console from its whole log.

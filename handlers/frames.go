@@ -91,8 +91,10 @@ func changesWidget(kind chatstate.EventKind) bool {
 // events become frames for it, and what its frames do. The WebSocket and
 // long-poll transports run any feed the same way.
 type feed interface {
-	// topic is the chat subscribed to; "" subscribes to every chat.
+	// topic is the chat subscribed to; "" for every chat.
 	topic() string
+	// subscribe subscribes to the events the feed renders.
+	subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscription
 	// resume returns the frames that bring a client holding lastSeq up to
 	// date, starting with a resume frame.
 	resume(ctx context.Context, lastSeq int64) ([]serverFrame, error)
@@ -124,7 +126,10 @@ type visitorFeed struct {
 	sent int64
 }
 
-func (f *visitorFeed) topic() string            { return f.chatID }
+func (f *visitorFeed) topic() string { return f.chatID }
+func (f *visitorFeed) subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscription {
+	return h.Subscribe(f.chatID, buffer)
+}
 func (f *visitorFeed) heartbeat() time.Duration { return chatstate.HeartbeatEvery(f.chat) }
 func (f *visitorFeed) present()                 { f.t.markSeen(f.chatID) }
 

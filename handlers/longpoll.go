@@ -48,7 +48,7 @@ func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 
 	// Subscribe before reading the log, so an event committed in between is
 	// not missed.
-	sub := t.chats.Hub().Subscribe(f.topic(), 1)
+	sub := f.subscribe(t.chats.Hub(), 1)
 	defer sub.Close()
 	frames, err := f.resume(ctx, after)
 	if err != nil {

@@ -118,7 +118,7 @@ func (t *liveTransports) serveSocket(conn *websocket.Conn, feed feed) {
 	if feed.topic() == "" {
 		buffer = consoleBuffer
 	}
-	sub := t.chats.Hub().Subscribe(feed.topic(), buffer)
+	sub := feed.subscribe(t.chats.Hub(), buffer)
 	defer sub.Close()
 
 	hello := make(chan int64, 1)

@@ -158,7 +158,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Ch
 }
 
 // ListChats returns the chats matching filter, most recently updated first
-// (chats without an UpdatedAt last). Query matches the visitor's submitted
+// (chats without an UpdatedAt last) or, with OldestFirst, oldest first. Query matches the visitor's submitted
 // registration (not the draft) and the text of message events,
 // case-insensitively by Go's Unicode folding, the same on every server and
 // locale.
@@ -208,7 +208,11 @@ func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]c
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	// id breaks ties so that equal times still list in a stable order.
-	query += ` ORDER BY updated_at DESC NULLS LAST, id DESC LIMIT ` + arg(limit)
+	if filter.OldestFirst {
+		query += ` ORDER BY created_at NULLS LAST, id LIMIT ` + arg(limit)
+	} else {
+		query += ` ORDER BY updated_at DESC NULLS LAST, id DESC LIMIT ` + arg(limit)
+	}
 
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {

@@ -152,7 +152,8 @@ func updateIn(ctx context.Context, tx *batchTx, id string, change func(*chatstat
 	return c, stored, nil
 }
 
-// ListChats returns the chats matching filter, most recently updated first.
+// ListChats returns the chats matching filter, most recently updated first
+// or, with OldestFirst, oldest first.
 // Query matches the visitor's submitted registration (not the draft) and the
 // text of message events, case-insensitively by Unicode simple folding.
 func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]chatstate.Chat, error) {
@@ -193,7 +194,11 @@ func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]c
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	// id breaks ties so that equal times still list in a stable order.
-	query += ` ORDER BY updated_at DESC, id DESC LIMIT ?`
+	if filter.OldestFirst {
+		query += ` ORDER BY created_at, id LIMIT ?`
+	} else {
+		query += ` ORDER BY updated_at DESC, id DESC LIMIT ?`
+	}
 	args = append(args, limit)
 
 	rows, err := s.read.QueryContext(ctx, query, args...)

@@ -398,3 +398,35 @@ func testListChatsOfflineAt(t *testing.T, s chatstate.Store) {
 		})
 	}
 }
+
+// testListChatsOldestFirst: a queue lists by creation, whatever was updated
+// since, and a limit keeps the oldest.
+func testListChatsOldestFirst(t *testing.T, s chatstate.Store) {
+	ids := make([]string, 4)
+	for i := range ids {
+		ids[i] = newID(t)
+		mustCreate(t, s, chatstate.Chat{ID: ids[i], Phase: chatstate.PhaseQueued,
+			CreatedAt: baseTime().Add(time.Duration(i) * time.Minute), UpdatedAt: baseTime().Add(time.Duration(i) * time.Minute)})
+	}
+	// The oldest moves (it is now the most recently updated); the newest
+	// is taken by an agent.
+	mustUpdate(t, s, ids[0], func(c *chatstate.Chat) ([]chatstate.Event, error) {
+		c.Page, c.UpdatedAt = "/pricing", baseTime().Add(time.Hour)
+		return nil, nil
+	})
+	mustUpdate(t, s, ids[3], func(c *chatstate.Chat) ([]chatstate.Event, error) {
+		c.Phase, c.AgentName = chatstate.PhaseConnected, "alice"
+		return nil, nil
+	})
+	chats, err := s.ListChats(t.Context(), chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseQueued}, OldestFirst: true, Limit: 2})
+	if err != nil {
+		t.Fatalf("ListChats() = %v, want nil", err)
+	}
+	got := make([]string, len(chats))
+	for i, c := range chats {
+		got[i] = c.ID
+	}
+	if diff := cmp.Diff(ids[:2], got); diff != "" {
+		t.Errorf("ListChats(OldestFirst, Limit: 2) mismatch, want the two created first (-want +got):\n%s", diff)
+	}
+}

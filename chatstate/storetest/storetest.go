@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) chatstate.Store) {
 		{"ListChats/Filter", testListChatsFilter},
 		{"ListChats/DefaultLimit", testListChatsDefaultLimit},
 		{"ListChats/OrderFollowsUpdate", testListChatsOrderFollowsUpdate},
+		{"ListChats/OldestFirst", testListChatsOldestFirst},
 		{"ListChats/OfflineAt", testListChatsOfflineAt},
 		{"AgentSession/Lifecycle", testAgentSessionLifecycle},
 		{"AgentSession/Expiry", testAgentSessionExpiry},
