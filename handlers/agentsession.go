@@ -52,11 +52,11 @@ func (j *agentJar) setPath(path string) { j.store.Options.Path = path }
 
 // token is the session token of r's cookie, or "".
 func (j *agentJar) token(r *http.Request) string {
-	session, err := readCookie(j.store, r, j.name, j.viaTLS(r))
+	values, _, err := readCookie(j.store, r, j.name, j.viaTLS(r))
 	if err != nil {
 		return ""
 	}
-	token, _ := session.Values[agentTokenKey].(string)
+	token, _ := values[agentTokenKey].(string)
 	return token
 }
 

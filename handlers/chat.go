@@ -93,7 +93,7 @@ func (vw *visitorWidget) startChat(c echo.Context) error {
 		return err
 	}
 	if params.UserID == "" {
-		if err := vw.jar.Set(c.Response(), c.Request(), token); err != nil {
+		if err := vw.jar.Set(c.Response(), c.Request(), token, time.Now()); err != nil {
 			return err
 		}
 	}

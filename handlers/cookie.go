@@ -3,18 +3,29 @@ package handlers
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 )
 
 const (
 	tokenKey = "token"
+	// issuedKey holds when the cookie was written, in Unix seconds.
+	issuedKey = "issued"
 	// tokenCookieMaxAge keeps a chat restorable across a week of visits;
-	// every page view renews it.
+	// page views renew it.
 	tokenCookieMaxAge = 7 * 24 * 60 * 60
+	// tokenRenewAfter is how old a cookie gets before a page view writes
+	// it again: encoding it on every page cost more than rendering the
+	// latest lines of a long chat.
+	tokenRenewAfter = time.Hour
 )
 
 // hostPrefix marks a cookie that browsers take only from a secure origin,
@@ -61,6 +72,11 @@ func newCookieStore(secrets [][]byte, purpose string, maxAge int, path string, s
 		pairs = append(pairs, deriveKey(secret, purpose+" signing"), deriveKey(secret, purpose+" encryption"))
 	}
 	store := sessions.NewCookieStore(pairs...)
+	for _, codec := range store.Codecs {
+		if sc, ok := codec.(*securecookie.SecureCookie); ok {
+			sc.SetSerializer(stringValues{})
+		}
+	}
 	store.MaxAge(maxAge)
 	store.Options.Path = path
 	store.Options.HttpOnly = true
@@ -97,12 +113,64 @@ func cookiePath(name, path string) string {
 }
 
 // readCookie decodes the cookie called name (as named on r) of store.
-func readCookie(store *sessions.CookieStore, r *http.Request, name string, secure bool) (*sessions.Session, error) {
+// rotated reports that a key other than the newest one wrote it.
+func readCookie(store *sessions.CookieStore, r *http.Request, name string, secure bool) (values map[any]any, rotated bool, err error) {
 	name = cookieName(name, secure)
-	if _, err := r.Cookie(name); err != nil {
-		return nil, err
+	cookie, err := r.Cookie(name)
+	if err != nil {
+		return nil, false, err
 	}
-	return store.New(r, name)
+	if err := store.Codecs[0].Decode(name, cookie.Value, &values); err == nil {
+		return values, false, nil
+	}
+	if err := securecookie.DecodeMulti(name, cookie.Value, &values, store.Codecs[1:]...); err != nil {
+		return nil, false, err
+	}
+	return values, true, nil
+}
+
+// stringValues stores a cookie's values, strings under string keys, as
+// JSON. It reads the gob that cookies were written in before, so that
+// nobody loses a chat to the change: gob, securecookie's default, cost
+// more than the rest of a restore's cookie handling together.
+type stringValues struct{}
+
+func (stringValues) Serialize(src any) ([]byte, error) {
+	values, ok := src.(map[any]any)
+	if !ok {
+		return nil, fmt.Errorf("cookie values: %T, want map[any]any", src)
+	}
+	out := make(map[string]string, len(values))
+	for k, v := range values {
+		key, keyOK := k.(string)
+		value, valueOK := v.(string)
+		if !keyOK || !valueOK {
+			return nil, fmt.Errorf("cookie values: %T: %T, want strings", k, v)
+		}
+		out[key] = value
+	}
+	return json.Marshal(out)
+}
+
+func (stringValues) Deserialize(src []byte, dst any) error {
+	if len(src) == 0 || src[0] != '{' {
+		// A gob stream starts with the length of a type definition,
+		// never 123 ('{') for a map of interfaces.
+		return securecookie.GobEncoder{}.Deserialize(src, dst)
+	}
+	values, ok := dst.(*map[any]any)
+	if !ok {
+		return fmt.Errorf("cookie values: decode into %T, want *map[any]any", dst)
+	}
+	var in map[string]string
+	if err := json.Unmarshal(src, &in); err != nil {
+		return err
+	}
+	*values = make(map[any]any, len(in))
+	for k, v := range in {
+		(*values)[k] = v
+	}
+	return nil
 }
 
 // expireCookie deletes a cookie of store.
@@ -121,25 +189,30 @@ func expireCookie(store *sessions.CookieStore, w http.ResponseWriter, name strin
 
 // Token returns the restore token in the request's cookie: errNoTokenCookie
 // when there is none, errBadTokenCookie when it was tampered with or signed
-// by a key no longer configured.
-func (j *tokenJar) Token(r *http.Request) (string, error) {
-	session, err := readCookie(j.store, r, j.name, j.viaTLS(r))
+// by a key no longer configured. stale reports a cookie to write again:
+// older than tokenRenewAfter, or written with a key other than the newest.
+func (j *tokenJar) Token(r *http.Request, now time.Time) (token string, stale bool, err error) {
+	values, rotated, err := readCookie(j.store, r, j.name, j.viaTLS(r))
 	if errors.Is(err, http.ErrNoCookie) {
-		return "", errNoTokenCookie
+		return "", false, errNoTokenCookie
 	}
 	if err != nil {
-		return "", errBadTokenCookie
+		return "", false, errBadTokenCookie
 	}
-	token, _ := session.Values[tokenKey].(string)
+	token, _ = values[tokenKey].(string)
 	if token == "" {
-		return "", errBadTokenCookie
+		return "", false, errBadTokenCookie
 	}
-	return token, nil
+	issuedText, _ := values[issuedKey].(string)
+	issued, err := strconv.ParseInt(issuedText, 10, 64)
+	stale = rotated || err != nil || now.Sub(time.Unix(issued, 0)) > tokenRenewAfter
+	return token, stale, nil
 }
 
 // Set writes the token with the newest key, renewing its expiry.
-func (j *tokenJar) Set(w http.ResponseWriter, r *http.Request, token string) error {
-	return saveCookie(j.store, w, r, j.name, map[any]any{tokenKey: token}, j.viaTLS(r))
+func (j *tokenJar) Set(w http.ResponseWriter, r *http.Request, token string, now time.Time) error {
+	values := map[any]any{tokenKey: token, issuedKey: strconv.FormatInt(now.Unix(), 10)}
+	return saveCookie(j.store, w, r, j.name, values, j.viaTLS(r))
 }
 
 // Clear deletes the cookie.

@@ -121,3 +121,52 @@ func TestEarlierNeedsAChat(t *testing.T) {
 		t.Errorf("earlier lines before a malformed seq: status %d, want 400", res.status)
 	}
 }
+
+// TestReloadShowsWhatWasLoggedSince: a reload after lines were logged
+// elsewhere (the live transport, another instance) shows the latest page
+// exactly as a server that never rendered the chat before shows it, line
+// for line and byte for byte, the earlier ones on demand.
+func TestReloadShowsWhatWasLoggedSince(t *testing.T) {
+	en := newEnv(t)
+	srv := en.server()
+	v := en.visitor(srv)
+	id := longChat(t, en, v, 60)
+	logShown := func(v *visitor) string {
+		t.Helper()
+		html, err := v.get("/pricing").widget().Find("ol.parley-log").Html()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return html
+	}
+	first := logShown(v)
+
+	ctx := context.Background()
+	you := chatstate.Party{Type: chatstate.PartyVisitor, Name: "Ada"}
+	for i, say := range []struct {
+		from chatstate.Party
+		text string
+	}{{agentParty(), "one <b>more</b>"}, {you, "and mine"}, {agentParty(), "the last"}} {
+		if _, err := en.chats.SendMessage(ctx, id, say.from, fmt.Sprint("late", i), say.text); err != nil {
+			t.Fatal(err)
+		}
+		if err := en.chats.Typing(ctx, id, say.from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again := logShown(v)
+	if again == first {
+		t.Fatal("the reload shows the same lines as before the new ones")
+	}
+	shown := transcript(v.get("/pricing").widget())
+	if len(shown) != 50 || shown[len(shown)-1].Text != "the last" || shown[len(shown)-2].Author != en.en("conversation.you") ||
+		shown[len(shown)-3].Text != "one <b>more</b>" {
+		t.Fatalf("after three more messages the page shows %d lines ending %+v, want the latest 50", len(shown), shown[len(shown)-3:])
+	}
+
+	fresh := *v
+	fresh.srv = en.server()
+	if cold := logShown(&fresh); cold != again {
+		t.Errorf("the reload differs from a first render of the same chat:\nreload: %s\nfirst:  %s", again, cold)
+	}
+}

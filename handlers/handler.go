@@ -32,6 +32,7 @@ type visitorChats interface {
 	Claim(ctx context.Context, id, userID string) (chatstate.Chat, error)
 	Chat(ctx context.Context, id string) (chatstate.Chat, error)
 	RecentLines(ctx context.Context, id string, upTo int64, lines int) ([]chatstate.Event, bool, error)
+	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]chatstate.Event, error)
 	SaveDraft(ctx context.Context, id string, draft chatstate.Registration) (chatstate.Chat, error)
 	Register(ctx context.Context, id string, r chatstate.Registration) (chatstate.Chat, error)
 	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
@@ -172,6 +173,8 @@ type visitorWidget struct {
 	messageLimit *rateLimiter
 	pageLimit    *rateLimiter
 	metrics      *metrics
+	// pages are the latest lines of the chats restored lately, rendered.
+	pages *recentPages
 }
 
 // liveTransports carry a chat's events to its visitor, and the console's
@@ -259,6 +262,7 @@ func New(d Deps) *Handler {
 		// event reaches every agent's queue.
 		pageLimit: newRateLimiter(0.5, 10),
 		metrics:   metrics,
+		pages:     newRecentPages(recentPagesBytes),
 	}
 	transports := &liveTransports{
 		surface:        shared,

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -47,7 +48,8 @@ func (vw *visitorWidget) restore(c echo.Context) restored {
 // keeps the cookie, since the chat may well come back.
 func (vw *visitorWidget) restoreCookie(c echo.Context) restored {
 	r, w := c.Request(), c.Response()
-	token, err := vw.jar.Token(r)
+	now := time.Now()
+	token, stale, err := vw.jar.Token(r, now)
 	switch {
 	case errors.Is(err, errNoTokenCookie):
 		return restored{}
@@ -71,9 +73,12 @@ func (vw *visitorWidget) restoreCookie(c echo.Context) restored {
 		vw.jar.Clear(w, r)
 		return restored{}
 	}
-	// Re-writing the cookie renews its expiry and moves it to the newest key.
-	if err := vw.jar.Set(w, r, token); err != nil {
-		vw.log.ErrorContext(r.Context(), "renew chat cookie", "err", err)
+	// Re-writing the cookie renews its expiry and moves it to the newest
+	// key; within the hour it needs neither.
+	if stale {
+		if err := vw.jar.Set(w, r, token, now); err != nil {
+			vw.log.ErrorContext(r.Context(), "renew chat cookie", "err", err)
+		}
 	}
 	return restored{chat: chat, found: true}
 }
@@ -131,11 +136,18 @@ func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) v
 	// The page shows the most recent lines, up to the chat as it was read;
 	// the live transport goes on from there, and older lines come on
 	// demand (earlier), so a long chat's page costs what a short one's does.
-	lines := transcriptPageLines
+	var (
+		lines   []views.Line
+		earlier bool
+		err     error
+	)
 	if v.wholeTranscript {
-		lines = math.MaxInt32
+		var events []chatstate.Event
+		events, earlier, err = vw.chats.RecentLines(ctx, chat.ID, chat.LastSeq, math.MaxInt32)
+		lines = linesOf(tr, events)
+	} else {
+		lines, earlier, err = vw.recentLines(ctx, tr, *chat)
 	}
-	events, earlier, err := vw.chats.RecentLines(ctx, chat.ID, chat.LastSeq, lines)
 	if err != nil {
 		vw.log.ErrorContext(ctx, "load transcript", "chat", chat.ID, "err", err)
 		w.State, w.ChatID, w.Phase, w.LastSeq = views.WidgetStart, "", "", 0
@@ -143,10 +155,10 @@ func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) v
 		return w
 	}
 	w.State = views.WidgetConversation
-	w.Talk = talkView(tr, *chat, events)
+	w.Talk = talkView(tr, *chat, lines)
 	w.Talk.Earlier = earlier
 	if !w.Open {
-		w.Unread = unread(v.ui, *chat, events)
+		w.Unread = unread(v.ui, *chat, lines)
 	}
 	return w
 }
@@ -186,13 +198,8 @@ func formErrors(tr views.Translator, f views.RegistrationForm, verr *chatstate.V
 	return f
 }
 
-func talkView(tr views.Translator, chat chatstate.Chat, events []chatstate.Event) views.Conversation {
-	talk := views.Conversation{ClientID: newClientID(), EndReason: chat.EndReason}
-	for _, ev := range events {
-		if line, ok := lineView(tr, ev); ok {
-			talk.Lines = append(talk.Lines, line)
-		}
-	}
+func talkView(tr views.Translator, chat chatstate.Chat, lines []views.Line) views.Conversation {
+	talk := views.Conversation{ClientID: newClientID(), EndReason: chat.EndReason, Lines: lines}
 	switch chat.Phase {
 	case chatstate.PhaseQueued:
 		talk.Status = tr.T("conversation.waiting", "name", chat.Visitor.FirstName)
@@ -200,6 +207,17 @@ func talkView(tr views.Translator, chat chatstate.Chat, events []chatstate.Event
 		talk.Ended = tr.T("conversation.ended")
 	}
 	return talk
+}
+
+// linesOf turns logged events into transcript lines.
+func linesOf(tr views.Translator, events []chatstate.Event) []views.Line {
+	lines := make([]views.Line, 0, len(events))
+	for _, ev := range events {
+		if line, ok := lineView(tr, ev); ok {
+			lines = append(lines, line)
+		}
+	}
+	return lines
 }
 
 // lineView turns a logged event into a transcript line; events the visitor

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/views"
 )
 
 // uiCookieMaxAge keeps the widget open or collapsed as the visitor left it
@@ -69,13 +70,13 @@ func (s *surface) isOpen(ui uiState) bool {
 
 // unread counts the agent's messages after what a collapsed widget had
 // seen of chat.
-func unread(ui uiState, chat chatstate.Chat, events []chatstate.Event) int {
+func unread(ui uiState, chat chatstate.Chat, lines []views.Line) int {
 	if !ui.set || ui.open || ui.chatID != chat.ID {
 		return 0
 	}
 	n := 0
-	for _, ev := range events {
-		if ev.Seq > ui.seen && ev.Kind == chatstate.EventMessage && ev.From.Type == chatstate.PartyAgent {
+	for _, l := range lines {
+		if l.Seq > ui.seen && l.Kind == views.LineMessage && l.From == string(chatstate.PartyAgent) {
 			n++
 		}
 	}

@@ -207,13 +207,7 @@ func (vw *visitorWidget) earlier(c echo.Context) error {
 		return err
 	}
 	tr := vw.translator(v, &r.chat)
-	lines := make([]views.Line, 0, len(events))
-	for _, ev := range events {
-		if line, ok := lineView(tr, ev); ok {
-			lines = append(lines, line)
-		}
-	}
-	return vw.render(c, http.StatusOK, views.EarlierLines(lines, more, tr.T("conversation.earlier")))
+	return vw.render(c, http.StatusOK, views.EarlierLines(linesOf(tr, events), more, tr.T("conversation.earlier")))
 }
 
 // popup serves the chat in a window of its own, for startChat without

@@ -100,6 +100,10 @@ type Line struct {
 	Author string
 	Text   string
 	Time   time.Time
+	// HTML, when set, is the line as TranscriptLine rendered it earlier
+	// (escaped there), kept so that a page of a long chat does not render
+	// the same lines again on every reload.
+	HTML string
 }
 
 // LineKind says how a line is drawn.

@@ -1,0 +1,58 @@
+package handlers
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+)
+
+// TestTokenCookieRenewal: a page view writes the restore cookie again
+// only when it is over an hour old or written with an older key, and a
+// cookie from before the JSON format (gob) still restores, and is renewed.
+func TestTokenCookieRenewal(t *testing.T) {
+	secret := []byte("a secret of at least thirty-two characters")
+	jar := newTokenJar([][]byte{secret}, "parley_chat", func(*http.Request) bool { return false })
+	now := time.Now()
+	written := func(at time.Time) *http.Request {
+		rec := httptest.NewRecorder()
+		if err := jar.Set(rec, httptest.NewRequest(http.MethodGet, "/", nil), "tok", at); err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		for _, c := range rec.Result().Cookies() {
+			req.AddCookie(c)
+		}
+		return req
+	}
+	for _, tt := range []struct {
+		name      string
+		req       *http.Request
+		wantStale bool
+	}{
+		{"written a minute ago", written(now.Add(-time.Minute)), false},
+		{"written two hours ago", written(now.Add(-2 * time.Hour)), true},
+		{"written in gob", gobCookie(t, secret), true},
+	} {
+		token, stale, err := jar.Token(tt.req, now)
+		if token != "tok" || stale != tt.wantStale || err != nil {
+			t.Errorf("%s: Token = %q, stale %v, %v; want tok, stale %v", tt.name, token, stale, err, tt.wantStale)
+		}
+	}
+}
+
+// gobCookie is a restore cookie as Parley wrote it before, with gob.
+func gobCookie(t *testing.T, secret []byte) *http.Request {
+	t.Helper()
+	store := sessions.NewCookieStore(deriveKey(secret, "parley cookie signing"), deriveKey(secret, "parley cookie encryption"))
+	value, err := securecookie.EncodeMulti("parley_chat", map[any]any{tokenKey: "tok"}, store.Codecs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(&http.Cookie{Name: "parley_chat", Value: value})
+	return req
+}
