@@ -350,7 +350,7 @@ func openPopup(t *testing.T, p *page, script string) *page {
 }
 
 // waitUntil polls check (run in the page) until it is true.
-func waitUntil(t *testing.T, p *page, what, check string) {
+func waitUntil(t testing.TB, p *page, what, check string) {
 	t.Helper()
 	if !p.poll(func(ctx context.Context) bool {
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](check))

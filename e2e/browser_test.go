@@ -31,8 +31,23 @@ type browser struct {
 
 // newBrowser starts Chromium for the test and closes it at the end; extra
 // options add to (or override) the suite's.
-func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
+func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
+	// On a loaded machine Chromium now and then exits before it listens
+	// (seen once in a few hundred starts): a second start tells that from
+	// a browser that cannot run at all.
+	b, err := startBrowser(t, extra...)
+	if err != nil {
+		t.Logf("start Chromium (%s), once more after: %v", chromiumPath, err)
+		b, err = startBrowser(t, extra...)
+	}
+	if err != nil {
+		t.Fatalf("start Chromium (%s): %v", chromiumPath, err)
+	}
+	return b
+}
+
+func startBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) (*browser, error) {
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.NoSandbox,
@@ -55,14 +70,14 @@ func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
 	// The first action starts the process; its life is bound to ctx, which
 	// has no deadline.
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium (%s): %v", chromiumPath, err)
+		return nil, err
 	}
-	return &browser{ctx: ctx}
+	return &browser{ctx: ctx}, nil
 }
 
 // page is one tab, driven like a user would.
 type page struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 
 	mu      sync.Mutex
@@ -71,7 +86,7 @@ type page struct {
 
 // newPage opens a tab in a new browser context: its own cookies and
 // storage, as a separate person (a visitor, an agent) would have.
-func (b *browser) newPage(t *testing.T) *page {
+func (b *browser) newPage(t testing.TB) *page {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)

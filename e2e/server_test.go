@@ -30,7 +30,7 @@ var listeningLine = regexp.MustCompile(`listening on (https?://\S+)`)
 
 // server is one running parley process, or one of the examples.
 type server struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	dataDir string
 	args    []string
@@ -51,7 +51,7 @@ type server struct {
 // dataDir (a fresh temporary directory when empty) and extraArgs, waits until
 // /healthz answers, and stops it when the test ends: SIGTERM, and the test
 // fails if the server does not exit cleanly.
-func startServer(t *testing.T, dataDir string, extraArgs ...string) *server {
+func startServer(t testing.TB, dataDir string, extraArgs ...string) *server {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
@@ -63,7 +63,7 @@ func startServer(t *testing.T, dataDir string, extraArgs ...string) *server {
 }
 
 // startExample runs the existing-site example like startServer runs parley.
-func startExample(t *testing.T, extraArgs ...string) *server {
+func startExample(t testing.TB, extraArgs ...string) *server {
 	t.Helper()
 	s := &server{t: t, bin: exampleBin, dataDir: t.TempDir(), args: extraArgs}
 	s.launch("127.0.0.1:0")

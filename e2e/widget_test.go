@@ -25,7 +25,7 @@ func openWidget(p *page) {
 
 // openChat loads the site's home page, opens the widget, starts a chat and
 // registers, with JavaScript on, and waits for the waiting line.
-func openChat(t *testing.T, p *page, srv *server, firstName, email string) {
+func openChat(t testing.TB, p *page, srv *server, firstName, email string) {
 	t.Helper()
 	p.navigate(srv.URL + "/")
 	openWidget(p)
@@ -38,7 +38,7 @@ func openChat(t *testing.T, p *page, srv *server, firstName, email string) {
 
 // sendMessage types text into the compose box, clicks Send and waits until
 // the transcript shows it.
-func sendMessage(t *testing.T, p *page, text string) {
+func sendMessage(t testing.TB, p *page, text string) {
 	t.Helper()
 	p.fillField("Message", text)
 	p.clickButton("Send")
@@ -46,7 +46,7 @@ func sendMessage(t *testing.T, p *page, text string) {
 }
 
 // waitTranscriptLine waits until a line of the transcript holds text.
-func waitTranscriptLine(t *testing.T, p *page, text string) {
+func waitTranscriptLine(t testing.TB, p *page, text string) {
 	t.Helper()
 	p.waitFor(logRole, logName)
 	p.waitText(text)
