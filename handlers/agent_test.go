@@ -720,27 +720,12 @@ func TestAgentCookieOverTLS(t *testing.T) {
 func TestConsolesShareTheQueue(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t)
-	closing := make(chan struct{})
-	ls := httptest.NewServer(newSite(en.consoleDeps(closing)))
-	t.Cleanup(func() {
-		close(closing)
-		ls.Close()
-	})
+	ls := consoleServer(t, en)
 	srv := ls.Config.Handler
 	const consoles = 6
 	var conns []*websocket.Conn
 	for range consoles {
-		a := agentBrowser(t, en, srv, "alice")
-		h := http.Header{"Origin": {ls.URL}, "Cookie": {a.cookieHeader()}}
-		conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ls.URL, "http")+"/agent/ws?queue=&chats=", h)
-		if err != nil {
-			t.Fatalf("dial /agent/ws: %v", err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		send(t, conn, map[string]any{"type": "hello", "lastSeq": 0})
-		wantResume(t, next(t, conn), true)
-		nextWith(t, conn, `id="agent-queue-list"`)
-		conns = append(conns, conn)
+		conns = append(conns, dialConsole(t, en, ls, "alice"))
 	}
 
 	before := en.store.queueReads.Load()
@@ -797,27 +782,9 @@ func TestConsolesShareTheQueue(t *testing.T) {
 func TestConsoleTakesEveryEventOfAChatItTakes(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t)
-	closing := make(chan struct{})
-	ls := httptest.NewServer(newSite(en.consoleDeps(closing)))
-	t.Cleanup(func() {
-		close(closing)
-		ls.Close()
-	})
+	ls := consoleServer(t, en)
 	srv := ls.Config.Handler
-	dial := func(name string) *websocket.Conn {
-		a := agentBrowser(t, en, srv, name)
-		h := http.Header{"Origin": {ls.URL}, "Cookie": {a.cookieHeader()}}
-		conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ls.URL, "http")+"/agent/ws?queue=&chats=", h)
-		if err != nil {
-			t.Fatalf("dial /agent/ws: %v", err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		send(t, conn, map[string]any{"type": "hello", "lastSeq": 0})
-		wantResume(t, next(t, conn), true)
-		nextWith(t, conn, `id="agent-queue-list"`)
-		return conn
-	}
-	alice, bob := dial("alice"), dial("bob")
+	alice, bob := dialConsole(t, en, ls, "alice"), dialConsole(t, en, ls, "bob")
 	id := en.visitor(srv).register("/products", "Ada")
 	nextWith(t, alice, "agent-queue-"+id)
 	nextWith(t, bob, "agent-queue-"+id)
@@ -857,4 +824,34 @@ func TestConsoleTakesEveryEventOfAChatItTakes(t *testing.T) {
 	if n := en.chats.Hub().Stats().Delivered - delivered; n > messages+5 {
 		t.Errorf("the hub delivered %d events for %d messages to two consoles, want about one each: the other console was woken too", n, messages)
 	}
+}
+
+// consoleServer serves the site with the console on a live listener,
+// closing it (and the consoles' feeds) at the end of the test.
+func consoleServer(t *testing.T, en *env) *httptest.Server {
+	t.Helper()
+	closing := make(chan struct{})
+	ls := httptest.NewServer(newSite(en.consoleDeps(closing)))
+	t.Cleanup(func() {
+		close(closing)
+		ls.Close()
+	})
+	return ls
+}
+
+// dialConsole signs agent in and opens its console's feed, up to the
+// queue list that follows the resume.
+func dialConsole(t *testing.T, en *env, ls *httptest.Server, agent string) *websocket.Conn {
+	t.Helper()
+	a := agentBrowser(t, en, ls.Config.Handler, agent)
+	h := http.Header{"Origin": {ls.URL}, "Cookie": {a.cookieHeader()}}
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ls.URL, "http")+"/agent/ws?queue=&chats=", h)
+	if err != nil {
+		t.Fatalf("dial /agent/ws: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	send(t, conn, map[string]any{"type": "hello", "lastSeq": 0})
+	wantResume(t, next(t, conn), true)
+	nextWith(t, conn, `id="agent-queue-list"`)
+	return conn
 }

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/parley/parley/chatstate"
 )
 
 // TestPragmas checks the settings durability and concurrency rest on, on
@@ -36,7 +39,7 @@ func TestPragmas(t *testing.T) {
 		{"write", onWriter, "synchronous", "2"}, // FULL
 		{"write", onWriter, "foreign_keys", "1"},
 		{"write", onWriter, "busy_timeout", "10000"},
-		{"write", onWriter, "user_version", "4"},
+		{"write", onWriter, "user_version", "5"},
 		{"read", onReader, "journal_mode", "wal"},
 		{"read", onReader, "foreign_keys", "1"},
 		{"read", onReader, "busy_timeout", "10000"},
@@ -63,8 +66,37 @@ func TestClientIDLookupUsesIndex(t *testing.T) {
 		t.Fatalf("Open() = %v, want nil", err)
 	}
 	defer s.Close()
-	rows, err := s.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN SELECT `+eventColumns+` FROM events
+	plan := queryPlan(t, s, `SELECT `+eventColumns+` FROM events
 		WHERE chat_id = ? AND client_id = ? AND client_id <> ''`, "c", "m")
+	if want := "USING INDEX events_client_id"; !strings.Contains(plan, want) {
+		t.Errorf("query plan:\n%s\nwant it to contain %q", plan, want)
+	}
+}
+
+// TestOfflineSweepUsesIndex guards the offline sweep's query, which runs
+// every few seconds over every live chat, against a table scan.
+func TestOfflineSweepUsesIndex(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
+	if err != nil {
+		t.Fatalf("Open() = %v, want nil", err)
+	}
+	defer s.Close()
+	// The sweep's own filter (chatstate.Service.ExpireOffline).
+	query, args := listQuery(chatstate.ChatFilter{
+		Phases:    []chatstate.Phase{chatstate.PhaseRegistration, chatstate.PhaseQueued, chatstate.PhaseConnected},
+		OfflineAt: time.Now(),
+		Limit:     500,
+	})
+	plan := queryPlan(t, s, query, args...)
+	if want := "USING INDEX chats_offline_at"; !strings.Contains(plan, want) {
+		t.Errorf("query plan:\n%s\nwant it to contain %q", plan, want)
+	}
+}
+
+// queryPlan is SQLite's plan for query, a line a step.
+func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +110,8 @@ func TestClientIDLookupUsesIndex(t *testing.T) {
 		}
 		plan += detail + "\n"
 	}
-	if want := "USING INDEX events_client_id"; !strings.Contains(plan, want) {
-		t.Errorf("query plan:\n%s\nwant it to contain %q", plan, want)
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
+	return plan
 }
