@@ -41,7 +41,14 @@ type agentFeed struct {
 	names map[string]string
 }
 
-func (f *agentFeed) topic() string { return "" }
+func (f *agentFeed) topic() string            { return "" }
+func (f *agentFeed) heartbeat() time.Duration { return 30 * time.Second }
+
+// present records nothing: an agent's presence does not keep a chat alive.
+func (f *agentFeed) present() {}
+
+// subscribe takes what may change the queue, and follows the chats the
+// client says it shows.
 func (f *agentFeed) subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscription {
 	f.sub = h.SubscribeAll(buffer, wantedByConsoles)
 	for id := range f.chats {
@@ -74,10 +81,6 @@ func (f *agentFeed) show(id string, seq int64) {
 	}
 	f.chats[id] = seq
 }
-func (f *agentFeed) heartbeat() time.Duration { return 30 * time.Second }
-
-// present records nothing: an agent's presence does not keep a chat alive.
-func (f *agentFeed) present() {}
 
 // newAgentFeed builds the feed of the signed-in agent from what the console
 // says it shows; only the console's own pages may open it.

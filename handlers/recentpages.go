@@ -109,7 +109,7 @@ func (vw *visitorWidget) recentLines(ctx context.Context, tr *localization.Catal
 		return nil, false, err
 	}
 	page := &recentPage{chatID: chat.ID, catalog: tr, upTo: chat.LastSeq, earlier: earlier}
-	page.lines = append(make([]views.Line, 0, min(len(lines)+len(events), transcriptPageLines+len(events))), lines...)
+	page.lines = append(make([]views.Line, 0, len(lines)+len(events)), lines...)
 	for _, ev := range events {
 		if ev.Seq > chat.LastSeq {
 			break
