@@ -3,9 +3,7 @@ package handlers
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -72,11 +70,6 @@ func newCookieStore(secrets [][]byte, purpose string, maxAge int, path string, s
 		pairs = append(pairs, deriveKey(secret, purpose+" signing"), deriveKey(secret, purpose+" encryption"))
 	}
 	store := sessions.NewCookieStore(pairs...)
-	for _, codec := range store.Codecs {
-		if sc, ok := codec.(*securecookie.SecureCookie); ok {
-			sc.SetSerializer(stringValues{})
-		}
-	}
 	store.MaxAge(maxAge)
 	store.Options.Path = path
 	store.Options.HttpOnly = true
@@ -127,50 +120,6 @@ func readCookie(store *sessions.CookieStore, r *http.Request, name string, secur
 		return nil, false, err
 	}
 	return values, true, nil
-}
-
-// stringValues stores a cookie's values, strings under string keys, as
-// JSON. It reads the gob that cookies were written in before, so that
-// nobody loses a chat to the change: gob, securecookie's default, cost
-// more than the rest of a restore's cookie handling together.
-type stringValues struct{}
-
-func (stringValues) Serialize(src any) ([]byte, error) {
-	values, ok := src.(map[any]any)
-	if !ok {
-		return nil, fmt.Errorf("cookie values: %T, want map[any]any", src)
-	}
-	out := make(map[string]string, len(values))
-	for k, v := range values {
-		key, keyOK := k.(string)
-		value, valueOK := v.(string)
-		if !keyOK || !valueOK {
-			return nil, fmt.Errorf("cookie values: %T: %T, want strings", k, v)
-		}
-		out[key] = value
-	}
-	return json.Marshal(out)
-}
-
-func (stringValues) Deserialize(src []byte, dst any) error {
-	if len(src) == 0 || src[0] != '{' {
-		// A gob stream starts with the length of a type definition,
-		// never 123 ('{') for a map of interfaces.
-		return securecookie.GobEncoder{}.Deserialize(src, dst)
-	}
-	values, ok := dst.(*map[any]any)
-	if !ok {
-		return fmt.Errorf("cookie values: decode into %T, want *map[any]any", dst)
-	}
-	var in map[string]string
-	if err := json.Unmarshal(src, &in); err != nil {
-		return err
-	}
-	*values = make(map[any]any, len(in))
-	for k, v := range in {
-		(*values)[k] = v
-	}
-	return nil
 }
 
 // expireCookie deletes a cookie of store.

@@ -11,8 +11,9 @@ import (
 )
 
 // TestTokenCookieRenewal: a page view writes the restore cookie again
-// only when it is over an hour old or written with an older key, and a
-// cookie from before the JSON format (gob) still restores, and is renewed.
+// only when it is over an hour old, and a cookie an older Parley wrote,
+// without its time, still restores and is renewed. (A cookie of an older
+// key: TestKeyRotation.)
 func TestTokenCookieRenewal(t *testing.T) {
 	secret := []byte("a secret of at least thirty-two characters")
 	jar := newTokenJar([][]byte{secret}, "parley_chat", func(*http.Request) bool { return false })
@@ -35,7 +36,7 @@ func TestTokenCookieRenewal(t *testing.T) {
 	}{
 		{"written a minute ago", written(now.Add(-time.Minute)), false},
 		{"written two hours ago", written(now.Add(-2 * time.Hour)), true},
-		{"written in gob", gobCookie(t, secret), true},
+		{"written without its time", untimedCookie(t, secret), true},
 	} {
 		token, stale, err := jar.Token(tt.req, now)
 		if token != "tok" || stale != tt.wantStale || err != nil {
@@ -44,8 +45,9 @@ func TestTokenCookieRenewal(t *testing.T) {
 	}
 }
 
-// gobCookie is a restore cookie as Parley wrote it before, with gob.
-func gobCookie(t *testing.T, secret []byte) *http.Request {
+// untimedCookie is a restore cookie as Parley wrote it before it kept the
+// time it wrote it.
+func untimedCookie(t *testing.T, secret []byte) *http.Request {
 	t.Helper()
 	store := sessions.NewCookieStore(deriveKey(secret, "parley cookie signing"), deriveKey(secret, "parley cookie encryption"))
 	value, err := securecookie.EncodeMulti("parley_chat", map[any]any{tokenKey: "tok"}, store.Codecs...)
