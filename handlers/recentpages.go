@@ -14,6 +14,10 @@ import (
 // latest page of about 2,500 chats.
 const recentPagesBytes = 32 << 20
 
+// recentPageOverhead is what a cached page costs beside its lines: the
+// list element, the map entry and the page itself.
+const recentPageOverhead = 256
+
 // recentPages keeps, for the chats restored lately, the latest page of the
 // transcript as rendered with one catalog. A logged line never changes, so
 // a reload renders, and reads from the store, only the lines logged since.
@@ -126,9 +130,17 @@ func (vw *visitorWidget) recentLines(ctx context.Context, tr *localization.Catal
 	if extra := len(page.lines) - transcriptPageLines; extra > 0 {
 		page.lines, page.earlier = page.lines[extra:], true
 	}
-	for _, l := range page.lines {
-		page.size += len(l.HTML) + len(l.Text) + len(l.Author) + len(l.From) + 64
-	}
-	vw.pages.put(page)
+	vw.pages.put(page.sized())
 	return page.lines, page.earlier, nil
+}
+
+// sized counts what p holds, for the cache's bound. Every page costs its
+// bookkeeping too, so that pages without lines (a visitor still waiting)
+// do not pile up without limit.
+func (p *recentPage) sized() *recentPage {
+	p.size = recentPageOverhead + len(p.chatID)
+	for _, l := range p.lines {
+		p.size += len(l.HTML) + len(l.Text) + len(l.Author) + len(l.From) + 64
+	}
+	return p
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/parley/parley/localization"
@@ -40,5 +41,19 @@ func TestRecentPagesStayWithinTheirSize(t *testing.T) {
 	}
 	if pages.bytes != 300 || pages.lru.Len() != 3 {
 		t.Errorf("the cache counts %d bytes in %d pages, want 300 in 3", pages.bytes, pages.lru.Len())
+	}
+}
+
+// TestRecentPagesCountPagesWithoutLines: a page with no line yet (a
+// visitor still waiting) still counts against the cache's size, so such
+// pages cannot pile up without limit.
+func TestRecentPagesCountPagesWithoutLines(t *testing.T) {
+	pages := newRecentPages(10 * recentPageOverhead)
+	catalog := &localization.Catalog{}
+	for i := range 100 {
+		pages.put((&recentPage{chatID: fmt.Sprintf("%032x", i), catalog: catalog}).sized())
+	}
+	if n := pages.lru.Len(); n == 0 || n >= 10 {
+		t.Errorf("100 pages without lines left %d in a cache of ten pages' overhead, want fewer than 10", n)
 	}
 }
