@@ -158,10 +158,10 @@ func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Ch
 }
 
 // ListChats returns the chats matching filter, most recently updated first
-// (chats without an UpdatedAt last) or, with OldestFirst, oldest first. Query matches the visitor's submitted
-// registration (not the draft) and the text of message events,
-// case-insensitively by Go's Unicode folding, the same on every server and
-// locale.
+// (chats without an UpdatedAt last) or, with OldestFirst, oldest first.
+// Query matches the visitor's submitted registration (not the draft) and
+// the text of message events, case-insensitively by Go's Unicode folding,
+// the same on every server and locale.
 func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]chatstate.Chat, error) {
 	var (
 		where []string

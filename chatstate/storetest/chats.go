@@ -280,14 +280,7 @@ func testListChatsFilter(t *testing.T, s chatstate.Store) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			chats, err := s.ListChats(t.Context(), tt.filter)
-			if err != nil {
-				t.Fatalf("ListChats(%+v) = %v, want nil", tt.filter, err)
-			}
-			got := make([]string, len(chats))
-			for i, c := range chats {
-				got[i] = c.ID
-			}
+			got := listIDs(t, s, tt.filter)
 			want := make([]string, len(tt.want))
 			for i, name := range tt.want {
 				want[i] = f.ids[name]
@@ -324,14 +317,7 @@ func testListChatsDefaultLimit(t *testing.T, s chatstate.Store) {
 		mustCreate(t, s, c)
 		newestFirst = append([]string{c.ID}, newestFirst...)
 	}
-	chats, err := s.ListChats(t.Context(), chatstate.ChatFilter{})
-	if err != nil {
-		t.Fatalf("ListChats() = %v, want nil", err)
-	}
-	got := make([]string, len(chats))
-	for i, c := range chats {
-		got[i] = c.ID
-	}
+	got := listIDs(t, s, chatstate.ChatFilter{})
 	if diff := cmp.Diff(newestFirst[:100], got); diff != "" {
 		t.Errorf("ListChats(Limit: 0) mismatch, want the 100 newest (-want +got):\n%s", diff)
 	}
@@ -344,14 +330,7 @@ func testListChatsOrderFollowsUpdate(t *testing.T, s chatstate.Store) {
 		c.UpdatedAt = baseTime().Add(24 * time.Hour)
 		return nil, nil
 	})
-	chats, err := s.ListChats(t.Context(), chatstate.ChatFilter{Limit: 2})
-	if err != nil {
-		t.Fatalf("ListChats() = %v, want nil", err)
-	}
-	got := make([]string, len(chats))
-	for i, c := range chats {
-		got[i] = c.ID
-	}
+	got := listIDs(t, s, chatstate.ChatFilter{Limit: 2})
 	want := []string{f.ids[oldest], f.ids[f.order[0]]}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ListChats() after Update moved %q to newest (-want +got):\n%s", oldest, diff)
@@ -418,15 +397,22 @@ func testListChatsOldestFirst(t *testing.T, s chatstate.Store) {
 		c.Phase, c.AgentName = chatstate.PhaseConnected, "alice"
 		return nil, nil
 	})
-	chats, err := s.ListChats(t.Context(), chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseQueued}, OldestFirst: true, Limit: 2})
-	if err != nil {
-		t.Fatalf("ListChats() = %v, want nil", err)
-	}
-	got := make([]string, len(chats))
-	for i, c := range chats {
-		got[i] = c.ID
-	}
+	got := listIDs(t, s, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseQueued}, OldestFirst: true, Limit: 2})
 	if diff := cmp.Diff(ids[:2], got); diff != "" {
 		t.Errorf("ListChats(OldestFirst, Limit: 2) mismatch, want the two created first (-want +got):\n%s", diff)
 	}
+}
+
+// listIDs is the ids of the chats ListChats returns for filter, in order.
+func listIDs(t *testing.T, s chatstate.Store, filter chatstate.ChatFilter) []string {
+	t.Helper()
+	chats, err := s.ListChats(t.Context(), filter)
+	if err != nil {
+		t.Fatalf("ListChats(%+v) = %v, want nil", filter, err)
+	}
+	ids := make([]string, len(chats))
+	for i, c := range chats {
+		ids[i] = c.ID
+	}
+	return ids
 }
