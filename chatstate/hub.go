@@ -57,6 +57,9 @@ type Subscription struct {
 	// what wants picks; see Follow. Guarded by the hub's lock.
 	follows map[string]struct{}
 	closed  bool
+	// ready, when set, is called after each event is queued and once the
+	// channel closes; see OnReady. Guarded by the hub's lock.
+	ready func()
 }
 
 // Events delivers events in seq order per chat. It is closed by Close or when
@@ -65,6 +68,17 @@ func (s *Subscription) Events() <-chan *Event { return s.ch }
 
 // Lagged reports whether the hub dropped this subscriber for falling behind.
 func (s *Subscription) Lagged() bool { return s.lagged.Load() }
+
+// OnReady makes the hub call ready after it queues an event on Events and
+// when it closes Events, so that a subscriber need not keep a goroutine
+// waiting on the channel: an idle connection then costs no stack. ready
+// runs under the hub's lock, so it must be quick and must not call the hub;
+// events queued before OnReady do not call it.
+func (s *Subscription) OnReady(ready func()) {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	s.ready = ready
+}
 
 // Close stops delivery and closes the channel. It is safe to call twice.
 func (s *Subscription) Close() { s.hub.remove(s) }
@@ -176,6 +190,9 @@ func (h *Hub) deliverLocked(s *Subscription, ev *Event) {
 	select {
 	case s.ch <- ev:
 		h.delivered.Add(1)
+		if s.ready != nil {
+			s.ready()
+		}
 	default:
 		h.lagLocked(s)
 	}
@@ -200,6 +217,9 @@ func (h *Hub) removeLocked(s *Subscription) {
 		s.follows, s.closed = nil, true
 		h.subs--
 		close(s.ch)
+		if s.ready != nil {
+			s.ready()
+		}
 	})
 }
 

@@ -2,6 +2,7 @@ package chatstate_test
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 
@@ -42,5 +43,30 @@ func TestSubscribeAllTakesWhatItWants(t *testing.T) {
 	}
 	if subs := hub.Stats().Subscriptions; subs != 0 {
 		t.Errorf("after Close the hub counts %d subscriptions, want 0", subs)
+	}
+}
+
+// TestOnReadyCallsForEachEventAndTheClose: a subscriber without a
+// goroutine of its own hears of each queued event and of the end of its
+// channel, whether it closed it or lagged, and of nothing else.
+func TestOnReadyCallsForEachEventAndTheClose(t *testing.T) {
+	hub := chatstate.NewHub()
+	calls := map[string]int{}
+	mine := hub.Subscribe("a", 2)
+	mine.OnReady(func() { calls["mine"]++ })
+	lagging := hub.Subscribe("a", 2)
+	lagging.OnReady(func() { calls["lagging"]++ })
+	hub.Publish([]chatstate.Event{{ChatID: "b", Seq: 1}}) // another chat's
+	hub.Publish([]chatstate.Event{{ChatID: "a", Seq: 1}, {ChatID: "a", Seq: 2}})
+	<-mine.Events()
+	<-mine.Events()
+	hub.Publish([]chatstate.Event{{ChatID: "a", Seq: 3}}) // lagging is full
+	mine.Close()
+	mine.Close()
+	if want := map[string]int{"mine": 4, "lagging": 3}; !maps.Equal(calls, want) {
+		t.Errorf("ready called %v, want %v (mine: 3 events and its close; lagging: 2 events and its drop)", calls, want)
+	}
+	if !lagging.Lagged() {
+		t.Error("the full subscriber was not dropped")
 	}
 }

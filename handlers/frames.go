@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -135,6 +136,9 @@ func (f *visitorFeed) present()                 { f.t.markSeen(f.chatID) }
 
 func (t *liveTransports) newVisitorFeed(c echo.Context, chat chatstate.Chat) *visitorFeed {
 	v := t.viewerOf(c, safeReturnTo(c.QueryParam("page")))
+	// The feed may live for hours: a string cut from a request header would
+	// keep the whole header with it.
+	v.acceptLanguage, v.csrf, v.returnTo = strings.Clone(v.acceptLanguage), strings.Clone(v.csrf), strings.Clone(v.returnTo)
 	return &visitorFeed{t: t, chat: chat, chatID: chat.ID, viewer: v, tr: t.translator(v, &chat)}
 }
 

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -191,8 +190,8 @@ type liveTransports struct {
 	metricsToken   string
 	metrics        *metrics
 	limits         *connLimits
-	// live counts the open WebSockets, so that shutdown can wait for them.
-	live liveCount
+	// sockets are the open WebSockets, which shutdown closes and waits for.
+	sockets *socketSet
 }
 
 // agentConsole is where agents sign in, take chats and answer them.
@@ -275,9 +274,16 @@ func New(d Deps) *Handler {
 		metricsToken:   d.MetricsToken,
 		metrics:        metrics,
 		limits:         newConnLimits(d.Limits),
+		sockets:        newSocketSet(),
 	}
 	transports.upgrader = newUpgrader(transports)
-	transports.live.none.L = &transports.live.mu
+	if d.Closing != nil {
+		// An idle socket has no goroutine that could watch Closing.
+		go func() {
+			<-d.Closing
+			transports.sockets.closeAll()
+		}()
+	}
 	console := &agentConsole{
 		surface:    shared,
 		chats:      d.Chats,
@@ -302,38 +308,7 @@ func New(d Deps) *Handler {
 
 // WaitLive waits until every live WebSocket has closed, which they do once
 // Closing is closed: http.Server.Shutdown does not wait for them.
-func (h *Handler) WaitLive() { h.transports.live.wait() }
-
-// liveCount counts connections that may still come and go while somebody
-// waits for none to be left, which a sync.WaitGroup does not allow.
-type liveCount struct {
-	mu   sync.Mutex
-	n    int
-	none sync.Cond
-}
-
-func (l *liveCount) add() {
-	l.mu.Lock()
-	l.n++
-	l.mu.Unlock()
-}
-
-func (l *liveCount) done() {
-	l.mu.Lock()
-	l.n--
-	if l.n == 0 {
-		l.none.Broadcast()
-	}
-	l.mu.Unlock()
-}
-
-func (l *liveCount) wait() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for l.n > 0 {
-		l.none.Wait()
-	}
-}
+func (h *Handler) WaitLive() { h.transports.sockets.wait() }
 
 // noAgents is the console with no accounts: nobody signs in.
 type noAgents struct{}

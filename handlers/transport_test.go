@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -639,5 +640,96 @@ func TestFrameWithTrailingDataRefused(t *testing.T) {
 	}
 	if c := en.chat(id); c.LastSeq != before || c.Phase == "ended" {
 		t.Errorf("after the refused body the chat is at seq %d (was %d), phase %s", c.LastSeq, before, c.Phase)
+	}
+}
+
+// TestIdleSocketKeepsOneGoroutine holds idle WebSockets open: each keeps
+// its reader and nothing else, since a second goroutine per connection
+// would double what thousands of idle visitors cost. An event still
+// reaches every one of them.
+func TestIdleSocketKeepsOneGoroutine(t *testing.T) {
+	en := newEnv(t)
+	ls := newLiveServer(t, en)
+	v, id := registeredVisitor(t, en, ls)
+	settled := func(want int) int {
+		deadline := time.Now().Add(5 * time.Second)
+		n := runtime.NumGoroutine()
+		for n > want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			n = runtime.NumGoroutine()
+		}
+		return n
+	}
+	before := settled(0)
+	const tabs = 12
+	conns := make([]*websocket.Conn, tabs)
+	for i := range conns {
+		conns[i] = mustDial(t, ls, v)
+		send(t, conns[i], map[string]any{"type": "hello", "lastSeq": 1})
+		wantResume(t, next(t, conns[i]), true)
+	}
+	// The test's own side of each connection has no goroutine.
+	if got := settled(before+tabs) - before; got > tabs {
+		t.Fatalf("%d idle sockets hold %d goroutines, want %d (one reader each)", tabs, got, tabs)
+	}
+	if _, err := en.chats.Accept(context.Background(), id, chatstate.AgentParty(agentName, "")); err != nil {
+		t.Fatal(err)
+	}
+	for i, conn := range conns {
+		if f := next(t, conn); f.Event == nil || f.Event.Kind != "agent_joined" {
+			t.Fatalf("tab %d got %+v, want agent_joined", i, f)
+		}
+	}
+	if got := settled(before+tabs) - before; got > tabs {
+		t.Errorf("after an event, %d sockets hold %d goroutines, want %d", tabs, got, tabs)
+	}
+}
+
+// TestSocketTakesConcurrentSendsInOrder has many writers commit to one
+// chat at once while a visitor's socket is open: it must show every
+// message once, in seq order, though events are written by whichever
+// goroutine their arrival starts.
+func TestSocketTakesConcurrentSendsInOrder(t *testing.T) {
+	en := newEnv(t)
+	ls := newLiveServer(t, en)
+	v, id := registeredVisitor(t, en, ls)
+	ctx := context.Background()
+	joined, err := en.chats.Accept(ctx, id, chatstate.AgentParty(agentName, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := mustDial(t, ls, v)
+	send(t, conn, map[string]any{"type": "hello", "lastSeq": joined.LastSeq})
+	wantResume(t, next(t, conn), true)
+
+	const writers, each = 8, 25
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for i := range each {
+				clientID := "w" + strconv.Itoa(w) + "-" + strconv.Itoa(i)
+				if _, err := en.chats.SendMessage(ctx, id, agentParty(), clientID, clientID); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := joined.LastSeq
+	for last < joined.LastSeq+writers*each {
+		f := next(t, conn)
+		if f.Event == nil {
+			t.Fatalf("frame %+v, want events only", f)
+		}
+		if f.Event.Seq != last+1 {
+			t.Fatalf("event seq %d after %d: want every seq once, in order", f.Event.Seq, last)
+		}
+		last = f.Event.Seq
 	}
 }

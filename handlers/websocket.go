@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -99,158 +100,335 @@ func (t *liveTransports) upgrade(c echo.Context, f feed, release func()) error {
 		release()
 		return nil // the upgrader has answered the client
 	}
-	t.live.add()
+	s := t.newSocket(conn, f)
+	if !t.sockets.add(s) {
+		s.goAway()
+		conn.Close()
+		release()
+		return nil
+	}
 	go func() {
-		defer t.live.done()
+		defer t.sockets.remove(s)
 		defer release()
-		t.serveSocket(conn, f)
+		s.serve()
 	}()
 	return nil
 }
 
-// serveSocket runs one connection: a reader goroutine takes client frames,
-// and this goroutine is the only writer. It returns when either side ends
-// or the server shuts down, and closes the connection.
-func (t *liveTransports) serveSocket(conn *websocket.Conn, feed feed) {
+// socket is one live WebSocket. While it is idle it keeps one goroutine,
+// its reader, blocked on the network: events are written by a goroutine
+// started when one is queued, which ends when none is left, and pings and
+// presence run on timers. A writer goroutine per connection would double
+// an idle connection's memory.
+type socket struct {
+	t      *liveTransports
+	conn   *websocket.Conn
+	feed   feed
+	sub    *chatstate.Subscription
+	ctx    context.Context
+	cancel context.CancelFunc
+	// writing serializes frames: replies from the reader, events from the
+	// drain, the close frame at shutdown.
+	writing sync.Mutex
+	// draining is set while a drain goroutine runs, and pending when an
+	// event or the channel's close came in that it may not have seen.
+	draining, pending atomic.Bool
+	// timers guards the ping and presence timers, which re-arm themselves
+	// until the reader has ended.
+	timers     sync.Mutex
+	ended      bool
+	ping, seen *time.Timer
+}
+
+func (t *liveTransports) newSocket(conn *websocket.Conn, f feed) *socket {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	buffer := chatBuffer
-	if feed.topic() == "" {
+	if f.topic() == "" {
 		buffer = consoleBuffer
 	}
-	sub := feed.subscribe(t.chats.Hub(), buffer)
-	defer sub.Close()
+	// Subscribe before the client says what it has, so that nothing
+	// committed meanwhile is missed; the resume skips what it repeats.
+	sub := f.subscribe(t.chats.Hub(), buffer)
+	return &socket{t: t, conn: conn, feed: f, sub: sub, ctx: ctx, cancel: cancel}
+}
 
-	hello := make(chan int64, 1)
-	// A reply waits here only while the writer is busy: a client gets an
-	// answer per frame, and the reader waits for room.
-	replies := make(chan serverFrame, 4)
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		t.readSocket(ctx, conn, feed, hello, replies)
-	}()
-	defer func() {
-		conn.Close()
-		<-readerDone
-		feed.present()
-	}()
-
-	write := func(v any) bool {
-		data, err := json.Marshal(v)
-		if err != nil {
-			t.log.Error("encode frame", "err", err)
-			return false
-		}
-		_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-		return conn.WriteMessage(websocket.TextMessage, data) == nil
-	}
-
-	var lastSeq int64
-	select {
-	case lastSeq = <-hello:
-	case <-readerDone:
-		return
-	case <-t.closing:
-		return
-	case <-time.After(helloWait):
+// serve runs the connection until either side ends it or the server shuts
+// down: it takes the hello, sends what the client missed, then reads and
+// answers client frames while events go out as they come.
+func (s *socket) serve() {
+	defer s.end()
+	s.conn.SetReadLimit(maxFrameBytes)
+	_ = s.conn.SetReadDeadline(time.Now().Add(helloWait))
+	if !s.start() {
 		return
 	}
-	feed.present()
-	frames, err := feed.resume(ctx, lastSeq)
-	if err != nil {
-		t.log.Error("resume", "topic", feed.topic(), "err", err)
-		return
-	}
-	for _, f := range frames {
-		if !write(f) {
-			return
-		}
-	}
-
-	ping := time.NewTicker(pingPeriod)
-	defer ping.Stop()
-	seen := time.NewTicker(feed.heartbeat())
-	defer seen.Stop()
+	_ = s.conn.SetReadDeadline(time.Now().Add(pongWait))
+	s.conn.SetPongHandler(func(string) error { return s.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	// The loop is kept apart and small: an idle connection's goroutine
+	// waits here, and its stack, which the runtime shrinks to what it uses
+	// between frames, is most of what the connection costs.
 	for {
-		select {
-		case ev, ok := <-sub.Events():
-			if !ok {
-				// Dropped for lagging: the client reconnects and resumes.
-				return
-			}
-			frames, err := feed.eventFrames(ctx, *ev)
-			if err != nil {
-				t.log.Error("render event", "topic", feed.topic(), "err", err)
-				return
-			}
-			for _, f := range frames {
-				if !write(f) {
-					return
-				}
-			}
-			if len(frames) > 0 {
-				t.metrics.delivered(transportWebSocket, ev.Published)
-			}
-		case f := <-replies:
-			if !write(f) {
-				return
-			}
-			if f.Type == frameAck {
-				t.metrics.acked(transportWebSocket, f.received)
-			}
-		case <-ping.C:
-			if conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)) != nil {
-				return
-			}
-		case <-seen.C:
-			feed.present()
-		case <-readerDone:
-			return
-		case <-t.closing:
-			_ = conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+		_, data, err := s.conn.ReadMessage()
+		if err != nil || !s.answer(data) {
 			return
 		}
 	}
 }
 
-// readSocket is the connection's one reader: it takes the hello, then
-// applies each frame and hands the answers to the writer.
-func (t *liveTransports) readSocket(ctx context.Context, conn *websocket.Conn, feed feed, hello chan<- int64, replies chan<- serverFrame) {
-	conn.SetReadLimit(maxFrameBytes)
-	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
-	greeted := false
-	for {
-		_, data, err := conn.ReadMessage()
-		if err != nil {
-			return
+// start takes the hello, sends what the client missed and starts the
+// event deliveries and timers; false if the connection is done for.
+func (s *socket) start() bool {
+	lastSeq, ok := s.readHello()
+	if !ok {
+		return false
+	}
+	s.feed.present()
+	frames, err := s.feed.resume(s.ctx, lastSeq)
+	if err != nil {
+		s.t.log.Error("resume", "topic", s.feed.topic(), "err", err)
+		return false
+	}
+	if !s.write(frames...) {
+		return false
+	}
+	s.sub.OnReady(s.wake)
+	s.wake() // what was queued during the resume
+	s.timers.Lock()
+	defer s.timers.Unlock()
+	s.ping = time.AfterFunc(pingPeriod, s.sendPing)
+	s.seen = time.AfterFunc(s.feed.heartbeat(), s.markPresent)
+	return true
+}
+
+// answer applies one client frame and writes its answers; false if the
+// connection is done for.
+func (s *socket) answer(data []byte) bool {
+	received := time.Now()
+	_ = s.conn.SetReadDeadline(received.Add(pongWait))
+	var answers []serverFrame
+	if frame, err := decodeFrame(data); err != nil {
+		answers = []serverFrame{s.feed.errorFrame(s.ctx, "", err)}
+	} else {
+		answers = s.feed.handleFrame(s.ctx, frame)
+	}
+	if !s.write(answers...) {
+		return false
+	}
+	for _, a := range answers {
+		if a.Type == frameAck {
+			s.t.metrics.acked(transportWebSocket, received)
 		}
-		received := time.Now()
-		_ = conn.SetReadDeadline(received.Add(pongWait))
+	}
+	return true
+}
+
+// readHello reads client frames until the hello, which says the last seq
+// the client has; a frame before it is refused.
+func (s *socket) readHello() (int64, bool) {
+	for {
+		_, data, err := s.conn.ReadMessage()
+		if err != nil {
+			return 0, false
+		}
 		frame, err := decodeFrame(data)
-		var answers []serverFrame
 		switch {
 		case err != nil:
-			answers = []serverFrame{feed.errorFrame(ctx, "", err)}
-		case !greeted && frame.Type == frameHello:
-			greeted = true
-			hello <- frame.LastSeq
-			continue
-		case !greeted:
-			answers = []serverFrame{feed.errorFrame(ctx, frame.ClientID, errInvalidOptions())}
+			if !s.write(s.feed.errorFrame(s.ctx, "", err)) {
+				return 0, false
+			}
+		case frame.Type == frameHello:
+			return frame.LastSeq, true
 		default:
-			answers = feed.handleFrame(ctx, frame)
-		}
-		for _, a := range answers {
-			a.received = received
-			select {
-			case replies <- a:
-			case <-ctx.Done():
-				return
+			if !s.write(s.feed.errorFrame(s.ctx, frame.ClientID, errInvalidOptions())) {
+				return 0, false
 			}
 		}
+	}
+}
+
+// end releases what the connection holds once its reader has returned.
+func (s *socket) end() {
+	s.timers.Lock()
+	s.ended = true
+	if s.ping != nil {
+		s.ping.Stop()
+		s.seen.Stop()
+	}
+	s.timers.Unlock()
+	s.cancel()
+	s.sub.Close()
+	s.conn.Close()
+	s.feed.present()
+}
+
+// write sends frames in order; on failure it closes the connection, which
+// ends the reader.
+func (s *socket) write(frames ...serverFrame) bool {
+	if len(frames) == 0 {
+		return true
+	}
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	for _, f := range frames {
+		data, err := json.Marshal(f)
+		if err != nil {
+			s.t.log.Error("encode frame", "err", err)
+			s.conn.Close()
+			return false
+		}
+		_ = s.conn.SetWriteDeadline(time.Now().Add(writeWait))
+		if err := s.conn.WriteMessage(websocket.TextMessage, data); err != nil {
+			s.conn.Close()
+			return false
+		}
+	}
+	return true
+}
+
+// wake is the subscription's ready: it starts a drain unless one runs,
+// which then goes round again.
+func (s *socket) wake() {
+	s.pending.Store(true)
+	if s.draining.CompareAndSwap(false, true) {
+		go s.drain()
+	}
+}
+
+// drain writes the queued events, and ends when none is left.
+func (s *socket) drain() {
+	for {
+		s.pending.Store(false)
+		if !s.writeQueued() {
+			return
+		}
+		s.draining.Store(false)
+		// An event queued after the last look set pending; its wake may
+		// have found this drain still running.
+		if !s.pending.Load() || !s.draining.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// writeQueued renders and writes the events queued now; false once the
+// connection is done for.
+func (s *socket) writeQueued() bool {
+	for {
+		select {
+		case ev, ok := <-s.sub.Events():
+			if !ok {
+				// Closed by the reader's end, or dropped for lagging:
+				// the client reconnects and resumes from its last seq.
+				s.conn.Close()
+				return false
+			}
+			frames, err := s.feed.eventFrames(s.ctx, *ev)
+			if err != nil {
+				if s.ctx.Err() == nil {
+					s.t.log.Error("render event", "topic", s.feed.topic(), "err", err)
+				}
+				s.conn.Close()
+				return false
+			}
+			if !s.write(frames...) {
+				return false
+			}
+			if len(frames) > 0 {
+				s.t.metrics.delivered(transportWebSocket, ev.Published)
+			}
+		default:
+			return true
+		}
+	}
+}
+
+func (s *socket) sendPing() {
+	if s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)) != nil {
+		s.conn.Close()
+		return
+	}
+	s.rearm(func() { s.ping.Reset(pingPeriod) })
+}
+
+func (s *socket) markPresent() {
+	s.feed.present()
+	s.rearm(func() { s.seen.Reset(s.feed.heartbeat()) })
+}
+
+// rearm sets a timer going again, unless the connection has ended.
+func (s *socket) rearm(reset func()) {
+	s.timers.Lock()
+	defer s.timers.Unlock()
+	if !s.ended {
+		reset()
+	}
+}
+
+// goAway tells the client the server is shutting down; it reconnects to
+// another instance, or to this one once it is back.
+func (s *socket) goAway() {
+	_ = s.conn.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+}
+
+// socketSet holds the open WebSockets, so that shutdown can close them and
+// wait until none is left.
+type socketSet struct {
+	mu      sync.Mutex
+	open    map[*socket]struct{}
+	closing bool
+	none    *sync.Cond
+}
+
+func newSocketSet() *socketSet {
+	set := &socketSet{open: map[*socket]struct{}{}}
+	set.none = sync.NewCond(&set.mu)
+	return set
+}
+
+// add takes s in, unless the server is shutting down.
+func (set *socketSet) add(s *socket) bool {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	if set.closing {
+		return false
+	}
+	set.open[s] = struct{}{}
+	return true
+}
+
+func (set *socketSet) remove(s *socket) {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	delete(set.open, s)
+	if len(set.open) == 0 {
+		set.none.Broadcast()
+	}
+}
+
+// closeAll says goodbye to every open socket and closes it; no socket is
+// taken in after it.
+func (set *socketSet) closeAll() {
+	set.mu.Lock()
+	set.closing = true
+	open := make([]*socket, 0, len(set.open))
+	for s := range set.open {
+		open = append(open, s)
+	}
+	set.mu.Unlock()
+	for _, s := range open {
+		go func() {
+			s.goAway()
+			s.conn.Close()
+		}()
+	}
+}
+
+func (set *socketSet) wait() {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	for len(set.open) > 0 {
+		set.none.Wait()
 	}
 }
 
