@@ -33,8 +33,11 @@ func BenchmarkFirstPaint(b *testing.B) {
 				const fcp = list.getEntriesByName("first-contentful-paint")[0];
 				if (!fcp) return;
 				observer.disconnect();
+				const nav = performance.getEntriesByType("navigation")[0];
 				resolve({
 					fcp: fcp.startTime,
+					parsed: nav.domInteractive,
+					ready: nav.domContentLoadedEventEnd,
 					requests: performance.getEntriesByType("resource").map(r => new URL(r.name).pathname),
 				});
 			}).observe({type: "paint", buffered: true});
@@ -55,14 +58,18 @@ func BenchmarkFirstPaint(b *testing.B) {
 // pageLoad is what a page load costs the browser: when it first painted
 // content, and the requests it made, from performance entries.
 type pageLoad struct {
-	FCP      float64  `json:"fcp"`
+	FCP float64 `json:"fcp"`
+	// Parsed is when the document was parsed, and Ready when its
+	// DOMContentLoaded handlers (chat.js's start among them) had run.
+	Parsed   float64  `json:"parsed"`
+	Ready    float64  `json:"ready"`
 	Requests []string `json:"requests"`
 }
 
 // compareFirstPaint loads the two pages in turn, b.N times, and reports
 // their median first paints, the ratio and the requests the first adds.
 func compareFirstPaint(b *testing.B, loadBoth func() (pageLoad, pageLoad)) {
-	var chatFCP, plainFCP []float64
+	var chatFCP, plainFCP, chatParsed, plainParsed, chatReady, plainReady []float64
 	var chatRequests, plainRequests []string
 	for b.Loop() {
 		c, p := loadBoth()
@@ -70,6 +77,8 @@ func compareFirstPaint(b *testing.B, loadBoth func() (pageLoad, pageLoad)) {
 			b.Fatalf("no first contentful paint: %+v, %+v", c, p)
 		}
 		chatFCP, plainFCP = append(chatFCP, c.FCP), append(plainFCP, p.FCP)
+		chatParsed, plainParsed = append(chatParsed, c.Parsed), append(plainParsed, p.Parsed)
+		chatReady, plainReady = append(chatReady, c.Ready), append(plainReady, p.Ready)
 		chatRequests, plainRequests = c.Requests, p.Requests
 	}
 	if !slices.Equal(chatRequests, plainRequests) {
@@ -82,5 +91,9 @@ func compareFirstPaint(b *testing.B, loadBoth func() (pageLoad, pageLoad)) {
 	b.ReportMetric(median(chatFCP), "fcp-chat-ms")
 	b.ReportMetric(median(plainFCP), "fcp-nochat-ms")
 	b.ReportMetric(median(chatFCP)/median(plainFCP), "fcp-ratio")
+	b.ReportMetric(median(chatParsed), "parsed-chat-ms")
+	b.ReportMetric(median(plainParsed), "parsed-nochat-ms")
+	b.ReportMetric(median(chatReady), "ready-chat-ms")
+	b.ReportMetric(median(plainReady), "ready-nochat-ms")
 	b.ReportMetric(float64(len(chatRequests)-len(plainRequests)), "extra-requests")
 }

@@ -383,10 +383,15 @@
     if (ui.startButtonText && open) open.textContent = ui.startButtonText;
   }
 
+  // One formatter for every line: toLocaleTimeString builds a new one per
+  // call, which for a restored page's 50 lines delayed its first paint.
+  var clock;
   function localTimes(root) {
     root.querySelectorAll("time[datetime]").forEach(function (t) {
       var d = new Date(t.getAttribute("datetime"));
-      if (!isNaN(d)) t.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      if (isNaN(d)) return;
+      clock = clock || new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" });
+      t.textContent = clock.format(d);
     });
   }
 
