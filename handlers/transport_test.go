@@ -344,6 +344,21 @@ func TestWebSocketShutdownClosesConnections(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Fatalf("after shutdown, read = %v, want close 1001 going away", err)
 	}
+
+	// A tab that connects while the server shuts down is sent away too,
+	// and leaves nothing subscribed behind.
+	late := mustDial(t, ls, v)
+	_ = late.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := late.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("a socket opened during shutdown read %v, want close 1001 going away", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for en.chats.Hub().Stats().Subscriptions > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := en.chats.Hub().Stats().Subscriptions; n != 0 {
+		t.Errorf("%d subscriptions left after every socket closed, want 0", n)
+	}
 }
 
 // pollFrames does one long-poll request.

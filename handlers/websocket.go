@@ -102,7 +102,10 @@ func (t *liveTransports) upgrade(c echo.Context, f feed, release func()) error {
 	}
 	s := t.newSocket(conn, f)
 	if !t.sockets.add(s) {
+		// Shutting down: the client goes elsewhere, or comes back.
 		s.goAway()
+		s.cancel()
+		s.sub.Close()
 		conn.Close()
 		release()
 		return nil
