@@ -54,9 +54,6 @@ type serverFrame struct {
 	Seq       int64      `json:"seq,omitempty"`
 	Error     *APIError  `json:"error,omitempty"`
 	Message   string     `json:"message,omitempty"`
-	// received is when the client frame this answers arrived, for
-	// parley_send_ack_seconds; it is not sent.
-	received time.Time
 }
 
 // eventJSON is an event as the session callbacks receive it.

@@ -189,18 +189,13 @@ func TestWebSocketResumeAndLive(t *testing.T) {
 		t.Fatalf("replay[1] = %+v, want the agent's message next, with its line", msg)
 	}
 
-	// A send is acknowledged with its seq; retrying it stores nothing more.
+	// A send is acknowledged with its seq, after its line came live (the
+	// sender's tab shows it before the send settles); retrying it stores
+	// nothing more.
 	send(t, conn, map[string]any{"type": "message", "clientId": "v1", "text": "Hi Grace"})
-	var ack, live frame
-	for ack.Type == "" || live.Type == "" {
-		switch f := next(t, conn); f.Type {
-		case "ack":
-			ack = f
-		case "event":
-			live = f
-		default:
-			t.Fatalf("unexpected frame %+v", f)
-		}
+	live, ack := next(t, conn), next(t, conn)
+	if live.Type != "event" || ack.Type != "ack" {
+		t.Fatalf("after a send, frames %q then %q, want the event then its ack", live.Type, ack.Type)
 	}
 	if ack.ClientID != "v1" || ack.Seq != msg.Event.Seq+1 || live.Event.Seq != ack.Seq {
 		t.Fatalf("ack = %+v, live = %+v, want both at seq %d", ack, live, msg.Event.Seq+1)

@@ -133,9 +133,14 @@ type socket struct {
 	// writing serializes frames: replies from the reader, events from the
 	// drain, the close frame at shutdown.
 	writing sync.Mutex
-	// draining is set while a drain goroutine runs, and pending when an
-	// event or the channel's close came in that it may not have seen.
+	// draining is set while a drain runs, and pending when an event or the
+	// channel's close came in that it may not have seen; drains counts the
+	// drain goroutines, which the socket's end waits for.
 	draining, pending atomic.Bool
+	drains            sync.WaitGroup
+	// delivering is held while queued events are written, by a drain or by
+	// the reader before it answers a frame.
+	delivering sync.Mutex
 	// timers guards the ping and presence timers, which re-arm themselves
 	// until the reader has ended.
 	timers     sync.Mutex
@@ -214,7 +219,16 @@ func (s *socket) answer(data []byte) bool {
 	} else {
 		answers = s.feed.handleFrame(s.ctx, frame)
 	}
-	if !s.write(answers...) {
+	if len(answers) == 0 {
+		return true
+	}
+	// A sent message's event is queued by the time its ack is ready: what
+	// is queued goes first, so that the sender's tab has the line before
+	// its send settles.
+	s.delivering.Lock()
+	ok := s.writeQueued() && s.write(answers...)
+	s.delivering.Unlock()
+	if !ok {
 		return false
 	}
 	for _, a := range answers {
@@ -259,8 +273,13 @@ func (s *socket) end() {
 	}
 	s.timers.Unlock()
 	s.cancel()
-	s.sub.Close()
 	s.conn.Close()
+	// No drain starts after this, and a running one fails fast on the
+	// closed connection: wait for it, so that nothing uses the store once
+	// the server has closed it.
+	s.sub.OnReady(nil)
+	s.sub.Close()
+	s.drains.Wait()
 	s.feed.present()
 }
 
@@ -293,7 +312,11 @@ func (s *socket) write(frames ...serverFrame) bool {
 func (s *socket) wake() {
 	s.pending.Store(true)
 	if s.draining.CompareAndSwap(false, true) {
-		go s.drain()
+		s.drains.Add(1)
+		go func() {
+			defer s.drains.Done()
+			s.drain()
+		}()
 	}
 }
 
@@ -301,7 +324,10 @@ func (s *socket) wake() {
 func (s *socket) drain() {
 	for {
 		s.pending.Store(false)
-		if !s.writeQueued() {
+		s.delivering.Lock()
+		ok := s.writeQueued()
+		s.delivering.Unlock()
+		if !ok {
 			return
 		}
 		s.draining.Store(false)
