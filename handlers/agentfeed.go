@@ -61,13 +61,20 @@ func (f *agentFeed) subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscript
 // that may change the queue. The rest (messages, typing and moves in other
 // agents' chats) would wake every console for nothing.
 func wantedByConsoles(ev *chatstate.Event) bool {
-	switch ev.Kind {
-	case chatstate.EventRegistered, chatstate.EventAgentJoined, chatstate.EventAgentLeft, chatstate.EventEnded:
-		return true
-	case chatstate.EventPage:
+	if ev.Kind == chatstate.EventPage {
 		// A move of a chat that is not waiting leaves the queue alone;
 		// one from another instance does not say, so it is taken.
 		return ev.ChatPhase == "" || ev.ChatPhase == chatstate.PhaseQueued
+	}
+	return joinsOrLeavesQueue(ev.Kind)
+}
+
+// joinsOrLeavesQueue reports whether an event of this kind puts a chat in
+// the queue or takes one out of it.
+func joinsOrLeavesQueue(kind chatstate.EventKind) bool {
+	switch kind {
+	case chatstate.EventRegistered, chatstate.EventAgentJoined, chatstate.EventAgentLeft, chatstate.EventEnded:
+		return true
 	}
 	return false
 }
@@ -126,16 +133,13 @@ func validChatID(id string) bool {
 // page. Most page moves are of chats already taken, and with hundreds of
 // live chats re-reading the queue for each was a sixth of the server's CPU.
 func (f *agentFeed) affectsQueue(ev chatstate.Event) bool {
-	switch ev.Kind {
-	case chatstate.EventRegistered, chatstate.EventAgentJoined, chatstate.EventAgentLeft, chatstate.EventEnded:
-		return true
-	case chatstate.EventPage:
-		if ev.ChatPhase != "" {
-			return ev.ChatPhase == chatstate.PhaseQueued
-		}
-		return f.console.queue.mayList(ev.ChatID)
+	if ev.Kind != chatstate.EventPage {
+		return joinsOrLeavesQueue(ev.Kind)
 	}
-	return false
+	if ev.ChatPhase != "" {
+		return ev.ChatPhase == chatstate.PhaseQueued
+	}
+	return f.console.queue.mayList(ev.ChatID)
 }
 
 // resume brings the client from what it says it shows to what is true now.
