@@ -148,6 +148,11 @@ type Event struct {
 	// a chat already taken. Like Published it is not stored: empty for an
 	// event read from the store, as other instances' events are.
 	ChatPhase Phase
+	// ChatAgent is the sign-in name of the agent holding the chat once the
+	// event was committed, so that a console can tell its own accept from
+	// another agent's without reading the chat. Set with ChatPhase, and
+	// like it never stored nor sent to a client.
+	ChatAgent string
 }
 
 // ErrNotFound is returned when a chat does not exist.

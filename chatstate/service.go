@@ -414,7 +414,7 @@ func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]E
 	var fresh []Event
 	for _, ev := range events {
 		if ev.Seq > lastSeq {
-			ev.ChatPhase = c.Phase
+			ev.ChatPhase, ev.ChatAgent = c.Phase, c.AgentName
 			fresh = append(fresh, ev)
 		}
 	}

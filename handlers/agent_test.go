@@ -775,6 +775,42 @@ func TestConsolesShareTheQueue(t *testing.T) {
 	}
 }
 
+// TestAcceptOpensThePaneInTheAgentsConsolesOnly: an accepted chat opens in
+// every console of the agent who took it, and the others' consoles, many
+// as they may be, only see the queue change, without reading the chat.
+func TestAcceptOpensThePaneInTheAgentsConsolesOnly(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	ls := consoleServer(t, en)
+	srv := ls.Config.Handler
+	alice := []*websocket.Conn{dialConsole(t, en, ls, "alice"), dialConsole(t, en, ls, "alice")}
+	var others []*websocket.Conn
+	for range 6 {
+		others = append(others, dialConsole(t, en, ls, "bob"))
+	}
+	id := en.visitor(srv).register("/products", "Ada")
+	for _, conn := range append(others, alice...) {
+		nextWith(t, conn, "agent-queue-"+id)
+	}
+
+	before := en.store.chatReads.Load()
+	if _, err := en.chats.Accept(context.Background(), id, chatstate.AgentParty("alice", "")); err != nil {
+		t.Fatal(err)
+	}
+	for _, conn := range alice {
+		nextWith(t, conn, `id="agent-chat-`+id+`"`)
+	}
+	for _, conn := range others {
+		f := nextWith(t, conn, `id="agent-queue-list"`)
+		if strings.Contains(f.HTML, `id="agent-chat-`+id+`"`) || strings.Contains(f.HTML, "agent-queue-"+id) {
+			t.Errorf("bob's console after alice's accept got:\n%s", f.HTML)
+		}
+	}
+	if reads := en.store.chatReads.Load() - before; reads > int64(len(alice)) {
+		t.Errorf("an accept reached %d consoles with %d reads of the chat, want at most %d (the accepting agent's)", len(alice)+len(others), reads, len(alice))
+	}
+}
+
 // TestConsoleTakesEveryEventOfAChatItTakes: a console is woken only for the
 // chats it shows, yet misses nothing of a chat taken while its visitor
 // writes: every message shows once. Another agent's console is not woken

@@ -145,8 +145,10 @@ type faultyStore struct {
 	failRestore atomic.Bool
 	// queueReads counts ListChats calls that read the waiting chats.
 	queueReads atomic.Int64
-	closeOnce  sync.Once
-	closeErr   error
+	// chatReads counts reads of one chat by its id.
+	chatReads atomic.Int64
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var errStoreDown = errors.New("store is down")
@@ -156,6 +158,11 @@ func (s *faultyStore) ListChats(ctx context.Context, f chatstate.ChatFilter) ([]
 		s.queueReads.Add(1)
 	}
 	return s.Store.ListChats(ctx, f)
+}
+
+func (s *faultyStore) Chat(ctx context.Context, id string) (chatstate.Chat, error) {
+	s.chatReads.Add(1)
+	return s.Store.Chat(ctx, id)
 }
 
 func (s *faultyStore) ChatByToken(ctx context.Context, hash []byte) (chatstate.Chat, error) {
