@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -113,9 +114,18 @@ func TestConsoleFullChat(t *testing.T) {
 		t.Errorf("sound cues played = %s, want 1", cues)
 	}
 
+	accepted := time.Now()
 	agent.clickButton("Accept")
 	agent.waitFor("region", chatRegion("Ada"))
 	waitTitle(t, agent, "Parley agent")
+	// The notice of a chat no longer waiting goes with it, rather than
+	// at the end of its 8 s.
+	if !agent.poll(func(ctx context.Context) bool {
+		body, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		return err == nil && !strings.Contains(body, "New chat: Ada")
+	}) || time.Since(accepted) > 5*time.Second {
+		t.Errorf("the notice of Ada's chat was still shown %v after it was accepted", time.Since(accepted).Round(time.Second))
+	}
 	visitor.waitText("alice joined the chat.")
 	// Accepting puts the keyboard in the reply box.
 	if got := evalJS[string](agent, `document.activeElement.labels && document.activeElement.labels.length ? document.activeElement.labels[0].textContent : ""`); got != "Message" {

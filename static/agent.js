@@ -101,16 +101,25 @@
   }
 
   var noticeTimer = 0;
-  function notice(text) {
+  // noticeChat is the chat the notice announces: once it has left the
+  // queue (taken, here or by another agent) the notice is stale.
+  var noticeChat = "";
+  function hideNotice() {
+    var box = byId("agent-notice");
+    clearTimeout(noticeTimer);
+    noticeChat = "";
+    if (!box) return;
+    box.classList.remove("agent-notice-on");
+    box.textContent = "";
+  }
+  function notice(text, chat) {
     var box = byId("agent-notice");
     if (!box) return;
     box.textContent = text;
     box.classList.add("agent-notice-on");
     clearTimeout(noticeTimer);
-    noticeTimer = setTimeout(function () {
-      box.classList.remove("agent-notice-on");
-      box.textContent = "";
-    }, 8000);
+    noticeChat = chat;
+    noticeTimer = setTimeout(hideNotice, 8000);
   }
 
   function queueIds() {
@@ -132,7 +141,7 @@
     if (fresh.length === 0) return;
     var li = fresh[fresh.length - 1];
     var subject = li.getAttribute("data-subject");
-    notice("New chat: " + li.getAttribute("data-name") + (subject ? " (" + subject + ")" : ""));
+    notice("New chat: " + li.getAttribute("data-name") + (subject ? " (" + subject + ")" : ""), li.getAttribute("data-chat-id"));
     chime();
   }
 
@@ -250,7 +259,10 @@
     var queueBefore = byId("agent-queue-list") && byId("agent-queue-list").getAttribute("data-version");
     Array.prototype.slice.call(template.content.children).forEach(applyOne);
     var list = byId("agent-queue-list");
-    if (list && list.getAttribute("data-version") !== queueBefore) announceNewChats(before);
+    if (list && list.getAttribute("data-version") !== queueBefore) {
+      announceNewChats(before);
+      if (noticeChat && !queueIds()[noticeChat]) hideNotice();
+    }
     markCurrent();
     renderUnread();
   }
