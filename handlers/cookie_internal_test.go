@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -57,4 +59,64 @@ func untimedCookie(t *testing.T, secret []byte) *http.Request {
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.AddCookie(&http.Cookie{Name: "parley_chat", Value: value})
 	return req
+}
+
+// TestCookieValuesTellGobFromJSON: what a cookie holds reads back the same
+// from either format, and a gob stream of it never passes for JSON.
+func TestCookieValuesTellGobFromJSON(t *testing.T) {
+	for _, values := range []map[any]any{
+		{tokenKey: "tok", issuedKey: "1764800000"},
+		{tokenKey: "a-much-longer-restore-token-of-forty-three-chars"},
+		{agentTokenKey: "x"},
+		{},
+	} {
+		for _, writer := range []cookieValues{{}, {asJSON: true}} {
+			data, err := writer.Serialize(values)
+			if err != nil {
+				t.Fatalf("Serialize(%v), JSON %v: %v", values, writer.asJSON, err)
+			}
+			if isJSON := len(data) > 0 && data[0] == '{'; isJSON != writer.asJSON {
+				t.Errorf("Serialize(%v), JSON %v, starts with %q", values, writer.asJSON, data[:1])
+			}
+			var got map[any]any
+			if err := (cookieValues{}).Deserialize(data, &got); err != nil {
+				t.Fatalf("Deserialize of %v, JSON %v: %v", values, writer.asJSON, err)
+			}
+			if !maps.Equal(got, values) {
+				t.Errorf("JSON %v: read back %v, wrote %v", writer.asJSON, got, values)
+			}
+		}
+	}
+}
+
+// TestCookiesAcrossReleases: during a rolling upgrade, the release before
+// this one (gob only) reads the cookies this one writes, and this one reads
+// those the next will write (JSON).
+func TestCookiesAcrossReleases(t *testing.T) {
+	secret := []byte("a secret of at least thirty-two characters")
+	jar := newTokenJar([][]byte{secret}, "parley_chat", func(*http.Request) bool { return false })
+	now := time.Now()
+	signing, encryption := deriveKey(secret, "parley cookie signing"), deriveKey(secret, "parley cookie encryption")
+
+	rec := httptest.NewRecorder()
+	if err := jar.Set(rec, httptest.NewRequest(http.MethodGet, "/", nil), "tok", now); err != nil {
+		t.Fatal(err)
+	}
+	previous := sessions.NewCookieStore(signing, encryption)
+	var values map[any]any
+	if err := securecookie.DecodeMulti("parley_chat", rec.Result().Cookies()[0].Value, &values, previous.Codecs...); err != nil || values[tokenKey] != "tok" {
+		t.Errorf("the previous release reads this one's cookie as %v, %v", values, err)
+	}
+
+	next := securecookie.New(signing, encryption)
+	next.SetSerializer(cookieValues{asJSON: true})
+	value, err := next.Encode("parley_chat", map[any]any{tokenKey: "tok", issuedKey: strconv.FormatInt(now.Unix(), 10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(&http.Cookie{Name: "parley_chat", Value: value})
+	if token, stale, err := jar.Token(req, now); token != "tok" || stale || err != nil {
+		t.Errorf("the next release's cookie reads as %q, stale %v, %v; want tok, fresh", token, stale, err)
+	}
 }
