@@ -16,20 +16,29 @@ import (
 // render writes a component only once it rendered whole, so a failing
 // template yields a clean error page instead of half a page.
 func (s *surface) render(c echo.Context, status int, component templ.Component) error {
-	html, err := s.renderString(c.Request().Context(), component)
-	if err != nil {
+	var page bytes.Buffer
+	if err := s.renderTo(c.Request().Context(), component, &page); err != nil {
 		return err
 	}
-	return c.HTMLBlob(status, []byte(html))
+	return c.HTMLBlob(status, page.Bytes())
 }
 
 // renderString renders a component with the paths Parley is mounted at.
+// A strings.Builder hands its bytes over without the copy a bytes.Buffer's
+// String makes.
 func (s *surface) renderString(ctx context.Context, component templ.Component) (string, error) {
-	var buf bytes.Buffer
-	if err := component.Render(views.WithPaths(ctx, s.paths), &buf); err != nil {
-		return "", fmt.Errorf("render: %w", err)
+	var html strings.Builder
+	if err := s.renderTo(ctx, component, &html); err != nil {
+		return "", err
 	}
-	return buf.String(), nil
+	return html.String(), nil
+}
+
+func (s *surface) renderTo(ctx context.Context, component templ.Component, w io.Writer) error {
+	if err := component.Render(views.WithPaths(ctx, s.paths), w); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	return nil
 }
 
 // mounted wraps a component for a host site's page, which renders it
