@@ -147,12 +147,12 @@ type Event struct {
 	// live subscriber can tell, say, a waiting visitor's move from one of
 	// a chat already taken. Like Published it is not stored: empty for an
 	// event read from the store, as other instances' events are.
-	ChatPhase Phase
+	ChatPhase Phase `json:"-"`
 	// ChatAgent is the sign-in name of the agent holding the chat once the
 	// event was committed, so that a console can tell its own accept from
 	// another agent's without reading the chat. Set with ChatPhase, and
 	// like it never stored nor sent to a client.
-	ChatAgent string
+	ChatAgent string `json:"-"`
 }
 
 // ErrNotFound is returned when a chat does not exist.

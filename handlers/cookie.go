@@ -91,7 +91,8 @@ func newCookieStore(secrets [][]byte, purpose string, maxAge int, path string, s
 // allocations). Switching takes two releases, so that no instance of a
 // rolling upgrade meets a cookie it cannot read and takes it for a forged
 // one: this one reads both and still writes gob (asJSON false), the next
-// writes JSON.
+// writes JSON. From then on a rollback must not go past this release, and
+// cookie values must stay strings, as JSON carries them.
 type cookieValues struct {
 	asJSON bool
 }

@@ -24,8 +24,8 @@ func (s *surface) render(c echo.Context, status int, component templ.Component) 
 }
 
 // renderString renders a component with the paths Parley is mounted at.
-// A strings.Builder hands its bytes over without the copy a bytes.Buffer's
-// String makes.
+// A strings.Builder hands its bytes over as they are, where a
+// bytes.Buffer's String would copy them.
 func (s *surface) renderString(ctx context.Context, component templ.Component) (string, error) {
 	var html strings.Builder
 	if err := s.renderTo(ctx, component, &html); err != nil {
@@ -34,6 +34,7 @@ func (s *surface) renderString(ctx context.Context, component templ.Component) (
 	return html.String(), nil
 }
 
+// renderTo renders a component into w with the paths Parley is mounted at.
 func (s *surface) renderTo(ctx context.Context, component templ.Component, w io.Writer) error {
 	if err := component.Render(views.WithPaths(ctx, s.paths), w); err != nil {
 		return fmt.Errorf("render: %w", err)
