@@ -146,7 +146,8 @@ type Event struct {
 	// ChatPhase is the chat's phase once the event was committed, so a
 	// live subscriber can tell, say, a waiting visitor's move from one of
 	// a chat already taken. Like Published it is not stored: empty for an
-	// event read from the store, as other instances' events are.
+	// event read from the store, as other instances' events are, but for
+	// an accept that was its chat's last commit (see markAccept).
 	ChatPhase Phase `json:"-"`
 	// ChatAgent is the sign-in name of the agent holding the chat once the
 	// event was committed, so that a console can tell its own accept from

@@ -131,6 +131,7 @@ func (s *Service) catchUpLocked(ctx context.Context, id string, after int64) err
 		if len(evs) == 0 {
 			return nil
 		}
+		s.markAccept(ctx, id, evs)
 		s.hub.Publish(evs)
 		after = evs[len(evs)-1].Seq
 		s.relay.set(id, after)
@@ -138,6 +139,24 @@ func (s *Service) catchUpLocked(ctx context.Context, id string, after int64) err
 			return nil
 		}
 	}
+}
+
+// markAccept gives an accept read from the log, when it is the chat's last
+// commit, the chat's phase and holder, as a local commit's events have
+// them: every console here needs to know whether its own agent took the
+// chat, and one read here spares one read in each of them. Other events,
+// and an accept with commits after it, go without (consoles then read the
+// chat themselves).
+func (s *Service) markAccept(ctx context.Context, id string, evs []Event) {
+	last := &evs[len(evs)-1]
+	if last.Kind != EventAgentJoined {
+		return
+	}
+	c, err := s.store.Chat(ctx, id)
+	if err != nil || c.LastSeq != last.Seq {
+		return
+	}
+	last.ChatPhase, last.ChatAgent = c.Phase, c.AgentName
 }
 
 // Watched returns the chats whose heads Settle needs: those with

@@ -403,3 +403,35 @@ func TestRelayLocalCommitAfterUnseenRemote(t *testing.T) {
 		collect(t, what, s, map[string]int64{c.ID: c.LastSeq}, map[string]int64{}, c.ID, c.LastSeq+2)
 	}
 }
+
+// TestRelayTellsWhoAccepted: an accept on one instance reaches the others'
+// subscribers saying who holds the chat, as a local accept does, so that
+// their consoles need not each read the chat to find out.
+func TestRelayTellsWhoAccepted(t *testing.T) {
+	t.Parallel()
+	_, ins := instances(t, 2)
+	a, b := ins[0], ins[1]
+	expect(ins, 1)
+	c := queued(t, a.Service)
+	for _, in := range ins {
+		in.idle.Wait()
+	}
+	watcher := b.Hub().Subscribe("", 100)
+	defer watcher.Close()
+
+	expect(ins, 1)
+	if _, err := a.Accept(context.Background(), c.ID, bob); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range ins {
+		in.idle.Wait()
+	}
+	select {
+	case ev := <-watcher.Events():
+		if ev.Kind != chatstate.EventAgentJoined || ev.ChatPhase != chatstate.PhaseConnected || ev.ChatAgent != "bob" {
+			t.Errorf("the other instance published %s with phase %q, held by %q; want agent_joined, connected, bob", ev.Kind, ev.ChatPhase, ev.ChatAgent)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other instance published nothing of the accept")
+	}
+}

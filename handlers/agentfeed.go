@@ -251,10 +251,11 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverF
 		}
 	case ev.Kind == chatstate.EventAgentJoined && (ev.ChatPhase == "" || ev.ChatAgent == f.agent):
 		// Accepted here or in another tab of the same agent? A local
-		// event says who holds the chat; one from another instance (no
-		// phase) only names the agent as visitors see them, so the chat
-		// says. Reading it for every accept in every console open was
-		// most of a busy server's CPU.
+		// event says who holds the chat, and so does one from another
+		// instance when the relay could tell; one without a phase only
+		// names the agent as visitors see them, so the chat says. Reading
+		// it for every accept in every console open was most of a busy
+		// server's CPU.
 		chat, err := f.console.chats.Chat(ctx, ev.ChatID)
 		if err != nil {
 			return serverFrame{}, false, err
