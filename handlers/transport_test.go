@@ -623,14 +623,20 @@ func TestParkedPollsLimited(t *testing.T) {
 		res.Body.Close()
 		parked <- res.StatusCode
 	}()
-	var status int
-	for range 50 {
-		time.Sleep(20 * time.Millisecond)
-		if status, _ = pollFrames(t, ls, bob, http.MethodGet, "/chat/poll?after=0", ""); status == http.StatusTooManyRequests {
-			break
+	// A parked poll holds its slot and a subscription: once the hub has
+	// one, Ada's poll is parked (asked earlier, Bob's own poll could take
+	// the slot first, and Ada's be the one refused).
+	for deadline := time.Now().Add(10 * time.Second); en.chats.Hub().Stats().Subscriptions == 0; time.Sleep(5 * time.Millisecond) {
+		select {
+		case code := <-parked:
+			t.Fatalf("the first poll ended (status %d) before it parked", code)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first poll never parked")
 		}
 	}
-	if status != http.StatusTooManyRequests {
+	if status, _ := pollFrames(t, ls, bob, http.MethodGet, "/chat/poll?after=0", ""); status != http.StatusTooManyRequests {
 		t.Fatalf("a second poll while one waits = %d, want 429", status)
 	}
 	cancel()
