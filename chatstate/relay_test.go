@@ -127,6 +127,13 @@ func instances(t *testing.T, n int) (*bus, []*instance) {
 	return b, all
 }
 
+// drained waits until every inbox has passed on what expect counted.
+func drained(ins []*instance) {
+	for _, in := range ins {
+		in.idle.Wait()
+	}
+}
+
 // expect counts the notification the next commit will bring every inbox.
 func expect(ins []*instance, n int) {
 	for _, in := range ins {
@@ -208,9 +215,7 @@ func TestRelayAcrossInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, in := range ins {
-		in.idle.Wait()
-	}
+	drained(ins)
 
 	const writers, each = 4, 50
 	type follower struct {
@@ -247,9 +252,7 @@ func TestRelayAcrossInstances(t *testing.T) {
 	for _, f := range followers {
 		collect(t, f.what, f.sub, f.last, f.got, c.ID, c.LastSeq+2*writers*each)
 	}
-	for _, in := range ins {
-		in.idle.Wait()
-	}
+	drained(ins)
 	for _, f := range followers {
 		select {
 		case ev, ok := <-f.sub.Events():
@@ -272,9 +275,7 @@ func TestRelayRecoversLostNotifications(t *testing.T) {
 	a, b := ins[0], ins[1]
 	expect(ins, 4)
 	known, unknown := connected(t, a.Service), connected(t, a.Service)
-	for _, in := range ins {
-		in.idle.Wait()
-	}
+	drained(ins)
 
 	// b follows known through a check (a settle without gap), then
 	// loses its notifications; unknown gets a follower only afterwards.
@@ -295,9 +296,7 @@ func TestRelayRecoversLostNotifications(t *testing.T) {
 			}
 		}
 	}
-	for _, in := range ins {
-		in.idle.Wait()
-	}
+	drained(ins)
 	select {
 	case ev := <-knownSub.Events():
 		t.Fatalf("b published seq %d of a lost notification", ev.Seq)
@@ -334,9 +333,7 @@ func TestRelayCheckLearnsFollowedChats(t *testing.T) {
 	a, b := ins[0], ins[1]
 	expect(ins, 2)
 	c := connected(t, a.Service)
-	for _, in := range ins {
-		in.idle.Wait()
-	}
+	drained(ins)
 	// Notifications seen with nobody following keep no entry.
 	if ids, _ := b.Watched(); len(ids) != 0 {
 		t.Errorf("b follows nothing yet keeps entries for %v", ids)
@@ -354,9 +351,7 @@ func TestRelayCheckLearnsFollowedChats(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, in := range ins {
-		in.idle.Wait()
-	}
+	drained(ins)
 	b.mu.Lock()
 	b.lose = false
 	b.mu.Unlock()
@@ -379,9 +374,7 @@ func TestRelayLocalCommitAfterUnseenRemote(t *testing.T) {
 	a, b := ins[0], ins[1]
 	expect(ins, 2)
 	c := connected(t, a.Service)
-	for _, in := range ins {
-		in.idle.Wait()
-	}
+	drained(ins)
 	sub := b.Hub().Subscribe(c.ID, 100)
 	defer sub.Close()
 	watcher := b.Hub().Subscribe("", 100)
@@ -396,9 +389,7 @@ func TestRelayLocalCommitAfterUnseenRemote(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.hold.Unlock()
-	for _, in := range ins {
-		in.idle.Wait()
-	}
+	drained(ins)
 	for what, s := range map[string]*chatstate.Subscription{"subscriber": sub, "watcher": watcher} {
 		collect(t, what, s, map[string]int64{c.ID: c.LastSeq}, map[string]int64{}, c.ID, c.LastSeq+2)
 	}
@@ -413,9 +404,7 @@ func TestRelayTellsWhoAccepted(t *testing.T) {
 	a, b := ins[0], ins[1]
 	expect(ins, 1)
 	c := queued(t, a.Service)
-	for _, in := range ins {
-		in.idle.Wait()
-	}
+	drained(ins)
 	watcher := b.Hub().Subscribe("", 100)
 	defer watcher.Close()
 
@@ -423,9 +412,7 @@ func TestRelayTellsWhoAccepted(t *testing.T) {
 	if _, err := a.Accept(context.Background(), c.ID, bob); err != nil {
 		t.Fatal(err)
 	}
-	for _, in := range ins {
-		in.idle.Wait()
-	}
+	drained(ins)
 	select {
 	case ev := <-watcher.Events():
 		if ev.Kind != chatstate.EventAgentJoined || ev.ChatPhase != chatstate.PhaseConnected || ev.ChatAgent != "bob" {
