@@ -215,11 +215,9 @@ func TestMetricsHistograms(t *testing.T) {
 	wrote := make(chan struct{})
 	go func() {
 		defer close(wrote)
-		for deadline := time.Now().Add(5 * time.Second); en.chats.Hub().Stats().Subscriptions == subscribed; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Error("the poll never waited")
-				return
-			}
+		if !en.subscriptionsReach(func(n int) bool { return n != subscribed }) {
+			t.Error("the poll never waited")
+			return
 		}
 		if _, err := en.chats.SendMessage(context.Background(), id, agentParty(), "a-poll", "over the poll"); err != nil {
 			t.Error(err)

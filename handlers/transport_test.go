@@ -347,12 +347,8 @@ func TestWebSocketShutdownClosesConnections(t *testing.T) {
 	if _, _, err := late.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Fatalf("a socket opened during shutdown read %v, want close 1001 going away", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for en.chats.Hub().Stats().Subscriptions > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := en.chats.Hub().Stats().Subscriptions; n != 0 {
-		t.Errorf("%d subscriptions left after every socket closed, want 0", n)
+	if !en.subscriptionsReach(func(n int) bool { return n == 0 }) {
+		t.Errorf("%d subscriptions left after every socket closed, want 0", en.chats.Hub().Stats().Subscriptions)
 	}
 }
 
@@ -626,13 +622,11 @@ func TestParkedPollsLimited(t *testing.T) {
 	// A parked poll holds its slot and a subscription: once the hub has
 	// one, Ada's poll is parked (asked earlier, Bob's own poll could take
 	// the slot first, and Ada's be the one refused).
-	for deadline := time.Now().Add(10 * time.Second); en.chats.Hub().Stats().Subscriptions == 0; time.Sleep(5 * time.Millisecond) {
+	if !en.subscriptionsReach(func(n int) bool { return n > 0 }) {
 		select {
 		case code := <-parked:
 			t.Fatalf("the first poll ended (status %d) before it parked", code)
 		default:
-		}
-		if time.Now().After(deadline) {
 			t.Fatal("the first poll never parked")
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -105,6 +106,18 @@ func (en *env) chat(id string) chatstate.Chat {
 		en.t.Fatalf("Chat(%s) = %v", id, err)
 	}
 	return c
+}
+
+// subscriptionsReach waits up to 5 s for the hub's count of subscriptions
+// to satisfy ok, and reports whether it did: a live transport subscribes
+// once it is parked or connected, and lets go once it has ended.
+func (en *env) subscriptionsReach(ok func(n int) bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); !ok(en.chats.Hub().Stats().Subscriptions); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }
 
 // events returns a chat's log, filtered to the given kinds (all when none).
