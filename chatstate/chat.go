@@ -156,5 +156,11 @@ type Event struct {
 	ChatAgent string `json:"-"`
 }
 
+// setChat gives a live event the chat's state once it was committed: its
+// phase and holder, always together.
+func (e *Event) setChat(c Chat) {
+	e.ChatPhase, e.ChatAgent = c.Phase, c.AgentName
+}
+
 // ErrNotFound is returned when a chat does not exist.
 var ErrNotFound = errors.New("chat not found")

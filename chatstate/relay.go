@@ -156,7 +156,7 @@ func (s *Service) markAccept(ctx context.Context, id string, evs []Event) {
 	if err != nil || c.LastSeq != last.Seq {
 		return
 	}
-	last.ChatPhase, last.ChatAgent = c.Phase, c.AgentName
+	last.setChat(c)
 }
 
 // Watched returns the chats whose heads Settle needs: those with

@@ -414,7 +414,7 @@ func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]E
 	var fresh []Event
 	for _, ev := range events {
 		if ev.Seq > lastSeq {
-			ev.ChatPhase, ev.ChatAgent = c.Phase, c.AgentName
+			ev.setChat(c)
 			fresh = append(fresh, ev)
 		}
 	}
