@@ -72,9 +72,9 @@ type ChatFilter struct {
 	// Query, when set, keeps chats whose registration (names, email,
 	// subject) or message texts contain it, case-insensitively.
 	Query string
-	// OfflineAt, when set, keeps chats whose visitor has been without a
-	// transport connection for longer than the chat's MaxOffline at that
-	// time: VisitorSeenAt + MaxOffline < OfflineAt.
+	// OfflineAt, when set, keeps chats not ended whose visitor has been
+	// without a transport connection for longer than the chat's MaxOffline
+	// at that time: VisitorSeenAt + MaxOffline < OfflineAt.
 	OfflineAt time.Time
 	// OldestFirst lists by creation, oldest first (id breaking ties), as
 	// a queue is served; otherwise the most recently updated come first.

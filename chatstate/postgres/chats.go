@@ -163,10 +163,25 @@ func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Ch
 // the text of message events, case-insensitively by Go's Unicode folding,
 // the same on every server and locale.
 func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]chatstate.Chat, error) {
-	var (
-		where []string
-		args  []any
-	)
+	query, args, ok := listQuery(filter)
+	if !ok {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list chats: %w", err)
+	}
+	chats, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (chatstate.Chat, error) { return scanChat(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list chats: %w", err)
+	}
+	return chats, nil
+}
+
+// listQuery is ListChats' query for filter and its arguments; ok is false
+// when filter can match no chat.
+func listQuery(filter chatstate.ChatFilter) (query string, args []any, ok bool) {
+	var where []string
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
@@ -183,15 +198,17 @@ func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]c
 	}
 	if !filter.OfflineAt.IsZero() {
 		// A NULL visitor_seen_at makes the comparison NULL: never seen is
-		// never offline.
-		where = append(where, "visitor_seen_at + max_offline_ms * interval '1 millisecond' < "+arg(filter.OfflineAt))
+		// never offline, and neither is an ended chat. The terms are
+		// chats_offline_at's own, so that the planner can take it.
+		where = append(where, "chat_offline_at(visitor_seen_at, max_offline_ms) < "+arg(filter.OfflineAt)+
+			" AND visitor_seen_at IS NOT NULL AND phase <> 'ended'")
 	}
 	if filter.Query != "" {
 		// Stored text is valid UTF-8 without NUL (PostgreSQL holds no
 		// other), so such a query matches nothing, and the server would
 		// refuse it as an argument.
 		if !utf8.ValidString(filter.Query) || strings.ContainsRune(filter.Query, 0) {
-			return nil, nil
+			return "", nil, false
 		}
 		// strpos, not LIKE: the query's own % and _ need no escaping.
 		q := arg(strings.ToLower(filter.Query))
@@ -203,7 +220,7 @@ func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]c
 	if limit <= 0 {
 		limit = defaultListLimit
 	}
-	query := `SELECT ` + chatColumns + ` FROM chats c`
+	query = `SELECT ` + chatColumns + ` FROM chats c`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -213,16 +230,7 @@ func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]c
 	} else {
 		query += ` ORDER BY updated_at DESC NULLS LAST, id DESC LIMIT ` + arg(limit)
 	}
-
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list chats: %w", err)
-	}
-	chats, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (chatstate.Chat, error) { return scanChat(r) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list chats: %w", err)
-	}
-	return chats, nil
+	return query, args, true
 }
 
 // chatFields are the columns of a chat that need encoding.

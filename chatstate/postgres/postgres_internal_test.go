@@ -4,7 +4,11 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/chatstate/postgres/pgtest"
 )
 
@@ -101,5 +105,51 @@ func TestQueriesUseIndexes(t *testing.T) {
 				t.Errorf("query plan:\n%s\nwant it to use %s", got, tt.index)
 			}
 		})
+	}
+}
+
+// TestOfflineSweepUsesIndex: the sweep asks every second for the offline
+// visitors' chats; beside thousands of ended chats and hundreds of live
+// ones, as a server that has run for a while holds, the planner must take
+// the index of live chats' deadlines rather than read the table.
+func TestOfflineSweepUsesIndex(t *testing.T) {
+	s, err := Open(t.Context(), pgtest.URL(t))
+	if err != nil {
+		t.Fatalf("Open() = %v, want nil", err)
+	}
+	defer s.Close()
+	for _, fill := range []string{
+		`INSERT INTO chats (id, token_hash, phase, draft, visitor, search, locale, agent_name, end_reason,
+			end_seen, page, max_offline_ms, visitor_seen_at, created_at, updated_at, last_seq)
+		SELECT 'ended-' || i, decode(md5('ended-' || i), 'hex'), 'ended', '{}', '{}', '', '', '', 'agent',
+			true, '/', 60000, now() - interval '1 day', now() - interval '1 day', now() - interval '1 day', 0
+		FROM generate_series(1, 5000) i`,
+		`INSERT INTO chats (id, token_hash, phase, draft, visitor, search, locale, agent_name, end_reason,
+			end_seen, page, max_offline_ms, visitor_seen_at, created_at, updated_at, last_seq)
+		SELECT 'live-' || i, decode(md5('live-' || i), 'hex'), 'connected', '{}', '{}', '', '', 'alice', '',
+			false, '/', 60000, now(), now(), now(), 0
+		FROM generate_series(1, 500) i`,
+		`ANALYZE chats`,
+	} {
+		if _, err := s.pool.Exec(t.Context(), fill); err != nil {
+			t.Fatalf("%s: %v", fill, err)
+		}
+	}
+	// The sweep's own filter (chatstate.Service.ExpireOffline).
+	query, args, _ := listQuery(chatstate.ChatFilter{
+		Phases:    []chatstate.Phase{chatstate.PhaseRegistration, chatstate.PhaseQueued, chatstate.PhaseConnected},
+		OfflineAt: time.Now(),
+		Limit:     500,
+	})
+	rows, err := s.pool.Query(t.Context(), `EXPLAIN `+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(plan, "\n"); !strings.Contains(got, "chats_offline_at") {
+		t.Errorf("query plan:\n%s\nwant it to use chats_offline_at", got)
 	}
 }

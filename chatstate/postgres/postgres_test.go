@@ -495,3 +495,10 @@ func reportSends(b *testing.B, lat []time.Duration) {
 	p99 := lat[min(len(lat)-1, len(lat)*99/100)]
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 }
+
+// BenchmarkOfflineSweep: the sweep's query beside 20,000 ended chats and
+// 2,000 live ones, the table analyzed.
+func BenchmarkOfflineSweep(b *testing.B) {
+	s := openURL(b, pgtest.URL(b))
+	storetest.BenchmarkOfflineSweep(b, s, 20000, 2000, s.Analyze)
+}

@@ -203,7 +203,9 @@ func listQuery(filter chatstate.ChatFilter) (string, []any) {
 		args = append(args, filter.Agent)
 	}
 	if !filter.OfflineAt.IsZero() {
-		where = append(where, "visitor_seen_at IS NOT NULL AND visitor_seen_at + max_offline_ms * 1000 < ?")
+		// chats_offline_at's own terms, so that the planner can take it:
+		// never seen is never offline, and neither is an ended chat.
+		where = append(where, "visitor_seen_at IS NOT NULL AND phase <> 'ended' AND visitor_seen_at + max_offline_ms * 1000 < ?")
 		args = append(args, toMicros(filter.OfflineAt))
 	}
 	if filter.Query != "" {

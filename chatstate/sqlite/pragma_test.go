@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,7 +40,7 @@ func TestPragmas(t *testing.T) {
 		{"write", onWriter, "synchronous", "2"}, // FULL
 		{"write", onWriter, "foreign_keys", "1"},
 		{"write", onWriter, "busy_timeout", "10000"},
-		{"write", onWriter, "user_version", "5"},
+		{"write", onWriter, "user_version", "6"},
 		{"read", onReader, "journal_mode", "wal"},
 		{"read", onReader, "foreign_keys", "1"},
 		{"read", onReader, "busy_timeout", "10000"},
@@ -90,6 +91,42 @@ func TestOfflineSweepUsesIndex(t *testing.T) {
 	plan := queryPlan(t, s, query, args...)
 	if want := "USING INDEX chats_offline_at"; !strings.Contains(plan, want) {
 		t.Errorf("query plan:\n%s\nwant it to contain %q", plan, want)
+	}
+}
+
+// TestOfflineSweepIndexHoldsLiveChatsOnly: the sweep runs every second, and
+// chats end every day, so its index must not grow with them: it holds the
+// chats not ended, whatever the number that ended.
+func TestOfflineSweepIndexHoldsLiveChatsOnly(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
+	if err != nil {
+		t.Fatalf("Open() = %v, want nil", err)
+	}
+	defer s.Close()
+	seen := time.Now().Add(-time.Hour)
+	const ended, live = 40, 3
+	for i := range ended + live {
+		c := chatstate.Chat{ID: fmt.Sprint("c", i), Phase: chatstate.PhaseEnded, MaxOffline: time.Minute, VisitorSeenAt: seen}
+		if i >= ended {
+			c.Phase = chatstate.PhaseConnected
+		}
+		if err := s.CreateChat(t.Context(), c, []byte(c.ID)); err != nil {
+			t.Fatalf("CreateChat() = %v, want nil", err)
+		}
+	}
+	// ANALYZE counts each index's entries into sqlite_stat1.
+	var stat string
+	err = s.commits.do(t.Context(), func(ctx context.Context, tx *batchTx) error {
+		if _, err := tx.ExecContext(ctx, `ANALYZE`); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT stat FROM sqlite_stat1 WHERE idx = 'chats_offline_at'`).Scan(&stat)
+	})
+	if err != nil {
+		t.Fatalf("ANALYZE: %v", err)
+	}
+	if entries, _, _ := strings.Cut(stat, " "); entries != fmt.Sprint(live) {
+		t.Errorf("chats_offline_at holds %s entries (sqlite_stat1 %q), want the %d live chats only", entries, stat, live)
 	}
 }
 

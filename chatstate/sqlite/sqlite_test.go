@@ -295,3 +295,14 @@ func BenchmarkRestore300(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOfflineSweep: the sweep's query beside 20,000 ended chats and
+// 2,000 live ones.
+func BenchmarkOfflineSweep(b *testing.B) {
+	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "parley.db"))
+	if err != nil {
+		b.Fatalf("Open() = %v, want nil", err)
+	}
+	defer s.Close()
+	storetest.BenchmarkOfflineSweep(b, s, 20000, 2000, nil)
+}

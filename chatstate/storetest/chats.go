@@ -348,7 +348,10 @@ func testListChatsOfflineAt(t *testing.T, s chatstate.Store) {
 	short := chat("short", time.Minute, seen)
 	long := chat("long", time.Hour, seen)
 	never := chat("never-seen", time.Minute, time.Time{})
-	for _, c := range []chatstate.Chat{short, long, never} {
+	// An ended chat is never offline, however long ago its visitor left.
+	ended := chat("ended", time.Minute, seen)
+	ended.Phase = chatstate.PhaseEnded
+	for _, c := range []chatstate.Chat{short, long, never, ended} {
 		mustCreate(t, s, c)
 	}
 	tests := []struct {
