@@ -173,12 +173,57 @@ func TestConsoleFullChat(t *testing.T) {
 	}
 }
 
+// TestConsoleNoticeNamesEveryNewChat: chats that arrive together are
+// announced together, and a chat taken leaves the notice.
+func TestConsoleNoticeNamesEveryNewChat(t *testing.T) {
+	srv := startConsoleServer(t)
+	b := newBrowser(t)
+	agent, ada, bob := b.newPage(t), b.newPage(t), b.newPage(t)
+	signIn(t, agent, srv, "alice", agentPasswords["alice"])
+	waitTitle(t, agent, "Parley agent")
+
+	// Both fill in the form, then send it, one right after the other.
+	for _, v := range []struct {
+		p    *page
+		name string
+	}{{ada, "Ada"}, {bob, "Bob"}} {
+		v.p.navigate(srv.URL + "/")
+		openWidget(v.p)
+		v.p.clickButton("Start chat")
+		v.p.fillField("First name", v.name)
+		v.p.fillField("Email", strings.ToLower(v.name)+"@example.com")
+	}
+	ada.clickButton("Start")
+	ada.waitText("Thanks, Ada! An agent will be with you shortly.")
+	bob.clickButton("Start")
+	waitTitle(t, agent, "(2) Parley agent")
+	waitNotice := func(want string) {
+		t.Helper()
+		var got string
+		if !agent.poll(func(ctx context.Context) bool {
+			text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("agent-notice").textContent`))
+			got = text
+			return err == nil && got == want
+		}) {
+			t.Errorf("notice = %q, want %q", got, want)
+		}
+	}
+	waitNotice("New chats: Ada, Bob")
+
+	evalJS[bool](agent, `document.querySelector('#agent-queue-list > li[data-name="Ada"] button').click(), true`)
+	agent.waitFor("region", chatRegion("Ada"))
+	waitNotice("New chat: Bob")
+}
+
 func TestConsoleVisitorNavigates(t *testing.T) {
 	srv := startConsoleServer(t)
 	b := newBrowser(t)
 	agent, visitor := b.newPage(t), b.newPage(t)
 	signIn(t, agent, srv, "alice", agentPasswords["alice"])
 	acceptChat(t, agent, visitor, srv, "alice", "Ada")
+	if got, want := strings.Join(strings.Fields(agent.textOf("region", "Page trail")), " "), "Page trail No page changes yet."; got != want {
+		t.Errorf("page trail before any move reads %q, want %q", got, want)
+	}
 
 	// The agent types while the visitor moves, by a boosted link and by a
 	// full page load; each move shows in the trail as it happens.
@@ -197,6 +242,9 @@ func TestConsoleVisitorNavigates(t *testing.T) {
 
 	if len(trail) != 2 || !strings.HasSuffix(trail[0], "/products") || !strings.HasSuffix(trail[1], "/contact") {
 		t.Errorf("page trail = %q, want /products then /contact", trail)
+	}
+	if got := agent.textOf("region", "Page trail"); strings.Contains(got, "No page changes yet.") {
+		t.Errorf("page trail after two moves reads %q, want no \"No page changes yet.\"", got)
 	}
 	if got := agent.textOf("region", chatRegion("Ada")); !strings.Contains(got, "Current page\n/contact") && !strings.Contains(got, "Current page /contact") {
 		t.Errorf("the chat does not show /contact as the current page:\n%s", got)

@@ -101,48 +101,71 @@
   }
 
   var noticeTimer = 0;
-  // noticeChat is the chat the notice announces: once it has left the
-  // queue (taken, here or by another agent) the notice is stale.
-  var noticeChat = "";
+  // noticeChats are the waiting chats the notice announces, oldest first:
+  // one that leaves the queue (taken, here or by another agent) leaves the
+  // notice, and the notice goes with the last of them.
+  var noticeChats = [];
+  var NOTICE_NAMES = 3;
   function hideNotice() {
     var box = byId("agent-notice");
     clearTimeout(noticeTimer);
-    noticeChat = "";
+    noticeChats = [];
     if (!box) return;
     box.classList.remove("agent-notice-on");
     box.textContent = "";
   }
-  function notice(text, chat) {
+  // showNotice names the announced chats still waiting; fresh ones
+  // restart the notice's time.
+  function showNotice(fresh) {
     var box = byId("agent-notice");
-    if (!box) return;
-    box.textContent = text;
-    box.classList.add("agent-notice-on");
-    clearTimeout(noticeTimer);
-    noticeChat = chat;
-    noticeTimer = setTimeout(hideNotice, 8000);
-  }
-
-  function queueIds() {
-    var ids = {};
-    each(document.querySelectorAll("#agent-queue-list > li[data-chat-id]"), function (li) {
-      ids[li.getAttribute("data-chat-id")] = true;
+    var queued = queueItems();
+    noticeChats = noticeChats.filter(function (id) { return queued[id]; });
+    if (!box || noticeChats.length === 0) {
+      hideNotice();
+      return;
+    }
+    var names = noticeChats.slice(0, NOTICE_NAMES).map(function (id) {
+      var li = queued[id];
+      var subject = li.getAttribute("data-subject");
+      return li.getAttribute("data-name") + (subject ? " (" + subject + ")" : "");
     });
-    return ids;
+    var more = noticeChats.length - names.length;
+    box.textContent = (noticeChats.length === 1 ? "New chat: " : "New chats: ") + names.join(", ") +
+      (more > 0 ? " and " + more + " more" : "");
+    box.classList.add("agent-notice-on");
+    if (fresh) {
+      clearTimeout(noticeTimer);
+      noticeTimer = setTimeout(hideNotice, 8000);
+    }
   }
 
-  function announceNewChats(before) {
-    var fresh = [];
+  // queueItems maps each waiting chat's id to its item in the queue.
+  function queueItems() {
+    var items = {};
     each(document.querySelectorAll("#agent-queue-list > li[data-chat-id]"), function (li) {
-      if (!before[li.getAttribute("data-chat-id")]) {
+      items[li.getAttribute("data-chat-id")] = li;
+    });
+    return items;
+  }
+
+  // announceNewChats marks the chats that joined the queue since before and
+  // adds them to the notice; the notice drops the chats that left it.
+  function announceNewChats(before) {
+    var fresh = 0;
+    each(document.querySelectorAll("#agent-queue-list > li[data-chat-id]"), function (li) {
+      var id = li.getAttribute("data-chat-id");
+      if (!before[id]) {
         li.classList.add("agent-new");
-        fresh.push(li);
+        noticeChats.push(id);
+        fresh++;
       }
     });
-    if (fresh.length === 0) return;
-    var li = fresh[fresh.length - 1];
-    var subject = li.getAttribute("data-subject");
-    notice("New chat: " + li.getAttribute("data-name") + (subject ? " (" + subject + ")" : ""), li.getAttribute("data-chat-id"));
-    chime();
+    if (fresh > 0) {
+      showNotice(true);
+      chime();
+    } else if (noticeChats.length > 0) {
+      showNotice(false);
+    }
   }
 
   // ---- swapping fragments in
@@ -255,14 +278,11 @@
   function applyHTML(html) {
     var template = document.createElement("template");
     template.innerHTML = html;
-    var before = queueIds();
+    var before = queueItems();
     var queueBefore = byId("agent-queue-list") && byId("agent-queue-list").getAttribute("data-version");
     Array.prototype.slice.call(template.content.children).forEach(applyOne);
     var list = byId("agent-queue-list");
-    if (list && list.getAttribute("data-version") !== queueBefore) {
-      announceNewChats(before);
-      if (noticeChat && !queueIds()[noticeChat]) hideNotice();
-    }
+    if (list && list.getAttribute("data-version") !== queueBefore) announceNewChats(before);
     markCurrent();
     renderUnread();
   }
