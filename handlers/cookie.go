@@ -72,9 +72,10 @@ func newCookieStore(secrets [][]byte, purpose string, maxAge int, path string, s
 		pairs = append(pairs, deriveKey(secret, purpose+" signing"), deriveKey(secret, purpose+" encryption"))
 	}
 	store := sessions.NewCookieStore(pairs...)
+	values := cookieValues{memo: newValuesMemo(cookieMemoSize)}
 	for _, codec := range store.Codecs {
 		if sc, ok := codec.(*securecookie.SecureCookie); ok {
-			sc.SetSerializer(cookieValues{})
+			sc.SetSerializer(values)
 		}
 	}
 	store.MaxAge(maxAge)
@@ -88,14 +89,21 @@ func newCookieStore(secrets [][]byte, purpose string, maxAge int, path string, s
 // envelope, and reads them back. Every release so far wrote gob, gorilla's
 // default; JSON decodes in a fraction of gob's time and garbage (gob builds
 // its decoder anew for every cookie: a tenth of a busy server's
-// allocations). Switching takes two releases, so that no instance of a
+// allocations before the memo, which leaves gob the first read of each
+// cookie only). Switching takes two releases, so that no instance of a
 // rolling upgrade meets a cookie it cannot read and takes it for a forged
 // one: this one reads both and still writes gob (asJSON false), the next
 // writes JSON. From then on a rollback must not go past this release, and
 // cookie values must stay strings, as JSON carries them.
 type cookieValues struct {
 	asJSON bool
+	// memo, when set, keeps what recent cookies decoded to.
+	memo *valuesMemo
 }
+
+// cookieMemoSize bounds each generation of a cookie store's valuesMemo:
+// at most twice as many cookies, a few hundred bytes each, are remembered.
+const cookieMemoSize = 4096
 
 // Serialize implements securecookie.Serializer for the string values
 // Parley's cookies hold.
@@ -119,16 +127,34 @@ func (v cookieValues) Serialize(src any) ([]byte, error) {
 	return json.Marshal(fields)
 }
 
-// Deserialize implements securecookie.Serializer. A gob stream never
-// starts with '{': its first byte is the length of the message defining
-// map[any]any (TestCookieValuesTellGobFromJSON).
-func (cookieValues) Deserialize(src []byte, dst any) error {
-	if len(src) == 0 || src[0] != '{' {
-		return securecookie.GobEncoder{}.Deserialize(src, dst)
-	}
+// Deserialize implements securecookie.Serializer, which calls it with a
+// plaintext it has authenticated and decrypted.
+func (v cookieValues) Deserialize(src []byte, dst any) error {
 	values, ok := dst.(*map[any]any)
 	if !ok {
 		return fmt.Errorf("cookie values into %T, want *map[any]any", dst)
+	}
+	if v.memo != nil {
+		if known, ok := v.memo.get(src); ok {
+			*values = known
+			return nil
+		}
+	}
+	if err := decodeValues(src, values); err != nil {
+		return err
+	}
+	if v.memo != nil {
+		v.memo.put(src, *values)
+	}
+	return nil
+}
+
+// decodeValues reads gob or JSON. A gob stream never starts with '{': its
+// first byte is the length of the message defining map[any]any
+// (TestCookieValuesTellGobFromJSON).
+func decodeValues(src []byte, values *map[any]any) error {
+	if len(src) == 0 || src[0] != '{' {
+		return securecookie.GobEncoder{}.Deserialize(src, values)
 	}
 	var fields map[string]string
 	if err := json.Unmarshal(src, &fields); err != nil {

@@ -120,3 +120,30 @@ func TestCookiesAcrossReleases(t *testing.T) {
 		t.Errorf("the next release's cookie reads as %q, stale %v, %v; want tok, fresh", token, stale, err)
 	}
 }
+
+// TestValuesMemo: what a cookie decoded to comes back equal and the
+// caller's own to change; the cookies in use stay remembered while a
+// stream of others passes, and the memo stays within two generations.
+func TestValuesMemo(t *testing.T) {
+	const limit = 4
+	m := newValuesMemo(limit)
+	kept := []byte("a cookie read on every page")
+	m.put(kept, map[any]any{tokenKey: "tok"})
+	got, ok := m.get(kept)
+	if !ok || got[tokenKey] != "tok" {
+		t.Fatalf("get() = %v, %v; want the values put", got, ok)
+	}
+	got[tokenKey] = "changed by the caller"
+	for i := range 10 * limit {
+		m.put([]byte("another cookie "+strconv.Itoa(i)), map[any]any{tokenKey: strconv.Itoa(i)})
+		if got, ok := m.get(kept); !ok || got[tokenKey] != "tok" {
+			t.Fatalf("after %d other cookies, get() = %v, %v; want the values first put", i+1, got, ok)
+		}
+	}
+	if n := len(m.newer) + len(m.older); n > 2*limit {
+		t.Errorf("memo holds %d cookies, want at most %d", n, 2*limit)
+	}
+	if _, ok := m.get([]byte("another cookie 0")); ok {
+		t.Errorf("a cookie not read since %d others were put is still remembered", 10*limit)
+	}
+}

@@ -146,6 +146,8 @@ func checkFlags(t *testing.T, c *http.Cookie, wantSecure bool) {
 
 // TestTamperedCookie tries the ways a cookie can be damaged: each leaves the
 // visitor free to start anew, says invalid_token, and clears the cookie.
+// The server has read the good cookie, so that what it decoded to is
+// remembered (valuesMemo) when each damaged copy comes.
 func TestTamperedCookie(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t)
