@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -35,7 +36,8 @@ func New(chat *parley.Parley, logger *slog.Logger) *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	// Client addresses as Parley's trusted proxies, if any, forward them.
 	e.IPExtractor = chat.IPExtractor()
-	e.HTTPErrorHandler = errorPage(chat, logger)
+	renderer := &pageRenderer{chat: chat}
+	e.HTTPErrorHandler = errorPage(renderer, logger)
 	e.Use(middleware.Recover())
 
 	site := e.Group("", middleware.SecureWithConfig(middleware.SecureConfig{
@@ -46,14 +48,14 @@ func New(chat *parley.Parley, logger *slog.Logger) *echo.Echo {
 		ContentSecurityPolicy: contentSecurityPolicy,
 	}), noStore, chat.TrackPages)
 	for _, p := range pages() {
-		site.GET(p.Path, func(c echo.Context) error { return renderPage(c, chat, http.StatusOK, p) })
+		site.GET(p.Path, func(c echo.Context) error { return renderer.page(c, http.StatusOK, p) })
 	}
 	site.GET("/shipping", func(c echo.Context) error {
 		h := c.Request().Header
 		if h.Get("HX-Request") == "true" && h.Get("HX-Boosted") != "true" && h.Get("HX-History-Restore-Request") != "true" {
-			return render(c, http.StatusOK, shippingBody())
+			return renderer.render(c, http.StatusOK, shippingBody())
 		}
-		return renderPage(c, chat, http.StatusOK, page{Path: "/shipping", Title: "Shipping", Body: shippingBody()})
+		return renderer.page(c, http.StatusOK, page{Path: "/shipping", Title: "Shipping", Body: shippingBody()})
 	})
 
 	siteAssets, _ := fs.Sub(assets, "assets")
@@ -66,25 +68,47 @@ func New(chat *parley.Parley, logger *slog.Logger) *echo.Echo {
 	return e
 }
 
-// renderPage renders one page with the chat widget restored for c.
-func renderPage(c echo.Context, chat *parley.Parley, status int, p page) error {
+// pageRenderer renders the site's pages, each with the chat widget.
+type pageRenderer struct {
+	chat *parley.Parley
+	// buffers keeps render buffers between pages: a page restoring a long
+	// chat is 20 KB, and growing a new buffer to that size for every page
+	// was a tenth of the server's time in the load tool's restores.
+	buffers sync.Pool
+}
+
+// maxPooledBuffer keeps an unusually large page's buffer out of the pool.
+const maxPooledBuffer = 256 << 10
+
+// page renders one page with the chat widget restored for c.
+func (r *pageRenderer) page(c echo.Context, status int, p page) error {
 	// The widget is built now, before anything is written: restoring the
 	// chat may renew its cookie.
-	return render(c, status, layout(p, p.Title, chat.AssetsNoRestore(), chat.Widget(c)))
+	return r.render(c, status, layout(p, p.Title, r.chat.AssetsNoRestore(), r.chat.Widget(c)))
 }
 
 // render writes a component once it rendered whole.
-func render(c echo.Context, status int, component templ.Component) error {
-	var buf bytes.Buffer
-	if err := component.Render(c.Request().Context(), &buf); err != nil {
+func (r *pageRenderer) render(c echo.Context, status int, component templ.Component) error {
+	buf, _ := r.buffers.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			buf.Reset()
+			r.buffers.Put(buf)
+		}
+	}()
+	if err := component.Render(c.Request().Context(), buf); err != nil {
 		return err
 	}
+	// The response copies the bytes before HTMLBlob returns.
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
 // errorPage is the site's own error handler; Parley's routes answer their
 // errors themselves and never reach it.
-func errorPage(chat *parley.Parley, logger *slog.Logger) echo.HTTPErrorHandler {
+func errorPage(renderer *pageRenderer, logger *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -100,7 +124,7 @@ func errorPage(chat *parley.Parley, logger *slog.Logger) echo.HTTPErrorHandler {
 		c.Response().Header().Set("Cache-Control", "no-store")
 		title := http.StatusText(status)
 		p := page{Path: c.Request().URL.Path, Title: title, Body: errorBody(status, title)}
-		if err := renderPage(c, chat, status, p); err != nil {
+		if err := renderer.page(c, status, p); err != nil {
 			logger.ErrorContext(c.Request().Context(), "render error page", "err", err)
 		}
 	}
