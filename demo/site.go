@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/a-h/templ"
@@ -102,7 +103,9 @@ func (r *pageRenderer) render(c echo.Context, status int, component templ.Compon
 	if err := component.Render(c.Request().Context(), buf); err != nil {
 		return err
 	}
-	// The response copies the bytes before HTMLBlob returns.
+	// The page is whole: it goes with its length, not in chunks. The
+	// response copies the bytes before HTMLBlob returns.
+	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(buf.Len()))
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
