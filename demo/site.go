@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 
 	"github.com/a-h/templ"
@@ -103,9 +102,10 @@ func (r *pageRenderer) render(c echo.Context, status int, component templ.Compon
 	if err := component.Render(c.Request().Context(), buf); err != nil {
 		return err
 	}
-	// The page is whole: it goes with its length, not in chunks. The
-	// response copies the bytes before HTMLBlob returns.
-	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(buf.Len()))
+	// The response copies the bytes before HTMLBlob returns. It states no
+	// length: its last chunk goes once the middleware has returned, so the
+	// browser has the whole page only after TrackPages recorded the visit,
+	// and a click straight after is recorded after it.
 	return c.HTMLBlob(status, buf.Bytes())
 }
 

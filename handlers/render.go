@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/a-h/templ"
@@ -21,8 +20,6 @@ func (s *surface) render(c echo.Context, status int, component templ.Component) 
 	if err := s.renderTo(c.Request().Context(), component, &page); err != nil {
 		return err
 	}
-	// The page is whole: it goes with its length, not in chunks.
-	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(page.Len()))
 	return c.HTMLBlob(status, page.Bytes())
 }
 

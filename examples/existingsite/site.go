@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"io/fs"
 	"net/http"
-	"strconv"
 
 	"github.com/a-h/templ"
 	"github.com/gorilla/sessions"
@@ -129,7 +128,6 @@ func render(c echo.Context, status int, view templ.Component) error {
 	if err := view.Render(c.Request().Context(), &buf); err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(buf.Len()))
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
