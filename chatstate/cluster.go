@@ -26,7 +26,7 @@ const expireWork = "expire-offline"
 // store, so that whichever instance sweeps believes them present. On a
 // failed write they are kept for the next flush.
 func (s *Service) flushPresence(ctx context.Context) error {
-	seen := s.presence.takeDirty()
+	seen := s.presence.takeDirty(s.now().UTC())
 	if len(seen) == 0 {
 		return nil
 	}

@@ -28,6 +28,9 @@ const forgetSeenAfter = 2 * time.Hour
 type presence struct {
 	mu   sync.Mutex
 	seen map[string]time.Time
+	// held are the chats whose visitors hold a connection open here: they
+	// are present now, with no heartbeat.
+	held map[string]*holding
 	// dirty holds what the store has not been told yet, when other
 	// instances share it (Config.Cluster); nil otherwise.
 	dirty map[string]time.Time
@@ -58,10 +61,53 @@ func (p *presence) markDirty(id string, at time.Time) {
 	}
 }
 
-// takeDirty returns what the store has not been told, and forgets it.
-func (p *presence) takeDirty() map[string]time.Time {
+// holding is one held chat: how many connections hold it, and when other
+// instances were last told its visitor is here.
+type holding struct {
+	conns int
+	// every is how often other instances must hear of it.
+	every time.Duration
+	told  time.Time
+}
+
+func (p *presence) hold(id string, every time.Duration, at time.Time) {
+	p.mark(id, at)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.held == nil {
+		p.held = map[string]*holding{}
+	}
+	h := p.held[id]
+	if h == nil {
+		h = &holding{every: every, told: at}
+		p.held[id] = h
+	}
+	h.conns++
+	h.every = min(h.every, every)
+}
+
+func (p *presence) release(id string, at time.Time) {
+	p.mark(id, at)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if h := p.held[id]; h != nil {
+		if h.conns--; h.conns <= 0 {
+			delete(p.held, id)
+		}
+	}
+}
+
+// takeDirty returns what the store has not been told, and forgets it; a
+// held chat is in it once each of its heartbeats, at now.
+func (p *presence) takeDirty(now time.Time) map[string]time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, h := range p.held {
+		if now.Sub(h.told) >= h.every {
+			p.dirty[id] = now
+			h.told = now
+		}
+	}
 	if len(p.dirty) == 0 {
 		return nil
 	}
@@ -70,9 +116,13 @@ func (p *presence) takeDirty() map[string]time.Time {
 	return taken
 }
 
-func (p *presence) last(id string) time.Time {
+// last is when the visitor was last connected: now, while it is.
+func (p *presence) last(id string, now time.Time) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.held[id] != nil {
+		return now
+	}
 	return p.seen[id]
 }
 
@@ -90,8 +140,9 @@ func (p *presence) forget(now time.Time) {
 	p.swept = now
 }
 
-// Seen records that the visitor has a transport connection now. Transports
-// call it on connect, on disconnect and periodically in between. It writes
+// Seen records that the visitor has a transport connection now. A
+// transport that does not hold one connection open (long-poll) calls it on
+// each request and periodically in between. It writes
 // nothing to the store: ExpireOffline consults it before ending a chat.
 // When other instances share the store, RunExpiry writes what was seen to
 // it once a sweep interval, in one statement, for whichever instance
@@ -99,6 +150,16 @@ func (p *presence) forget(now time.Time) {
 func (s *Service) Seen(_ context.Context, id string) error {
 	s.presence.mark(id, s.now().UTC())
 	return nil
+}
+
+// Connected records that the visitor of chat c holds a transport
+// connection to this process from now until the returned function is
+// called, once, when it closes. The visitor is present all that time with
+// no heartbeat: thousands of idle connections cost nothing until one ends.
+// Other instances (Config.Cluster) are told once each HeartbeatEvery(c).
+func (s *Service) Connected(c Chat) (disconnected func()) {
+	s.presence.hold(c.ID, HeartbeatEvery(c), s.now().UTC())
+	return sync.OnceFunc(func() { s.presence.release(c.ID, s.now().UTC()) })
 }
 
 // HeartbeatEvery is how often a transport must call Seen for a chat, so
@@ -126,7 +187,7 @@ func (s *Service) ExpireOffline(ctx context.Context) (int, error) {
 	justStarted := now.Sub(s.started) < restartGrace
 	ended := 0
 	for _, listed := range chats {
-		seen := s.presence.last(listed.ID)
+		seen := s.presence.last(listed.ID, now)
 		c, _, err := s.update(ctx, listed.ID, func(c *Chat) ([]Event, error) {
 			if c.Phase == PhaseEnded {
 				return nil, errStillOnline

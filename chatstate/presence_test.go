@@ -106,3 +106,57 @@ func TestRestartWaitsForVisitors(t *testing.T) {
 		t.Errorf("the visitor who did not: chat %s, want ended", got.Phase)
 	}
 }
+
+// TestConnectedNeedsNoHeartbeat: a visitor holding a connection is present
+// for as long as it is held, with no heartbeat; each connection's release
+// counts once, however often it is called, and the chat ends only when its
+// last connection has been gone for longer than its limit.
+func TestConnectedNeedsNoHeartbeat(t *testing.T) {
+	t.Parallel()
+	s, clk := newService(t, chatstate.Config{DefaultMaxOffline: time.Minute})
+	ctx := context.Background()
+	phase := func(c chatstate.Chat) chatstate.Phase {
+		t.Helper()
+		got, err := s.Chat(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Phase
+	}
+	sweepFor := func(d time.Duration) {
+		t.Helper()
+		for range int(d / time.Second) {
+			clk.Advance(time.Second)
+			if _, err := s.ExpireOffline(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tabs, left := queued(t, s), queued(t, s)
+	firstTab, secondTab := s.Connected(tabs), s.Connected(tabs)
+	s.Connected(left)()
+
+	sweepFor(10 * time.Minute)
+	if got := phase(tabs); got != chatstate.PhaseQueued {
+		t.Fatalf("visitor holding two connections for 10 min with no heartbeat: chat %s, want queued", got)
+	}
+	if got := phase(left); got != chatstate.PhaseEnded {
+		t.Errorf("visitor whose connection closed 10 min ago: chat %s, want ended", got)
+	}
+
+	firstTab()
+	firstTab() // a second call must not release the other tab's connection
+	sweepFor(5 * time.Minute)
+	if got := phase(tabs); got != chatstate.PhaseQueued {
+		t.Fatalf("visitor still holding one connection: chat %s, want queued", got)
+	}
+	secondTab()
+	sweepFor(30 * time.Second)
+	if got := phase(tabs); got != chatstate.PhaseQueued {
+		t.Errorf("30 s after the last connection closed, within the 1 min limit: chat %s, want queued", got)
+	}
+	sweepFor(45 * time.Second)
+	if got := phase(tabs); got != chatstate.PhaseEnded {
+		t.Errorf("75 s after the last connection closed: chat %s, want ended", got)
+	}
+}

@@ -44,8 +44,8 @@ type agentFeed struct {
 func (f *agentFeed) topic() string            { return "" }
 func (f *agentFeed) heartbeat() time.Duration { return 30 * time.Second }
 
-// present records nothing: an agent's presence does not keep a chat alive.
-func (f *agentFeed) present() {}
+// connect records nothing: an agent's presence does not keep a chat alive.
+func (f *agentFeed) connect() func() { return func() {} }
 
 // subscribe takes what may change the queue, and follows the chats the
 // client says it shows.

@@ -105,9 +105,11 @@ type feed interface {
 	handleFrame(ctx context.Context, frame clientFrame) []serverFrame
 	// errorFrame reports a refused frame in the client's language.
 	errorFrame(ctx context.Context, clientID string, err error) serverFrame
-	// present records that the client is connected, now and periodically.
-	present()
-	// heartbeat is how often present must be called while connected.
+	// connect records that the client is connected from now until the
+	// returned function is called.
+	connect() (disconnected func())
+	// heartbeat is how long a client that holds no connection open may
+	// wait between polls.
 	heartbeat() time.Duration
 }
 
@@ -129,7 +131,7 @@ func (f *visitorFeed) subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscri
 	return h.Subscribe(f.chatID, buffer)
 }
 func (f *visitorFeed) heartbeat() time.Duration { return chatstate.HeartbeatEvery(f.chat) }
-func (f *visitorFeed) present()                 { f.t.markSeen(f.chatID) }
+func (f *visitorFeed) connect() func()          { return f.t.chats.Connected(f.chat) }
 
 func (t *liveTransports) newVisitorFeed(c echo.Context, chat chatstate.Chat) *visitorFeed {
 	v := t.viewerOf(c, safeReturnTo(c.QueryParam("page")))

@@ -46,7 +46,7 @@ type liveChats interface {
 	Chat(ctx context.Context, id string) (chatstate.Chat, error)
 	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]chatstate.Event, error)
 	Typing(ctx context.Context, id string, from chatstate.Party) error
-	Seen(ctx context.Context, id string) error
+	Connected(c chatstate.Chat) (disconnected func())
 	Hub() *chatstate.Hub
 	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
 	End(ctx context.Context, id string, by chatstate.Party, reason string) (chatstate.Chat, error)

@@ -42,7 +42,8 @@ func (t *liveTransports) poll(c echo.Context) error {
 // longPoll answers one poll of f from after.
 func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 	ctx := c.Request().Context()
-	f.present()
+	disconnected := f.connect()
+	defer disconnected()
 	// Polls are the client's presence: end each before the heartbeat is due.
 	wait := min(pollWait, f.heartbeat())
 
@@ -69,7 +70,6 @@ func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 		return nil
 	case <-t.closing:
 	}
-	f.present()
 	if woke == nil {
 		// Nothing was committed since the log was read, or the
 		// subscription would have said so: no need to read it again.

@@ -12,8 +12,8 @@ import (
 // rather than once each.
 func TestTimersShareTheirWakeups(t *testing.T) {
 	start := time.Date(2026, 12, 4, 10, 0, 0, 123_456_789, time.UTC)
-	for _, period := range []time.Duration{pingPeriod, 30 * time.Second, 666 * time.Millisecond, 200 * time.Millisecond} {
-		grid := min(timerGrid, period/8)
+	for _, period := range []time.Duration{pingPeriod, 30 * time.Second, 1500 * time.Millisecond} {
+		grid := timerGrid
 		fires := map[time.Time]int{}
 		for i := range 1000 {
 			now := start.Add(time.Duration(i) * grid / 1000)

@@ -120,9 +120,10 @@ func (t *liveTransports) upgrade(c echo.Context, f feed, release func()) error {
 
 // socket is one live WebSocket. While it is idle it keeps one goroutine,
 // its reader, blocked on the network: events are written by a goroutine
-// started when one is queued, which ends when none is left, and pings and
-// presence run on timers. A writer goroutine per connection would double
-// an idle connection's memory.
+// started when one is queued, which ends when none is left, and pings run
+// on a timer. A writer goroutine per connection would double an idle
+// connection's memory. Its presence costs nothing while it lasts: the chat
+// is held connected from the hello to the end.
 type socket struct {
 	t      *liveTransports
 	conn   *websocket.Conn
@@ -141,11 +142,14 @@ type socket struct {
 	// delivering is held while queued events are written, by a drain or by
 	// the reader before it answers a frame.
 	delivering sync.Mutex
-	// timers guards the ping and presence timers, which re-arm themselves
-	// until the reader has ended.
-	timers     sync.Mutex
-	ended      bool
-	ping, seen *time.Timer
+	// timers guards the ping timer, which re-arms itself until the reader
+	// has ended.
+	timers sync.Mutex
+	ended  bool
+	ping   *time.Timer
+	// disconnected ends the client's presence, which lasts from the hello
+	// to the end of the connection.
+	disconnected func()
 }
 
 func (t *liveTransports) newSocket(conn *websocket.Conn, f feed) *socket {
@@ -190,7 +194,7 @@ func (s *socket) start() bool {
 	if !ok {
 		return false
 	}
-	s.feed.present()
+	s.disconnected = s.feed.connect()
 	frames, err := s.feed.resume(s.ctx, lastSeq)
 	if err != nil {
 		s.t.log.Error("resume", "topic", s.feed.topic(), "err", err)
@@ -204,7 +208,6 @@ func (s *socket) start() bool {
 	s.timers.Lock()
 	defer s.timers.Unlock()
 	s.ping = time.AfterFunc(onTimerGrid(time.Now(), pingPeriod), s.sendPing)
-	s.seen = time.AfterFunc(onTimerGrid(time.Now(), s.feed.heartbeat()), s.markPresent)
 	return true
 }
 
@@ -269,7 +272,6 @@ func (s *socket) end() {
 	s.ended = true
 	if s.ping != nil {
 		s.ping.Stop()
-		s.seen.Stop()
 	}
 	s.timers.Unlock()
 	s.cancel()
@@ -280,7 +282,9 @@ func (s *socket) end() {
 	s.sub.OnReady(nil)
 	s.sub.Close()
 	s.drains.Wait()
-	s.feed.present()
+	if s.disconnected != nil {
+		s.disconnected()
+	}
 }
 
 // write sends frames in order; on failure it closes the connection, which
@@ -371,35 +375,33 @@ func (s *socket) writeQueued() bool {
 	}
 }
 
+// sendPing goes the way of every other frame (gorilla's WriteControl makes
+// a buffer and a timer for each ping), with its deadline on the grid: an
+// armed deadline is a runtime timer that fires when it expires, written or
+// not, and the pings sent together have theirs fire together.
 func (s *socket) sendPing() {
-	if s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)) != nil {
+	s.writing.Lock()
+	_ = s.conn.SetWriteDeadline(time.Now().Add(writeWait).Truncate(timerGrid).Add(timerGrid))
+	err := s.conn.WriteMessage(websocket.PingMessage, nil)
+	s.writing.Unlock()
+	if err != nil {
 		s.conn.Close()
 		return
 	}
 	s.rearm(func() { s.ping.Reset(onTimerGrid(time.Now(), pingPeriod)) })
 }
 
-func (s *socket) markPresent() {
-	s.feed.present()
-	s.rearm(func() { s.seen.Reset(onTimerGrid(time.Now(), s.feed.heartbeat())) })
-}
-
 // timerGrid is what the idle connections' timers are rounded to. A timer
-// that fires alone wakes the process from sleep, which costs more than
-// the ping or presence it runs; thousands of them, each at its own
-// instant, kept a server of idle sockets awake hundreds of times a second.
-// Timers due at the same instant run in one wakeup.
+// that fires alone wakes the process from sleep, which costs more than the
+// ping it runs; thousands of them, each at its own instant, kept a server
+// of idle sockets awake hundreds of times a second. Timers due at the same
+// instant run in one wakeup.
 const timerGrid = time.Second
 
 // onTimerGrid is how long from now a timer of period waits so that it
-// fires on the grid: up to one grid step early, never late, and on a finer
-// grid for a period too short to round by a second.
+// fires on the grid: up to one grid step early, never late.
 func onTimerGrid(now time.Time, period time.Duration) time.Duration {
-	grid := min(timerGrid, period/8)
-	if grid <= 0 {
-		return period
-	}
-	return now.Add(period).Truncate(grid).Sub(now)
+	return now.Add(period).Truncate(timerGrid).Sub(now)
 }
 
 // rearm sets a timer going again, unless the connection has ended.
@@ -476,15 +478,5 @@ func (set *socketSet) wait() {
 	defer set.mu.Unlock()
 	for len(set.open) > 0 {
 		set.none.Wait()
-	}
-}
-
-// markSeen records the visitor's presence; a chat that has ended meanwhile
-// needs none.
-func (t *liveTransports) markSeen(chatID string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := t.chats.Seen(ctx, chatID); err != nil && apiErrorOf(err).Code == errServer().Code {
-		t.log.Error("record presence", "chat", chatID, "err", err)
 	}
 }

@@ -264,9 +264,9 @@ func (neverSweeps) Exclusive(context.Context, string, func(context.Context) erro
 	return false, nil
 }
 
-// TestPresenceAcrossInstances: a visitor connected to one instance is
-// present for the instance that sweeps, which ends only the chat whose
-// visitor is connected nowhere.
+// TestPresenceAcrossInstances: a visitor connected to one instance, by
+// polls or by a connection held open, is present for the instance that
+// sweeps, which ends only the chats whose visitors are connected nowhere.
 func TestPresenceAcrossInstances(t *testing.T) {
 	url := pgtest.URL(t)
 	holderStore, sweeperStore := openURL(t, url), openURL(t, url)
@@ -276,7 +276,11 @@ func TestPresenceAcrossInstances(t *testing.T) {
 	cfg.Store, cfg.Cluster = sweeperStore, sweeperStore
 	sweeper := chatstate.NewService(cfg)
 
-	here, away := connectedChat(t, holder), connectedChat(t, holder)
+	here, held, away, left := connectedChat(t, holder), connectedChat(t, holder), connectedChat(t, holder), connectedChat(t, holder)
+	// held's visitor keeps a connection open, which says nothing more
+	// until it closes; left's closed at once.
+	defer holder.Connected(held)()
+	holder.Connected(left)()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -296,13 +300,17 @@ func TestPresenceAcrossInstances(t *testing.T) {
 			time.Sleep(chatstate.HeartbeatEvery(here))
 		}
 	})
-	waitFor(t, "the away chat ended", func() bool {
-		c, err := sweeper.Chat(context.Background(), away.ID)
-		return err == nil && c.Phase == chatstate.PhaseEnded
-	})
-	time.Sleep(3 * time.Second) // longer than the chat's limit
-	if c, err := sweeper.Chat(context.Background(), here.ID); err != nil || c.Phase != chatstate.PhaseConnected {
-		t.Errorf("chat whose visitor is connected to another instance: %s, %v; want it connected", c.Phase, err)
+	for _, gone := range []chatstate.Chat{away, left} {
+		waitFor(t, "the chat of a visitor connected nowhere ended", func() bool {
+			c, err := sweeper.Chat(context.Background(), gone.ID)
+			return err == nil && c.Phase == chatstate.PhaseEnded
+		})
+	}
+	time.Sleep(3 * time.Second) // longer than the chats' limit
+	for _, present := range []chatstate.Chat{here, held} {
+		if c, err := sweeper.Chat(context.Background(), present.ID); err != nil || c.Phase != chatstate.PhaseConnected {
+			t.Errorf("chat whose visitor is connected to another instance: %s, %v; want it connected", c.Phase, err)
+		}
 	}
 }
 

@@ -157,8 +157,10 @@ func updateIn(ctx context.Context, tx *batchTx, id string, change func(*chatstat
 // Query matches the visitor's submitted registration (not the draft) and the
 // text of message events, case-insensitively by Unicode simple folding.
 func (s *Store) ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]chatstate.Chat, error) {
+	// Filters come in a handful of shapes, each its own text: prepared once,
+	// the offline sweep's query, run every second, is not parsed each time.
 	query, args := listQuery(filter)
-	rows, err := s.read.QueryContext(ctx, query, args...)
+	rows, err := s.reads.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list chats: %w", err)
 	}
