@@ -566,12 +566,18 @@ func TestEmbedOnAnotherSite(t *testing.T) {
 	p.clickButton("Minimize chat")
 	p.waitFor("button", "Open chat")
 	trail := agentTrail(agent, chatID)
+	for _, page := range trail {
+		if !strings.HasPrefix(page, shop+"/") {
+			t.Errorf("the agent's trail shows %q, want the shop's pages with its origin", page)
+		}
+	}
 	p.clickLinkAndWaitLoad("Products")
 	p.waitFor("button", "Open chat")
 	if n := p.count("button", "Minimize chat"); n != 0 {
 		t.Error("after a page load the widget is open; the visitor left it minimized")
 	}
-	trail = append(trail, "/products")
+	// The agent sees the shop's pages with the shop's origin.
+	trail = append(trail, shop+"/products")
 	waitAgentTrail(t, agent, chatID, trail)
 	waitUntil(t, p, "the page's own restoreChat, queued before embed.js loaded", fmt.Sprintf(`shop.restore.join() === %q`, "done "+chatID))
 	agent.send(chatID, "We are here when you need us.")
@@ -590,7 +596,7 @@ func TestEmbedOnAnotherSite(t *testing.T) {
 		p.navigate(shop + step.start)
 		p.waitFor("button", "Minimize chat")
 		waitUntil(t, p, "the live connection on "+step.start, "shop.sockets === 1 && shop.socket.readyState === WebSocket.OPEN")
-		trail = append(trail, step.start)
+		trail = append(trail, shop+step.start)
 		waitAgentTrail(t, agent, chatID, trail)
 		evalJS[bool](p, `(window.sameDocument = true, document.getElementsByTagName("parley-chat")[0].kept = true)`)
 
@@ -602,7 +608,7 @@ func TestEmbedOnAnotherSite(t *testing.T) {
 		if n := hostCount(p); n != 1 {
 			t.Errorf("after the shop's navigation to %s the page holds %d widgets, want 1", step.path, n)
 		}
-		trail = append(trail, step.path)
+		trail = append(trail, shop+step.path)
 		waitAgentTrail(t, agent, chatID, trail)
 		reply := "Seen you on " + step.path
 		agent.send(chatID, reply)

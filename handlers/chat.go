@@ -66,7 +66,7 @@ func (vw *visitorWidget) startChat(c echo.Context) error {
 	if !vw.startLimit.Allow(vw.clientIP(c.Request())) {
 		return errRateLimited()
 	}
-	params := chatstate.StartParams{Page: returnTo}
+	params := chatstate.StartParams{Page: pageSeen(c, returnTo)}
 	if f.Localization != "" {
 		if _, err := vw.catalogs.Resolve(f.Localization); err != nil {
 			return errLocalizationNotAllowed()

@@ -51,6 +51,7 @@ func (e *embedding) crossOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 		case origin == "" || e.sameOrigin(r):
 			return next(c)
 		case e.embeds(origin):
+			c.Set(embeddingOriginKey, origin)
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
 			if r.Method == http.MethodOptions {
@@ -65,6 +66,20 @@ func (e *embedding) crossOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// embeddingOriginKey holds, for a request from a page of a site that
+// embeds the widget, that site's origin.
+const embeddingOriginKey = "parley.embedding_origin"
+
+// pageSeen is a page as the agent's trail shows it: the path for one of
+// the server's own pages, with the origin for an embedding site's, so that
+// an agent answering several sites knows which one the visitor is on.
+func pageSeen(c echo.Context, path string) string {
+	if origin, ok := c.Get(embeddingOriginKey).(string); ok {
+		return origin + path
+	}
+	return path
 }
 
 // embeds reports whether origin may embed the widget.
@@ -159,6 +174,6 @@ func (e *embedding) script(c echo.Context) error {
 // page load (the site's own pushState navigation), which no request to
 // Parley shows: the embed posts it, as return_to.
 func (vw *visitorWidget) visit(c echo.Context) error {
-	vw.recordVisit(c, vw.restore(c), safeReturnTo(c.FormValue("return_to")))
+	vw.recordVisit(c, vw.restore(c), pageSeen(c, safeReturnTo(c.FormValue("return_to"))))
 	return c.NoContent(http.StatusNoContent)
 }

@@ -120,6 +120,9 @@ func TestEmbedVisitor(t *testing.T) {
 	if got := w.AttrOr("data-state", ""); got != "registration" || id == "" {
 		t.Fatalf("after start: data-state %q, chat %q; want the registration form of a chat", got, id)
 	}
+	if got := en.chat(id).Page; got != shopOrigin+"/shoes" {
+		t.Errorf("the page the chat started on = %q, want %s/shoes", got, shopOrigin)
+	}
 
 	v.post("/chat/draft", url.Values{"return_to": {"/shoes"}, "first_name": {"Ada"}}, v.fromShop).wantStatus(http.StatusNoContent)
 	w = v.get("/chat/widget?return_to=/shoes&visit=1", v.fromShop).wantFragment()
@@ -142,13 +145,15 @@ func TestEmbedVisitor(t *testing.T) {
 	for _, ev := range en.events(id, chatstate.EventPage) {
 		trail = append(trail, ev.Page)
 	}
-	if want := []string{"/boots", "/socks"}; !slices.Equal(trail, want) {
+	// The agent sees which site each page is on: one server may serve
+	// several.
+	if want := []string{shopOrigin + "/boots", shopOrigin + "/socks"}; !slices.Equal(trail, want) {
 		t.Errorf("page trail = %q, want %q", trail, want)
 	}
 	// A re-render (no visit) records nothing.
 	v.get("/chat/widget?return_to=/hats", v.fromShop).wantStatus(http.StatusOK)
-	if got := en.chat(id).Page; got != "/socks" {
-		t.Errorf("page after a re-render = %q, want /socks still", got)
+	if got := en.chat(id).Page; got != shopOrigin+"/socks" {
+		t.Errorf("page after a re-render = %q, want %s/socks still", got, shopOrigin)
 	}
 
 	res = v.post("/chat/ui", url.Values{"return_to": {"/socks"}, "open": {"false"}}, v.fromShop)
@@ -324,6 +329,31 @@ func TestEmbedScriptRoute(t *testing.T) {
 	}
 	if !strings.Contains(string(res.body), "attachShadow") {
 		t.Error("embed.js does not mount a shadow root")
+	}
+}
+
+// TestScriptsAnswerHead: what a site links to (embed.js, chat.js,
+// chat.css) answers HEAD as GET but with no body, as uptime checks, CDNs
+// and link checkers expect; what is not there is still not found.
+func TestScriptsAnswerHead(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	v := en.visitor(en.embedServer())
+	for _, path := range []string{"/chat/embed.js", "/chat/static/chat.js", "/chat/static/chat.css"} {
+		get := v.get(path)
+		get.wantStatus(http.StatusOK)
+		head := v.do(httptest.NewRequest(http.MethodHead, baseURL+path, nil))
+		if head.status != http.StatusOK || len(head.body) != 0 {
+			t.Errorf("HEAD %s: status %d, %d bytes of body; want 200 and none", path, head.status, len(head.body))
+		}
+		for _, h := range []string{"Content-Type", "Content-Length", "ETag", "Cache-Control"} {
+			if head.header.Get(h) != get.header.Get(h) {
+				t.Errorf("HEAD %s: %s %q, GET's %q", path, h, head.header.Get(h), get.header.Get(h))
+			}
+		}
+	}
+	if res := v.do(httptest.NewRequest(http.MethodHead, baseURL+"/chat/static/nothing.js", nil)); res.status != http.StatusNotFound {
+		t.Errorf("HEAD of a file that is not there: status %d, want 404", res.status)
 	}
 }
 

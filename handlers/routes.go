@@ -58,7 +58,9 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	widgetRoute := chat.GET("/widget", v.widget)
 	// The group's prefix as the browser sees it, the site's own included.
 	paths.Chat = strings.TrimSuffix(widgetRoute.Path, "/widget")
-	chat.GET("/static/*", staticFiles(paths.Chat+"/static/"))
+	// Scripts and styles answer HEAD too: uptime checks, CDNs and link
+	// checkers ask with it.
+	chat.Match(getOrHead, "/static/*", staticFiles(paths.Chat+"/static/"))
 	chat.GET("/popup", v.popup)
 	chat.GET("/transcript", v.earlier)
 	chat.POST("/start", v.startChat)
@@ -76,7 +78,7 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	// no cookie, no per-visitor header, so none of the group's middleware.
 	// (A group of its own with no middleware adds no catch-all route, so
 	// the chat group's still answers what is not there.)
-	r.Group(chatPath).GET("/embed.js", e.script)
+	r.Group(chatPath).Match(getOrHead, "/embed.js", e.script)
 
 	// The agent console: sign-in is open, everything else needs an agent.
 	// No other origin's page is answered (no CORS): nobody embeds it.
@@ -100,6 +102,8 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	console.GET("/ws", a.agentWebsocket)
 	console.GET("/poll", a.agentPoll)
 }
+
+var getOrHead = []string{http.MethodGet, http.MethodHead}
 
 // Widget is the widget for a host site's page, restored for c.
 func (h *Handler) Widget(c echo.Context) templ.Component { return h.visitors.Widget(c) }

@@ -172,7 +172,7 @@ func (vw *visitorWidget) widget(c echo.Context) error {
 	}
 	r := vw.restore(c)
 	if c.QueryParam("visit") != "" {
-		r = vw.recordVisit(c, r, v.returnTo)
+		r = vw.recordVisit(c, r, pageSeen(c, v.returnTo))
 	}
 	w := vw.widgetView(c.Request().Context(), v, r)
 	vw.shown(c, r)

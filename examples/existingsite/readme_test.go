@@ -48,6 +48,16 @@ func TestREADMEShowsThisExample(t *testing.T) {
 		}
 	}
 
+	// The templ it tells the site to install is the one Parley is built with.
+	gomod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := strings.Fields(between(t, string(gomod), "\tgithub.com/a-h/templ ", "\n"))[0]
+	if !strings.Contains(section, "github.com/a-h/templ/cmd/templ@"+pinned+" ") {
+		t.Errorf("README's templ install does not name go.mod's templ %s", pinned)
+	}
+
 	lines := 0
 	for _, line := range append(shown, strings.Split(strings.TrimSpace(templBlock), "\n")...) {
 		if strings.TrimSpace(line) != "" {
