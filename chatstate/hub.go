@@ -18,7 +18,23 @@ type Hub struct {
 	// /metrics.
 	delivered atomic.Int64
 	dropped   atomic.Int64
+	// news counts what the hub has heard of commits: see News.
+	news atomic.Uint64
 }
+
+// News counts the commits the hub has heard of: events published, and
+// other instances' commits notified or caught up with, published or not
+// (the relay drops those of chats nobody here follows). A reader that
+// notes it, then reads a chat from the store, then subscribes, and finds
+// it unchanged, knows the chat it read is current: a commit after the read
+// is heard of only after it is made, before the subscription (moving the
+// count) or after (through the subscription).
+func (h *Hub) News() uint64 { return h.news.Load() }
+
+// heard counts news that is not published: heard before the hub is asked
+// who follows the chat, so that a subscription made after that question
+// sees the count moved.
+func (h *Hub) heard() { h.news.Add(1) }
 
 // HubStats is a snapshot of the hub's load.
 type HubStats struct {
@@ -169,6 +185,7 @@ func (h *Hub) Publish(events []Event) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.news.Add(uint64(len(events)))
 	for i := range events {
 		ev := events[i] // a copy of its own, shared by the subscribers
 		ev.Published = now

@@ -94,6 +94,7 @@ func (s *Service) Notified(ctx context.Context, id string, seq int64) error {
 	if s.relay == nil {
 		return nil
 	}
+	s.hub.heard()
 	lock := &s.locks[lockIndex(id)]
 	lock.Lock()
 	defer lock.Unlock()
@@ -197,6 +198,10 @@ func (s *Service) Watched() (chats []string, all bool) {
 func (s *Service) Settle(ctx context.Context, heads []Head, gap bool) error {
 	if s.relay == nil {
 		return nil
+	}
+	if gap {
+		// Commits may have gone unheard.
+		s.hub.heard()
 	}
 	dropWatchers := false
 	for _, h := range heads {

@@ -72,7 +72,7 @@ func newCookieStore(secrets [][]byte, purpose string, maxAge int, path string, s
 		pairs = append(pairs, deriveKey(secret, purpose+" signing"), deriveKey(secret, purpose+" encryption"))
 	}
 	store := sessions.NewCookieStore(pairs...)
-	values := cookieValues{memo: newValuesMemo(cookieMemoSize)}
+	values := cookieValues{asJSON: true, memo: newValuesMemo(cookieMemoSize)}
 	for _, codec := range store.Codecs {
 		if sc, ok := codec.(*securecookie.SecureCookie); ok {
 			sc.SetSerializer(values)
@@ -86,15 +86,15 @@ func newCookieStore(secrets [][]byte, purpose string, maxAge int, path string, s
 }
 
 // cookieValues writes a cookie's values inside its signed and encrypted
-// envelope, and reads them back. Every release so far wrote gob, gorilla's
-// default; JSON decodes in a fraction of gob's time and garbage (gob builds
-// its decoder anew for every cookie: a tenth of a busy server's
-// allocations before the memo, which leaves gob the first read of each
-// cookie only). Switching takes two releases, so that no instance of a
-// rolling upgrade meets a cookie it cannot read and takes it for a forged
-// one: this one reads both and still writes gob (asJSON false), the next
-// writes JSON. From then on a rollback must not go past this release, and
-// cookie values must stay strings, as JSON carries them.
+// envelope, and reads them back. Releases before 2026-12-04 wrote gob,
+// gorilla's default; JSON decodes in a fraction of gob's time and garbage
+// (gob builds its decoder anew for every cookie: with thousands of visitors
+// polling, more than a third of a poll's CPU). The switch took two
+// releases, so that no instance of a rolling upgrade meets a cookie it
+// cannot read and takes it for a forged one: `caaec89` read both and still
+// wrote gob, this one writes JSON (asJSON), and reads the gob cookies
+// visitors still carry. A rollback must not go past `caaec89`, and cookie
+// values must stay strings, as JSON carries them.
 type cookieValues struct {
 	asJSON bool
 	// memo, when set, keeps what recent cookies decoded to.

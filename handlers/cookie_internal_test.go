@@ -90,8 +90,10 @@ func TestCookieValuesTellGobFromJSON(t *testing.T) {
 }
 
 // TestCookiesAcrossReleases: during a rolling upgrade, the release before
-// this one (gob only) reads the cookies this one writes, and this one reads
-// those the next will write (JSON).
+// this one (it reads gob and JSON, and writes gob) reads the cookies this
+// one writes (JSON), and this one reads the gob cookies of every release
+// before it. The releases before that one read gob only: an upgrade from
+// them goes through it.
 func TestCookiesAcrossReleases(t *testing.T) {
 	secret := []byte("a secret of at least thirty-two characters")
 	jar := newTokenJar([][]byte{secret}, "parley_chat", func(*http.Request) bool { return false })
@@ -102,22 +104,27 @@ func TestCookiesAcrossReleases(t *testing.T) {
 	if err := jar.Set(rec, httptest.NewRequest(http.MethodGet, "/", nil), "tok", now); err != nil {
 		t.Fatal(err)
 	}
-	previous := sessions.NewCookieStore(signing, encryption)
+	written := rec.Result().Cookies()[0].Value
+	previous := securecookie.New(signing, encryption)
+	previous.SetSerializer(cookieValues{})
 	var values map[any]any
-	if err := securecookie.DecodeMulti("parley_chat", rec.Result().Cookies()[0].Value, &values, previous.Codecs...); err != nil || values[tokenKey] != "tok" {
+	if err := securecookie.DecodeMulti("parley_chat", written, &values, previous); err != nil || values[tokenKey] != "tok" {
 		t.Errorf("the previous release reads this one's cookie as %v, %v", values, err)
 	}
+	gobOnly := sessions.NewCookieStore(signing, encryption)
+	if err := securecookie.DecodeMulti("parley_chat", written, &values, gobOnly.Codecs...); err == nil {
+		t.Error("a release that reads only gob reads this one's cookie: then this one does not write JSON")
+	}
 
-	next := securecookie.New(signing, encryption)
-	next.SetSerializer(cookieValues{asJSON: true})
-	value, err := next.Encode("parley_chat", map[any]any{tokenKey: "tok", issuedKey: strconv.FormatInt(now.Unix(), 10)})
+	older := securecookie.New(signing, encryption)
+	value, err := older.Encode("parley_chat", map[any]any{tokenKey: "tok", issuedKey: strconv.FormatInt(now.Unix(), 10)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.AddCookie(&http.Cookie{Name: "parley_chat", Value: value})
 	if token, stale, err := jar.Token(req, now); token != "tok" || stale || err != nil {
-		t.Errorf("the next release's cookie reads as %q, stale %v, %v; want tok, fresh", token, stale, err)
+		t.Errorf("a gob cookie of an earlier release reads as %q, stale %v, %v; want tok, fresh", token, stale, err)
 	}
 }
 

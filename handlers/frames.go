@@ -124,6 +124,16 @@ type visitorFeed struct {
 	// sent is the newest seq the client has, so a live event that the
 	// replay already carried is not sent twice.
 	sent int64
+	// news is the hub's News from before chat was read, when noted is set
+	// (see readAfter).
+	news  uint64
+	noted bool
+}
+
+// readAfter says that the feed's chat was read once the hub's News was
+// news: while it stays there, the chat is current.
+func (f *visitorFeed) readAfter(news uint64) {
+	f.news, f.noted = news, true
 }
 
 func (f *visitorFeed) topic() string { return f.chatID }
@@ -226,6 +236,14 @@ func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (serverFra
 // resume answers a client that has everything up to lastSeq: a resume frame,
 // then the events it missed, in order.
 func (f *visitorFeed) resume(ctx context.Context, lastSeq int64) ([]serverFrame, error) {
+	if f.noted && lastSeq == f.chat.LastSeq && f.t.chats.Hub().News() == f.news {
+		// The client has the chat's last event, and the hub has heard of
+		// no commit since the chat was read (see chatstate.Hub.News): what
+		// is new comes through the subscription, made before this. An idle
+		// visitor's re-poll reads nothing more.
+		f.sent = lastSeq
+		return []serverFrame{resumeFrame(true, lastSeq)}, nil
+	}
 	chat, err := f.t.chats.Chat(ctx, f.chatID)
 	if err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ type pollResponse struct {
 // poll is the long-poll fallback's receive side: it answers at once with
 // what the client has missed, or waits for the next event.
 func (t *liveTransports) poll(c echo.Context) error {
+	news := t.chats.Hub().News()
 	chat, err := t.transportChat(c)
 	if err != nil {
 		return err
@@ -36,7 +37,9 @@ func (t *liveTransports) poll(c echo.Context) error {
 		return err
 	}
 	defer release()
-	return t.longPoll(c, t.newVisitorFeed(c, chat), after)
+	f := t.newVisitorFeed(c, chat)
+	f.readAfter(news)
+	return t.longPoll(c, f, after)
 }
 
 // longPoll answers one poll of f from after.

@@ -160,8 +160,11 @@ type faultyStore struct {
 	queueReads atomic.Int64
 	// chatReads counts reads of one chat by its id.
 	chatReads atomic.Int64
-	closeOnce sync.Once
-	closeErr  error
+	// afterTokenRead, when set, runs after each read of a chat by its
+	// token, before the reader has it.
+	afterTokenRead atomic.Pointer[func()]
+	closeOnce      sync.Once
+	closeErr       error
 }
 
 var errStoreDown = errors.New("store is down")
@@ -182,7 +185,11 @@ func (s *faultyStore) ChatByToken(ctx context.Context, hash []byte) (chatstate.C
 	if s.failRestore.Load() {
 		return chatstate.Chat{}, errStoreDown
 	}
-	return s.Store.ChatByToken(ctx, hash)
+	c, err := s.Store.ChatByToken(ctx, hash)
+	if hook := s.afterTokenRead.Load(); hook != nil {
+		(*hook)()
+	}
+	return c, err
 }
 
 // Close closes the real store once, so a test may close it early.

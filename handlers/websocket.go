@@ -50,6 +50,7 @@ func newUpgrader(t *liveTransports) *websocket.Upgrader {
 
 // websocket serves the visitor's live transport.
 func (t *liveTransports) websocket(c echo.Context) error {
+	news := t.chats.Hub().News()
 	chat, err := t.transportChat(c)
 	if err != nil {
 		return err
@@ -62,7 +63,9 @@ func (t *liveTransports) websocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return t.upgrade(c, t.newVisitorFeed(c, chat), release)
+	f := t.newVisitorFeed(c, chat)
+	f.readAfter(news)
+	return t.upgrade(c, f, release)
 }
 
 // closeTooManyConnections is the close code of a socket refused for

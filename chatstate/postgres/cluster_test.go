@@ -197,6 +197,25 @@ func TestListenerAcrossInstances(t *testing.T) {
 	}
 }
 
+// TestNewsOfOtherInstances: an instance hears of another's commit to a
+// chat that nobody follows there, which its relay does not publish: its
+// hub's News moves all the same. A live transport that read the chat
+// before subscribing counts on it to know that what it read may be stale.
+func TestNewsOfOtherInstances(t *testing.T) {
+	url := pgtest.URL(t)
+	a, b := startNode(t, url, "instance-a"), startNode(t, url, "instance-b")
+	c := connectedChat(t, a.svc)
+	b.waitChecks(t) // b has heard of every commit so far
+	before := b.svc.Hub().News()
+	if _, err := a.svc.SendMessage(context.Background(), c.ID, chatstate.AgentParty("alice", "Alice"), "", "unfollowed on b"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b's hub hears of a's commit", func() bool { return b.svc.Hub().News() != before })
+	if n := b.svc.Hub().Stats().Delivered; n != 0 {
+		t.Errorf("b's hub delivered %d events of a chat nobody follows there, want none", n)
+	}
+}
+
 // TestListenerNoticesDeafConnection: a connection that stays up but no
 // longer delivers notifications (a pause, a silent peer) is noticed by the
 // listener's own check, which does not come back: it reconnects, and says
