@@ -124,16 +124,9 @@ type visitorFeed struct {
 	// sent is the newest seq the client has, so a live event that the
 	// replay already carried is not sent twice.
 	sent int64
-	// news is the hub's News from before chat was read, when noted is set
-	// (see readAfter).
-	news  uint64
-	noted bool
-}
-
-// readAfter says that the feed's chat was read once the hub's News was
-// news: while it stays there, the chat is current.
-func (f *visitorFeed) readAfter(news uint64) {
-	f.news, f.noted = news, true
+	// news is the hub's News from before chat was read: while it stays
+	// there, chat is current (see resume).
+	news uint64
 }
 
 func (f *visitorFeed) topic() string { return f.chatID }
@@ -143,12 +136,12 @@ func (f *visitorFeed) subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscri
 func (f *visitorFeed) heartbeat() time.Duration { return chatstate.HeartbeatEvery(f.chat) }
 func (f *visitorFeed) connect() func()          { return f.t.chats.Connected(f.chat) }
 
-func (t *liveTransports) newVisitorFeed(c echo.Context, chat chatstate.Chat) *visitorFeed {
+func (t *liveTransports) newVisitorFeed(c echo.Context, chat chatstate.Chat, news uint64) *visitorFeed {
 	v := t.viewerOf(c, safeReturnTo(c.QueryParam("page")))
 	// The feed may live for hours: a string cut from a request header would
 	// keep the whole header with it.
 	v.acceptLanguage, v.csrf, v.returnTo = strings.Clone(v.acceptLanguage), strings.Clone(v.csrf), strings.Clone(v.returnTo)
-	return &visitorFeed{t: t, chat: chat, chatID: chat.ID, viewer: v, tr: t.translator(v, &chat)}
+	return &visitorFeed{t: t, chat: chat, chatID: chat.ID, viewer: v, tr: t.translator(v, &chat), news: news}
 }
 
 // eventFrames renders one event for the visitor, with the events before
@@ -236,7 +229,7 @@ func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (serverFra
 // resume answers a client that has everything up to lastSeq: a resume frame,
 // then the events it missed, in order.
 func (f *visitorFeed) resume(ctx context.Context, lastSeq int64) ([]serverFrame, error) {
-	if f.noted && lastSeq == f.chat.LastSeq && f.t.chats.Hub().News() == f.news {
+	if lastSeq == f.chat.LastSeq && f.t.chats.Hub().News() == f.news {
 		// The client has the chat's last event, and the hub has heard of
 		// no commit since the chat was read (see chatstate.Hub.News): what
 		// is new comes through the subscription, made before this. An idle
@@ -339,19 +332,23 @@ func errOriginNotAllowed() *APIError {
 }
 
 // transportChat is the visitor's chat for a transport request, after the
-// origin check.
-func (t *liveTransports) transportChat(c echo.Context) (chatstate.Chat, error) {
+// origin check, and the hub's News from before it was read (see
+// visitorFeed.resume).
+func (t *liveTransports) transportChat(c echo.Context) (chatstate.Chat, uint64, error) {
 	if !t.originAllowed(c.Request()) {
-		return chatstate.Chat{}, errOriginNotAllowed()
+		return chatstate.Chat{}, 0, errOriginNotAllowed()
 	}
+	// Noted before the read, which is the store's: no middleware of
+	// Parley's own routes restores the chat before the handler.
+	news := t.chats.Hub().News()
 	chat, err := t.visitors.visitorChat(c)
 	if err != nil {
-		return chatstate.Chat{}, err
+		return chatstate.Chat{}, 0, err
 	}
 	if chat.Phase == chatstate.PhaseRegistration {
-		return chatstate.Chat{}, apiErrorAs("invalid_options", "The chat has not been registered yet.", http.StatusConflict)
+		return chatstate.Chat{}, 0, apiErrorAs("invalid_options", "The chat has not been registered yet.", http.StatusConflict)
 	}
-	return chat, nil
+	return chat, news, nil
 }
 
 // decodeFrame reads one client frame. Anything after it is refused rather

@@ -23,8 +23,7 @@ type pollResponse struct {
 // poll is the long-poll fallback's receive side: it answers at once with
 // what the client has missed, or waits for the next event.
 func (t *liveTransports) poll(c echo.Context) error {
-	news := t.chats.Hub().News()
-	chat, err := t.transportChat(c)
+	chat, news, err := t.transportChat(c)
 	if err != nil {
 		return err
 	}
@@ -37,9 +36,7 @@ func (t *liveTransports) poll(c echo.Context) error {
 		return err
 	}
 	defer release()
-	f := t.newVisitorFeed(c, chat)
-	f.readAfter(news)
-	return t.longPoll(c, f, after)
+	return t.longPoll(c, t.newVisitorFeed(c, chat, news), after)
 }
 
 // longPoll answers one poll of f from after.
@@ -98,7 +95,7 @@ func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 // its answers out.
 func (t *liveTransports) postFrame(c echo.Context) error {
 	received := time.Now()
-	chat, err := t.transportChat(c)
+	chat, news, err := t.transportChat(c)
 	if err != nil {
 		return err
 	}
@@ -106,7 +103,7 @@ func (t *liveTransports) postFrame(c echo.Context) error {
 	if err != nil {
 		return errInvalidOptions()
 	}
-	feed := t.newVisitorFeed(c, chat)
+	feed := t.newVisitorFeed(c, chat, news)
 	if len(data) > maxFrameBytes {
 		return c.JSON(http.StatusOK, pollResponse{Frames: []serverFrame{feed.errorFrame(c.Request().Context(), "", errMessageTooLong())}})
 	}

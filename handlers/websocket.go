@@ -50,8 +50,7 @@ func newUpgrader(t *liveTransports) *websocket.Upgrader {
 
 // websocket serves the visitor's live transport.
 func (t *liveTransports) websocket(c echo.Context) error {
-	news := t.chats.Hub().News()
-	chat, err := t.transportChat(c)
+	chat, news, err := t.transportChat(c)
 	if err != nil {
 		return err
 	}
@@ -63,9 +62,7 @@ func (t *liveTransports) websocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := t.newVisitorFeed(c, chat)
-	f.readAfter(news)
-	return t.upgrade(c, f, release)
+	return t.upgrade(c, t.newVisitorFeed(c, chat, news), release)
 }
 
 // closeTooManyConnections is the close code of a socket refused for
