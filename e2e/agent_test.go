@@ -142,6 +142,12 @@ func TestConsoleFullChat(t *testing.T) {
 	visitor.waitText("alice is typing…")
 	agent.clickButton("Send")
 	waitTranscriptLine(t, visitor, "Yes, they do.")
+	// The message ends the typing notice at once, not when its 6 s are up.
+	arrived := time.Now()
+	waitUntil(t, visitor, "the typing notice gone", `document.querySelector("#parley-widget .parley-typing").textContent === ""`)
+	if after := time.Since(arrived); after > 2*time.Second {
+		t.Errorf("the agent's typing notice stayed %v after the agent's message arrived", after.Round(100*time.Millisecond))
+	}
 	waitLogLine(t, agent, chatLog("Ada"), "Yes, they do.")
 	if got := agent.fieldValue("Message"); got != "" {
 		t.Errorf("after Send, the agent's message box holds %q", got)

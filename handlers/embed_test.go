@@ -334,7 +334,8 @@ func TestEmbedScriptRoute(t *testing.T) {
 
 // TestScriptsAnswerHead: what a site links to (embed.js, chat.js,
 // chat.css) answers HEAD as GET but with no body, as uptime checks, CDNs
-// and link checkers expect; what is not there is still not found.
+// and link checkers expect, and writes no cookie, which a shared cache
+// would hand to everybody; what is not there is still not found.
 func TestScriptsAnswerHead(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t)
@@ -342,6 +343,9 @@ func TestScriptsAnswerHead(t *testing.T) {
 	for _, path := range []string{"/chat/embed.js", "/chat/static/chat.js", "/chat/static/chat.css"} {
 		get := v.get(path)
 		get.wantStatus(http.StatusOK)
+		if len(get.cookies) != 0 || get.header.Get("Set-Cookie") != "" {
+			t.Errorf("GET %s sets cookies %v, want none", path, get.header.Values("Set-Cookie"))
+		}
 		head := v.do(httptest.NewRequest(http.MethodHead, baseURL+path, nil))
 		if head.status != http.StatusOK || len(head.body) != 0 {
 			t.Errorf("HEAD %s: status %d, %d bytes of body; want 200 and none", path, head.status, len(head.body))

@@ -58,9 +58,6 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	widgetRoute := chat.GET("/widget", v.widget)
 	// The group's prefix as the browser sees it, the site's own included.
 	paths.Chat = strings.TrimSuffix(widgetRoute.Path, "/widget")
-	// Scripts and styles answer HEAD too: uptime checks, CDNs and link
-	// checkers ask with it.
-	chat.Match(getOrHead, "/static/*", staticFiles(paths.Chat+"/static/"))
 	chat.GET("/popup", v.popup)
 	chat.GET("/transcript", v.earlier)
 	chat.POST("/start", v.startChat)
@@ -79,6 +76,11 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	// (A group of its own with no middleware adds no catch-all route, so
 	// the chat group's still answers what is not there.)
 	r.Group(chatPath).Match(getOrHead, "/embed.js", e.script)
+	// Scripts and styles are the same for everybody and cached: the chat
+	// group's middleware but its CSRF check, whose cookie a shared cache
+	// would hand to every visitor. They answer HEAD too: uptime checks,
+	// CDNs and link checkers ask with it.
+	r.Group(chatPath).Match(getOrHead, "/static/*", staticFiles(paths.Chat+"/static/"), slices.Concat(own, []echo.MiddlewareFunc{e.crossOrigin})...)
 
 	// The agent console: sign-in is open, everything else needs an agent.
 	// No other origin's page is answered (no CORS): nobody embeds it.

@@ -625,9 +625,9 @@
       if (ev.kind === "message") transcript.push(li ? readLine(li) : { seq: ev.seq, time: ev.time, text: ev.text, from: ev.from });
       collapsedMessage(ev);
       switch (ev.kind) {
-        case "message": emit("onMessageReceived", event); break;
+        case "message": if (ev.from.type === "agent") showTyping(""); emit("onMessageReceived", event); break;
         case "agent_joined": emit("onAgentConnected", event); break;
-        case "agent_left": emit("onAgentDisconnected", event); break;
+        case "agent_left": showTyping(""); emit("onAgentDisconnected", event); break;
         case "typing":
           if (ev.from.type === "agent") { showTyping(ev.from.name); emit("onAgentTyping", event); }
           break;
@@ -635,12 +635,14 @@
       }
     }
 
+    // showTyping says the agent is typing, for a while; with no name it
+    // takes that back (the agent's message came, or the agent left).
     function showTyping(name) {
       var line = widget() && widget().querySelector(".parley-typing");
       if (!line) return;
-      line.textContent = line.getAttribute("data-template").replace("{name}", name);
       clearTimeout(line.parleyTimer);
-      line.parleyTimer = setTimeout(function () { line.textContent = ""; }, TYPING_SHOWN_MS);
+      line.textContent = name ? line.getAttribute("data-template").replace("{name}", name) : "";
+      if (name) line.parleyTimer = setTimeout(function () { line.textContent = ""; }, TYPING_SHOWN_MS);
     }
 
     function finish() {
