@@ -304,6 +304,8 @@ func TestAPIWebSocketBlocked(t *testing.T) {
 	siteRestore(t, p)
 	chatID := startEmbedded(t, p, "{embedded: true}", "Ada")
 	agent.accept(chatID)
+	// The accept re-renders the widget: the form is another element after it.
+	waitTranscriptLine(t, p, apiAgentName+" joined the chat.")
 	// The UI works as well as the API.
 	sendMessage(t, p, "Typed while WebSockets are blocked")
 	exchange(t, p, agent, chatID, "over the fallback")
