@@ -174,6 +174,6 @@ func (e *embedding) script(c echo.Context) error {
 // page load (the site's own pushState navigation), which no request to
 // Parley shows: the embed posts it, as return_to.
 func (vw *visitorWidget) visit(c echo.Context) error {
-	vw.recordVisit(c, vw.restore(c), pageSeen(c, safeReturnTo(c.FormValue("return_to"))))
+	vw.recordVisit(c, vw.restore(c), safeReturnTo(c.FormValue("return_to")))
 	return c.NoContent(http.StatusNoContent)
 }

@@ -54,7 +54,8 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	// Other origins' pages: CORS and partitioned cookies for the sites that
 	// embed the widget, a refusal for other sites' scripts; before the CSRF
 	// check, which writes a cookie.
-	chat := r.Group(chatPath, slices.Concat(own, []echo.MiddlewareFunc{e.crossOrigin, h.surface.checkCSRF})...)
+	visitorSide := slices.Concat(own, []echo.MiddlewareFunc{e.crossOrigin})
+	chat := r.Group(chatPath, slices.Concat(visitorSide, []echo.MiddlewareFunc{h.surface.checkCSRF})...)
 	widgetRoute := chat.GET("/widget", v.widget)
 	// The group's prefix as the browser sees it, the site's own included.
 	paths.Chat = strings.TrimSuffix(widgetRoute.Path, "/widget")
@@ -75,12 +76,13 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	// no cookie, no per-visitor header, so none of the group's middleware.
 	// (A group of its own with no middleware adds no catch-all route, so
 	// the chat group's still answers what is not there.)
+	getOrHead := []string{http.MethodGet, http.MethodHead}
 	r.Group(chatPath).Match(getOrHead, "/embed.js", e.script)
 	// Scripts and styles are the same for everybody and cached: the chat
 	// group's middleware but its CSRF check, whose cookie a shared cache
 	// would hand to every visitor. They answer HEAD too: uptime checks,
 	// CDNs and link checkers ask with it.
-	r.Group(chatPath).Match(getOrHead, "/static/*", staticFiles(paths.Chat+"/static/"), slices.Concat(own, []echo.MiddlewareFunc{e.crossOrigin})...)
+	r.Group(chatPath).Match(getOrHead, "/static/*", staticFiles(paths.Chat+"/static/"), visitorSide...)
 
 	// The agent console: sign-in is open, everything else needs an agent.
 	// No other origin's page is answered (no CORS): nobody embeds it.
@@ -104,8 +106,6 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	console.GET("/ws", a.agentWebsocket)
 	console.GET("/poll", a.agentPoll)
 }
-
-var getOrHead = []string{http.MethodGet, http.MethodHead}
 
 // Widget is the widget for a host site's page, restored for c.
 func (h *Handler) Widget(c echo.Context) templ.Component { return h.visitors.Widget(c) }

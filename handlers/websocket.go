@@ -388,7 +388,12 @@ func (s *socket) sendPing() {
 		s.conn.Close()
 		return
 	}
-	s.rearm(func() { s.ping.Reset(onTimerGrid(time.Now(), pingPeriod)) })
+	// Again in a period, unless the connection has ended meanwhile.
+	s.timers.Lock()
+	defer s.timers.Unlock()
+	if !s.ended {
+		s.ping.Reset(onTimerGrid(time.Now(), pingPeriod))
+	}
 }
 
 // timerGrid is what the idle connections' timers are rounded to. A timer
@@ -402,15 +407,6 @@ const timerGrid = time.Second
 // fires on the grid: up to one grid step early, never late.
 func onTimerGrid(now time.Time, period time.Duration) time.Duration {
 	return now.Add(period).Truncate(timerGrid).Sub(now)
-}
-
-// rearm sets a timer going again, unless the connection has ended.
-func (s *socket) rearm(reset func()) {
-	s.timers.Lock()
-	defer s.timers.Unlock()
-	if !s.ended {
-		reset()
-	}
 }
 
 // goAway tells the client the server is shutting down; it reconnects to

@@ -89,15 +89,17 @@ func (vw *visitorWidget) recordPage(c echo.Context, r restored) restored {
 	return vw.recordVisit(c, r, safeReturnTo(c.Request().URL.Path))
 }
 
-// recordVisit records page as the one the visitor is on now, once per
-// request: the request's own, or for the script-tag embed the page of
-// another site the request comes from. A prefetch (Turbo's on hover, the
+// recordVisit records the page at path as the one the visitor is on now,
+// once per request: the request's own, or for the script-tag embed the
+// page of another site the request comes from, which the trail shows with
+// that site's origin (pageSeen). A prefetch (Turbo's on hover, the
 // browser's speculation rules) is not a visit: the visitor may never see
 // that page.
-func (vw *visitorWidget) recordVisit(c echo.Context, r restored, page string) restored {
+func (vw *visitorWidget) recordVisit(c echo.Context, r restored, path string) restored {
 	if c.Get(pageRecordedKey) != nil || isPrefetch(c.Request()) {
 		return r
 	}
+	page := pageSeen(c, path)
 	c.Set(pageRecordedKey, true)
 	if !r.found || r.chat.Phase == chatstate.PhaseEnded {
 		return r
@@ -172,7 +174,7 @@ func (vw *visitorWidget) widget(c echo.Context) error {
 	}
 	r := vw.restore(c)
 	if c.QueryParam("visit") != "" {
-		r = vw.recordVisit(c, r, pageSeen(c, v.returnTo))
+		r = vw.recordVisit(c, r, v.returnTo)
 	}
 	w := vw.widgetView(c.Request().Context(), v, r)
 	vw.shown(c, r)
