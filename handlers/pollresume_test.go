@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -12,27 +11,13 @@ import (
 )
 
 // pollOnce is one long-poll from after, safe to run off the test's
-// goroutine.
+// goroutine: the answer's frames, or why there are none.
 func pollOnce(ls *liveServer, v *visitor, after int64) ([]frame, error) {
-	req, err := http.NewRequest(http.MethodGet, ls.URL+"/chat/poll?after="+strconv.FormatInt(after, 10), nil)
-	if err != nil {
-		return nil, err
+	status, frames, err := doPoll(ls, v, http.MethodGet, "/chat/poll?after="+strconv.FormatInt(after, 10), "")
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("status %d", status)
 	}
-	req.Header.Set("Cookie", v.cookieHeader())
-	client := http.Client{Timeout: 10 * time.Second}
-	res, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d", res.StatusCode)
-	}
-	var out struct{ Frames []frame }
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-		return nil, err
-	}
-	return out.Frames, nil
+	return frames, err
 }
 
 // TestIdleRepollReadsNothingMore: a poll whose client is up to date reads

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -355,26 +356,37 @@ func TestWebSocketShutdownClosesConnections(t *testing.T) {
 // pollFrames does one long-poll request.
 func pollFrames(t *testing.T, ls *liveServer, v *visitor, method, path, body string) (int, []frame) {
 	t.Helper()
+	status, frames, err := doPoll(ls, v, method, path, body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return status, frames
+}
+
+// doPoll does one long-poll request, and is safe to run off the test's
+// goroutine; the frames are those of a 200 answer.
+func doPoll(ls *liveServer, v *visitor, method, path, body string) (int, []frame, error) {
 	req, err := http.NewRequest(method, ls.URL+path, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	req.Header.Set("Cookie", v.cookieHeader())
 	req.Header.Set("X-Parley-CSRF", v.csrf)
 	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
+	client := http.Client{Timeout: 30 * time.Second}
+	res, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return 0, nil, err
 	}
 	defer res.Body.Close()
 	data, _ := io.ReadAll(res.Body)
 	var out struct{ Frames []frame }
 	if res.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(data, &out); err != nil {
-			t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
+			return 0, nil, fmt.Errorf("decode %q: %v", data, err)
 		}
 	}
-	return res.StatusCode, out.Frames
+	return res.StatusCode, out.Frames, nil
 }
 
 func TestLongPoll(t *testing.T) {
