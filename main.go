@@ -129,10 +129,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	case <-ctx.Done():
 	}
-	// Parley ends its live connections as ctx is done; Shutdown waits for
-	// the other requests, then chat.Close for the connections and the store.
+	// Parley ends its live connections first, telling their clients to come
+	// back later; the server then waits for the other requests, and
+	// chat.Close closes the store once nothing uses it.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	if err := chat.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
 	if err := server.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -6,7 +6,7 @@
 // widget in its own layout:
 //
 //	chat, err := parley.New(ctx, parley.Config{SQLitePath: "chat.db", SessionKeys: keys})
-//	defer chat.Close()
+//	defer chat.Close() // once the server has shut down
 //	chat.Mount(e) // /chat/… for visitors, /agent/… for agents
 //	e.GET("/", func(c echo.Context) error {
 //		// Widget restores the chat now, before the page is written.
@@ -22,6 +22,11 @@
 // limits) and answer their own errors; the site's routes, middleware and
 // error handler are left alone. README.md lists what Parley needs of the
 // site: cookie names, a CSRF skipper, Content-Security-Policy entries.
+//
+// Parley lives from New to Close, like a *sql.DB: the ctx given to New only
+// bounds opening the store. To stop, call Shutdown before the server's own
+// Shutdown (live connections are told to come back later, so they do not
+// hold the server's shutdown up), then Close once the server has stopped.
 package parley
 
 import (
@@ -218,16 +223,21 @@ type Parley struct {
 	consolePath string
 	mounted     bool
 
-	stop       chan struct{}
-	stopOnce   sync.Once
-	background sync.WaitGroup
-	closeErr   error
+	// closing is closed by Shutdown: live transports end, and new ones are
+	// refused with a "come back later".
+	closing      chan struct{}
+	shutdownOnce sync.Once
+	// stopBackground ends the work started by New.
+	stopBackground context.CancelFunc
+	background     sync.WaitGroup
+	closeOnce      sync.Once
+	closeErr       error
 }
 
 // New builds Parley from cfg, opening its store, and starts its background
-// work (ending the chats of visitors who left, refreshing catalogs). When
-// ctx is done, live connections are ended, so that the server's shutdown is
-// not held up by them; Close ends the rest.
+// work (ending the chats of visitors who left, refreshing catalogs). ctx
+// bounds the opening only: a setup timeout that ends later ends nothing.
+// Parley runs until Shutdown and Close.
 func New(ctx context.Context, cfg Config) (*Parley, error) {
 	cfg, err := withDefaults(cfg)
 	if err != nil {
@@ -263,7 +273,7 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		owns = true
 	}
 
-	p := &Parley{store: store, ownsStore: owns, chatPath: cfg.ChatPath, consolePath: cfg.ConsolePath, stop: make(chan struct{})}
+	p := &Parley{store: store, ownsStore: owns, chatPath: cfg.ChatPath, consolePath: cfg.ConsolePath, closing: make(chan struct{})}
 	serviceCfg := chatstate.Config{
 		Store:             store,
 		DefaultMaxOffline: cfg.MaxOffline,
@@ -288,7 +298,6 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		listener = postgres.NewListener(shared, postgres.ListenerConfig{Relay: chats, Logger: logger})
 		checks = append(checks, handlers.HealthCheck{Name: "listener", Check: listener.Check})
 	}
-	closing := make(chan struct{})
 	p.handler = handlers.New(handlers.Deps{
 		Chats:          chats,
 		Catalogs:       catalogs,
@@ -302,21 +311,16 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		Limits:         handlers.Limits(cfg.Limits),
 		Cookies:        handlers.CookieNames(cfg.Cookies),
 		Visitor:        identify(cfg.Visitor),
-		Closing:        closing,
+		Closing:        p.closing,
 		SharedLimits:   sharedLimits,
 		Checks:         checks,
 		Logger:         logger,
 	})
 
+	// The background's context is Parley's own: ctx may end with the
+	// host's setup.
 	bgCtx, cancel := context.WithCancel(context.Background())
-	p.background.Go(func() {
-		select {
-		case <-ctx.Done():
-		case <-p.stop:
-		}
-		close(closing)
-		cancel()
-	})
+	p.stopBackground = cancel
 	p.background.Go(func() { catalogs.Run(bgCtx) })
 	if listener != nil {
 		p.background.Go(func() { listener.Run(bgCtx) })
@@ -488,11 +492,35 @@ func (p *Parley) Health(c echo.Context) error { return p.handler.Health(c) }
 // machine only, and 404 to anyone else.
 func (p *Parley) Metrics(c echo.Context) error { return p.handler.Metrics(c) }
 
-// Close ends live connections and background work, waits for them, and
-// closes the store Parley opened. Call it once the server has shut down.
+// Shutdown tells every live connection (WebSockets, waiting long-polls)
+// that the server is closing, so that its client comes back after a pause
+// (to this server restarted, or another instance), and refuses new ones the
+// same way; then it waits until the WebSockets have closed, or ctx is done.
+// Other requests are served as usual. Call it before http.Server.Shutdown,
+// which would otherwise wait for the long-polls and not close the
+// WebSockets at all; then Close once the server has stopped.
+func (p *Parley) Shutdown(ctx context.Context) error {
+	p.shutdownOnce.Do(func() { close(p.closing) })
+	ended := make(chan struct{})
+	go func() {
+		p.handler.WaitLive()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close ends live connections (as Shutdown does, if it has not been called)
+// and background work, waits for them, and closes the store Parley opened.
+// Call it once the server has shut down.
 func (p *Parley) Close() error {
-	p.stopOnce.Do(func() {
-		close(p.stop)
+	p.closeOnce.Do(func() {
+		p.shutdownOnce.Do(func() { close(p.closing) })
+		p.stopBackground()
 		p.background.Wait()
 		p.handler.WaitLive()
 		if p.ownsStore {

@@ -2,6 +2,9 @@ package parley_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
@@ -38,7 +41,14 @@ func testConfig(t *testing.T) parley.Config {
 
 func newParley(t *testing.T, cfg parley.Config) *parley.Parley {
 	t.Helper()
-	chat, err := parley.New(t.Context(), cfg)
+	return newParleyCtx(t, t.Context(), cfg)
+}
+
+// newParleyCtx builds Parley with ctx bounding its opening, and closes it
+// when the test ends.
+func newParleyCtx(t *testing.T, ctx context.Context, cfg parley.Config) *parley.Parley {
+	t.Helper()
+	chat, err := parley.New(ctx, cfg)
 	if err != nil {
 		t.Fatalf("parley.New() = %v, want nil", err)
 	}
@@ -530,28 +540,24 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// TestShutdownWithLiveSockets ends the server's context with visitors'
-// WebSockets open, as SIGTERM does: Parley closes them ("going away"),
-// and Close waits for them before it closes the store, so none of them
-// writes to a closed database.
-func TestShutdownWithLiveSockets(t *testing.T) {
-	ctx, shutdown := context.WithCancel(context.Background())
-	defer shutdown()
-	var logs syncBuffer
-	cfg := testConfig(t)
-	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	chat, err := parley.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+// liveSite is a host site with Parley mounted, for tests of live
+// connections.
+func liveSite(t *testing.T, chat *parley.Parley) *httptest.Server {
+	t.Helper()
 	e := echo.New()
 	e.GET("/", func(c echo.Context) error {
 		return layout("Home", chat.Assets(), chat.Widget(c)).Render(c.Request().Context(), c.Response())
 	})
 	chat.Mount(e)
 	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return srv
+}
 
-	// One visitor with many tabs open: their sockets all close at once.
+// registeredVisitor starts and registers a chat on srv, and returns its
+// client and the headers that open its transports.
+func registeredVisitor(t *testing.T, srv *httptest.Server) (*client, http.Header) {
+	t.Helper()
 	v := newClient(t, srv.URL)
 	_, doc := v.get("/")
 	res, _ := v.post("/chat/start", url.Values{"parley_csrf": {chatToken(doc)}, "return_to": {"/"}})
@@ -564,28 +570,98 @@ func TestShutdownWithLiveSockets(t *testing.T) {
 	for _, c := range v.http.Jar.Cookies(u) {
 		header.Add("Cookie", c.Name+"="+c.Value)
 	}
+	return v, header
+}
+
+// dialChat opens a chat's WebSocket and reads its first frame.
+func dialChat(t *testing.T, srv *httptest.Server, header http.Header) *websocket.Conn {
+	t.Helper()
+	conn, res, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/chat/ws?page=/", header)
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, res)
+	}
+	if err := conn.WriteJSON(map[string]any{"type": "hello", "lastSeq": 0}); err != nil {
+		t.Fatal(err)
+	}
+	var resume map[string]any
+	if err := conn.ReadJSON(&resume); err != nil || resume["type"] != "resume" {
+		t.Fatalf("first frame %v, %v; want resume", resume, err)
+	}
+	return conn
+}
+
+// TestSetupContextEndsEarly builds Parley under the host's usual setup
+// timeout, which ends long before the server does: the context bounds the
+// opening only, and chats go on after it. (When it was also Parley's
+// lifetime, every WebSocket was refused and every long-poll answered at
+// once from then on, and the clients spun.)
+func TestSetupContextEndsEarly(t *testing.T) {
+	setup, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	chat := newParleyCtx(t, setup, testConfig(t))
+	cancel() // the host's setup is over
+
+	srv := liveSite(t, chat)
+	_, header := registeredVisitor(t, srv)
+	conn := dialChat(t, srv, header)
+	defer conn.Close()
+	if err := conn.WriteJSON(map[string]any{"type": "message", "clientId": "c-1", "text": "still here?"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var seq float64
+	for {
+		var f map[string]any
+		if err := conn.ReadJSON(&f); err != nil {
+			t.Fatalf("waiting for the ack: %v", err)
+		}
+		if f["type"] == "ack" {
+			seq, _ = f["seq"].(float64)
+			break
+		}
+	}
+
+	// A long-poll that is up to date waits for news, as it should.
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/chat/poll?after=%d", srv.URL, int64(seq)), nil)
+	req.Header = header.Clone()
+	pollCtx, stopPoll := context.WithTimeout(t.Context(), time.Second)
+	defer stopPoll()
+	res, err := http.DefaultClient.Do(req.WithContext(pollCtx))
+	if err == nil {
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		t.Fatalf("an up-to-date poll was answered at once: %d %s; want it to wait", res.StatusCode, body)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("poll: %v", err)
+	}
+}
+
+// TestShutdownWithLiveSockets shuts Parley down with visitors' WebSockets
+// open, as main does on SIGTERM: Shutdown closes them ("going away") and
+// waits, and Close closes the store after, so none of them writes to a
+// closed database.
+func TestShutdownWithLiveSockets(t *testing.T) {
+	var logs syncBuffer
+	cfg := testConfig(t)
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	chat, err := parley.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := liveSite(t, chat)
+
+	// One visitor with many tabs open: their sockets all close at once.
+	_, header := registeredVisitor(t, srv)
 	const sockets = 12
 	var conns []*websocket.Conn
 	for range sockets {
-		conn, res, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/chat/ws?page=/", header)
-		if err != nil {
-			t.Fatalf("dial: %v (%v)", err, res)
-		}
-		if err := conn.WriteJSON(map[string]any{"type": "hello", "lastSeq": 0}); err != nil {
-			t.Fatal(err)
-		}
-		var resume map[string]any
-		if err := conn.ReadJSON(&resume); err != nil || resume["type"] != "resume" {
-			t.Fatalf("first frame %v, %v; want resume", resume, err)
-		}
-		conns = append(conns, conn)
+		conns = append(conns, dialChat(t, srv, header))
 	}
 
-	// As main does: the context ends, and (http.Server.Shutdown not waiting
-	// for hijacked connections) Close comes straight after.
-	shutdown()
-	if err := chat.Close(); err != nil {
-		t.Fatalf("Close() = %v", err)
+	shutdownCtx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := chat.Shutdown(shutdownCtx); err != nil {
+		t.Fatalf("Shutdown() = %v", err)
 	}
 	for _, conn := range conns {
 		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -600,6 +676,9 @@ func TestShutdownWithLiveSockets(t *testing.T) {
 		conn.Close()
 	}
 	srv.Close()
+	if err := chat.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
 	if strings.Contains(logs.String(), "database is closed") || strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("shutdown logged errors:\n%s", logs.String())
 	}

@@ -113,11 +113,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	e.GET("/assets/*", echo.WrapHandler(http.StripPrefix("/assets", assetsHandler())))
 	e.GET("/healthz", chat.Health)
 
-	return serve(ctx, e, *addr, stdout)
+	return serve(ctx, e, chat, *addr, stdout)
 }
 
-// serve serves e on addr until ctx is done, then shuts down.
-func serve(ctx context.Context, e *echo.Echo, addr string, stdout io.Writer) error {
+// serve serves e on addr until ctx is done, then shuts down: Parley's live
+// connections first, so that they do not hold up the server's shutdown.
+func serve(ctx context.Context, e *echo.Echo, chat *parley.Parley, addr string, stdout io.Writer) error {
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -133,5 +134,8 @@ func serve(ctx context.Context, e *echo.Echo, addr string, stdout io.Writer) err
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if err := chat.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
 	return server.Shutdown(shutdownCtx)
 }
