@@ -13,7 +13,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -50,29 +49,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if cfg.DatabaseURL != "" && len(cfg.SessionKeys) == 0 {
+	if cfg.Chat.DatabaseURL != "" && len(cfg.SessionKeys) == 0 {
 		// Instances sharing a database must read each other's cookies.
 		logger.Warn("no -session-key: the key generated in -data is this instance's alone; give every instance on the database the same PARLEY_SESSION_KEYS")
 	}
-	sqlitePath := ""
-	if cfg.DatabaseURL == "" {
-		sqlitePath = filepath.Join(cfg.DataDir, "parley.db")
-	}
-	chat, err := parley.New(ctx, parley.Config{
-		SQLitePath:     sqlitePath,
-		DatabaseURL:    cfg.DatabaseURL,
-		SessionKeys:    secrets,
-		Localization:   cfg.Localization,
-		Agents:         agentAccounts(cfg.Agents, stdout),
-		AllowedOrigins: cfg.AllowedOrigins,
-		EmbedOrigins:   cfg.EmbedOrigins,
-		TrustedProxies: cfg.TrustedProxies,
-		MetricsToken:   cfg.MetricsToken,
-		Limits:         parley.Limits{PerChat: cfg.MaxConnsPerChat, PerAddress: cfg.MaxConnsPerAddress, ParkedPolls: cfg.MaxParkedPolls},
-		MaxOffline:     cfg.MaxOffline,
-		MaxOfflineCap:  cfg.MaxOfflineCap,
-		Logger:         logger,
-	})
+	chatCfg := cfg.Chat
+	chatCfg.SessionKeys = secrets
+	chatCfg.Agents = agentAccounts(chatCfg.Agents, stdout)
+	chatCfg.Logger = logger
+	chat, err := parley.New(ctx, chatCfg)
 	if err != nil {
 		return err
 	}
@@ -177,11 +162,7 @@ func serveProfiler(addr string, logger *slog.Logger) (stop func(), err error) {
 // agentAccounts are the configured agents. With none configured, a "demo"
 // agent gets a random password, printed once so that whoever started the
 // server can sign in.
-func agentAccounts(configured []config.Agent, stdout io.Writer) []parley.Agent {
-	accounts := make([]parley.Agent, len(configured))
-	for i, a := range configured {
-		accounts[i] = parley.Agent{Name: a.Name, Password: a.Password, DisplayName: a.DisplayName}
-	}
+func agentAccounts(accounts []parley.Agent, stdout io.Writer) []parley.Agent {
 	if len(accounts) == 0 {
 		demo := parley.Agent{Name: "demo", Password: agents.NewPassword(), DisplayName: "Demo Agent"}
 		accounts = append(accounts, demo)

@@ -19,6 +19,29 @@ type Cluster interface {
 	RecordSeen(ctx context.Context, seen map[string]time.Time) error
 }
 
+// Relay is what keeps a Service in step with commits made by other
+// instances: a store's follower tells it of each, and has it compare what
+// it follows with the store's heads. *Service is one.
+type Relay interface {
+	// Notified is told of each commit to a chat, in commit order.
+	Notified(ctx context.Context, chatID string, seq int64) error
+	// Watched names the chats whose heads Settle needs, and whether every
+	// chat not ended is needed too.
+	Watched() (chats []string, all bool)
+	// Settle compares the relay with heads read from the store: after a
+	// barrier (gap false) or after notices of commits may have been lost
+	// (gap true).
+	Settle(ctx context.Context, heads []Head, gap bool) error
+}
+
+// Follower hears of every instance's commits to a shared store and passes
+// them to its Relay while Run runs; Check says whether it is hearing them
+// now, for a health check.
+type Follower interface {
+	Run(ctx context.Context)
+	Check(ctx context.Context) error
+}
+
 // expireWork names the offline sweep for Cluster.Exclusive.
 const expireWork = "expire-offline"
 

@@ -13,35 +13,30 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/parley/parley/parley"
 )
 
-// Config is everything Parley is started with.
+// Config is everything the parley command is started with: the library's
+// own configuration, filled in from the flags that map onto it, and what
+// the command itself needs to serve it.
 type Config struct {
-	Addr        string
-	DataDir     string
-	DatabaseURL string
-	// SessionKeys sign and encrypt cookies, newest first.
-	SessionKeys    []string
-	AllowedOrigins []string
-	// EmbedOrigins are the sites that may add the widget with the script tag.
-	EmbedOrigins []string
+	// Chat is Parley's configuration. Its SessionKeys come from
+	// SessionSecrets; its store is SQLite under DataDir unless a
+	// DatabaseURL is given.
+	Chat parley.Config
+
+	Addr    string
+	DataDir string
+	// SessionKeys sign and encrypt cookies, newest first; without any,
+	// SessionSecrets keeps one under DataDir.
+	SessionKeys []string
 	// TLSCert and TLSKey are PEM files: with both, Parley serves HTTPS
 	// itself.
 	TLSCert string
 	TLSKey  string
-	// TrustedProxies are the reverse proxies in front (addresses or CIDR
-	// prefixes) whose X-Forwarded-Proto and X-Forwarded-For are believed.
-	TrustedProxies []string
-	// MetricsToken, when set, is what a scraper of /metrics sends as a
-	// bearer token.
-	MetricsToken string
 	// PprofAddr, when set, serves Go's profiler there (a loopback address).
 	PprofAddr string
-	// MaxConnsPerChat, MaxConnsPerAddress and MaxParkedPolls bound the
-	// live connections; 0 keeps Parley's defaults.
-	MaxConnsPerChat    int
-	MaxConnsPerAddress int
-	MaxParkedPolls     int
 	// MaxOpenPerAddress caps the TCP connections one client address may
 	// hold open, idle keep-alives included.
 	MaxOpenPerAddress int
@@ -49,20 +44,6 @@ type Config struct {
 	// closes a keep-alive connection that sends nothing.
 	ReadTimeout time.Duration
 	IdleTimeout time.Duration
-	// Localization maps a source name to the URL its catalog is fetched from.
-	Localization map[string]string
-	Agents       []Agent
-	// MaxOffline is the default maxOfflineDuration; MaxOfflineCap the most a
-	// chat may ask for.
-	MaxOffline    time.Duration
-	MaxOfflineCap time.Duration
-}
-
-// Agent is a configured agent account.
-type Agent struct {
-	Name        string
-	Password    string
-	DisplayName string
 }
 
 // minSessionKeyLen keeps guessable keys out: 32 characters of a random
@@ -73,17 +54,20 @@ const minSessionKeyLen = 32
 // wins over its variable.
 func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	cfg := Config{
-		Addr:          envOr(getenv, "PARLEY_ADDR", "127.0.0.1:8080"),
-		DataDir:       envOr(getenv, "PARLEY_DATA", "data"),
-		DatabaseURL:   getenv("PARLEY_DATABASE_URL"),
-		MetricsToken:  getenv("PARLEY_METRICS_TOKEN"),
-		TLSCert:       getenv("PARLEY_TLS_CERT"),
-		TLSKey:        getenv("PARLEY_TLS_KEY"),
-		MaxOffline:    10 * time.Minute,
-		MaxOfflineCap: time.Hour,
-		ReadTimeout:   30 * time.Second,
-		IdleTimeout:   2 * time.Minute,
+		Chat: parley.Config{
+			DatabaseURL:   getenv("PARLEY_DATABASE_URL"),
+			MetricsToken:  getenv("PARLEY_METRICS_TOKEN"),
+			MaxOffline:    parley.DefaultMaxOffline,
+			MaxOfflineCap: parley.DefaultMaxOfflineCap,
+		},
+		Addr:        envOr(getenv, "PARLEY_ADDR", "127.0.0.1:8080"),
+		DataDir:     envOr(getenv, "PARLEY_DATA", "data"),
+		TLSCert:     getenv("PARLEY_TLS_CERT"),
+		TLSKey:      getenv("PARLEY_TLS_KEY"),
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute,
 	}
+	chat := &cfg.Chat
 	var (
 		sessionKeys    = newListFlag(splitList(getenv("PARLEY_SESSION_KEYS")))
 		allowedOrigins = newListFlag(splitList(getenv("PARLEY_ALLOWED_ORIGINS")))
@@ -97,31 +81,31 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		if err != nil {
 			return Config{}, fmt.Errorf("PARLEY_MAX_OFFLINE: %w", err)
 		}
-		cfg.MaxOffline = d
+		chat.MaxOffline = d
 	}
 
 	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on (PARLEY_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory for the SQLite database and generated keys (PARLEY_DATA)")
-	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "postgres:// URL to use PostgreSQL instead of SQLite (PARLEY_DATABASE_URL)")
+	fs.StringVar(&chat.DatabaseURL, "database-url", chat.DatabaseURL, "postgres:// URL to use PostgreSQL instead of SQLite (PARLEY_DATABASE_URL)")
 	fs.Var(sessionKeys, "session-key", "cookie key, newest first; repeatable (PARLEY_SESSION_KEYS, comma-separated)")
 	fs.Var(allowedOrigins, "allowed-origin", "extra origin allowed to open the chat transports; repeatable (PARLEY_ALLOWED_ORIGINS)")
 	fs.Var(embedOrigins, "embed-origin", "origin of a site that may add the widget with <script src=\".../chat/embed.js\">, like https://shop.example; repeatable (PARLEY_EMBED_ORIGINS)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "PEM certificate (chain) file: serve HTTPS, with -tls-key (PARLEY_TLS_CERT)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "PEM private key file of -tls-cert (PARLEY_TLS_KEY)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", getenv("PARLEY_PPROF_ADDR"), "serve Go's profiler (net/http/pprof) on this loopback address, such as 127.0.0.1:6060; off when empty (PARLEY_PPROF_ADDR)")
-	fs.StringVar(&cfg.MetricsToken, "metrics-token", cfg.MetricsToken, "bearer token a scraper of /metrics sends; without it, /metrics answers this machine only (PARLEY_METRICS_TOKEN)")
+	fs.StringVar(&chat.MetricsToken, "metrics-token", chat.MetricsToken, "bearer token a scraper of /metrics sends; without it, /metrics answers this machine only (PARLEY_METRICS_TOKEN)")
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "time to read a request, headers and body (live WebSockets set their own)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "time an idle keep-alive connection is kept")
-	fs.IntVar(&cfg.MaxConnsPerChat, "max-conns-per-chat", 0, "live connections (tabs) one chat may hold open; 0: 16")
-	fs.IntVar(&cfg.MaxConnsPerAddress, "max-conns-per-address", 0, "live connections one client address may hold open; 0: 256")
-	fs.IntVar(&cfg.MaxParkedPolls, "max-parked-polls", 0, "long-polls waiting at once, all clients together; 0: 10000")
+	fs.IntVar(&chat.Limits.PerChat, "max-conns-per-chat", 0, "live connections (tabs) one chat may hold open; 0: 16")
+	fs.IntVar(&chat.Limits.PerAddress, "max-conns-per-address", 0, "live connections one client address may hold open; 0: 256")
+	fs.IntVar(&chat.Limits.ParkedPolls, "max-parked-polls", 0, "long-polls waiting at once, all clients together; 0: 10000")
 	fs.IntVar(&cfg.MaxOpenPerAddress, "max-open-per-address", 1024, "TCP connections one client address may hold open, idle ones included (trusted proxies are not capped)")
 	fs.Var(trustedProxies, "trusted-proxy", "address or CIDR of a reverse proxy in front, whose X-Forwarded-Proto and X-Forwarded-For are believed; repeatable (PARLEY_TRUSTED_PROXIES)")
 	fs.Var(localization, "localization-url", "NAME=URL of an extra localization catalog; repeatable (PARLEY_LOCALIZATION_URLS)")
 	fs.Var(agents, "agent", "NAME[=DISPLAY NAME]:PASSWORD of an agent, who signs in as NAME and is shown to visitors as DISPLAY NAME; repeatable (PARLEY_AGENTS=\"alice=Alice:pw,bob:pw\")")
-	fs.DurationVar(&cfg.MaxOffline, "max-offline", cfg.MaxOffline, "default time a visitor may be offline before the chat ends (PARLEY_MAX_OFFLINE)")
+	fs.DurationVar(&chat.MaxOffline, "max-offline", chat.MaxOffline, "default time a visitor may be offline before the chat ends (PARLEY_MAX_OFFLINE)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -135,19 +119,19 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 			return Config{}, fmt.Errorf("session key too short: at least %d characters", minSessionKeyLen)
 		}
 	}
-	cfg.AllowedOrigins = allowedOrigins.values()
-	cfg.EmbedOrigins = embedOrigins.values()
+	chat.AllowedOrigins = allowedOrigins.values()
+	chat.EmbedOrigins = embedOrigins.values()
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return Config{}, errors.New("tls-cert and tls-key go together: give both to serve HTTPS, or neither")
 	}
-	cfg.TrustedProxies = trustedProxies.values()
-	cfg.Localization = map[string]string{}
+	chat.TrustedProxies = trustedProxies.values()
+	chat.Localization = map[string]string{}
 	for _, pair := range localization.values() {
 		name, url, ok := strings.Cut(pair, "=")
 		if !ok || name == "" || url == "" {
 			return Config{}, fmt.Errorf("localization url %q: want NAME=URL", pair)
 		}
-		cfg.Localization[name] = url
+		chat.Localization[name] = url
 	}
 	for _, pair := range agents.values() {
 		who, password, ok := strings.Cut(pair, ":")
@@ -155,9 +139,9 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		if !ok || name == "" || password == "" {
 			return Config{}, errors.New("agent: want NAME[=DISPLAY NAME]:PASSWORD")
 		}
-		cfg.Agents = append(cfg.Agents, Agent{Name: name, Password: password, DisplayName: display})
+		chat.Agents = append(chat.Agents, parley.Agent{Name: name, Password: password, DisplayName: display})
 	}
-	if cfg.MaxOffline <= 0 {
+	if chat.MaxOffline <= 0 {
 		return Config{}, errors.New("max-offline must be positive")
 	}
 	// Past the read timeout Go cancels a request's context, and a long-poll
@@ -165,10 +149,13 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	if cfg.ReadTimeout < 30*time.Second || cfg.IdleTimeout <= 0 {
 		return Config{}, errors.New("read-timeout must be at least 30s (a long-poll waits 25 s), idle-timeout positive")
 	}
-	if cfg.MaxConnsPerChat < 0 || cfg.MaxConnsPerAddress < 0 || cfg.MaxParkedPolls < 0 || cfg.MaxOpenPerAddress <= 0 {
+	if chat.Limits.PerChat < 0 || chat.Limits.PerAddress < 0 || chat.Limits.ParkedPolls < 0 || cfg.MaxOpenPerAddress <= 0 {
 		return Config{}, errors.New("connection limits must not be negative")
 	}
-	cfg.MaxOfflineCap = max(cfg.MaxOfflineCap, cfg.MaxOffline)
+	chat.MaxOfflineCap = max(chat.MaxOfflineCap, chat.MaxOffline)
+	if chat.DatabaseURL == "" {
+		chat.SQLitePath = filepath.Join(cfg.DataDir, "parley.db")
+	}
 	return cfg, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/parley/parley/config"
+	"github.com/parley/parley/parley"
 )
 
 const (
@@ -35,19 +36,22 @@ func parse(t *testing.T, args []string, vars map[string]string) (config.Config, 
 func TestParse(t *testing.T) {
 	t.Parallel()
 	defaults := config.Config{
-		Addr:          "127.0.0.1:8080",
-		DataDir:       "data",
-		Localization:  map[string]string{},
-		MaxOffline:    10 * time.Minute,
-		MaxOfflineCap: time.Hour,
-		ReadTimeout:   30 * time.Second,
-		IdleTimeout:   2 * time.Minute,
+		Chat: parley.Config{
+			SQLitePath:    filepath.Join("data", "parley.db"),
+			Localization:  map[string]string{},
+			MaxOffline:    10 * time.Minute,
+			MaxOfflineCap: time.Hour,
+		},
+		Addr:        "127.0.0.1:8080",
+		DataDir:     "data",
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute,
 
 		MaxOpenPerAddress: 1024,
 	}
 	with := func(change func(*config.Config)) config.Config {
 		c := defaults
-		c.Localization = map[string]string{}
+		c.Chat.Localization = map[string]string{}
 		change(&c)
 		return c
 	}
@@ -73,14 +77,14 @@ func TestParse(t *testing.T) {
 				"PARLEY_METRICS_TOKEN":     "scrape-me",
 			},
 			want: with(func(c *config.Config) {
-				c.Addr, c.DataDir, c.DatabaseURL = "0.0.0.0:9000", "/var/lib/parley", "postgres://db/parley"
-				c.TrustedProxies = []string{"127.0.0.1", "10.0.0.0/8"}
-				c.MetricsToken = "scrape-me"
+				c.Addr, c.DataDir, c.Chat.DatabaseURL, c.Chat.SQLitePath = "0.0.0.0:9000", "/var/lib/parley", "postgres://db/parley", ""
+				c.Chat.TrustedProxies = []string{"127.0.0.1", "10.0.0.0/8"}
+				c.Chat.MetricsToken = "scrape-me"
 				c.SessionKeys = []string{key1, key2}
-				c.AllowedOrigins = []string{"https://a.example", "https://b.example"}
-				c.Localization = map[string]string{"fr": "https://l.example/fr.json"}
-				c.Agents = []config.Agent{{Name: "alice", Password: "pw"}, {Name: "bob", Password: "secret"}, {Name: "carol", Password: "x:y"}}
-				c.MaxOffline = 90 * time.Second
+				c.Chat.AllowedOrigins = []string{"https://a.example", "https://b.example"}
+				c.Chat.Localization = map[string]string{"fr": "https://l.example/fr.json"}
+				c.Chat.Agents = []parley.Agent{{Name: "alice", Password: "pw"}, {Name: "bob", Password: "secret"}, {Name: "carol", Password: "x:y"}}
+				c.Chat.MaxOffline = 90 * time.Second
 			}),
 		},
 		{
@@ -99,13 +103,13 @@ func TestParse(t *testing.T) {
 				"PARLEY_MAX_OFFLINE":       "90s",
 			},
 			want: with(func(c *config.Config) {
-				c.Addr, c.DataDir, c.DatabaseURL = ":8081", "d2", "postgres://flag/db"
+				c.Addr, c.DataDir, c.Chat.DatabaseURL, c.Chat.SQLitePath = ":8081", "d2", "postgres://flag/db", ""
 				// A list flag replaces the variable's list, it does not add to it.
 				c.SessionKeys = []string{key3}
-				c.AllowedOrigins = []string{"https://c.example"}
-				c.Localization = map[string]string{"de": "https://l.example/de.json"}
-				c.Agents = []config.Agent{{Name: "dave", Password: "pw"}}
-				c.MaxOffline = 2 * time.Minute
+				c.Chat.AllowedOrigins = []string{"https://c.example"}
+				c.Chat.Localization = map[string]string{"de": "https://l.example/de.json"}
+				c.Chat.Agents = []parley.Agent{{Name: "dave", Password: "pw"}}
+				c.Chat.MaxOffline = 2 * time.Minute
 			}),
 		},
 		{
@@ -116,16 +120,16 @@ func TestParse(t *testing.T) {
 				"-agent", "alice=Alice M.:pw", "-agent", "bob:p:w,x"},
 			want: with(func(c *config.Config) {
 				c.SessionKeys = []string{key2, key1}
-				c.AllowedOrigins = []string{"https://a.example", "https://b.example"}
-				c.Localization = map[string]string{"fr": "https://l.example/fr.json", "x-custom": "https://l.example/c.json?v=2&lang=x"}
-				c.Agents = []config.Agent{{Name: "alice", Password: "pw", DisplayName: "Alice M."}, {Name: "bob", Password: "p:w,x"}}
+				c.Chat.AllowedOrigins = []string{"https://a.example", "https://b.example"}
+				c.Chat.Localization = map[string]string{"fr": "https://l.example/fr.json", "x-custom": "https://l.example/c.json?v=2&lang=x"}
+				c.Chat.Agents = []parley.Agent{{Name: "alice", Password: "pw", DisplayName: "Alice M."}, {Name: "bob", Password: "p:w,x"}}
 			}),
 		},
 		{
 			name: "connection limits",
 			args: []string{"-max-conns-per-chat", "4", "-max-conns-per-address", "40", "-max-parked-polls", "400", "-read-timeout", "45s", "-idle-timeout", "1m"},
 			want: with(func(c *config.Config) {
-				c.MaxConnsPerChat, c.MaxConnsPerAddress, c.MaxParkedPolls = 4, 40, 400
+				c.Chat.Limits = parley.Limits{PerChat: 4, PerAddress: 40, ParkedPolls: 400}
 				c.ReadTimeout, c.IdleTimeout = 45*time.Second, time.Minute
 			}),
 		},
@@ -144,14 +148,14 @@ func TestParse(t *testing.T) {
 			name: "trusted-proxy flags over their variable",
 			args: []string{"-trusted-proxy", "192.0.2.7", "-trusted-proxy", "fd00::/8"},
 			env:  map[string]string{"PARLEY_TRUSTED_PROXIES": "10.0.0.0/8"},
-			want: with(func(c *config.Config) { c.TrustedProxies = []string{"192.0.2.7", "fd00::/8"} }),
+			want: with(func(c *config.Config) { c.Chat.TrustedProxies = []string{"192.0.2.7", "fd00::/8"} }),
 		},
 		{
 			name: "embedding sites and TLS",
 			args: []string{"-embed-origin", "https://shop.example", "-embed-origin", "https://blog.example", "-tls-cert", "/etc/parley/cert.pem", "-tls-key", "/etc/parley/key.pem"},
 			env:  map[string]string{"PARLEY_EMBED_ORIGINS": "https://old.example", "PARLEY_TLS_CERT": "/env/cert.pem", "PARLEY_TLS_KEY": "/env/key.pem"},
 			want: with(func(c *config.Config) {
-				c.EmbedOrigins = []string{"https://shop.example", "https://blog.example"}
+				c.Chat.EmbedOrigins = []string{"https://shop.example", "https://blog.example"}
 				c.TLSCert, c.TLSKey = "/etc/parley/cert.pem", "/etc/parley/key.pem"
 			}),
 		},
@@ -159,14 +163,14 @@ func TestParse(t *testing.T) {
 			name: "embedding sites and TLS from the environment",
 			env:  map[string]string{"PARLEY_EMBED_ORIGINS": "https://shop.example, https://blog.example", "PARLEY_TLS_CERT": "/env/cert.pem", "PARLEY_TLS_KEY": "/env/key.pem"},
 			want: with(func(c *config.Config) {
-				c.EmbedOrigins = []string{"https://shop.example", "https://blog.example"}
+				c.Chat.EmbedOrigins = []string{"https://shop.example", "https://blog.example"}
 				c.TLSCert, c.TLSKey = "/env/cert.pem", "/env/key.pem"
 			}),
 		},
 		{
 			name: "a longer max-offline raises the cap",
 			args: []string{"-max-offline", "3h"},
-			want: with(func(c *config.Config) { c.MaxOffline, c.MaxOfflineCap = 3*time.Hour, 3*time.Hour }),
+			want: with(func(c *config.Config) { c.Chat.MaxOffline, c.Chat.MaxOfflineCap = 3*time.Hour, 3*time.Hour }),
 		},
 	}
 	for _, tt := range tests {

@@ -79,7 +79,10 @@ type Config struct {
 	// chat starts and sign-in hold across them.
 	DatabaseURL string
 	// Store, instead of a database to open, is a store the caller owns:
-	// Close leaves it open.
+	// Close leaves it open. Parley asks it whether other instances share
+	// it, by the methods it offers (those of chatstate/postgres's Store:
+	// Exclusive, RecordSeen, TakeToken, HasToken, Follow), or by its
+	// Unwrap() chatstate.Store when it wraps another store.
 	Store chatstate.Store
 
 	// SessionKeys sign and encrypt Parley's cookies, newest first, each at
@@ -160,58 +163,36 @@ type Config struct {
 }
 
 // Limits bounds what live connections one visitor, one address and all
-// of them together may hold open (see Config.Limits).
-type Limits struct {
-	PerChat     int
-	PerAddress  int
-	ParkedPolls int
-}
+// of them together may hold open (see Config.Limits): PerChat, PerAddress
+// and ParkedPolls; zero fields take the defaults.
+type Limits = handlers.Limits
 
-// Agent is an agent account of the console.
-type Agent struct {
-	// Name is what the agent signs in with; it stays on the console side.
-	Name     string
-	Password string
-	// DisplayName is what visitors see ("Sam from Support"); without one
-	// they see Name.
-	DisplayName string
-}
+// Agent is an agent account of the console: the Name the agent signs in
+// with (it stays on the console side), a Password, and the DisplayName
+// visitors see ("Sam from Support"; Name when empty).
+type Agent = agents.Credential
 
-// Visitor is a signed-in user of the site, passed by Config.Visitor. A chat
+// Visitor is a signed-in user of the site, passed by Config.Visitor: the
+// site's stable ID of the user, FirstName, LastName, Email, and Data that
+// goes to the agent with the chat (as the browser API's userData). A chat
 // started by a visitor with an ID is tied to that ID, and restores wherever
 // the user signs in, on any device; a chat started before signing in
-// becomes the user's. With a first name and an email the registration form
+// becomes the user's. An empty ID keeps the chat anonymous (the names only
+// fill in the form). With a first name and an email the registration form
 // is skipped; with less, the form comes filled in with what is known.
-type Visitor struct {
-	// ID is the site's stable id of the user; empty keeps the chat
-	// anonymous (the names only fill in the form).
-	ID        string
-	FirstName string
-	LastName  string
-	Email     string
-	// Data goes to the agent with the chat, as the browser API's userData.
-	Data map[string]string
-}
+type Visitor = handlers.Visitor
 
-// CookieNames are the names of Parley's cookies.
-type CookieNames struct {
-	// Chat holds the visitor's restore token (default "parley_chat").
-	Chat string
-	// Agent holds an agent's console session (default "parley_agent").
-	Agent string
-	// CSRF holds the token of Parley's forms (default "parley_csrf").
-	CSRF string
-	// UI remembers whether the visitor left the widget open or collapsed
-	// (default "parley_ui"); chat.js writes it, so it is not HttpOnly, and it
-	// holds no secret.
-	UI string
-}
+// CookieNames are the names of Parley's cookies; empty names keep the
+// defaults. Chat holds the visitor's restore token ("parley_chat"), Agent
+// an agent's console session ("parley_agent"), CSRF the token of Parley's
+// forms ("parley_csrf"), and UI whether the visitor left the widget open
+// or collapsed ("parley_ui"; chat.js writes it, so it is not HttpOnly, and
+// it holds no secret).
+type CookieNames = handlers.CookieNames
 
 // Router is where Mount puts Parley's routes: the site's *echo.Echo, or an
 // *echo.Group under a prefix of the site's choosing.
-type Router interface {
-	Group(prefix string, m ...echo.MiddlewareFunc) *echo.Group
-}
+type Router = handlers.Router
 
 // Parley is the chat of one site. Its methods are safe for concurrent use
 // once Mount has returned.
@@ -248,11 +229,7 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parley: localization: %w", err)
 	}
-	creds := make([]agents.Credential, len(cfg.Agents))
-	for i, a := range cfg.Agents {
-		creds[i] = agents.Credential{Name: a.Name, Password: a.Password, DisplayName: a.DisplayName}
-	}
-	accounts, err := agents.New(creds, cfg.AgentPasswordCost)
+	accounts, err := agents.New(cfg.Agents, cfg.AgentPasswordCost)
 	if err != nil {
 		return nil, fmt.Errorf("parley: agents: %w", err)
 	}
@@ -283,20 +260,24 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		_, err := store.ListChats(ctx, chatstate.ChatFilter{Limit: 1})
 		return err
 	}}}
-	// PostgreSQL may be shared by any number of instances (DESIGN §7): the
-	// hub then also publishes what the others commit, as a listener hears
-	// of it, and work that must run once runs under the database's lock.
-	shared, _ := store.(*postgres.Store)
+	// A store that other instances share (DESIGN §7) says so by what it
+	// offers: the hub then also publishes what the others commit, as its
+	// follower hears of it, work that must run once runs under the store's
+	// lock, and the limits on what every instance shares hold across them.
+	shared, err := sharedOf(store)
+	if err != nil {
+		return nil, err
+	}
 	if shared != nil {
 		serviceCfg.Cluster = shared
 	}
 	chats := chatstate.NewService(serviceCfg)
-	var listener *postgres.Listener
+	var follower chatstate.Follower
 	var sharedLimits handlers.SharedLimits
 	if shared != nil {
 		sharedLimits = shared
-		listener = postgres.NewListener(shared, postgres.ListenerConfig{Relay: chats, Logger: logger})
-		checks = append(checks, handlers.HealthCheck{Name: "listener", Check: listener.Check})
+		follower = shared.Follow(chats, logger)
+		checks = append(checks, handlers.HealthCheck{Name: "listener", Check: follower.Check})
 	}
 	p.handler = handlers.New(handlers.Deps{
 		Chats:          chats,
@@ -308,9 +289,9 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		TrustedProxies: trusted,
 		StartOpen:      cfg.StartOpen,
 		MetricsToken:   cfg.MetricsToken,
-		Limits:         handlers.Limits(cfg.Limits),
-		Cookies:        handlers.CookieNames(cfg.Cookies),
-		Visitor:        identify(cfg.Visitor),
+		Limits:         cfg.Limits,
+		Cookies:        cfg.Cookies,
+		Visitor:        cfg.Visitor,
 		Closing:        p.closing,
 		SharedLimits:   sharedLimits,
 		Checks:         checks,
@@ -322,13 +303,45 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 	bgCtx, cancel := context.WithCancel(context.Background())
 	p.stopBackground = cancel
 	p.background.Go(func() { catalogs.Run(bgCtx) })
-	if listener != nil {
-		p.background.Go(func() { listener.Run(bgCtx) })
+	if follower != nil {
+		p.background.Go(func() { follower.Run(bgCtx) })
 	}
 	p.background.Go(func() {
 		chats.RunExpiry(bgCtx, expirySweep, func(err error) { logger.Error("expire offline chats", "err", err) })
 	})
 	return p, nil
+}
+
+// sharedStore is what a store that several instances share offers besides
+// chatstate.Store; chatstate/postgres's Store is one.
+type sharedStore interface {
+	chatstate.Cluster
+	handlers.SharedLimits
+	Follow(relay chatstate.Relay, logger *slog.Logger) chatstate.Follower
+}
+
+// sharedOf asks store whether other instances share it: nil when it is
+// this instance's alone. A store that offers only part of sharing (a
+// wrapper that passes on some of the methods of the one it wraps) is
+// refused, rather than run with instances silently out of step.
+func sharedOf(store chatstate.Store) (sharedStore, error) {
+	if shared, ok := store.(sharedStore); ok {
+		return shared, nil
+	}
+	if wrapper, ok := store.(interface{ Unwrap() chatstate.Store }); ok {
+		// A wrapper (tracing, metrics) that says what it wraps shares what
+		// the wrapped store shares: sharing is not on its chats' path.
+		return sharedOf(wrapper.Unwrap())
+	}
+	_, cluster := store.(chatstate.Cluster)
+	_, limits := store.(handlers.SharedLimits)
+	_, follows := store.(interface {
+		Follow(chatstate.Relay, *slog.Logger) chatstate.Follower
+	})
+	if cluster || limits || follows {
+		return nil, fmt.Errorf("parley: Store %T is shared only in part: a store shared by several instances must offer Exclusive and RecordSeen, TakeToken and HasToken, and Follow (pass them on from the store it wraps)", store)
+	}
+	return nil, nil
 }
 
 // withDefaults checks cfg and fills in what it leaves out.
@@ -413,17 +426,6 @@ func parsePrefixes(values []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// identify adapts the site's Visitor function to the handlers'.
-func identify(fn func(echo.Context) (Visitor, bool)) handlers.IdentifyVisitor {
-	if fn == nil {
-		return nil
-	}
-	return func(c echo.Context) (handlers.Visitor, bool) {
-		v, ok := fn(c)
-		return handlers.Visitor(v), ok
-	}
-}
-
 // Mount puts Parley's routes on r: the visitor routes (the widget's forms
 // and live transports, and Parley's scripts and styles under
 // ChatPath/static/) and the agent console. Mounted on a group, the routes
@@ -482,7 +484,7 @@ func (p *Parley) IPExtractor() echo.IPExtractor { return p.handler.ClientIP }
 // probe: 200 "ok" when the store answers and, on PostgreSQL, the listener
 // that hears the other instances' commits is listening; 503 "unavailable"
 // otherwise. A line per part follows ("database: ok", "listener: ok").
-// With a DatabaseURL (or a Store that is a chatstate/postgres Store), any
+// With a DatabaseURL (or a Store that is, or wraps, a chatstate/postgres Store), any
 // number of Parleys may share the database: see README "Several
 // instances".
 func (p *Parley) Health(c echo.Context) error { return p.handler.Health(c) }

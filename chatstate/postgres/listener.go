@@ -19,21 +19,6 @@ import (
 	"github.com/parley/parley/chatstate"
 )
 
-// Relay is what a Listener keeps in step with the store's log: a
-// chatstate.Service, whose hub then publishes the commits of every
-// instance.
-type Relay interface {
-	// Notified is told of each notification on Channel, in commit order.
-	Notified(ctx context.Context, chatID string, seq int64) error
-	// Watched names the chats whose heads Settle needs, and whether every
-	// chat not ended is needed too.
-	Watched() (chats []string, all bool)
-	// Settle compares the relay with heads read from the store: after a
-	// barrier (gap false) or after notifications may have been lost (gap
-	// true).
-	Settle(ctx context.Context, heads []chatstate.Head, gap bool) error
-}
-
 // Listener defaults.
 const (
 	// DefaultSyncEvery is how often a Listener checks that its connection
@@ -57,7 +42,7 @@ const barrierPrefix = "sync:"
 // ListenerConfig builds a Listener.
 type ListenerConfig struct {
 	// Relay is told of what the notifications say.
-	Relay Relay
+	Relay chatstate.Relay
 	// Logger receives reconnections and their reasons; nil is
 	// slog.Default().
 	Logger *slog.Logger
@@ -81,7 +66,7 @@ type ListenerConfig struct {
 //     longer delivers (a dead peer, a pause): it reconnects.
 type Listener struct {
 	store       *Store
-	relay       Relay
+	relay       chatstate.Relay
 	log         *slog.Logger
 	syncEvery   time.Duration
 	syncTimeout time.Duration
@@ -99,6 +84,12 @@ type Listener struct {
 	// synced counts checks that came back, and sessions connections made,
 	// for tests.
 	synced, sessions int
+}
+
+// Follow returns a Listener that passes every instance's commits to relay:
+// a store shared by several instances says so by offering it.
+func (s *Store) Follow(relay chatstate.Relay, logger *slog.Logger) chatstate.Follower {
+	return NewListener(s, ListenerConfig{Relay: relay, Logger: logger})
 }
 
 // NewListener returns a Listener on s's database; Run runs it.
@@ -362,7 +353,7 @@ type notice struct {
 	done chan struct{}
 }
 
-func startWorkers(ctx context.Context, relay Relay) *workers {
+func startWorkers(ctx context.Context, relay chatstate.Relay) *workers {
 	w := &workers{errc: make(chan error, 1)}
 	for range listenWorkers {
 		q := make(chan notice, 1024)
