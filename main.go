@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	listener = listenlimit.New(listener, cfg.MaxOpenPerAddress, chat.IsTrustedProxy)
+	listener = listenlimit.New(listener, listenlimit.Config{PerAddress: cfg.MaxOpenPerAddress, Exempt: chat.IsTrustedProxy})
 	if cfg.PprofAddr != "" {
 		stopProfiler, err := serveProfiler(cfg.PprofAddr, logger)
 		if err != nil {

@@ -1,78 +1,149 @@
-// Package listenlimit caps the TCP connections one client address may hold
-// open on a listener: a client opening idle connections faster than the
-// server's timeouts close them would otherwise use up the process's open
-// files, and with them the site.
+// Package listenlimit caps the TCP connections a listener holds open: per
+// client, so that one client opening idle connections faster than the
+// server's timeouts close them cannot use up the process's open files, and
+// in all, below the process's open-file limit, so that many clients
+// together cannot either. A connection over a cap is closed as soon as it
+// is accepted; the connections already open go on being served.
 package listenlimit
 
 import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 )
 
-// Listener accepts at most perAddress open connections from one address;
-// a connection over the cap is closed as soon as it is accepted. Addresses
-// exempt says so of (the trusted reverse proxies, which carry every
-// client) are not capped.
+// DefaultIPv6Prefix is how many leading bits of an IPv6 address name one
+// client: a host is commonly given a whole /64, and picks any address in it.
+const DefaultIPv6Prefix = 64
+
+// Config bounds what a Listener keeps open.
+type Config struct {
+	// PerAddress caps the connections one client may hold open. A client is
+	// an IPv4 address, or an IPv6 prefix of IPv6Prefix bits.
+	PerAddress int
+	// IPv6Prefix is DefaultIPv6Prefix when 0; 128 keys on whole addresses.
+	IPv6Prefix int
+	// Total caps the connections open at once, all clients together
+	// (DefaultTotal when 0).
+	Total int
+	// Exempt, when set, names the addresses that are not capped per
+	// client (the trusted reverse proxies, which carry every client); their
+	// connections still count towards Total.
+	Exempt func(netip.Addr) bool
+}
+
+// DefaultTotal is the most connections a listener should hold open in this
+// process: its open-file limit, less room for everything else that needs a
+// file (the database, logs, the accept that refuses one connection over the
+// cap).
+func DefaultTotal() int {
+	var limit syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &limit); err != nil || limit.Cur == 0 {
+		return 1024
+	}
+	return TotalFor(limit.Cur)
+}
+
+// TotalFor is DefaultTotal for an open-file limit of files: a tenth of them
+// kept back, and at least 64.
+func TotalFor(files uint64) int {
+	headroom := max(files/10, 64)
+	if files <= headroom {
+		return 1
+	}
+	return int(min(files-headroom, 1<<30))
+}
+
+// Listener accepts connections within Config's caps.
 type Listener struct {
 	net.Listener
-	perAddress int
-	exempt     func(netip.Addr) bool
+	cfg Config
 
-	mu   sync.Mutex
-	open map[netip.Addr]int
+	mu    sync.Mutex
+	open  map[netip.Prefix]int
+	total int
 }
 
-// New wraps l; exempt may be nil.
-func New(l net.Listener, perAddress int, exempt func(netip.Addr) bool) *Listener {
-	return &Listener{Listener: l, perAddress: perAddress, exempt: exempt, open: map[netip.Addr]int{}}
+// New wraps l.
+func New(l net.Listener, cfg Config) *Listener {
+	if cfg.IPv6Prefix <= 0 || cfg.IPv6Prefix > 128 {
+		cfg.IPv6Prefix = DefaultIPv6Prefix
+	}
+	if cfg.Total <= 0 {
+		cfg.Total = DefaultTotal()
+	}
+	return &Listener{Listener: l, cfg: cfg, open: map[netip.Prefix]int{}}
 }
 
-// Accept returns the next connection within the cap, closing those over it.
+// Accept returns the next connection within the caps, closing those over
+// them.
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		conn, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		addr, ok := l.take(conn.RemoteAddr())
+		client, ok := l.take(conn.RemoteAddr())
 		if !ok {
 			conn.Close()
 			continue
 		}
-		if !addr.IsValid() {
-			return conn, nil
-		}
-		return &countedConn{Conn: conn, release: func() { l.give(addr) }}, nil
+		return &countedConn{Conn: conn, release: func() { l.give(client) }}, nil
 	}
 }
 
-// take counts a new connection from remote, reporting false when its
-// address is at the cap; an address it cannot read, or an exempt one, is
-// not counted (the zero Addr).
-func (l *Listener) take(remote net.Addr) (netip.Addr, bool) {
-	ap, err := netip.ParseAddrPort(remote.String())
+// Client is the key a connection from addr is counted under: the address
+// itself for IPv4, its prefix for IPv6. Other limits that key on clients
+// use it too, so that each sees the same client.
+func Client(addr netip.Addr, ipv6Prefix int) netip.Prefix {
+	addr = addr.Unmap()
+	bits := addr.BitLen()
+	if addr.Is6() {
+		bits = ipv6Prefix
+	}
+	prefix, err := addr.Prefix(bits)
 	if err != nil {
-		return netip.Addr{}, true
+		return netip.PrefixFrom(addr, addr.BitLen())
 	}
-	addr := ap.Addr().Unmap()
-	if l.exempt != nil && l.exempt(addr) {
-		return netip.Addr{}, true
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.open[addr] >= l.perAddress {
-		return netip.Addr{}, false
-	}
-	l.open[addr]++
-	return addr, true
+	return prefix
 }
 
-func (l *Listener) give(addr netip.Addr) {
+// take counts a new connection from remote, reporting false when a cap is
+// reached. An address it cannot read, or an exempt one, counts towards the
+// total only (under the zero Prefix).
+func (l *Listener) take(remote net.Addr) (netip.Prefix, bool) {
+	var client netip.Prefix
+	if ap, err := netip.ParseAddrPort(remote.String()); err == nil {
+		addr := ap.Addr().Unmap()
+		if l.cfg.Exempt == nil || !l.cfg.Exempt(addr) {
+			client = Client(addr, l.cfg.IPv6Prefix)
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open[addr]--; l.open[addr] <= 0 {
-		delete(l.open, addr)
+	if l.total >= l.cfg.Total {
+		return netip.Prefix{}, false
+	}
+	if client.IsValid() {
+		if l.open[client] >= l.cfg.PerAddress {
+			return netip.Prefix{}, false
+		}
+		l.open[client]++
+	}
+	l.total++
+	return client, true
+}
+
+func (l *Listener) give(client netip.Prefix) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if !client.IsValid() {
+		return
+	}
+	if l.open[client]--; l.open[client] <= 0 {
+		delete(l.open, client)
 	}
 }
 
