@@ -38,7 +38,7 @@ const auditTimeout = 30 * time.Second
 var screenshotDir = flag.String("screenshots", "", "write full-page PNG screenshots of the audited pages under `dir`")
 
 // TestVendoredAxe checks that the axe-core the audits run is the release
-// the README pins, with its license.
+// docs/operations.md names, with its license.
 func TestVendoredAxe(t *testing.T) {
 	t.Parallel()
 	data, err := os.ReadFile(filepath.Join(axeDir, "axe.min.js"))
@@ -47,7 +47,7 @@ func TestVendoredAxe(t *testing.T) {
 	}
 	sum := sha256.Sum256(data)
 	if got := hex.EncodeToString(sum[:]); got != axeSHA256 {
-		t.Errorf("%s/axe.min.js: sha256 %s, want %s (axe-core@%s); re-vendor it or update axeSHA256 and the README",
+		t.Errorf("%s/axe.min.js: sha256 %s, want %s (axe-core@%s); re-vendor it or update axeSHA256 and docs/operations.md",
 			axeDir, got, axeSHA256, axeVersion)
 	}
 	for _, marker := range []string{"/*! axe v" + axeVersion + "\n", `axe.version="` + axeVersion + `"`} {

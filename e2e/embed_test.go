@@ -35,8 +35,8 @@ import (
 	"github.com/parley/parley/static"
 )
 
-// Parley on another site (the script-tag embed, README "Parley on any
-// website"), as browsers meet it now: a plain static "shop" on one site
+// Parley on another site (the script-tag embed, docs/embedding.md "On any
+// website: one script tag"), as browsers meet it now: a plain static "shop" on one site
 // (https://shop.test) adds <script src="https://chat.test/chat/embed.js"
 // async>, Parley runs on another (https://chat.test), both on loopback
 // (Chromium's --host-resolver-rules) with a certificate the test makes.
@@ -173,7 +173,7 @@ const turboNonce = "turbo-progress-bar"
 // shopPages are the shops' pages: a title, and how they navigate. "/" and
 // "/reset" add the widget with the script tag alone; the others also call
 // chat.restoreChat from the page's own script before embed.js has loaded
-// (the README's queue).
+// (the queue in docs/embedding.md).
 var shopPages = map[string]struct {
 	title, nav string
 	queue      bool
@@ -285,7 +285,7 @@ func (s *shops) probe(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// siteJS is the shops' own script: the README's queue for window.chat, as
+// siteJS is the shops' own script: docs/embedding.md's queue for window.chat, as
 // a site writes it in its own script file, and what the test reads back
 // (window.shop). A page marked data-queue restores the chat itself, before
 // embed.js has loaded.

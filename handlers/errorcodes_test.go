@@ -158,7 +158,7 @@ func chatJSErrors(t *testing.T, src string) map[string]chatJSError {
 // TestREADMEErrorCodes holds README.md's "Error codes" table to errorCodes:
 // the same codes, with the same names, in the same order.
 func TestREADMEErrorCodes(t *testing.T) {
-	src, err := os.ReadFile("../README.md")
+	src, err := os.ReadFile("../docs/browser-api.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@
 //	go run ./loadtest mix -target http://127.0.0.1:8080 -n 200
 //	go run ./loadtest baseline -addr 127.0.0.1:9090
 //
-// The README's "Load tool" section lists the scenarios and flags.
+// docs/operations.md, "Load tool", lists the scenarios and flags.
 package main
 
 import (

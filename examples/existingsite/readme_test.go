@@ -12,7 +12,8 @@ const maxAdoptionLines = 20
 
 // TestREADMEShowsThisExample holds README.md's "Add Parley to your Echo
 // site" to this example: its Go block is, line for line, the marked part of
-// main.go, and with its templ lines it stays under maxAdoptionLines.
+// main.go, and with its templ lines it stays under maxAdoptionLines. The
+// install steps, in docs/embedding.md, name the templ go.mod pins.
 func TestREADMEShowsThisExample(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -54,8 +55,13 @@ func TestREADMEShowsThisExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	pinned := strings.Fields(between(t, string(gomod), "\tgithub.com/a-h/templ ", "\n"))[0]
-	if !strings.Contains(section, "github.com/a-h/templ/cmd/templ@"+pinned+" ") {
-		t.Errorf("README's templ install does not name go.mod's templ %s", pinned)
+	embedding, err := os.ReadFile("../../docs/embedding.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := between(t, string(embedding), "### Install\n", "\n### ")
+	if !strings.Contains(install, "github.com/a-h/templ/cmd/templ@"+pinned+" ") {
+		t.Errorf("docs/embedding.md's templ install does not name go.mod's templ %s", pinned)
 	}
 
 	lines := 0
