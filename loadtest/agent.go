@@ -61,7 +61,7 @@ func (a *agent) signIn(ctx context.Context) error {
 	form := url.Values{"name": {a.name}, "password": {a.password}, "parley_csrf": {m[1]}}
 	html, err = do(ctx, a.client, http.MethodPost, a.w.base+"/agent/login", strings.NewReader(form.Encode()), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
 	if err != nil {
-		return fmt.Errorf("sign in as %s (is the agent configured? see the README's Load tool section): %w", a.name, err)
+		return fmt.Errorf("sign in as %s (is the agent configured? see docs/operations.md, Load tool): %w", a.name, err)
 	}
 	meta := csrfMeta.FindStringSubmatch(html)
 	if meta == nil {

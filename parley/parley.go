@@ -20,7 +20,7 @@
 //
 // Parley's routes carry their own middleware (CSRF, security headers,
 // limits) and answer their own errors; the site's routes, middleware and
-// error handler are left alone. README.md lists what Parley needs of the
+// error handler are left alone. docs/embedding.md lists what Parley needs of the
 // site: cookie names, a CSRF skipper, Content-Security-Policy entries.
 //
 // Parley lives from New to Close, like a *sql.DB: the ctx given to New only
@@ -484,9 +484,9 @@ func (p *Parley) IPExtractor() echo.IPExtractor { return p.handler.ClientIP }
 // probe: 200 "ok" when the store answers and, on PostgreSQL, the listener
 // that hears the other instances' commits is listening; 503 "unavailable"
 // otherwise. A line per part follows ("database: ok", "listener: ok").
-// With a DatabaseURL (or a Store that is, or wraps, a chatstate/postgres Store), any
-// number of Parleys may share the database: see README "Several
-// instances".
+// With a DatabaseURL (or a Store that is, or wraps, a chatstate/postgres
+// Store), any number of Parleys may share the database: see
+// docs/postgresql.md, "Several instances".
 func (p *Parley) Health(c echo.Context) error { return p.handler.Health(c) }
 
 // Metrics answers in Prometheus's text format to the bearer of
