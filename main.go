@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -35,6 +36,9 @@ func main() {
 
 // shutdownGrace is how long in-flight requests get to finish on shutdown.
 const shutdownGrace = 10 * time.Second
+
+// maxStreamsPerConn is the most HTTP/2 streams a connection may have open.
+const maxStreamsPerConn = 32
 
 // run builds every dependency from the configuration, serves until ctx is
 // done, then shuts down cleanly. Tests call it with -addr 127.0.0.1:0 and
@@ -63,16 +67,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer chat.Close()
 
+	ipExtractor := chat.IPExtractor()
+	clientOf := func(r *http.Request) netip.Prefix {
+		addr, err := netip.ParseAddr(ipExtractor(r))
+		if err != nil {
+			return netip.Prefix{}
+		}
+		return listenlimit.Client(addr, cfg.IPv6Prefix)
+	}
+	var handler http.Handler = demo.New(chat, logger)
+	if cfg.TLSCert != "" && cfg.HSTSMaxAge > 0 {
+		handler = strictTransport(handler, cfg.HSTSMaxAge)
+	}
 	server := &http.Server{
-		Handler:           demo.New(chat, logger),
+		Handler:           listenlimit.Requests(handler, cfg.MaxRequestsPerAddress, clientOf),
 		ReadHeaderTimeout: 10 * time.Second,
 		// A request's body comes within this, and an idle keep-alive
 		// connection is closed after the other: a client that opens
 		// connections and sends nothing cannot hold them. Live WebSockets
 		// set their own deadlines once upgraded.
 		ReadTimeout: cfg.ReadTimeout,
-		IdleTimeout: cfg.IdleTimeout,
-		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// A client that does not read its answer (a stalled HTTP/2 stream,
+		// pipelined requests never read) lets go of it by then.
+		WriteTimeout: cfg.WriteTimeout,
+		IdleTimeout:  cfg.IdleTimeout,
+		// Go allows 250 streams a connection; each stream in flight holds a
+		// handler and its buffers, and a browser needs few at once here.
+		HTTP2:    &http.HTTP2Config{MaxConcurrentStreams: maxStreamsPerConn},
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
 	if cfg.TLSCert != "" {
@@ -89,7 +111,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	listener = listenlimit.New(listener, listenlimit.Config{PerAddress: cfg.MaxOpenPerAddress, Exempt: chat.IsTrustedProxy})
+	listener = listenlimit.New(listener, listenlimit.Config{
+		PerAddress: cfg.MaxOpenPerAddress,
+		IPv6Prefix: cfg.IPv6Prefix,
+		Total:      cfg.MaxOpen,
+		Exempt:     chat.IsTrustedProxy,
+	})
 	if cfg.PprofAddr != "" {
 		stopProfiler, err := serveProfiler(cfg.PprofAddr, logger)
 		if err != nil {
@@ -126,6 +153,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return chat.Close()
+}
+
+// strictTransport tells browsers to reach this host over HTTPS only, for
+// maxAge; it goes on every answer, as browsers heed it only over TLS.
+func strictTransport(next http.Handler, maxAge time.Duration) http.Handler {
+	value := fmt.Sprintf("max-age=%d", int64(maxAge.Seconds()))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", value)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // serveProfiler serves net/http/pprof on addr, which must be a loopback

@@ -38,12 +38,25 @@ type Config struct {
 	// PprofAddr, when set, serves Go's profiler there (a loopback address).
 	PprofAddr string
 	// MaxOpenPerAddress caps the TCP connections one client address may
-	// hold open, idle keep-alives included.
+	// hold open, idle keep-alives included; MaxOpen caps them all together
+	// (0: below the process's open-file limit).
 	MaxOpenPerAddress int
-	// ReadTimeout bounds reading a request, headers and body; IdleTimeout
-	// closes a keep-alive connection that sends nothing.
-	ReadTimeout time.Duration
-	IdleTimeout time.Duration
+	MaxOpen           int
+	// MaxRequestsPerAddress caps the requests one client address has in
+	// flight, parked long-polls included.
+	MaxRequestsPerAddress int
+	// IPv6Prefix is how many leading bits of an IPv6 address name one
+	// client, for every per-address limit.
+	IPv6Prefix int
+	// ReadTimeout bounds reading a request, headers and body; WriteTimeout
+	// writing its answer (a long-poll's wait included); IdleTimeout closes a
+	// keep-alive connection that sends nothing.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+	// HSTSMaxAge is what Strict-Transport-Security tells browsers when
+	// Parley serves TLS itself; 0 sends no such header.
+	HSTSMaxAge time.Duration
 }
 
 // minSessionKeyLen keeps guessable keys out: 32 characters of a random
@@ -60,12 +73,14 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 			MaxOffline:    parley.DefaultMaxOffline,
 			MaxOfflineCap: parley.DefaultMaxOfflineCap,
 		},
-		Addr:        envOr(getenv, "PARLEY_ADDR", "127.0.0.1:8080"),
-		DataDir:     envOr(getenv, "PARLEY_DATA", "data"),
-		TLSCert:     getenv("PARLEY_TLS_CERT"),
-		TLSKey:      getenv("PARLEY_TLS_KEY"),
-		ReadTimeout: 30 * time.Second,
-		IdleTimeout: 2 * time.Minute,
+		Addr:         envOr(getenv, "PARLEY_ADDR", "127.0.0.1:8080"),
+		DataDir:      envOr(getenv, "PARLEY_DATA", "data"),
+		TLSCert:      getenv("PARLEY_TLS_CERT"),
+		TLSKey:       getenv("PARLEY_TLS_KEY"),
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		HSTSMaxAge:   365 * 24 * time.Hour,
 	}
 	chat := &cfg.Chat
 	var (
@@ -97,11 +112,16 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", getenv("PARLEY_PPROF_ADDR"), "serve Go's profiler (net/http/pprof) on this loopback address, such as 127.0.0.1:6060; off when empty (PARLEY_PPROF_ADDR)")
 	fs.StringVar(&chat.MetricsToken, "metrics-token", chat.MetricsToken, "bearer token a scraper of /metrics sends; without it, /metrics answers this machine only (PARLEY_METRICS_TOKEN)")
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "time to read a request, headers and body (live WebSockets set their own)")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "time to write an answer, a long-poll's wait included (live WebSockets set their own)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "time an idle keep-alive connection is kept")
+	fs.DurationVar(&cfg.HSTSMaxAge, "hsts-max-age", cfg.HSTSMaxAge, "max-age of Strict-Transport-Security when serving TLS with -tls-cert; 0 sends none")
 	fs.IntVar(&chat.Limits.PerChat, "max-conns-per-chat", 0, "live connections (tabs) one chat may hold open; 0: 16")
 	fs.IntVar(&chat.Limits.PerAddress, "max-conns-per-address", 0, "live connections one client address may hold open; 0: 256")
 	fs.IntVar(&chat.Limits.ParkedPolls, "max-parked-polls", 0, "long-polls waiting at once, all clients together; 0: 10000")
 	fs.IntVar(&cfg.MaxOpenPerAddress, "max-open-per-address", 1024, "TCP connections one client address may hold open, idle ones included (trusted proxies are not capped)")
+	fs.IntVar(&cfg.MaxOpen, "max-open", 0, "TCP connections open at once, all clients together; 0: the open-file limit less a tenth")
+	fs.IntVar(&cfg.MaxRequestsPerAddress, "max-requests-per-address", 320, "requests one client address may have in flight, waiting long-polls included")
+	fs.IntVar(&cfg.IPv6Prefix, "ipv6-prefix", 64, "leading bits of an IPv6 address that name one client, for the per-address limits")
 	fs.Var(trustedProxies, "trusted-proxy", "address or CIDR of a reverse proxy in front, whose X-Forwarded-Proto and X-Forwarded-For are believed; repeatable (PARLEY_TRUSTED_PROXIES)")
 	fs.Var(localization, "localization-url", "NAME=URL of an extra localization catalog; repeatable (PARLEY_LOCALIZATION_URLS)")
 	fs.Var(agents, "agent", "NAME[=DISPLAY NAME]:PASSWORD of an agent, who signs in as NAME and is shown to visitors as DISPLAY NAME; repeatable (PARLEY_AGENTS=\"alice=Alice:pw,bob:pw\")")
@@ -146,11 +166,14 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	}
 	// Past the read timeout Go cancels a request's context, and a long-poll
 	// waits up to 25 s for news.
-	if cfg.ReadTimeout < 30*time.Second || cfg.IdleTimeout <= 0 {
-		return Config{}, errors.New("read-timeout must be at least 30s (a long-poll waits 25 s), idle-timeout positive")
+	if cfg.ReadTimeout < 30*time.Second || cfg.WriteTimeout < 35*time.Second || cfg.IdleTimeout <= 0 || cfg.HSTSMaxAge < 0 {
+		return Config{}, errors.New("read-timeout must be at least 30s and write-timeout 35s (a long-poll waits 25 s), idle-timeout positive, hsts-max-age not negative")
 	}
-	if chat.Limits.PerChat < 0 || chat.Limits.PerAddress < 0 || chat.Limits.ParkedPolls < 0 || cfg.MaxOpenPerAddress <= 0 {
+	if chat.Limits.PerChat < 0 || chat.Limits.PerAddress < 0 || chat.Limits.ParkedPolls < 0 || cfg.MaxOpenPerAddress <= 0 || cfg.MaxOpen < 0 || cfg.MaxRequestsPerAddress <= 0 {
 		return Config{}, errors.New("connection limits must not be negative")
+	}
+	if cfg.IPv6Prefix < 1 || cfg.IPv6Prefix > 128 {
+		return Config{}, errors.New("ipv6-prefix must be from 1 to 128")
 	}
 	chat.MaxOfflineCap = max(chat.MaxOfflineCap, chat.MaxOffline)
 	if chat.DatabaseURL == "" {

@@ -42,12 +42,16 @@ func TestParse(t *testing.T) {
 			MaxOffline:    10 * time.Minute,
 			MaxOfflineCap: time.Hour,
 		},
-		Addr:        "127.0.0.1:8080",
-		DataDir:     "data",
-		ReadTimeout: 30 * time.Second,
-		IdleTimeout: 2 * time.Minute,
+		Addr:         "127.0.0.1:8080",
+		DataDir:      "data",
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		HSTSMaxAge:   365 * 24 * time.Hour,
 
-		MaxOpenPerAddress: 1024,
+		MaxOpenPerAddress:     1024,
+		MaxRequestsPerAddress: 320,
+		IPv6Prefix:            64,
 	}
 	with := func(change func(*config.Config)) config.Config {
 		c := defaults

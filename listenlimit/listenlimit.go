@@ -1,4 +1,5 @@
-// Package listenlimit caps the TCP connections a listener holds open: per
+// Package listenlimit caps what clients hold open on a server: TCP
+// connections on its listener, and requests in flight. Connections per
 // client, so that one client opening idle connections faster than the
 // server's timeouts close them cannot use up the process's open files, and
 // in all, below the process's open-file limit, so that many clients
@@ -8,6 +9,7 @@ package listenlimit
 
 import (
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"syscall"
@@ -158,4 +160,40 @@ func (c *countedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// Requests caps the requests one client has in flight on next at
+// perClient, answering the one over it 503 at once. A request in flight
+// holds its handler, and its response's buffers until the client reads
+// them: over HTTP/2 a client that never opens its flow-control window
+// would otherwise pin one for each stream of each of its connections.
+// clientOf names a request's client (see Client); a request it names no
+// client for is not capped.
+func Requests(next http.Handler, perClient int, clientOf func(*http.Request) netip.Prefix) http.Handler {
+	var mu sync.Mutex
+	inFlight := map[netip.Prefix]int{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client := clientOf(r)
+		if !client.IsValid() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		mu.Lock()
+		if inFlight[client] >= perClient {
+			mu.Unlock()
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "too many requests at once from your address", http.StatusServiceUnavailable)
+			return
+		}
+		inFlight[client]++
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			if inFlight[client]--; inFlight[client] <= 0 {
+				delete(inFlight, client)
+			}
+			mu.Unlock()
+		}()
+		next.ServeHTTP(w, r)
+	})
 }
