@@ -53,6 +53,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	for flag, variable := range cfg.SecretFlags {
+		logger.Warn("a secret given as a flag is readable by every user of this machine (ps, /proc): give it in the environment instead", "flag", flag, "variable", variable)
+	}
 	if cfg.Chat.DatabaseURL != "" && len(cfg.SessionKeys) == 0 {
 		// Instances sharing a database must read each other's cookies.
 		logger.Warn("no -session-key: the key generated in -data is this instance's alone; give every instance on the database the same PARLEY_SESSION_KEYS")
@@ -118,7 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Exempt:     chat.IsTrustedProxy,
 	})
 	if cfg.PprofAddr != "" {
-		stopProfiler, err := serveProfiler(cfg.PprofAddr, logger)
+		_, stopProfiler, err := serveProfiler(cfg.PprofAddr, logger)
 		if err != nil {
 			return err
 		}
@@ -166,15 +169,19 @@ func strictTransport(next http.Handler, maxAge time.Duration) http.Handler {
 }
 
 // serveProfiler serves net/http/pprof on addr, which must be a loopback
-// address: profiles show what the server does, to whoever may see that.
-func serveProfiler(addr string, logger *slog.Logger) (stop func(), err error) {
+// address: profiles show what the server does, to whoever may see that. It
+// answers only requests that name it by its loopback address or localhost,
+// so that a page on another site cannot reach it through a DNS name that
+// points at loopback (DNS rebinding); and it has no /debug/pprof/cmdline,
+// which would show secrets given as flags.
+func serveProfiler(addr string, logger *slog.Logger) (bound net.Addr, stop func(), err error) {
 	host, _, err := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("pprof-addr %q: want a loopback address and port, such as 127.0.0.1:6060", addr)
+		return nil, nil, fmt.Errorf("pprof-addr %q: want a loopback address and port, such as 127.0.0.1:6060", addr)
 	}
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Where goroutines wait (channels, locks, the database pool) is what a
 	// latency that grows while the CPU idles needs; sampling it costs little.
@@ -182,18 +189,29 @@ func serveProfiler(addr string, logger *slog.Logger) (stop func(), err error) {
 	runtime.SetMutexProfileFraction(100)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	_, port, _ := net.SplitHostPort(listener.Addr().String())
+	hosts := map[string]bool{listener.Addr().String(): true, net.JoinHostPort("localhost", port): true}
+	server := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !hosts[r.Host] {
+				http.Error(w, "unknown host", http.StatusMisdirectedRequest)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       time.Minute,
+	}
 	go func() {
 		if err := server.Serve(listener); err != nil && err != http.ErrServerClosed {
 			logger.Error("profiler", "err", err)
 		}
 	}()
 	logger.Info("profiler listening", "addr", listener.Addr().String())
-	return func() { server.Close() }, nil
+	return listener.Addr(), func() { server.Close() }, nil
 }
 
 // agentAccounts are the configured agents. With none configured, a "demo"

@@ -54,6 +54,11 @@ type Config struct {
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration
+	// SecretFlags are the flags that carried secrets (session keys, agent
+	// passwords), each with the variable that could carry it instead: any
+	// user of the machine can read a process's flags, so the command warns
+	// of them.
+	SecretFlags map[string]string
 	// HSTSMaxAge is what Strict-Transport-Security tells browsers when
 	// Parley serves TLS itself; 0 sends no such header.
 	HSTSMaxAge time.Duration
@@ -84,12 +89,12 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	}
 	chat := &cfg.Chat
 	var (
-		sessionKeys    = newListFlag(splitList(getenv("PARLEY_SESSION_KEYS")))
-		allowedOrigins = newListFlag(splitList(getenv("PARLEY_ALLOWED_ORIGINS")))
-		embedOrigins   = newListFlag(splitList(getenv("PARLEY_EMBED_ORIGINS")))
-		localization   = newListFlag(splitList(getenv("PARLEY_LOCALIZATION_URLS")))
-		agents         = newListFlag(splitList(getenv("PARLEY_AGENTS")))
-		trustedProxies = newListFlag(splitList(getenv("PARLEY_TRUSTED_PROXIES")))
+		sessionKeys    = newListFlag(getenv, "PARLEY_SESSION_KEYS")
+		allowedOrigins = newListFlag(getenv, "PARLEY_ALLOWED_ORIGINS")
+		embedOrigins   = newListFlag(getenv, "PARLEY_EMBED_ORIGINS")
+		localization   = newListFlag(getenv, "PARLEY_LOCALIZATION_URLS")
+		agents         = newListFlag(getenv, "PARLEY_AGENTS")
+		trustedProxies = newListFlag(getenv, "PARLEY_TRUSTED_PROXIES")
 	)
 	if v := getenv("PARLEY_MAX_OFFLINE"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -133,6 +138,14 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 
+	for name, list := range map[string]*listFlag{"-session-key": sessionKeys, "-agent": agents} {
+		if list.fromFlags {
+			if cfg.SecretFlags == nil {
+				cfg.SecretFlags = map[string]string{}
+			}
+			cfg.SecretFlags[name] = list.variable
+		}
+	}
 	cfg.SessionKeys = sessionKeys.values()
 	for _, key := range cfg.SessionKeys {
 		if len(key) < minSessionKeyLen {
@@ -264,13 +277,16 @@ func splitList(s string) []string {
 }
 
 // listFlag is a repeatable flag whose first use replaces the values taken
-// from the environment.
+// from its environment variable.
 type listFlag struct {
+	variable  string
 	vals      []string
 	fromFlags bool
 }
 
-func newListFlag(fromEnv []string) *listFlag { return &listFlag{vals: fromEnv} }
+func newListFlag(getenv func(string) string, variable string) *listFlag {
+	return &listFlag{variable: variable, vals: splitList(getenv(variable))}
+}
 
 func (l *listFlag) String() string {
 	if l == nil {

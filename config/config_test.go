@@ -114,6 +114,7 @@ func TestParse(t *testing.T) {
 				c.Chat.Localization = map[string]string{"de": "https://l.example/de.json"}
 				c.Chat.Agents = []parley.Agent{{Name: "dave", Password: "pw"}}
 				c.Chat.MaxOffline = 2 * time.Minute
+				c.SecretFlags = map[string]string{"-agent": "PARLEY_AGENTS", "-session-key": "PARLEY_SESSION_KEYS"}
 			}),
 		},
 		{
@@ -127,6 +128,7 @@ func TestParse(t *testing.T) {
 				c.Chat.AllowedOrigins = []string{"https://a.example", "https://b.example"}
 				c.Chat.Localization = map[string]string{"fr": "https://l.example/fr.json", "x-custom": "https://l.example/c.json?v=2&lang=x"}
 				c.Chat.Agents = []parley.Agent{{Name: "alice", Password: "pw", DisplayName: "Alice M."}, {Name: "bob", Password: "p:w,x"}}
+				c.SecretFlags = map[string]string{"-agent": "PARLEY_AGENTS", "-session-key": "PARLEY_SESSION_KEYS"}
 			}),
 		},
 		{
