@@ -43,14 +43,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8081", "address to listen on")
 	dataDir := fs.String("data", "data-existingsite", "directory for the chat database")
-	key := fs.String("session-key", "", "cookie key, 32+ characters (default: a new random one, so chats do not survive a restart)")
+	siteKeyFlag := fs.String("site-key", "", "the site's own cookie key, 32+ characters (default: a new random one, so sign-ins do not survive a restart)")
+	chatKeyFlag := fs.String("chat-key", "", "Parley's cookie key, 32+ characters, not the site's (default: a new random one, so chats do not survive a restart)")
 	agent := fs.String("agent", "alice:alice-password", "NAME:PASSWORD of the agent who answers at /agent")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sessionKey := []byte(*key)
-	if *key == "" {
-		sessionKey = []byte(rand.Text() + rand.Text())
+	// Each cookie has a key of its own: a key that signs one kind of cookie
+	// must not sign another's.
+	siteKey, chatKey := []byte(*siteKeyFlag), []byte(*chatKeyFlag)
+	if len(siteKey) == 0 {
+		siteKey = []byte(rand.Text() + rand.Text())
+	}
+	if len(chatKey) == 0 {
+		chatKey = []byte(rand.Text() + rand.Text())
 	}
 	agentName, agentPassword, ok := strings.Cut(*agent, ":")
 	if !ok {
@@ -59,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return err
 	}
-	site := newSite(sessionKey,
+	site := newSite(siteKey,
 		&user{ID: "u-1001", Name: "ada", Password: "ada-password", FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com"},
 		&user{ID: "u-1002", Name: "grace", Password: "grace-password", FirstName: "Grace", LastName: "Hopper", Email: "grace@example.com"},
 	)
@@ -67,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// README.md "Add Parley to your Echo site": begin
 	chat, err := parley.New(ctx, parley.Config{
 		SQLitePath:  filepath.Join(*dataDir, "chat.db"),
-		SessionKeys: [][]byte{sessionKey},
+		SessionKeys: [][]byte{chatKey},
 		Agents:      []parley.Agent{{Name: agentName, Password: agentPassword}},
 		Visitor:     site.chatVisitor, // optional: your signed-in user is the visitor
 	})
@@ -124,7 +130,16 @@ func serve(ctx context.Context, e *echo.Echo, chat *parley.Parley, addr string, 
 		return err
 	}
 	fmt.Fprintf(stdout, "existingsite listening on http://%s\n", listener.Addr())
-	server := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	// The timeouts keep a client that opens connections and sends or reads
+	// nothing from holding them; the write timeout is past a long-poll's
+	// 25 s wait.
+	server := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(listener) }()
 	select {
