@@ -375,9 +375,19 @@ func withDefaults(cfg Config) (Config, error) {
 			return cfg, fmt.Errorf("parley: path %q: want an absolute path without a trailing slash, like \"/chat\"", path)
 		}
 	}
-	for _, origin := range cfg.EmbedOrigins {
-		if !isOrigin(origin) {
-			return cfg, fmt.Errorf("parley: EmbedOrigins: %q is not an origin: want a scheme and host as browsers send them, like \"https://shop.example\" (no path, no trailing slash, lower case, no default port)", origin)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	for field, origins := range map[string][]string{"AllowedOrigins": cfg.AllowedOrigins, "EmbedOrigins": cfg.EmbedOrigins} {
+		for _, origin := range origins {
+			// "null" is what sandboxed frames and file: pages send: any
+			// page can be one, so it names nobody.
+			if !isOrigin(origin) {
+				return cfg, fmt.Errorf("parley: %s: %q is not an origin: want a scheme and host as browsers send them, like \"https://shop.example\" (no path, no trailing slash, lower case, no default port)", field, origin)
+			}
+			if u, _ := url.Parse(origin); u.Scheme == "http" && !isLoopback(u.Hostname()) {
+				cfg.Logger.Warn("an http:// origin's pages can be changed by anyone on the network path between it and its visitors: use https", "field", field, "origin", origin)
+			}
 		}
 	}
 	if cfg.ChatPath == cfg.ConsolePath {
@@ -390,9 +400,6 @@ func withDefaults(cfg Config) (Config, error) {
 		cfg.MaxOfflineCap = DefaultMaxOfflineCap
 	}
 	cfg.MaxOfflineCap = max(cfg.MaxOfflineCap, cfg.MaxOffline)
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
 	return cfg, nil
 }
 
@@ -407,6 +414,16 @@ func isOrigin(s string) bool {
 		return false
 	}
 	return s == u.Scheme+"://"+strings.ToLower(u.Host)
+}
+
+// isLoopback reports whether host names this machine, where plain HTTP is
+// for trying Parley out.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.IsLoopback()
 }
 
 // parsePrefixes reads addresses and CIDR prefixes.

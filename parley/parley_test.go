@@ -85,6 +85,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"embed origin with the default port", func(c *parley.Config) { c.EmbedOrigins = []string{"https://shop.example:443"} }, "EmbedOrigins"},
 		{"embed origin of every site", func(c *parley.Config) { c.EmbedOrigins = []string{"*"} }, "EmbedOrigins"},
 		{"embed origin not on the web", func(c *parley.Config) { c.EmbedOrigins = []string{"file:///shop"} }, "EmbedOrigins"},
+		{"embed origin null", func(c *parley.Config) { c.EmbedOrigins = []string{"null"} }, `EmbedOrigins: "null"`},
+		{"allowed origin null", func(c *parley.Config) { c.AllowedOrigins = []string{"null"} }, `AllowedOrigins: "null"`},
+		{"allowed origin with a path", func(c *parley.Config) { c.AllowedOrigins = []string{"https://a.example/x"} }, "AllowedOrigins"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -538,6 +541,27 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestPlainHTTPOriginsWarned: an http:// page off this machine can be
+// changed on its way to the visitor; Parley says so at start, and keeps
+// quiet about loopback, where plain HTTP is for trying it out.
+func TestPlainHTTPOriginsWarned(t *testing.T) {
+	var logs syncBuffer
+	cfg := testConfig(t)
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	cfg.EmbedOrigins = []string{"http://shop.example", "http://127.0.0.1:8000", "https://blog.example"}
+	cfg.AllowedOrigins = []string{"http://localhost:3000"}
+	newParley(t, cfg)
+	got := logs.String()
+	if !strings.Contains(got, "level=WARN") || !strings.Contains(got, "origin=http://shop.example") {
+		t.Errorf("log %q: want a warning naming http://shop.example", got)
+	}
+	for _, quiet := range []string{"127.0.0.1:8000", "localhost:3000", "blog.example"} {
+		if strings.Contains(got, quiet) {
+			t.Errorf("log %q: want no warning about %s", got, quiet)
+		}
+	}
 }
 
 // liveSite is a host site with Parley mounted, for tests of live
