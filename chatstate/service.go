@@ -381,6 +381,10 @@ func (s *Service) mayTalk(c *Chat, from Party) error {
 	return nil
 }
 
+// commitTimeout bounds a change once begun, now that the request that
+// asked for it no longer can.
+const commitTimeout = 10 * time.Second
+
 // update stamps the time on the chat and its new events, commits them and
 // publishes what was appended.
 func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]Event, error)) (Chat, []Event, error) {
@@ -389,6 +393,15 @@ func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]E
 	lock := &s.locks[lockIndex(id)]
 	lock.Lock()
 	defer lock.Unlock()
+	// A request already gone changes nothing; one that goes while its
+	// change is committed does not stop it. Cancelled halfway, a commit
+	// leaves its sender not knowing whether the line was kept; finished,
+	// the line is there for the client's retry (same client id) to find.
+	if err := ctx.Err(); err != nil {
+		return Chat{}, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
 	now := s.now().UTC()
 	var lastSeq int64
 	c, events, err := s.store.Update(ctx, id, func(c *Chat) ([]Event, error) {
