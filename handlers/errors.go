@@ -26,6 +26,10 @@ type APIError struct {
 
 func (e *APIError) Error() string { return fmt.Sprintf("%d %s: %s", e.Code, e.Name, e.Description) }
 
+// internal reports whether e is the server's own failure (server_error),
+// whose cause belongs in the log and never in the answer.
+func (e *APIError) internal() bool { return e.Code == errServer().Code }
+
 // An errorCode is one published error code: README.md's "Error codes" table
 // and chat.js's ERRORS copy are held to errorCodes by errorcodes_test.go.
 type errorCode struct {
@@ -46,7 +50,7 @@ func errorCodes() []errorCode {
 	return []errorCode{
 		{100, "invalid_options", "The options passed to the chat are not valid.", http.StatusBadRequest, "error.invalid_options", false},
 		{101, "invalid_token", "The chat cookie could not be read; the previous chat cannot be restored.", http.StatusBadRequest, "error.invalid_token", false},
-		{102, "registration_invalid", "The registration form has invalid fields.", http.StatusUnprocessableEntity, "registration.error.summary", false},
+		{102, "registration_invalid", "The registration data is not valid.", http.StatusUnprocessableEntity, "registration.error.summary", false},
 		{103, "localization_not_allowed", "The localization option names no source configured on the server.", http.StatusBadRequest, "error.localization_not_allowed", false},
 		{104, "message_too_long", "The message is longer than the server accepts.", http.StatusUnprocessableEntity, "error.message_too_long", false},
 		{105, "rate_limited", "Too many requests; try again shortly.", http.StatusTooManyRequests, "error.rate_limited", false},

@@ -14,7 +14,6 @@
 
   var TITLE = "Parley agent";
   var TYPING_EVERY_MS = 2000;
-  var TYPING_SHOWN_MS = 6000;
   var DRAFT_KEY = "parley.agent.draft.";
   var UNREAD_KEY = "parley.agent.unread";
 
@@ -271,7 +270,7 @@
     if (focusedId && byId(focusedId) && document.activeElement !== byId(focusedId)) byId(focusedId).focus();
     if (existing.classList.contains("agent-typing") && chat) {
       clearTimeout(typingTimers[chat]);
-      typingTimers[chat] = setTimeout(function () { existing.textContent = ""; }, TYPING_SHOWN_MS);
+      typingTimers[chat] = setTimeout(function () { existing.textContent = ""; }, Number(existing.getAttribute("data-shown-ms")));
     }
   }
 

@@ -41,7 +41,6 @@
   var queued = PARLEY_EMBED && window.chat && window.chat.q || [];
   var DRAFT_DELAY_MS = 400;
   var TYPING_EVERY_MS = 2000;
-  var TYPING_SHOWN_MS = 6000; // as handlers.typingShown
   var BACKOFF_MIN_MS = 500;
   var BACKOFF_MAX_MS = 15000;
   // After falling back to long-polling, the WebSocket is tried again after
@@ -243,11 +242,12 @@
   }
 
   // On a phone the open widget covers the page: the page behind it is inert
-  // (no focus, nothing read out) until the widget is minimized.
-  var small = window.matchMedia && matchMedia("(max-width: 600px)");
+  // (no focus, nothing read out) until the widget is minimized. chat.css
+  // says where a phone begins: its phone layout sets --parley-cover.
   function cover() {
     var root = widget();
-    var on = root && small && small.matches && !root.hidden && root.getAttribute("data-open") === "true" && root.querySelector(".parley-launcher");
+    var on = root && !root.hidden && root.getAttribute("data-open") === "true" && root.querySelector(".parley-launcher") &&
+      getComputedStyle(root).getPropertyValue("--parley-cover").trim() === "1";
     document.querySelectorAll("[data-parley-inert]").forEach(function (el) { el.inert = false; el.removeAttribute("data-parley-inert"); });
     for (var el = HOST || root; on && el.parentElement && el !== document.body; el = el.parentElement) {
       Array.prototype.forEach.call(el.parentElement.children, function (other) {
@@ -255,7 +255,7 @@
       });
     }
   }
-  if (small) small.addEventListener("change", cover);
+  addEventListener("resize", cover);
 
   // focusTarget is where focus goes in the open panel: a field to correct,
   // the message box, the first field or the start button; on a touch screen
@@ -282,7 +282,7 @@
     // The embed's page cannot write the chat server's cookie: the server
     // does, as for a browser without JavaScript.
     if (PARLEY_EMBED) request("POST", BASE + "/ui", formBody({ open: String(open) }), false, true).catch(function () {});
-    else document.cookie = (root.getAttribute("data-ui-cookie") || "parley_ui") + "=" + value + "; path=/; max-age=604800; samesite=lax" + (location.protocol === "https:" ? "; secure" : "");
+    else document.cookie = root.getAttribute("data-ui-cookie") + "=" + value + "; path=/; max-age=" + root.getAttribute("data-ui-max-age") + "; samesite=lax" + (location.protocol === "https:" ? "; secure" : "");
     try { localStorage.setItem(UI_KEY, value + " " + Date.now()); } catch (e) { /* one tab only */ }
     if (focus) {
       var target = open ? focusTarget(root) : root.querySelector(".parley-open");
@@ -642,7 +642,7 @@
       if (!line) return;
       clearTimeout(line.parleyTimer);
       line.textContent = name ? line.getAttribute("data-template").replace("{name}", name) : "";
-      if (name) line.parleyTimer = setTimeout(function () { line.textContent = ""; }, TYPING_SHOWN_MS);
+      if (name) line.parleyTimer = setTimeout(function () { line.textContent = ""; }, Number(line.getAttribute("data-shown-ms")));
     }
 
     function finish() {
