@@ -216,7 +216,7 @@
         link.remove();
       }
       scroll.scrollTop = scroll.scrollHeight - fromBottom;
-      if (state.session) state.session._sync(root);
+      if (state.session) controls(state.session).sync(root);
       return more;
     }).finally(function () { loadingEarlier = null; });
     return loadingEarlier;
@@ -278,7 +278,7 @@
     root.classList.toggle("parley-opening", open);
     if (open) setUnread(root, 0);
     var session = state.session;
-    var value = open ? "open" : "min:" + root.getAttribute("data-chat-id") + ":" + (session ? session._lastSeq() : root.getAttribute("data-last-seq"));
+    var value = open ? "open" : "min:" + root.getAttribute("data-chat-id") + ":" + (session ? controls(session).lastSeq() : root.getAttribute("data-last-seq"));
     // The embed's page cannot write the chat server's cookie: the server
     // does, as for a browser without JavaScript.
     if (PARLEY_EMBED) request("POST", BASE + "/ui", formBody({ open: String(open) }), false, true).catch(function () {});
@@ -501,7 +501,7 @@
         outbox[frame.clientId] = { frame: frame, promise: chatPromise() };
       });
     } catch (e) { /* nothing to retry */ }
-    var transport = null, open = false, ended = false, failures = 0, wsFailures = 0, retryTimer = 0, typingAt = 0;
+    var transport = null, open = false, ended = false, failures = 0, wsFailures = 0, retryTimer = 0, typingAt = 0, typingTimer = 0;
     var upgradeTimer = 0, upgradeAfter = UPGRADE_MIN_MS;
 
     function emit(name, event) {
@@ -640,9 +640,9 @@
     function showTyping(name) {
       var line = widget() && widget().querySelector(".parley-typing");
       if (!line) return;
-      clearTimeout(line.parleyTimer);
+      clearTimeout(typingTimer);
       line.textContent = name ? line.getAttribute("data-template").replace("{name}", name) : "";
-      if (name) line.parleyTimer = setTimeout(function () { line.textContent = ""; }, Number(line.getAttribute("data-shown-ms")));
+      if (name) typingTimer = setTimeout(function () { line.textContent = ""; }, Number(line.getAttribute("data-shown-ms")));
     }
 
     function finish() {
@@ -695,14 +695,16 @@
     this.getChatId = function () { return chatId; };
     ["onAgentConnected", "onAgentDisconnected", "onMessageReceived", "onAgentTyping", "onSessionEnded",
       "onConnectionError", "onReconnected"].forEach(function (name) { self[name] = on(name); });
-    this._close = function () { ended = true; clearTimeout(retryTimer); clearTimeout(upgradeTimer); if (transport) transport.close(); };
-    this._sync = function (root) {
-      lastSeq = Math.max(lastSeq, Number(root.getAttribute("data-last-seq")) || 0);
-      transcript = readTranscript(root);
-      if (root.getAttribute("data-phase") === "ended" && !ended) finish();
-    };
-    this._ended = function () { return ended; };
-    this._lastSeq = function () { return lastSeq; };
+    sessionControls.set(this, {
+      close: function () { ended = true; clearTimeout(retryTimer); clearTimeout(upgradeTimer); if (transport) transport.close(); },
+      sync: function (root) {
+        lastSeq = Math.max(lastSeq, Number(root.getAttribute("data-last-seq")) || 0);
+        transcript = readTranscript(root);
+        if (root.getAttribute("data-phase") === "ended" && !ended) finish();
+      },
+      ended: function () { return ended; },
+      lastSeq: function () { return lastSeq; }
+    });
 
     connect();
   }
@@ -710,8 +712,15 @@
   // ---- the page's one chat ----
 
   // state is this page's chat: the options it was started or restored with,
-  // its session, and a promise still waiting for registration.
-  var state = { options: null, session: null, pending: null };
+  // its session, a promise still waiting for registration, whether a site's
+  // registration function is running, and whether the server refused its
+  // data (the built-in form then shows, with the errors).
+  var state = { options: null, session: null, pending: null, registering: false, showForm: false };
+
+  // sessionControls are what this library does to a session beyond what
+  // the page may: kept here, not on the session object the page holds.
+  var sessionControls = new WeakMap();
+  function controls(session) { return sessionControls.get(session); }
 
   // sync brings the session in line with the widget the server rendered.
   function sync() {
@@ -720,10 +729,10 @@
     var phase = root.getAttribute("data-phase");
     var live = root.getAttribute("data-state") === "conversation" && (phase === "queued" || phase === "connected");
     if (state.session && state.session.getChatId() !== root.getAttribute("data-chat-id")) {
-      state.session._close();
+      controls(state.session).close();
       state.session = null;
     }
-    if (state.session) state.session._sync(root);
+    if (state.session) controls(state.session).sync(root);
     if (live && !state.session) {
       state.session = new Session(state.options, root);
       if (state.pending) { settled(state.pending).resolve(state.session); state.pending = null; }
@@ -797,7 +806,7 @@
     var b = begin(options), p = b.promise;
     if (!b.options) return p;
     if (!b.options.embedded) { settled(p).reject(failure("embedded_required")); return p; }
-    if (state.session && !state.session._ended()) { settled(p).resolve(state.session); return p; }
+    if (state.session && !controls(state.session).ended()) { settled(p).resolve(state.session); return p; }
     // Still registering: settle with the call already waiting.
     if (state.pending) { state.pending.then(settled(p).resolve, settled(p).reject); return p; }
     ensureWidget(b.options).then(function (root) {
@@ -820,7 +829,7 @@
 
   function startInPage(b) {
     var p = b.promise, root = widget();
-    if ((state.session && !state.session._ended()) || state.pending) { settled(p).reject(failure("chat_already_running")); return p; }
+    if ((state.session && !controls(state.session).ended()) || state.pending) { settled(p).reject(failure("chat_already_running")); return p; }
     if (live(root)) { settled(p).reject(failure("chat_running_elsewhere")); return p; }
     state.pending = p;
     if (root) setOpen(true, false);
