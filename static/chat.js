@@ -43,6 +43,9 @@
   var TYPING_EVERY_MS = 2000;
   var BACKOFF_MIN_MS = 500;
   var BACKOFF_MAX_MS = 15000;
+  // A setback (the server said it is closing, or an event could not be
+  // applied) waits at least this long, or the server's Retry-After.
+  var SETBACK_MIN_MS = 1000;
   // After falling back to long-polling, the WebSocket is tried again after
   // UPGRADE_MIN_MS, then less and less often.
   var UPGRADE_MIN_MS = 10000;
@@ -502,6 +505,7 @@
       });
     } catch (e) { /* nothing to retry */ }
     var transport = null, open = false, ended = false, failures = 0, wsFailures = 0, retryTimer = 0, typingAt = 0, typingTimer = 0;
+    var setbacks = 0, connectedAt = 0;
     var upgradeTimer = 0, upgradeAfter = UPGRADE_MIN_MS;
 
     function emit(name, event) {
@@ -520,6 +524,7 @@
     function connect() {
       if (ended) return;
       var t = transport = newTransport();
+      connectedAt = Date.now();
       log.info("connecting over " + (t.name || "custom transport") + " from seq " + lastSeq);
       clearTimeout(upgradeTimer);
       if (t.name === "longpoll" && wsFailures >= 2 && !options.disableWebSockets && window.WebSocket) {
@@ -544,19 +549,32 @@
           Object.keys(outbox).forEach(function (id) { t.send(outbox[id].frame); });
         },
         frame: function (f) { if (t === transport) receive(f); },
-        close: function (info) {
-          if (t !== transport || ended) return;
-          open = false;
-          if (t.name === "websocket") wsFailures = info && info.opened ? 0 : wsFailures + 2;
-          failures++;
-          var tooMany = info && info.tooMany;
-          showConnection(true, tooMany);
-          emit("onConnectionError", failure(tooMany ? "too_many_connections" : "transport_failed"));
-          var delay = tooMany ? TOO_MANY_RETRY_MS : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, failures - 1));
-          retryTimer = setTimeout(connect, delay / 2 + Math.random() * delay / 2);
-          log.warn("connection lost; retrying in about " + Math.round(delay) + " ms");
-        }
+        close: function (info) { lost(t, info || {}); }
       });
+    }
+
+    // lost connects again once t is gone: soon after a blip, later as
+    // failures repeat. A setback (info.after, in ms: the server is closing,
+    // or an event could not be applied) waits at least SETBACK_MIN_MS, then
+    // twice as long each time until a connection lasts.
+    function lost(t, info) {
+      if (t !== transport || ended) return;
+      open = false;
+      if (t.name === "websocket") wsFailures = info.opened ? 0 : wsFailures + 2;
+      failures++;
+      var tooMany = info.tooMany;
+      showConnection(true, tooMany);
+      emit("onConnectionError", failure(tooMany ? "too_many_connections" : "transport_failed"));
+      var delay = tooMany ? TOO_MANY_RETRY_MS : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, failures - 1));
+      var wait = delay / 2 + Math.random() * delay / 2;
+      if (info.after) {
+        // A connection that outlived the longest wait was no setback.
+        setbacks = Date.now() - connectedAt > BACKOFF_MAX_MS ? 1 : setbacks + 1;
+        delay = Math.min(BACKOFF_MAX_MS, Math.max(info.after, SETBACK_MIN_MS) * Math.pow(2, setbacks - 1));
+        wait = delay + Math.random() * delay / 2;
+      }
+      retryTimer = setTimeout(connect, wait);
+      log.warn("connection lost; retrying in about " + Math.round(wait) + " ms");
     }
 
     // showConnection says the connection is lost (after a second failure:
@@ -590,7 +608,15 @@
           log.warn("server refused a frame: " + (f.error && f.error.name));
           break;
         case "event":
-          applyEvent(f);
+          try {
+            applyEvent(f);
+          } catch (e) {
+            // Not shown, so not counted as seen: a new connection from the
+            // same lastSeq reads it again.
+            log.error("applying event " + f.event.seq + " failed; reading it again", e);
+            transport.close();
+            lost(transport, { opened: true, after: SETBACK_MIN_MS });
+          }
           break;
       }
     }
@@ -604,10 +630,12 @@
       }).catch(function (e) { log.error("re-render failed", e); });
     }
 
+    // applyEvent shows an event and runs its callbacks; lastSeq moves past
+    // it only once it is shown. A throw may leave it half shown: applying it
+    // again adds nothing twice.
     function applyEvent(f) {
       var ev = f.event;
       if (ev.seq <= lastSeq) return; // already shown: a replay overlapping live delivery
-      lastSeq = ev.seq;
       var root = widget();
       if (f.widget) {
         swapWidget(f.widget);
@@ -619,20 +647,21 @@
           scrollLog(root);
         }
       }
-      if (root) root.setAttribute("data-last-seq", String(lastSeq));
       var event = { seq: ev.seq, time: ev.time, kind: ev.kind, from: ev.from, text: ev.text, page: ev.page, reason: ev.reason };
-      var li = ROOT.getElementById("parley-seq-" + ev.seq);
-      if (ev.kind === "message") transcript.push(li ? readLine(li) : { seq: ev.seq, time: ev.time, text: ev.text, from: ev.from });
+      var li = ROOT.getElementById("parley-seq-" + ev.seq), last = transcript[transcript.length - 1];
+      if (ev.kind === "message" && !(last && last.seq >= ev.seq)) transcript.push(li ? readLine(li) : { seq: ev.seq, time: ev.time, text: ev.text, from: ev.from });
+      var agent = ev.from && ev.from.type === "agent";
+      if (ev.kind === "agent_left" || (ev.kind === "message" && agent)) showTyping("");
+      if (ev.kind === "typing" && agent) showTyping(ev.from.name);
       collapsedMessage(ev);
-      switch (ev.kind) {
-        case "message": if (ev.from.type === "agent") showTyping(""); emit("onMessageReceived", event); break;
-        case "agent_joined": emit("onAgentConnected", event); break;
-        case "agent_left": showTyping(""); emit("onAgentDisconnected", event); break;
-        case "typing":
-          if (ev.from.type === "agent") { showTyping(ev.from.name); emit("onAgentTyping", event); }
-          break;
-        case "ended": finish(); emit("onSessionEnded", event); break;
-      }
+      // Shown: from here on the event counts as seen.
+      lastSeq = ev.seq;
+      root = widget();
+      if (root) root.setAttribute("data-last-seq", String(lastSeq));
+      if (ev.kind === "ended") finish();
+      var callback = { message: "onMessageReceived", agent_joined: "onAgentConnected", agent_left: "onAgentDisconnected",
+        typing: agent && "onAgentTyping", ended: "onSessionEnded" }[ev.kind];
+      if (callback) emit(callback, event);
     }
 
     // showTyping says the agent is typing, for a while; with no name it
