@@ -55,6 +55,7 @@ func TestErrorConstructors(t *testing.T) {
 		{"errAgentAuth", errAgentAuth()},
 		{"errAlreadyAccepted", errAlreadyAccepted()},
 		{"errNotYourChat", errNotYourChat()},
+		{"errServerClosing", errServerClosing()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

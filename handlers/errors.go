@@ -68,6 +68,10 @@ func errorCodes() []errorCode {
 		// The widget says so in place of "connection lost", and chat.js tries
 		// again now and then: the chat goes on in the tabs that have one.
 		{116, "too_many_connections", "The chat is open in too many tabs; close one to chat here.", http.StatusTooManyRequests, "error.too_many_connections", false},
+		// A live transport's answer while the server shuts down, with
+		// Retry-After: the client waits, then reconnects (here, once back,
+		// or to another instance), and says meanwhile that it reconnects.
+		{117, "server_closing", "The server is shutting down; try again shortly.", http.StatusServiceUnavailable, "error.transport_failed", false},
 		{200, "chat_already_running", "A chat is already running on this page.", 0, "", true},
 		{201, "chat_running_elsewhere", "A chat is already running on another page: call restoreChat.", 0, "", true},
 		{202, "embedded_required", "restoreChat requires the option embedded: true.", 0, "", true},
@@ -131,6 +135,8 @@ func errMessageInvalid() *APIError {
 func errNoChat() *APIError { return apiError("not_found") }
 
 func errCSRF() *APIError { return apiError("csrf_failed") }
+
+func errServerClosing() *APIError { return apiError("server_closing") }
 
 // The agent console's errors.
 func errAgentAuth() *APIError { return apiError("unauthorized") }

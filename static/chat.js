@@ -68,9 +68,9 @@
     popup_blocked: [203, "The browser blocked the chat's popup window."]
   };
 
-  function failure(name, description) {
+  function failure(name) {
     var e = ERRORS[name] || ERRORS.server_error;
-    return { error: { code: e[0], name: name, description: description || e[1] } };
+    return { error: { code: e[0], name: name, description: e[1] } };
   }
 
   // chatPromise is a Promise with the vendor's chainable done and fail, on
@@ -112,7 +112,7 @@
     function at(level) {
       return function () {
         if (!out) return;
-        var args = ["[parley]"].concat(Array.prototype.slice.call(arguments));
+        var args = ["[parley]"].concat(Array.from(arguments));
         (out[level] || out.info).apply(out, args);
       };
     }
@@ -122,7 +122,7 @@
   function clientId() {
     var b = new Uint8Array(12);
     crypto.getRandomValues(b);
-    return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+    return Array.from(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
   }
 
   // ---- the widget in the page ----
@@ -212,7 +212,7 @@
       t.innerHTML = markup;
       var page = t.content.querySelector(".parley-earlier-page"), link = root.querySelector(".parley-earlier");
       var scroll = root.querySelector(".parley-scroll"), fromBottom = scroll.scrollHeight - scroll.scrollTop;
-      Array.prototype.forEach.call(page.querySelectorAll("li[data-seq]"), function (li) { log.insertBefore(li, first); localTimes(li); });
+      page.querySelectorAll("li[data-seq]").forEach(function (li) { log.insertBefore(li, first); localTimes(li); });
       var more = !!page.querySelector(".parley-earlier");
       if (!more) {
         if (link.contains(ROOT.activeElement)) { scroll.tabIndex = -1; scroll.focus(); }
@@ -250,10 +250,10 @@
   function cover() {
     var root = widget();
     var on = root && !root.hidden && root.getAttribute("data-open") === "true" && root.querySelector(".parley-launcher") &&
-      getComputedStyle(root).getPropertyValue("--parley-cover").trim() === "1";
+      getComputedStyle(root).getPropertyValue("--parley-cover") > 0;
     document.querySelectorAll("[data-parley-inert]").forEach(function (el) { el.inert = false; el.removeAttribute("data-parley-inert"); });
     for (var el = HOST || root; on && el.parentElement && el !== document.body; el = el.parentElement) {
-      Array.prototype.forEach.call(el.parentElement.children, function (other) {
+      Array.from(el.parentElement.children).forEach(function (other) {
         if (other !== el && !other.inert) { other.inert = true; other.setAttribute("data-parley-inert", ""); }
       });
     }
@@ -264,7 +264,7 @@
   // the message box, the first field or the start button; on a touch screen
   // the panel's first button, so that the on-screen keyboard stays down.
   function focusTarget(root) {
-    var touch = window.matchMedia && matchMedia("(pointer: coarse)").matches;
+    var touch = matchMedia("(pointer: coarse)").matches;
     return root.querySelector(".parley-panel [aria-invalid=true]") ||
       (!touch && root.querySelector(".parley-panel textarea, .parley-panel input:not([type=hidden]), .parley-panel form:not(.parley-ui) button")) ||
       root.querySelector(".parley-panel button");
@@ -369,10 +369,8 @@
     }
     if (!ui) return;
     var colors = ui.colors || {};
-    ["accent", "accentText", "background", "text"].forEach(function (k) {
-      var prop = "--parley-" + { accent: "accent", accentText: "accent-text", background: "bg", text: "text" }[k];
-      if (colors[k]) root.style.setProperty(prop, colors[k]);
-    });
+    var props = { accent: "accent", accentText: "accent-text", background: "bg", text: "text" };
+    Object.keys(props).forEach(function (k) { if (colors[k]) root.style.setProperty("--parley-" + props[k], colors[k]); });
     if (ui.position) root.setAttribute("data-position", ui.position);
     // Whether the visitor chose: the embed's page cannot read the chat
     // server's cookie, but has its own record (setOpen).
@@ -399,7 +397,7 @@
   }
 
   function readTranscript(root) {
-    return Array.prototype.map.call(root.querySelectorAll(".parley-log > li[data-seq]"), readLine);
+    return Array.from(root.querySelectorAll(".parley-log > li[data-seq]"), readLine);
   }
 
   // readLine is a transcript entry as the server rendered it, so that a live
@@ -429,7 +427,8 @@
         // A frame that cannot be handled ends this socket, not just its use:
         // the reconnect must not leave it open behind.
         ws.onmessage = function (m) { try { on.frame(JSON.parse(m.data)); } catch (e) { ws.onclose = null; ws.close(); on.close({ opened: opened }); } };
-        ws.onclose = function (e) { on.close({ opened: opened, tooMany: e.code === 4029 }); };
+        // 1001 and 1012: the server is going away or restarting; wait.
+        ws.onclose = function (e) { on.close({ opened: opened, tooMany: e.code === 4029, after: +(e.code === 1001 || e.code === 1012) }); };
       },
       send: function (frame) {
         if (!ws || ws.readyState !== 1) return false;
@@ -442,7 +441,7 @@
 
   function longpollTransport(base) {
     base = base || BASE;
-    var running = false, after = 0, on = null, controller = null;
+    var running = false, after = 0, on = null, controller = null, wait = 0;
     function deliver(body) { (body.frames || []).forEach(function (f) { track(f); on.frame(f); }); }
     function track(f) {
       if (f.type === "event" && f.event.seq > after) after = f.event.seq;
@@ -452,14 +451,19 @@
       if (!running) return;
       controller = new AbortController();
       fetch(base + "/poll?after=" + after + "&page=" + encodeURIComponent(returnTo()), { credentials: CREDENTIALS, signal: controller.signal, headers: { Accept: "application/json" } })
-        .then(function (r) { if (!r.ok && r.status !== 429) throw new Error("HTTP " + r.status); return r.json(); })
+        .then(function (r) {
+          // 503: the server is closing, and says how long to wait (s).
+          wait = r.status === 503 && (r.headers.get("Retry-After") * 1000 || 1);
+          if (!r.ok && r.status !== 429 && !wait) throw new Error("HTTP " + r.status);
+          return r.json();
+        })
         .then(function (body) {
           if (!running) return;
           if (!body.error) { deliver(body); poll(); return; }
           running = false;
-          on.close({ opened: true, tooMany: body.error.name === "too_many_connections" });
+          on.close({ opened: true, tooMany: body.error.name === "too_many_connections", after: wait });
         })
-        .catch(function () { if (running) { running = false; on.close({ opened: true }); } });
+        .catch(function () { if (running) { running = false; on.close({ opened: true, after: wait }); } });
     }
     return {
       name: "longpoll",
@@ -553,10 +557,11 @@
       });
     }
 
-    // lost connects again once t is gone: soon after a blip, later as
-    // failures repeat. A setback (info.after, in ms: the server is closing,
-    // or an event could not be applied) waits at least SETBACK_MIN_MS, then
-    // twice as long each time until a connection lasts.
+    // lost connects again once t is gone, after between half and all of
+    // a delay: short after a blip, longer as failures repeat. A setback
+    // (info.after, in ms: the server is closing, or an event could not be
+    // applied) waits at least that and SETBACK_MIN_MS, twice as long each
+    // time, until a connection outlives the longest delay.
     function lost(t, info) {
       if (t !== transport || ended) return;
       open = false;
@@ -565,24 +570,19 @@
       var tooMany = info.tooMany;
       showConnection(true, tooMany);
       emit("onConnectionError", failure(tooMany ? "too_many_connections" : "transport_failed"));
-      var delay = tooMany ? TOO_MANY_RETRY_MS : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, failures - 1));
-      var wait = delay / 2 + Math.random() * delay / 2;
-      if (info.after) {
-        // A connection that outlived the longest wait was no setback.
-        setbacks = Date.now() - connectedAt > BACKOFF_MAX_MS ? 1 : setbacks + 1;
-        delay = Math.min(BACKOFF_MAX_MS, Math.max(info.after, SETBACK_MIN_MS) * Math.pow(2, setbacks - 1));
-        wait = delay + Math.random() * delay / 2;
-      }
-      retryTimer = setTimeout(connect, wait);
-      log.warn("connection lost; retrying in about " + Math.round(wait) + " ms");
+      if (info.after) setbacks = Date.now() - connectedAt > BACKOFF_MAX_MS ? 1 : setbacks + 1;
+      var delay = tooMany ? TOO_MANY_RETRY_MS : Math.min(BACKOFF_MAX_MS,
+        info.after ? Math.max(info.after, SETBACK_MIN_MS) * Math.pow(2, setbacks) : BACKOFF_MIN_MS * Math.pow(2, failures - 1));
+      retryTimer = setTimeout(connect, delay / 2 + Math.random() * delay / 2);
+      log.warn("connection lost; retrying in about " + Math.round(delay) + " ms");
     }
 
     // showConnection says the connection is lost (after a second failure:
     // one is a blip), or that this tab is one too many for the chat.
-    function showConnection(lost, tooMany) {
+    function showConnection(down, tooMany) {
       var root = widget();
       var line = root && root.querySelector(".parley-connection"), many = root && root.querySelector(".parley-too-many");
-      if (line) line.hidden = !lost || tooMany || failures < 2;
+      if (line) line.hidden = !down || tooMany || failures < 2;
       if (many) many.hidden = !tooMany;
     }
 
@@ -590,7 +590,7 @@
       switch (f.type) {
         case "resume":
           if (f.recovered === false) {
-            log.warn("the server could not replay the gap; re-rendering the widget");
+            log.warn("the server cannot replay the gap; re-rendering");
             // The server's seq is the truth: ours may be ahead of its log.
             lastSeq = f.lastSeq;
             refresh();
@@ -613,7 +613,7 @@
           } catch (e) {
             // Not shown, so not counted as seen: a new connection from the
             // same lastSeq reads it again.
-            log.error("applying event " + f.event.seq + " failed; reading it again", e);
+            log.error("event " + f.event.seq + " failed; reading it again", e);
             transport.close();
             lost(transport, { opened: true, after: SETBACK_MIN_MS });
           }
