@@ -15,6 +15,11 @@ const (
 	transcriptPage   = 1000
 )
 
+// TypingShown is how long a typing event says that somebody is typing: the
+// widget and the console show it as long (the server hands them this
+// number), and a replay skips one that is older.
+const TypingShown = 6 * time.Second
+
 // Config builds a Service.
 type Config struct {
 	Store Store

@@ -224,7 +224,7 @@ func (a *agentConsole) accept(c echo.Context) error {
 // line and the queue as it is now, without the chat that was taken.
 func (a *agentConsole) refuseInQueue(c echo.Context, err error) error {
 	apiErr := apiErrorOf(err)
-	if apiErr.Code == errServer().Code {
+	if apiErr.internal() {
 		return err
 	}
 	line := agentErrorLine(err)
@@ -269,7 +269,7 @@ func (a *agentConsole) agentSend(c echo.Context) error {
 	}
 	if err != nil {
 		apiErr := apiErrorOf(err)
-		if apiErr.Code == errServer().Code {
+		if apiErr.internal() {
 			return err
 		}
 		line := agentErrorLine(err)
@@ -347,7 +347,7 @@ func (a *agentConsole) agentRelease(c echo.Context) error {
 // refusePane answers a refused end or release in the chat's error line.
 func (a *agentConsole) refusePane(c echo.Context, err error) error {
 	apiErr := apiErrorOf(err)
-	if apiErr.Code == errServer().Code {
+	if apiErr.internal() {
 		return err
 	}
 	line := agentErrorLine(err)

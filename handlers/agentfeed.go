@@ -335,7 +335,7 @@ func (f *agentFeed) eventParts(ctx context.Context, ev chatstate.Event, replay b
 	f.chats[id] = ev.Seq
 	switch ev.Kind {
 	case chatstate.EventTyping:
-		if ev.From.Type == chatstate.PartyVisitor && (!replay || f.console.now().Sub(ev.Time) < typingShownFor) {
+		if ev.From.Type == chatstate.PartyVisitor && (!replay || f.console.now().Sub(ev.Time) < chatstate.TypingShown) {
 			name, err := f.visitorFirstName(ctx, id, ev.From.Name)
 			if err != nil {
 				return err
@@ -379,7 +379,7 @@ func (f *agentFeed) handleFrame(ctx context.Context, frame clientFrame) []server
 
 func (f *agentFeed) errorFrame(ctx context.Context, clientID string, err error) serverFrame {
 	apiErr := apiErrorOf(err)
-	if apiErr.Code == errServer().Code {
+	if apiErr.internal() {
 		f.console.log.ErrorContext(ctx, "agent transport frame", "agent", f.agent, "err", err)
 	}
 	return serverFrame{Type: frameError, ClientID: clientID, Error: apiErr, Message: agentErrorLine(err)}

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,9 +20,6 @@ const (
 	queueLimit   = 200
 	heldLimit    = 1000 // of one agent's
 	historyLimit = 50
-	// typingShownFor is how long a typing event stays news: a replay after
-	// a reconnect does not show a visitor typing who stopped long ago.
-	typingShownFor = 6 * time.Second
 )
 
 // agentChats is what the console asks of chatstate.
@@ -257,7 +255,7 @@ func agentErrorLine(err error) string {
 	case "chat_ended":
 		return "This chat has already ended."
 	case "message_too_long":
-		return "The message is too long: please keep it under 2000 characters."
+		return "The message is too long: please keep it under " + strconv.Itoa(chatstate.MaxMessageRunes) + " characters."
 	case "message_invalid":
 		return "Please type a message first."
 	case "rate_limited":

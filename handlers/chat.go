@@ -212,7 +212,7 @@ func (vw *visitorWidget) sendMessage(c echo.Context) error {
 	}
 	if err != nil {
 		apiErr := apiErrorOf(err)
-		if apiErr.Code == errServer().Code {
+		if apiErr.internal() {
 			return err
 		}
 		w := vw.widgetView(c.Request().Context(), vw.viewerOf(c, returnTo), restored{chat: chat, found: true})

@@ -235,6 +235,13 @@ func TestSendMessage(t *testing.T) {
 	if next := composeClientID(w); next == cid || next == "" {
 		t.Errorf("next compose client_id = %q, want a new one (was %q)", next, cid)
 	}
+	// chat.js reads the chat's rules from the widget, not from copies.
+	if got, want := w.Find("#parley-message").AttrOr("maxlength", ""), strconv.Itoa(chatstate.MaxMessageRunes); got != want {
+		t.Errorf("message box maxlength = %q, want %s", got, want)
+	}
+	if got, want := w.Find(".parley-typing").AttrOr("data-shown-ms", ""), strconv.FormatInt(chatstate.TypingShown.Milliseconds(), 10); got != want {
+		t.Errorf("typing line data-shown-ms = %q, want %s", got, want)
+	}
 }
 
 // TestSendMessageRefused: a refused message comes back in the compose box

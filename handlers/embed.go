@@ -54,6 +54,8 @@ func (e *embedding) crossOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Set(embeddingOriginKey, origin)
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
+			// embed.js waits as long as a closing server asks.
+			h.Set("Access-Control-Expose-Headers", "Retry-After")
 			if r.Method == http.MethodOptions {
 				return preflight(c)
 			}

@@ -34,7 +34,7 @@ func (s *surface) handleError(err error, c echo.Context) {
 		return
 	}
 	apiErr := apiErrorOf(err)
-	if apiErr.Code == errServer().Code {
+	if apiErr.internal() {
 		var httpErr *echo.HTTPError
 		if !errors.As(err, &httpErr) || httpErr.Code >= http.StatusInternalServerError {
 			s.log.ErrorContext(c.Request().Context(), "request failed",

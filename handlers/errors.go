@@ -26,6 +26,10 @@ type APIError struct {
 
 func (e *APIError) Error() string { return fmt.Sprintf("%d %s: %s", e.Code, e.Name, e.Description) }
 
+// internal reports whether e is the server's own failure (server_error),
+// whose cause belongs in the log and never in the answer.
+func (e *APIError) internal() bool { return e.Code == errServer().Code }
+
 // An errorCode is one published error code: README.md's "Error codes" table
 // and chat.js's ERRORS copy are held to errorCodes by errorcodes_test.go.
 type errorCode struct {
@@ -46,7 +50,7 @@ func errorCodes() []errorCode {
 	return []errorCode{
 		{100, "invalid_options", "The options passed to the chat are not valid.", http.StatusBadRequest, "error.invalid_options", false},
 		{101, "invalid_token", "The chat cookie could not be read; the previous chat cannot be restored.", http.StatusBadRequest, "error.invalid_token", false},
-		{102, "registration_invalid", "The registration form has invalid fields.", http.StatusUnprocessableEntity, "registration.error.summary", false},
+		{102, "registration_invalid", "The registration data is not valid.", http.StatusUnprocessableEntity, "registration.error.summary", false},
 		{103, "localization_not_allowed", "The localization option names no source configured on the server.", http.StatusBadRequest, "error.localization_not_allowed", false},
 		{104, "message_too_long", "The message is longer than the server accepts.", http.StatusUnprocessableEntity, "error.message_too_long", false},
 		{105, "rate_limited", "Too many requests; try again shortly.", http.StatusTooManyRequests, "error.rate_limited", false},
@@ -64,6 +68,10 @@ func errorCodes() []errorCode {
 		// The widget says so in place of "connection lost", and chat.js tries
 		// again now and then: the chat goes on in the tabs that have one.
 		{116, "too_many_connections", "The chat is open in too many tabs; close one to chat here.", http.StatusTooManyRequests, "error.too_many_connections", false},
+		// A live transport's answer while the server shuts down, with
+		// Retry-After: the client waits, then reconnects (here, once back,
+		// or to another instance), and says meanwhile that it reconnects.
+		{117, "server_closing", "The server is shutting down; try again shortly.", http.StatusServiceUnavailable, "error.transport_failed", false},
 		{200, "chat_already_running", "A chat is already running on this page.", 0, "", true},
 		{201, "chat_running_elsewhere", "A chat is already running on another page: call restoreChat.", 0, "", true},
 		{202, "embedded_required", "restoreChat requires the option embedded: true.", 0, "", true},
@@ -127,6 +135,8 @@ func errMessageInvalid() *APIError {
 func errNoChat() *APIError { return apiError("not_found") }
 
 func errCSRF() *APIError { return apiError("csrf_failed") }
+
+func errServerClosing() *APIError { return apiError("server_closing") }
 
 // The agent console's errors.
 func errAgentAuth() *APIError { return apiError("unauthorized") }

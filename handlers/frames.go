@@ -26,10 +26,6 @@ const (
 	frameError   = "error"
 )
 
-// typingShown is how long a typing event means somebody is typing; chat.js
-// shows it as long.
-const typingShown = 6 * time.Second
-
 // maxReplay is the most events a resume replays; a longer gap is re-rendered
 // from the server instead, which is cheaper and just as exact.
 const maxReplay = 500
@@ -171,7 +167,7 @@ func (f *visitorFeed) eventFrames(ctx context.Context, ev chatstate.Event) ([]se
 func (f *visitorFeed) framesOf(ctx context.Context, events []chatstate.Event) ([]serverFrame, error) {
 	var frames []serverFrame
 	for _, ev := range events {
-		if ev.Kind == chatstate.EventTyping && time.Since(ev.Time) > typingShown {
+		if ev.Kind == chatstate.EventTyping && time.Since(ev.Time) > chatstate.TypingShown {
 			f.sent = max(f.sent, ev.Seq)
 			continue
 		}
@@ -310,7 +306,7 @@ func (f *visitorFeed) handleFrame(ctx context.Context, frame clientFrame) []serv
 
 func (f *visitorFeed) errorFrame(ctx context.Context, clientID string, err error) serverFrame {
 	apiErr := apiErrorOf(err)
-	if apiErr.Code == errServer().Code {
+	if apiErr.internal() {
 		f.t.log.ErrorContext(ctx, "transport frame", "chat", f.chatID, "err", err)
 	}
 	return serverFrame{Type: frameError, ClientID: clientID, Error: apiErr, Message: f.tr.T(apiErr.Key, apiErr.Args...)}

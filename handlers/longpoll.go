@@ -15,6 +15,11 @@ import (
 // under the usual 30 s idle limits of proxies.
 const pollWait = 25 * time.Second
 
+// closingRetryAfter is how long a client told that the server is shutting
+// down waits before it polls again: a restart's time, or a load balancer's
+// to send it elsewhere.
+const closingRetryAfter = 2 * time.Second
+
 // pollResponse is the body of both long-poll endpoints.
 type pollResponse struct {
 	Frames []serverFrame `json:"frames"`
@@ -41,6 +46,11 @@ func (t *liveTransports) poll(c echo.Context) error {
 
 // longPoll answers one poll of f from after.
 func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
+	select {
+	case <-t.closing:
+		return refuseClosing(c)
+	default:
+	}
 	ctx := c.Request().Context()
 	disconnected := f.connect()
 	defer disconnected()
@@ -69,6 +79,7 @@ func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 	case <-ctx.Done():
 		return nil
 	case <-t.closing:
+		return refuseClosing(c)
 	}
 	if woke == nil {
 		// Nothing was committed since the log was read, or the
@@ -89,6 +100,14 @@ func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 		t.metrics.delivered(transportHTTP, woke.Published)
 	}
 	return nil
+}
+
+// refuseClosing answers a poll while the server shuts down: an empty
+// answer would have the client poll again at once, in a loop, until the
+// server is gone.
+func refuseClosing(c echo.Context) error {
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(closingRetryAfter/time.Second)))
+	return errServerClosing()
 }
 
 // postFrame is the long-poll fallback's send side: one client frame in,

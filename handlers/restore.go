@@ -120,7 +120,7 @@ func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) v
 		chat = &r.chat
 	}
 	tr := vw.translator(v, chat)
-	w := views.Widget{T: tr, State: views.WidgetStart, CSRF: v.csrf, ReturnTo: v.returnTo, Open: vw.isOpen(v.ui), UICookie: v.uiCookie}
+	w := views.Widget{T: tr, State: views.WidgetStart, CSRF: v.csrf, ReturnTo: v.returnTo, Open: vw.isOpen(v.ui), UICookie: v.uiCookie, UICookieMaxAge: uiCookieMaxAge}
 	if r.err != nil {
 		w.Error = widgetError(tr, r.err)
 	}

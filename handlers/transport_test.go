@@ -353,6 +353,49 @@ func TestWebSocketShutdownClosesConnections(t *testing.T) {
 	}
 }
 
+// TestLongPollShutdownSaysClosing: while the server shuts down, a waiting
+// poll and a new one are answered 503 with Retry-After and server_closing,
+// so that the client waits before it polls again.
+func TestLongPollShutdownSaysClosing(t *testing.T) {
+	en := newEnv(t)
+	ls := newLiveServer(t, en)
+	v, id := registeredVisitor(t, en, ls)
+	poll := func() (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, ls.URL+"/chat/poll?after="+strconv.FormatInt(en.chat(id).LastSeq, 10), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Cookie", v.cookieHeader())
+		req.Header.Set("Accept", "application/json")
+		res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body struct{ Error struct{ Name string } }
+		if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+			t.Fatalf("decode the poll's answer: %v", err)
+		}
+		return res, body.Error.Name
+	}
+	waiting := make(chan struct{})
+	go func() {
+		defer close(waiting)
+		if !en.subscriptionsReach(func(n int) bool { return n > 0 }) {
+			t.Error("the first poll never waited")
+		}
+		close(ls.closing)
+	}()
+	for _, which := range []string{"the waiting poll", "a poll during shutdown"} {
+		res, name := poll()
+		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") != "2" || name != "server_closing" {
+			t.Errorf("%s: %d, Retry-After %q, error %q; want 503, 2, server_closing", which, res.StatusCode, res.Header.Get("Retry-After"), name)
+		}
+		<-waiting
+	}
+}
+
 // pollFrames does one long-poll request.
 func pollFrames(t *testing.T, ls *liveServer, v *visitor, method, path, body string) (int, []frame) {
 	t.Helper()

@@ -53,17 +53,23 @@ func TestWidgetOpenOrCollapsed(t *testing.T) {
 		id := v.register("/", "Ada")
 		res := v.post("/chat/ui", url.Values{"open": {"true"}, "return_to": {"/pricing"}})
 		res.wantRedirect("/pricing")
-		if c := res.cookie(uiCookie); c == nil || c.Value != "open" || c.HttpOnly || c.Path != "/" {
+		c := res.cookie(uiCookie)
+		if c == nil || c.Value != "open" || c.HttpOnly || c.Path != "/" {
 			t.Fatalf("ui cookie = %v, want open, path /, readable by chat.js", c)
 		}
-		wantOpen(t, v.get("/pricing").widget(), true)
+		w := v.get("/pricing").widget()
+		wantOpen(t, w, true)
+		// chat.js writes the same cookie for as long, as the widget says.
+		if got := w.AttrOr("data-ui-max-age", ""); got != strconv.Itoa(c.MaxAge) {
+			t.Errorf("data-ui-max-age = %q; the server's ui cookie lives %d s", got, c.MaxAge)
+		}
 
 		res = v.post("/chat/ui", url.Values{"open": {"false"}, "return_to": {"/pricing"}})
 		want := "min:" + id + ":" + strconv.FormatInt(en.chat(id).LastSeq, 10)
 		if c := res.cookie(uiCookie); c == nil || c.Value != want {
 			t.Fatalf("ui cookie = %v, want %q: collapsed, with what was seen", c, want)
 		}
-		w := v.get("/pricing").widget()
+		w = v.get("/pricing").widget()
 		wantOpen(t, w, false)
 		if _, hidden := w.Find(".parley-unread").Attr("hidden"); !hidden {
 			t.Error("unread count shown with nothing unread")

@@ -14,7 +14,6 @@
 
   var TITLE = "Parley agent";
   var TYPING_EVERY_MS = 2000;
-  var TYPING_SHOWN_MS = 6000;
   var DRAFT_KEY = "parley.agent.draft.";
   var UNREAD_KEY = "parley.agent.unread";
 
@@ -271,7 +270,7 @@
     if (focusedId && byId(focusedId) && document.activeElement !== byId(focusedId)) byId(focusedId).focus();
     if (existing.classList.contains("agent-typing") && chat) {
       clearTimeout(typingTimers[chat]);
-      typingTimers[chat] = setTimeout(function () { existing.textContent = ""; }, TYPING_SHOWN_MS);
+      typingTimers[chat] = setTimeout(function () { existing.textContent = ""; }, Number(existing.getAttribute("data-shown-ms")));
     }
   }
 
@@ -465,6 +464,10 @@
   var mode = window.WebSocket ? "ws" : "poll";
   var wsFailures = 0;
   var attempts = 0;
+  // setbacks count the times in a row the server said it is closing;
+  // connectedAt is when the feed last connected.
+  var setbacks = 0;
+  var connectedAt = 0;
 
   function stateQuery() {
     var list = byId("agent-queue-list");
@@ -481,12 +484,22 @@
     else if (frame.type === "error" && window.console) console.warn("parley agent:", frame.message || frame.error);
   }
 
-  function retry() {
+  // retry connects again, later after each failure. A server that said it
+  // is closing asked for a wait (after, in ms): at least that and a second,
+  // twice as long each time in a row, so that consoles do not hammer a
+  // server on its way down; a connection that lasted starts afresh.
+  function retry(after) {
     attempts++;
-    setTimeout(connect, Math.min(15000, 250 * Math.pow(2, attempts)));
+    var wait = Math.min(15000, 250 * Math.pow(2, attempts));
+    if (after) {
+      setbacks = Date.now() - connectedAt > 15000 ? 1 : setbacks + 1;
+      wait = Math.min(15000, Math.max(after, 1000) * Math.pow(2, setbacks - 1));
+    }
+    setTimeout(connect, wait + Math.random() * wait / 2);
   }
 
   function connect() {
+    connectedAt = Date.now();
     if (mode === "poll") return poll();
     var opened = false;
     var ws;
@@ -505,15 +518,19 @@
     ws.onmessage = function (event) {
       try { handleFrame(JSON.parse(event.data)); } catch (e) { if (window.console) console.warn("parley agent:", e); }
     };
-    ws.onclose = function () {
+    ws.onclose = function (event) {
       if (!opened && ++wsFailures >= 2) mode = "poll";
-      retry();
+      // 1001 and 1012: the server is going away or restarting.
+      retry(event.code === 1001 || event.code === 1012 ? 1 : 0);
     };
   }
 
   function poll() {
+    var after = 0;
     fetch(BASE + "/poll?" + stateQuery(), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
+        // 503: the server is closing, and says how long to wait (s).
+        if (response.status === 503) after = Number(response.headers.get("Retry-After")) * 1000 || 1;
         if (response.status === 401) {
           location.assign(BASE + "/login");
           return null;
@@ -527,7 +544,7 @@
         (body.frames || []).forEach(handleFrame);
         poll();
       })
-      .catch(retry);
+      .catch(function () { retry(after); });
   }
 
   // ---- wait times

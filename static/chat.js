@@ -41,9 +41,11 @@
   var queued = PARLEY_EMBED && window.chat && window.chat.q || [];
   var DRAFT_DELAY_MS = 400;
   var TYPING_EVERY_MS = 2000;
-  var TYPING_SHOWN_MS = 6000; // as handlers.typingShown
   var BACKOFF_MIN_MS = 500;
   var BACKOFF_MAX_MS = 15000;
+  // A setback (the server said it is closing, or an event could not be
+  // applied) waits at least this long, or the server's Retry-After.
+  var SETBACK_MIN_MS = 1000;
   // After falling back to long-polling, the WebSocket is tried again after
   // UPGRADE_MIN_MS, then less and less often.
   var UPGRADE_MIN_MS = 10000;
@@ -66,9 +68,9 @@
     popup_blocked: [203, "The browser blocked the chat's popup window."]
   };
 
-  function failure(name, description) {
+  function failure(name) {
     var e = ERRORS[name] || ERRORS.server_error;
-    return { error: { code: e[0], name: name, description: description || e[1] } };
+    return { error: { code: e[0], name: name, description: e[1] } };
   }
 
   // chatPromise is a Promise with the vendor's chainable done and fail, on
@@ -110,7 +112,7 @@
     function at(level) {
       return function () {
         if (!out) return;
-        var args = ["[parley]"].concat(Array.prototype.slice.call(arguments));
+        var args = ["[parley]"].concat(Array.from(arguments));
         (out[level] || out.info).apply(out, args);
       };
     }
@@ -120,7 +122,7 @@
   function clientId() {
     var b = new Uint8Array(12);
     crypto.getRandomValues(b);
-    return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+    return Array.from(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
   }
 
   // ---- the widget in the page ----
@@ -210,14 +212,14 @@
       t.innerHTML = markup;
       var page = t.content.querySelector(".parley-earlier-page"), link = root.querySelector(".parley-earlier");
       var scroll = root.querySelector(".parley-scroll"), fromBottom = scroll.scrollHeight - scroll.scrollTop;
-      Array.prototype.forEach.call(page.querySelectorAll("li[data-seq]"), function (li) { log.insertBefore(li, first); localTimes(li); });
+      page.querySelectorAll("li[data-seq]").forEach(function (li) { log.insertBefore(li, first); localTimes(li); });
       var more = !!page.querySelector(".parley-earlier");
       if (!more) {
         if (link.contains(ROOT.activeElement)) { scroll.tabIndex = -1; scroll.focus(); }
         link.remove();
       }
       scroll.scrollTop = scroll.scrollHeight - fromBottom;
-      if (state.session) state.session._sync(root);
+      if (state.session) controls(state.session).sync(root);
       return more;
     }).finally(function () { loadingEarlier = null; });
     return loadingEarlier;
@@ -243,25 +245,26 @@
   }
 
   // On a phone the open widget covers the page: the page behind it is inert
-  // (no focus, nothing read out) until the widget is minimized.
-  var small = window.matchMedia && matchMedia("(max-width: 600px)");
+  // (no focus, nothing read out) until the widget is minimized. chat.css
+  // says where a phone begins: its phone layout sets --parley-cover.
   function cover() {
     var root = widget();
-    var on = root && small && small.matches && !root.hidden && root.getAttribute("data-open") === "true" && root.querySelector(".parley-launcher");
+    var on = root && !root.hidden && root.getAttribute("data-open") === "true" && root.querySelector(".parley-launcher") &&
+      getComputedStyle(root).getPropertyValue("--parley-cover") > 0;
     document.querySelectorAll("[data-parley-inert]").forEach(function (el) { el.inert = false; el.removeAttribute("data-parley-inert"); });
     for (var el = HOST || root; on && el.parentElement && el !== document.body; el = el.parentElement) {
-      Array.prototype.forEach.call(el.parentElement.children, function (other) {
+      Array.from(el.parentElement.children).forEach(function (other) {
         if (other !== el && !other.inert) { other.inert = true; other.setAttribute("data-parley-inert", ""); }
       });
     }
   }
-  if (small) small.addEventListener("change", cover);
+  addEventListener("resize", cover);
 
   // focusTarget is where focus goes in the open panel: a field to correct,
   // the message box, the first field or the start button; on a touch screen
   // the panel's first button, so that the on-screen keyboard stays down.
   function focusTarget(root) {
-    var touch = window.matchMedia && matchMedia("(pointer: coarse)").matches;
+    var touch = matchMedia("(pointer: coarse)").matches;
     return root.querySelector(".parley-panel [aria-invalid=true]") ||
       (!touch && root.querySelector(".parley-panel textarea, .parley-panel input:not([type=hidden]), .parley-panel form:not(.parley-ui) button")) ||
       root.querySelector(".parley-panel button");
@@ -278,11 +281,11 @@
     root.classList.toggle("parley-opening", open);
     if (open) setUnread(root, 0);
     var session = state.session;
-    var value = open ? "open" : "min:" + root.getAttribute("data-chat-id") + ":" + (session ? session._lastSeq() : root.getAttribute("data-last-seq"));
+    var value = open ? "open" : "min:" + root.getAttribute("data-chat-id") + ":" + (session ? controls(session).lastSeq() : root.getAttribute("data-last-seq"));
     // The embed's page cannot write the chat server's cookie: the server
     // does, as for a browser without JavaScript.
     if (PARLEY_EMBED) request("POST", BASE + "/ui", formBody({ open: String(open) }), false, true).catch(function () {});
-    else document.cookie = (root.getAttribute("data-ui-cookie") || "parley_ui") + "=" + value + "; path=/; max-age=604800; samesite=lax" + (location.protocol === "https:" ? "; secure" : "");
+    else document.cookie = root.getAttribute("data-ui-cookie") + "=" + value + "; path=/; max-age=" + root.getAttribute("data-ui-max-age") + "; samesite=lax" + (location.protocol === "https:" ? "; secure" : "");
     try { localStorage.setItem(UI_KEY, value + " " + Date.now()); } catch (e) { /* one tab only */ }
     if (focus) {
       var target = open ? focusTarget(root) : root.querySelector(".parley-open");
@@ -366,10 +369,8 @@
     }
     if (!ui) return;
     var colors = ui.colors || {};
-    ["accent", "accentText", "background", "text"].forEach(function (k) {
-      var prop = "--parley-" + { accent: "accent", accentText: "accent-text", background: "bg", text: "text" }[k];
-      if (colors[k]) root.style.setProperty(prop, colors[k]);
-    });
+    var props = { accent: "accent", accentText: "accent-text", background: "bg", text: "text" };
+    Object.keys(props).forEach(function (k) { if (colors[k]) root.style.setProperty("--parley-" + props[k], colors[k]); });
     if (ui.position) root.setAttribute("data-position", ui.position);
     // Whether the visitor chose: the embed's page cannot read the chat
     // server's cookie, but has its own record (setOpen).
@@ -396,7 +397,7 @@
   }
 
   function readTranscript(root) {
-    return Array.prototype.map.call(root.querySelectorAll(".parley-log > li[data-seq]"), readLine);
+    return Array.from(root.querySelectorAll(".parley-log > li[data-seq]"), readLine);
   }
 
   // readLine is a transcript entry as the server rendered it, so that a live
@@ -426,7 +427,8 @@
         // A frame that cannot be handled ends this socket, not just its use:
         // the reconnect must not leave it open behind.
         ws.onmessage = function (m) { try { on.frame(JSON.parse(m.data)); } catch (e) { ws.onclose = null; ws.close(); on.close({ opened: opened }); } };
-        ws.onclose = function (e) { on.close({ opened: opened, tooMany: e.code === 4029 }); };
+        // 1001 and 1012: the server is going away or restarting; wait.
+        ws.onclose = function (e) { on.close({ opened: opened, tooMany: e.code === 4029, after: +(e.code === 1001 || e.code === 1012) }); };
       },
       send: function (frame) {
         if (!ws || ws.readyState !== 1) return false;
@@ -439,7 +441,7 @@
 
   function longpollTransport(base) {
     base = base || BASE;
-    var running = false, after = 0, on = null, controller = null;
+    var running = false, after = 0, on = null, controller = null, wait = 0;
     function deliver(body) { (body.frames || []).forEach(function (f) { track(f); on.frame(f); }); }
     function track(f) {
       if (f.type === "event" && f.event.seq > after) after = f.event.seq;
@@ -449,14 +451,19 @@
       if (!running) return;
       controller = new AbortController();
       fetch(base + "/poll?after=" + after + "&page=" + encodeURIComponent(returnTo()), { credentials: CREDENTIALS, signal: controller.signal, headers: { Accept: "application/json" } })
-        .then(function (r) { if (!r.ok && r.status !== 429) throw new Error("HTTP " + r.status); return r.json(); })
+        .then(function (r) {
+          // 503: the server is closing, and says how long to wait (s).
+          wait = r.status === 503 && (r.headers.get("Retry-After") * 1000 || 1);
+          if (!r.ok && r.status !== 429 && !wait) throw new Error("HTTP " + r.status);
+          return r.json();
+        })
         .then(function (body) {
           if (!running) return;
           if (!body.error) { deliver(body); poll(); return; }
           running = false;
-          on.close({ opened: true, tooMany: body.error.name === "too_many_connections" });
+          on.close({ opened: true, tooMany: body.error.name === "too_many_connections", after: wait });
         })
-        .catch(function () { if (running) { running = false; on.close({ opened: true }); } });
+        .catch(function () { if (running) { running = false; on.close({ opened: true, after: wait }); } });
     }
     return {
       name: "longpoll",
@@ -501,7 +508,8 @@
         outbox[frame.clientId] = { frame: frame, promise: chatPromise() };
       });
     } catch (e) { /* nothing to retry */ }
-    var transport = null, open = false, ended = false, failures = 0, wsFailures = 0, retryTimer = 0, typingAt = 0;
+    var transport = null, open = false, ended = false, failures = 0, wsFailures = 0, retryTimer = 0, typingAt = 0, typingTimer = 0;
+    var setbacks = 0, connectedAt = 0;
     var upgradeTimer = 0, upgradeAfter = UPGRADE_MIN_MS;
 
     function emit(name, event) {
@@ -520,6 +528,7 @@
     function connect() {
       if (ended) return;
       var t = transport = newTransport();
+      connectedAt = Date.now();
       log.info("connecting over " + (t.name || "custom transport") + " from seq " + lastSeq);
       clearTimeout(upgradeTimer);
       if (t.name === "longpoll" && wsFailures >= 2 && !options.disableWebSockets && window.WebSocket) {
@@ -544,27 +553,36 @@
           Object.keys(outbox).forEach(function (id) { t.send(outbox[id].frame); });
         },
         frame: function (f) { if (t === transport) receive(f); },
-        close: function (info) {
-          if (t !== transport || ended) return;
-          open = false;
-          if (t.name === "websocket") wsFailures = info && info.opened ? 0 : wsFailures + 2;
-          failures++;
-          var tooMany = info && info.tooMany;
-          showConnection(true, tooMany);
-          emit("onConnectionError", failure(tooMany ? "too_many_connections" : "transport_failed"));
-          var delay = tooMany ? TOO_MANY_RETRY_MS : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, failures - 1));
-          retryTimer = setTimeout(connect, delay / 2 + Math.random() * delay / 2);
-          log.warn("connection lost; retrying in about " + Math.round(delay) + " ms");
-        }
+        close: function (info) { lost(t, info || {}); }
       });
+    }
+
+    // lost connects again once t is gone, after between half and all of
+    // a delay: short after a blip, longer as failures repeat. A setback
+    // (info.after, in ms: the server is closing, or an event could not be
+    // applied) waits at least that and SETBACK_MIN_MS, twice as long each
+    // time, until a connection outlives the longest delay.
+    function lost(t, info) {
+      if (t !== transport || ended) return;
+      open = false;
+      if (t.name === "websocket") wsFailures = info.opened ? 0 : wsFailures + 2;
+      failures++;
+      var tooMany = info.tooMany;
+      showConnection(true, tooMany);
+      emit("onConnectionError", failure(tooMany ? "too_many_connections" : "transport_failed"));
+      if (info.after) setbacks = Date.now() - connectedAt > BACKOFF_MAX_MS ? 1 : setbacks + 1;
+      var delay = tooMany ? TOO_MANY_RETRY_MS : Math.min(BACKOFF_MAX_MS,
+        info.after ? Math.max(info.after, SETBACK_MIN_MS) * Math.pow(2, setbacks) : BACKOFF_MIN_MS * Math.pow(2, failures - 1));
+      retryTimer = setTimeout(connect, delay / 2 + Math.random() * delay / 2);
+      log.warn("connection lost; retrying in about " + Math.round(delay) + " ms");
     }
 
     // showConnection says the connection is lost (after a second failure:
     // one is a blip), or that this tab is one too many for the chat.
-    function showConnection(lost, tooMany) {
+    function showConnection(down, tooMany) {
       var root = widget();
       var line = root && root.querySelector(".parley-connection"), many = root && root.querySelector(".parley-too-many");
-      if (line) line.hidden = !lost || tooMany || failures < 2;
+      if (line) line.hidden = !down || tooMany || failures < 2;
       if (many) many.hidden = !tooMany;
     }
 
@@ -572,7 +590,7 @@
       switch (f.type) {
         case "resume":
           if (f.recovered === false) {
-            log.warn("the server could not replay the gap; re-rendering the widget");
+            log.warn("the server cannot replay the gap; re-rendering");
             // The server's seq is the truth: ours may be ahead of its log.
             lastSeq = f.lastSeq;
             refresh();
@@ -590,7 +608,15 @@
           log.warn("server refused a frame: " + (f.error && f.error.name));
           break;
         case "event":
-          applyEvent(f);
+          try {
+            applyEvent(f);
+          } catch (e) {
+            // Not shown, so not counted as seen: a new connection from the
+            // same lastSeq reads it again.
+            log.error("event " + f.event.seq + " failed; reading it again", e);
+            transport.close();
+            lost(transport, { opened: true, after: SETBACK_MIN_MS });
+          }
           break;
       }
     }
@@ -604,10 +630,12 @@
       }).catch(function (e) { log.error("re-render failed", e); });
     }
 
+    // applyEvent shows an event and runs its callbacks; lastSeq moves past
+    // it only once it is shown. A throw may leave it half shown: applying it
+    // again adds nothing twice.
     function applyEvent(f) {
       var ev = f.event;
       if (ev.seq <= lastSeq) return; // already shown: a replay overlapping live delivery
-      lastSeq = ev.seq;
       var root = widget();
       if (f.widget) {
         swapWidget(f.widget);
@@ -619,20 +647,21 @@
           scrollLog(root);
         }
       }
-      if (root) root.setAttribute("data-last-seq", String(lastSeq));
       var event = { seq: ev.seq, time: ev.time, kind: ev.kind, from: ev.from, text: ev.text, page: ev.page, reason: ev.reason };
-      var li = ROOT.getElementById("parley-seq-" + ev.seq);
-      if (ev.kind === "message") transcript.push(li ? readLine(li) : { seq: ev.seq, time: ev.time, text: ev.text, from: ev.from });
+      var li = ROOT.getElementById("parley-seq-" + ev.seq), last = transcript[transcript.length - 1];
+      if (ev.kind === "message" && !(last && last.seq >= ev.seq)) transcript.push(li ? readLine(li) : { seq: ev.seq, time: ev.time, text: ev.text, from: ev.from });
+      var agent = ev.from && ev.from.type === "agent";
+      if (ev.kind === "agent_left" || (ev.kind === "message" && agent)) showTyping("");
+      if (ev.kind === "typing" && agent) showTyping(ev.from.name);
       collapsedMessage(ev);
-      switch (ev.kind) {
-        case "message": if (ev.from.type === "agent") showTyping(""); emit("onMessageReceived", event); break;
-        case "agent_joined": emit("onAgentConnected", event); break;
-        case "agent_left": showTyping(""); emit("onAgentDisconnected", event); break;
-        case "typing":
-          if (ev.from.type === "agent") { showTyping(ev.from.name); emit("onAgentTyping", event); }
-          break;
-        case "ended": finish(); emit("onSessionEnded", event); break;
-      }
+      // Shown: from here on the event counts as seen.
+      lastSeq = ev.seq;
+      root = widget();
+      if (root) root.setAttribute("data-last-seq", String(lastSeq));
+      if (ev.kind === "ended") finish();
+      var callback = { message: "onMessageReceived", agent_joined: "onAgentConnected", agent_left: "onAgentDisconnected",
+        typing: agent && "onAgentTyping", ended: "onSessionEnded" }[ev.kind];
+      if (callback) emit(callback, event);
     }
 
     // showTyping says the agent is typing, for a while; with no name it
@@ -640,9 +669,9 @@
     function showTyping(name) {
       var line = widget() && widget().querySelector(".parley-typing");
       if (!line) return;
-      clearTimeout(line.parleyTimer);
+      clearTimeout(typingTimer);
       line.textContent = name ? line.getAttribute("data-template").replace("{name}", name) : "";
-      if (name) line.parleyTimer = setTimeout(function () { line.textContent = ""; }, TYPING_SHOWN_MS);
+      if (name) typingTimer = setTimeout(function () { line.textContent = ""; }, Number(line.getAttribute("data-shown-ms")));
     }
 
     function finish() {
@@ -695,14 +724,16 @@
     this.getChatId = function () { return chatId; };
     ["onAgentConnected", "onAgentDisconnected", "onMessageReceived", "onAgentTyping", "onSessionEnded",
       "onConnectionError", "onReconnected"].forEach(function (name) { self[name] = on(name); });
-    this._close = function () { ended = true; clearTimeout(retryTimer); clearTimeout(upgradeTimer); if (transport) transport.close(); };
-    this._sync = function (root) {
-      lastSeq = Math.max(lastSeq, Number(root.getAttribute("data-last-seq")) || 0);
-      transcript = readTranscript(root);
-      if (root.getAttribute("data-phase") === "ended" && !ended) finish();
-    };
-    this._ended = function () { return ended; };
-    this._lastSeq = function () { return lastSeq; };
+    sessionControls.set(this, {
+      close: function () { ended = true; clearTimeout(retryTimer); clearTimeout(upgradeTimer); if (transport) transport.close(); },
+      sync: function (root) {
+        lastSeq = Math.max(lastSeq, Number(root.getAttribute("data-last-seq")) || 0);
+        transcript = readTranscript(root);
+        if (root.getAttribute("data-phase") === "ended" && !ended) finish();
+      },
+      ended: function () { return ended; },
+      lastSeq: function () { return lastSeq; }
+    });
 
     connect();
   }
@@ -710,8 +741,15 @@
   // ---- the page's one chat ----
 
   // state is this page's chat: the options it was started or restored with,
-  // its session, and a promise still waiting for registration.
-  var state = { options: null, session: null, pending: null };
+  // its session, a promise still waiting for registration, whether a site's
+  // registration function is running, and whether the server refused its
+  // data (the built-in form then shows, with the errors).
+  var state = { options: null, session: null, pending: null, registering: false, showForm: false };
+
+  // sessionControls are what this library does to a session beyond what
+  // the page may: kept here, not on the session object the page holds.
+  var sessionControls = new WeakMap();
+  function controls(session) { return sessionControls.get(session); }
 
   // sync brings the session in line with the widget the server rendered.
   function sync() {
@@ -720,10 +758,10 @@
     var phase = root.getAttribute("data-phase");
     var live = root.getAttribute("data-state") === "conversation" && (phase === "queued" || phase === "connected");
     if (state.session && state.session.getChatId() !== root.getAttribute("data-chat-id")) {
-      state.session._close();
+      controls(state.session).close();
       state.session = null;
     }
-    if (state.session) state.session._sync(root);
+    if (state.session) controls(state.session).sync(root);
     if (live && !state.session) {
       state.session = new Session(state.options, root);
       if (state.pending) { settled(state.pending).resolve(state.session); state.pending = null; }
@@ -797,7 +835,7 @@
     var b = begin(options), p = b.promise;
     if (!b.options) return p;
     if (!b.options.embedded) { settled(p).reject(failure("embedded_required")); return p; }
-    if (state.session && !state.session._ended()) { settled(p).resolve(state.session); return p; }
+    if (state.session && !controls(state.session).ended()) { settled(p).resolve(state.session); return p; }
     // Still registering: settle with the call already waiting.
     if (state.pending) { state.pending.then(settled(p).resolve, settled(p).reject); return p; }
     ensureWidget(b.options).then(function (root) {
@@ -820,7 +858,7 @@
 
   function startInPage(b) {
     var p = b.promise, root = widget();
-    if ((state.session && !state.session._ended()) || state.pending) { settled(p).reject(failure("chat_already_running")); return p; }
+    if ((state.session && !controls(state.session).ended()) || state.pending) { settled(p).reject(failure("chat_already_running")); return p; }
     if (live(root)) { settled(p).reject(failure("chat_running_elsewhere")); return p; }
     state.pending = p;
     if (root) setOpen(true, false);

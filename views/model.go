@@ -45,8 +45,10 @@ type Widget struct {
 	// Unread counts the agent's messages that came while the widget was
 	// collapsed.
 	Unread int
-	// UICookie names the cookie chat.js keeps the open state in.
-	UICookie string
+	// UICookie names the cookie chat.js keeps the open state in, and
+	// UICookieMaxAge is its lifetime in seconds, as the server writes it.
+	UICookie       string
+	UICookieMaxAge int
 	// Standalone is the widget as a page of its own (the popup): always
 	// open, with no launcher.
 	Standalone bool
