@@ -464,6 +464,10 @@
   var mode = window.WebSocket ? "ws" : "poll";
   var wsFailures = 0;
   var attempts = 0;
+  // After WebSockets failed, the feed long-polls, and tries a WebSocket
+  // again after upgradeAfter (ms), twice as long after each try that fails.
+  var UPGRADE_MIN_MS = 10000, UPGRADE_MAX_MS = 300000;
+  var upgradeTimer = 0, upgradeAfter = UPGRADE_MIN_MS;
   // setbacks count the times in a row the server said it is closing;
   // connectedAt is when the feed last connected.
   var setbacks = 0;
@@ -500,7 +504,19 @@
 
   function connect() {
     connectedAt = Date.now();
-    if (mode === "poll") return poll();
+    if (mode === "poll") {
+      if (window.WebSocket && !upgradeTimer) {
+        // A WebSocket that failed (a restart, a flaky proxy) may work
+        // again: the poll under way ends the loop once this fires.
+        upgradeTimer = setTimeout(function () {
+          upgradeTimer = 0;
+          upgradeAfter = Math.min(upgradeAfter * 2, UPGRADE_MAX_MS);
+          mode = "ws";
+          wsFailures = 0;
+        }, upgradeAfter);
+      }
+      return poll();
+    }
     var opened = false;
     var ws;
     try {
@@ -513,6 +529,7 @@
       opened = true;
       attempts = 0;
       wsFailures = 0;
+      upgradeAfter = UPGRADE_MIN_MS;
       ws.send(JSON.stringify({ type: "hello", lastSeq: 0 }));
     };
     ws.onmessage = function (event) {
@@ -542,7 +559,7 @@
         if (!body) return;
         attempts = 0;
         (body.frames || []).forEach(handleFrame);
-        poll();
+        connect();
       })
       .catch(function () { retry(after); });
   }

@@ -530,14 +530,16 @@
       var t = transport = newTransport();
       connectedAt = Date.now();
       log.info("connecting over " + (t.name || "custom transport") + " from seq " + lastSeq);
-      clearTimeout(upgradeTimer);
-      if (t.name === "longpoll" && wsFailures >= 2 && !options.disableWebSockets && window.WebSocket) {
-        // A WebSocket that failed (a restart, a flaky proxy) may work again.
+      if (wsFailures >= 2 && !upgradeTimer) {
+        // A WebSocket that failed (a restart, a flaky proxy) may work
+        // again. The fallback's own failures do not put the try off.
         upgradeTimer = setTimeout(function () {
-          if (t !== transport || ended) return;
+          upgradeTimer = 0;
+          if (ended) return;
           wsFailures = 0;
           upgradeAfter = Math.min(upgradeAfter * 2, UPGRADE_MAX_MS);
-          t.close();
+          clearTimeout(retryTimer);
+          transport.close();
           connect();
         }, upgradeAfter);
       }
