@@ -47,6 +47,10 @@ type Stream struct {
 	// in order. Returning false ends the stream as Fail does: the client
 	// re-renders before it goes on.
 	OnFrame func(ServerFrame) bool
+	// OnRead, when set, is told the size of each WebSocket message or
+	// long-poll answer before its frames go to OnFrame (a load tool
+	// counts bytes).
+	OnRead func(bytes int)
 	// OnEnd, when set, is told why the WebSocket's reader returned: the
 	// connection's error, or ErrBadFrame.
 	OnEnd func(error)
@@ -227,6 +231,9 @@ func (l *Live) readSocket() {
 	for {
 		_, data, err := l.ws.ReadMessage()
 		var f ServerFrame
+		if err == nil && l.s.OnRead != nil {
+			l.s.OnRead(len(data))
+		}
 		if err == nil {
 			if jerr := json.Unmarshal(data, &f); jerr != nil {
 				err = fmt.Errorf("%w %s: %v", ErrBadFrame, firstBytes(string(data), 200), jerr)
@@ -282,6 +289,9 @@ func (l *Live) pollLoop(ctx context.Context) {
 			continue
 		}
 		wait = minWait
+		if l.s.OnRead != nil {
+			l.s.OnRead(len(body))
+		}
 		for _, f := range frames {
 			l.deliver(f)
 		}

@@ -34,9 +34,9 @@ type Server struct {
 	// PARLEY_* variables, so that a developer's settings do not change
 	// the server under test.
 	Env []string
-	// Output, when set, gets the process's output as it comes; Log then
-	// keeps only its first MiB.
-	Output io.Writer
+	// Stderr, when set, gets the process's standard error (its log)
+	// instead of Log; an *os.File is handed to the process itself.
+	Stderr io.Writer
 	// HTTP asks /healthz (nil: a client with a 2 s timeout).
 	HTTP *http.Client
 	// StartTimeout bounds the wait for the listening line and for
@@ -57,7 +57,6 @@ type Server struct {
 // until it serves. A process that does not get there is killed.
 func (s *Server) Start(ctx context.Context, addr string) (err error) {
 	args := append(append([]string(nil), s.Args...), "-addr", addr)
-	s.log.sink = s.Output
 	s.log.mark(fmt.Sprintf("---- %s %s ----\n", filepath.Base(s.Path), strings.Join(args, " ")))
 	from := s.log.len()
 	cmd := exec.Command(s.Path, args...)
@@ -66,6 +65,9 @@ func (s *Server) Start(ctx context.Context, addr string) (err error) {
 		cmd.Env = CleanEnv()
 	}
 	cmd.Stdout, cmd.Stderr = &s.log, &s.log
+	if s.Stderr != nil {
+		cmd.Stderr = s.Stderr
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.Path, err)
 	}
@@ -183,8 +185,8 @@ func (s *Server) Stop(grace time.Duration) error {
 	}
 }
 
-// Log is what the process printed, over all its starts, each after a line
-// naming its command.
+// Log is what the process printed (without Stderr, when set), over all
+// its starts, each after a line naming its command.
 func (s *Server) Log() string { return s.log.since(0) }
 
 // CleanEnv is this process's environment without PARLEY_* variables.
@@ -201,24 +203,14 @@ func CleanEnv() []string {
 // processLog collects a process's output; os/exec's copying goroutine
 // writes it while the harness reads it.
 type processLog struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	sink io.Writer
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
-
-// logKept is how much of the output a log with a sink keeps.
-const logKept = 1 << 20
 
 func (l *processLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.sink == nil {
-		return l.buf.Write(p)
-	}
-	if room := logKept - l.buf.Len(); room > 0 {
-		l.buf.Write(p[:min(room, len(p))])
-	}
-	return l.sink.Write(p)
+	return l.buf.Write(p)
 }
 
 func (l *processLog) mark(s string) { _, _ = l.Write([]byte(s)) }
@@ -232,5 +224,5 @@ func (l *processLog) len() int {
 func (l *processLog) since(from int) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return string(l.buf.Bytes()[min(from, l.buf.Len()):])
+	return string(l.buf.Bytes()[from:])
 }

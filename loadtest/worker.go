@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"sync"
 	"time"
+
+	"github.com/parley/parley/chatclient"
 )
 
 // A worker is one client process: it holds its share of the visitors and
@@ -193,7 +194,7 @@ func (wk *worker) addIdle(cmd command) result {
 		if cmd.Transport != "poll" {
 			st.ok("connect", now.Sub(connStart), 0)
 			if !cmd.KeepAlive {
-				v.client.CloseIdleConnections()
+				v.client.HTTP.CloseIdleConnections()
 			}
 		}
 		st.ok("setup", now.Sub(start), 0)
@@ -358,7 +359,7 @@ func (wk *worker) seed(cmd command) result {
 			st.ok("seed", time.Since(sent), 0)
 		}
 		v.disconnect()
-		v.client.CloseIdleConnections()
+		v.client.HTTP.CloseIdleConnections()
 		mu.Lock()
 		wk.seeded = append(wk.seeded, v)
 		mu.Unlock()
@@ -398,11 +399,11 @@ func (wk *worker) loop(cmd command) result {
 	case "restore":
 		for _, v := range wk.seeded {
 			run(func() (int, error) {
-				html, err := do(ctx, v.client, http.MethodGet, wk.w.base+v.page, nil, nil)
+				html, err := v.client.Get(ctx, v.page)
 				if err == nil && !wk.w.baseline {
-					var wst widgetState
-					if wst, err = parseWidget(html); err == nil && wst.chatID != v.chatID {
-						err = fmt.Errorf("the page restored chat %q, want %q", wst.chatID, v.chatID)
+					var wst chatclient.Widget
+					if wst, err = chatclient.ParseWidget(html); err == nil && wst.ChatID != v.chatID {
+						err = fmt.Errorf("the page restored chat %q, want %q", wst.ChatID, v.chatID)
 					}
 				}
 				return len(html), err
@@ -414,10 +415,10 @@ func (wk *worker) loop(cmd command) result {
 			path = "/chat/static/chat.js"
 		}
 		for i := range cmd.N {
-			client := newBrowserClient(sourceAddr(cmd.First + i))
-			defer client.CloseIdleConnections()
+			client := newBrowserClient(wk.w.base, sourceAddr(cmd.First+i))
+			defer client.HTTP.CloseIdleConnections()
 			run(func() (int, error) {
-				body, err := do(ctx, client, http.MethodGet, wk.w.base+path, nil, nil)
+				body, err := client.Get(ctx, path)
 				return len(body), err
 			})
 		}
@@ -463,7 +464,7 @@ func (wk *worker) shutdown() {
 			go func() {
 				defer wg.Done()
 				v.disconnect()
-				v.client.CloseIdleConnections()
+				v.client.HTTP.CloseIdleConnections()
 			}()
 		}
 	}
