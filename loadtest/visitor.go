@@ -100,13 +100,9 @@ func (v *visitor) setup(ctx context.Context) error {
 func (v *visitor) connect(ctx context.Context, transport string) error {
 	v.disconnect()
 	stream := chatclient.Stream{
-		Page: v.page,
-		CSRF: v.csrf,
-		LastSeq: func() int64 {
-			v.mu.Lock()
-			defer v.mu.Unlock()
-			return v.lastSeq
-		},
+		Page:    v.page,
+		CSRF:    v.csrf,
+		LastSeq: v.seq,
 		OnFrame: v.apply,
 		OnEnd: func(err error) {
 			if errors.Is(err, chatclient.ErrBadFrame) {
@@ -142,6 +138,14 @@ func (v *visitor) connect(ctx context.Context, transport string) error {
 		v.disconnect()
 		return ctx.Err()
 	}
+}
+
+// seq is the seq of the newest event the visitor has: where its
+// transport resumes.
+func (v *visitor) seq() int64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.lastSeq
 }
 
 // apply takes one frame from the server that answers no send.

@@ -315,34 +315,11 @@ func (a *agent) openFeed(ctx context.Context, ws bool) error {
 				a.r.trace(a.name, "%s feed %d asks from %s", f.kind(), f.gen, query.Get("chats"))
 				return query
 			},
-			OnFrame:   func(fr chatclient.ServerFrame) bool { return a.applyFrame(f, fr) },
-			WriteWait: 5 * time.Second,
-			RetryMin:  50 * time.Millisecond,
-			RetryMax:  time.Second,
-			OnEnd: func(err error) {
-				if errors.Is(err, chatclient.ErrBadFrame) {
-					a.r.violate("protocol", "%s: console: %v", a.name, err)
-					return
-				}
-				a.r.trace(a.name, "WebSocket feed %d ends: %v", f.gen, err)
-			},
-			OnPollError: func(err error) bool {
-				if errors.Is(err, chatclient.ErrPermanent) {
-					a.r.violate("refused", "%s: console poll refused: %v", a.name, err)
-					return true
-				}
-				a.r.stats.transportErrors.Add(1)
-				return false
-			},
+			OnFrame: func(fr chatclient.ServerFrame) bool { return a.applyFrame(f, fr) },
 		}
-		live, err := a.client.Open(ctx, ws, stream)
+		live, err := a.r.openLive(ctx, a.client, ws, a.name, fmt.Sprintf("console %s feed %d", f.kind(), f.gen), stream)
 		if err != nil {
-			return fmt.Errorf("%s: open the console %s: %w", a.name, f.kind(), err)
-		}
-		if ws {
-			a.r.stats.wsOpens.Add(1)
-		} else {
-			a.r.stats.pollOpens.Add(1)
+			return err
 		}
 		f.live = live
 		a.mu.Lock()

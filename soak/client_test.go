@@ -87,6 +87,40 @@ func retry(ctx context.Context, r *soakRun, fn func() error) error {
 	}
 }
 
+// openLive opens a live transport at the soak's pace (chat.js's retry
+// pauses, a short write deadline) and counts it. name is the client's,
+// what names the transport in violations and traces: a refused poll and an
+// undecodable frame break the protocol's promises.
+func (r *soakRun) openLive(ctx context.Context, client *chatclient.Client, ws bool, name, what string, s chatclient.Stream) (*chatclient.Live, error) {
+	s.WriteWait, s.RetryMin, s.RetryMax = 5*time.Second, 50*time.Millisecond, time.Second
+	s.OnEnd = func(err error) {
+		if errors.Is(err, chatclient.ErrBadFrame) {
+			r.violate("protocol", "%s: %s: %v", name, what, err)
+			return
+		}
+		r.trace(name, "%s ends: %v", what, err)
+	}
+	s.OnPollError = func(err error) bool {
+		if errors.Is(err, chatclient.ErrPermanent) {
+			r.violate("refused", "%s: %s refused: %v", name, what, err)
+			return true
+		}
+		r.trace(name, "%s fails: %v", what, err)
+		r.stats.transportErrors.Add(1)
+		return false
+	}
+	live, err := client.Open(ctx, ws, s)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open %s: %w", name, what, err)
+	}
+	if ws {
+		r.stats.wsOpens.Add(1)
+	} else {
+		r.stats.pollOpens.Add(1)
+	}
+	return live, nil
+}
+
 // rateLimited reports whether err is a 429 answer.
 func rateLimited(err error) bool {
 	var se *chatclient.StatusError

@@ -219,31 +219,14 @@ func (v *visitor) open(ctx context.Context, ws bool) error {
 				defer v.mu.Unlock()
 				return v.lastSeq
 			},
-			OnFrame:   func(f chatclient.ServerFrame) bool { return v.apply(t, f) },
-			WriteWait: 5 * time.Second,
-			RetryMin:  50 * time.Millisecond,
-			RetryMax:  time.Second,
-			OnEnd:     func(err error) { v.transportEnded(t, err) },
-			OnPollError: func(err error) bool {
-				if errors.Is(err, chatclient.ErrPermanent) {
-					v.r.violate("refused", "%s: poll refused: %v", v.name, err)
-					return true
-				}
-				v.r.trace(v.name, "poll fails: %v", err)
-				v.r.stats.transportErrors.Add(1)
-				return false
-			},
+			OnFrame: func(f chatclient.ServerFrame) bool { return v.apply(t, f) },
 		}
-		v.r.trace(v.name, "%s %d opens from seq %d", t.kind(), t.gen, v.lastSeq)
+		what := fmt.Sprintf("%s %d", t.kind(), t.gen)
+		v.r.trace(v.name, "%s opens from seq %d", what, v.lastSeq)
 		v.mu.Unlock()
-		live, err := v.client.Open(ctx, ws, stream)
+		live, err := v.r.openLive(ctx, v.client, ws, v.name, what, stream)
 		if err != nil {
-			return fmt.Errorf("%s: open %s: %w", v.name, t.kind(), err)
-		}
-		if ws {
-			v.r.stats.wsOpens.Add(1)
-		} else {
-			v.r.stats.pollOpens.Add(1)
+			return err
 		}
 		t.live = live
 		v.mu.Lock()
@@ -251,15 +234,6 @@ func (v *visitor) open(ctx context.Context, ws bool) error {
 		v.mu.Unlock()
 		return nil
 	})
-}
-
-// transportEnded traces why a WebSocket's reader returned.
-func (v *visitor) transportEnded(t *visitorTransport, err error) {
-	if errors.Is(err, chatclient.ErrBadFrame) {
-		v.r.violate("protocol", "%s: %v", v.name, err)
-		return
-	}
-	v.r.trace(v.name, "WebSocket %d ends: %v", t.gen, err)
 }
 
 // apply takes one server frame of transport t, as chat.js does, and checks
