@@ -278,12 +278,8 @@ func (l *Live) pollLoop(ctx context.Context) {
 			if l.s.OnPollError != nil && l.s.OnPollError(err) {
 				return
 			}
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if Sleep(ctx, wait) != nil {
 				return
-			case <-t.C:
 			}
 			wait = min(2*wait, cmp.Or(l.s.RetryMax, 10*time.Second))
 			continue
@@ -383,4 +379,16 @@ func (l *Live) post(ctx context.Context, f ClientFrame) (ServerFrame, error) {
 		}
 	}
 	return ServerFrame{}, fmt.Errorf("no answer to %s in %s: %w", f.ClientID, firstBytes(body, 200), ErrPermanent)
+}
+
+// Sleep pauses for d, or until ctx ends, which it returns.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -189,6 +189,22 @@ func (s *Server) Stop(grace time.Duration) error {
 // its starts, each after a line naming its command.
 func (s *Server) Log() string { return s.log.since(0) }
 
+// Build builds the main package pkg (a path such as "..") into the binary
+// bin, with the race detector when race is set, for a harness to run as a
+// process; the compiler's messages go to this process's standard error.
+func Build(bin, pkg string, race bool) error {
+	args := []string{"build", "-o", bin}
+	if race {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go %s %s: %w", strings.Join(args, " "), pkg, err)
+	}
+	return nil
+}
+
 // CleanEnv is this process's environment without PARLEY_* variables.
 func CleanEnv() []string {
 	var env []string

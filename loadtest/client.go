@@ -90,15 +90,3 @@ func errKind(err error) string {
 
 // errRefusedFrame is a message the server answered with an error frame.
 var errRefusedFrame = errors.New("the server refused the frame")
-
-// sleepCtx sleeps d unless ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -208,7 +208,7 @@ func (v *visitor) send(ctx context.Context, typing bool, onSend func(text string
 		if _, err := l.Send(ctx, chatclient.ClientFrame{Type: chatclient.TypeTyping}, 0); err != nil {
 			return "", time.Time{}, err
 		}
-		if err := sleepCtx(ctx, v.w.typingFor); err != nil {
+		if err := chatclient.Sleep(ctx, v.w.typingFor); err != nil {
 			return "", time.Time{}, err
 		}
 	}

@@ -152,7 +152,7 @@ func (wk *worker) ramp(n int, rate float64, parallel int, setup func(i int)) {
 	for i := range n {
 		if rate > 0 {
 			due := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-			if sleepCtx(wk.ctx, time.Until(due)) != nil {
+			if chatclient.Sleep(wk.ctx, time.Until(due)) != nil {
 				break
 			}
 		}
@@ -289,12 +289,12 @@ func (wk *worker) talk(v *visitor, a *agent, cmd command) {
 		if nextNav.Before(due) {
 			due = nextNav
 		}
-		if sleepCtx(ctx, time.Until(due)) != nil {
+		if chatclient.Sleep(ctx, time.Until(due)) != nil {
 			return
 		}
 		if !v.connected() && !v.reconnect(ctx, cmd.Transport) {
 			// Down: try again in a second, as chat.js backs off.
-			if sleepCtx(ctx, time.Second) != nil {
+			if chatclient.Sleep(ctx, time.Second) != nil {
 				return
 			}
 			continue
@@ -312,7 +312,7 @@ func (wk *worker) talk(v *visitor, a *agent, cmd command) {
 			replies.Add(1)
 			go func() {
 				defer replies.Done()
-				if sleepCtx(ctx, cmd.ReplyAfter) == nil {
+				if chatclient.Sleep(ctx, cmd.ReplyAfter) == nil {
 					a.reply(ctx, v)
 				}
 			}()
@@ -344,7 +344,7 @@ func (wk *worker) seed(cmd command) result {
 		for m := range cmd.Messages {
 			if m >= burst {
 				due := start.Add(time.Duration(float64(m-burst+1) / cmd.MsgRate * float64(time.Second)))
-				if sleepCtx(wk.ctx, time.Until(due)) != nil {
+				if chatclient.Sleep(wk.ctx, time.Until(due)) != nil {
 					break
 				}
 			}
@@ -388,7 +388,7 @@ func (wk *worker) loop(cmd command) result {
 				}
 				if err != nil {
 					st.fail(cmd.Kind, errKind(err), err)
-					_ = sleepCtx(ctx, 100*time.Millisecond)
+					_ = chatclient.Sleep(ctx, 100*time.Millisecond)
 					continue
 				}
 				st.ok(cmd.Kind, time.Since(start), n)
@@ -436,7 +436,7 @@ func (wk *worker) probe(cmd command) {
 		wk.wg.Add(1)
 		go func() {
 			defer wk.wg.Done()
-			if sleepCtx(wk.ctx, time.Duration(i)*cmd.Every/time.Duration(max(len(wk.seeded), 1))) != nil {
+			if chatclient.Sleep(wk.ctx, time.Duration(i)*cmd.Every/time.Duration(max(len(wk.seeded), 1))) != nil {
 				return
 			}
 			t := time.NewTicker(cmd.Every)

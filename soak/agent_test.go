@@ -157,7 +157,7 @@ func (a *agent) cycle(ctx context.Context) error {
 		a.r.trace(a.name, "cycle: feed drops, reply, reconnect over %s", transportName(ws))
 		a.r.stats.reconnects.Add(1)
 		a.closeFeed()
-		if err := sleep(ctx, time.Duration(100+a.rng.IntN(400))*time.Millisecond); err != nil {
+		if err := chatclient.Sleep(ctx, time.Duration(100+a.rng.IntN(400))*time.Millisecond); err != nil {
 			return err
 		}
 		a.write(a.held[a.rng.IntN(len(a.held))])
@@ -177,7 +177,7 @@ func (a *agent) cycle(ctx context.Context) error {
 	if err := a.flush(ctx, 3); err != nil {
 		return err
 	}
-	return sleep(ctx, time.Duration(200+a.rng.IntN(600))*time.Millisecond)
+	return chatclient.Sleep(ctx, time.Duration(200+a.rng.IntN(600))*time.Millisecond)
 }
 
 func (a *agent) write(chatID string) {
@@ -206,7 +206,7 @@ func (a *agent) flush(ctx context.Context, tries int) error {
 				return ctx.Err()
 			case rateLimited(err):
 				a.r.stats.rateLimited.Add(1)
-				if err := sleep(ctx, 400*time.Millisecond); err != nil {
+				if err := chatclient.Sleep(ctx, 400*time.Millisecond); err != nil {
 					return err
 				}
 			case errors.Is(err, chatclient.ErrPermanent):
@@ -214,7 +214,7 @@ func (a *agent) flush(ctx context.Context, tries int) error {
 				return err
 			case err != nil:
 				a.r.stats.transportErrors.Add(1)
-				if err := sleep(ctx, 100*time.Millisecond); err != nil {
+				if err := chatclient.Sleep(ctx, 100*time.Millisecond); err != nil {
 					return err
 				}
 			default:

@@ -167,7 +167,7 @@ func soak(t *testing.T, instances int) {
 				return
 			}
 			n++
-			_ = sleep(ctx, time.Duration(100+rng.IntN(400))*time.Millisecond)
+			_ = chatclient.Sleep(ctx, time.Duration(100+rng.IntN(400))*time.Millisecond)
 			if err := restart(ctx, srv); err != nil {
 				r.violate("server", "restart after kill -9: %v", err)
 				cancel()
@@ -199,7 +199,7 @@ func restart(ctx context.Context, srv *chatclient.Server) error {
 		if err = srv.Start(ctx, srv.Addr); err == nil {
 			return nil
 		}
-		if sleep(ctx, 500*time.Millisecond) != nil {
+		if chatclient.Sleep(ctx, 500*time.Millisecond) != nil {
 			break
 		}
 	}
@@ -294,7 +294,7 @@ func settle(r *soakRun, visitors []*visitor, agents []*agent) {
 			return vl >= truth.lastSeq && ok && al >= truth.lastSeq
 		}
 		for wait := time.Now().Add(catchUpFor); !caughtUp() && time.Now().Before(wait); {
-			_ = sleep(ctx, 20*time.Millisecond)
+			_ = chatclient.Sleep(ctx, 20*time.Millisecond)
 		}
 		lines, last := v.snapshot()
 		if last < truth.lastSeq {

@@ -133,7 +133,7 @@ func (v *visitor) cycle(ctx context.Context) error {
 		return err
 	}
 	// Read a while: live events arrive.
-	return sleep(ctx, time.Duration(150+v.rng.IntN(450))*time.Millisecond)
+	return chatclient.Sleep(ctx, time.Duration(150+v.rng.IntN(450))*time.Millisecond)
 }
 
 // write adds a new message to send.
@@ -337,7 +337,7 @@ func (v *visitor) flush(ctx context.Context, ws bool, tries int) error {
 				}
 			case res.Code() == 105: // rate_limited: people pause too
 				v.r.stats.rateLimited.Add(1)
-				if err := sleep(ctx, 400*time.Millisecond); err != nil {
+				if err := chatclient.Sleep(ctx, 400*time.Millisecond); err != nil {
 					return err
 				}
 			case res.Code() != 0:
@@ -377,15 +377,4 @@ func (v *visitor) snapshot() (lines []line, lastSeq int64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return append([]line(nil), v.lines...), v.lastSeq
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
