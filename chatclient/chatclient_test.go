@@ -16,7 +16,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
 )
+
+// TestMain checks that the transports leave no goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestServerFrames decodes the server's frames as docs/PROTOCOL.md writes
 // them and encodes them back to the same JSON.
@@ -93,14 +97,14 @@ func TestClientFrames(t *testing.T) {
 
 func TestPollAnswer(t *testing.T) {
 	frames := []ServerFrame{{Type: TypeAck, ClientID: "c1", Seq: 2}, {Type: TypeEvent, Event: &Event{Seq: 3, Kind: "typing"}}}
-	got, err := DecodeFrames(EncodeFrames(frames...))
+	got, err := decodeFrames(encodeFrames(frames...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(frames, got); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
-	if got := string(EncodeFrames()); got != `{"frames":[]}` {
+	if got := string(encodeFrames()); got != `{"frames":[]}` {
 		t.Errorf("no frames encode as %s, want {\"frames\":[]}", got)
 	}
 }
@@ -177,7 +181,13 @@ func (s *fakeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	case "/chat/poll":
-		w.Write(EncodeFrames(s.answer(ClientFrame{Type: TypeHello})...))
+		// A short hold, as a server's wait for events, so the loop does not spin.
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(encodeFrames(s.answer(ClientFrame{Type: TypeHello})...))
 	case "/chat/frames":
 		if r.Header.Get("X-Parley-Csrf") != "tok" {
 			http.Error(w, "csrf", http.StatusForbidden)
@@ -190,7 +200,7 @@ func (s *fakeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		frames := s.answer(f)
-		w.Write(EncodeFrames(frames[len(frames)-1:]...)) // the ack only: the event comes by poll
+		w.Write(encodeFrames(frames[len(frames)-1:]...)) // the ack only: the event comes by poll
 	default:
 		http.NotFound(w, r)
 	}
@@ -320,4 +330,13 @@ func TestOpenRefused(t *testing.T) {
 	if !strings.Contains(err.Error(), "403") {
 		t.Errorf("the error %q does not name the status", err)
 	}
+}
+
+// encodeFrames writes frames as a long-poll answers them.
+func encodeFrames(frames ...ServerFrame) []byte {
+	if frames == nil {
+		frames = []ServerFrame{}
+	}
+	data, _ := json.Marshal(pollAnswer{Frames: frames})
+	return data
 }

@@ -70,20 +70,11 @@ type pollAnswer struct {
 	Frames []ServerFrame `json:"frames"`
 }
 
-// DecodeFrames reads a long-poll's answer, {"frames":[...]}.
-func DecodeFrames(body []byte) ([]ServerFrame, error) {
+// decodeFrames reads a long-poll's answer, {"frames":[...]}.
+func decodeFrames(body []byte) ([]ServerFrame, error) {
 	var a pollAnswer
 	if err := json.Unmarshal(body, &a); err != nil {
 		return nil, err
 	}
 	return a.Frames, nil
-}
-
-// EncodeFrames writes frames as a long-poll answers them.
-func EncodeFrames(frames ...ServerFrame) []byte {
-	if frames == nil {
-		frames = []ServerFrame{}
-	}
-	data, _ := json.Marshal(pollAnswer{Frames: frames})
-	return data
 }

@@ -44,8 +44,9 @@ type Stream struct {
 	// CSRF is the widget's token, for sends over the long-poll transport.
 	CSRF string
 	// OnFrame gets every frame that does not answer a Send, one at a time,
-	// in order. Returning false ends the stream as Fail does: the client
-	// re-renders before it goes on.
+	// in order. Returning false marks the transport down without closing
+	// it (the client re-renders before it goes on): it delivers no more
+	// frames, and the sends waiting for an answer get ErrDown.
 	OnFrame func(ServerFrame) bool
 	// OnRead, when set, is told the size of each WebSocket message or
 	// long-poll answer before its frames go to OnFrame (a load tool
@@ -120,7 +121,9 @@ func (c *Client) Open(ctx context.Context, ws bool, s Stream) (*Live, error) {
 func (l *Live) query(extra url.Values) url.Values {
 	q := url.Values{}
 	if l.s.Query != nil {
-		q = l.s.Query()
+		for k, v := range l.s.Query() {
+			q[k] = v
+		}
 	}
 	if l.s.Page != "" {
 		q.Set("page", l.s.Page)
@@ -155,13 +158,9 @@ func (l *Live) IsDown() bool {
 	}
 }
 
-// WebSocket reports whether the transport is a WebSocket.
-func (l *Live) WebSocket() bool { return l.ws != nil }
-
-// Fail marks the transport down without closing it: it delivers no more
-// frames, and the sends waiting for an answer get ErrDown. OnFrame may
-// call it.
-func (l *Live) Fail() {
+// fail marks the transport down without closing it: it delivers no more
+// frames, and the sends waiting for an answer get ErrDown.
+func (l *Live) fail() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	select {
@@ -178,7 +177,7 @@ func (l *Live) Fail() {
 // Abort ends the transport at once, as a dropped connection does, and
 // waits until its reader has returned.
 func (l *Live) Abort() {
-	l.Fail()
+	l.fail()
 	if l.ws != nil {
 		l.ws.Close()
 	}
@@ -220,14 +219,14 @@ func (l *Live) deliver(f ServerFrame) {
 		l.readyOnce.Do(func() { close(l.ready) })
 	}
 	if l.s.OnFrame != nil && !l.s.OnFrame(f) {
-		l.Fail()
+		l.fail()
 	}
 }
 
 // readSocket delivers the WebSocket's frames until it ends.
 func (l *Live) readSocket() {
 	defer close(l.ended)
-	defer l.Fail()
+	defer l.fail()
 	for {
 		_, data, err := l.ws.ReadMessage()
 		var f ServerFrame
@@ -253,7 +252,7 @@ func (l *Live) readSocket() {
 // does: a failed poll is retried after a pause.
 func (l *Live) pollLoop(ctx context.Context) {
 	defer close(l.ended)
-	defer l.Fail()
+	defer l.fail()
 	path := "/chat/poll"
 	if l.s.Console {
 		path = "/agent/poll"
@@ -269,7 +268,7 @@ func (l *Live) pollLoop(ctx context.Context) {
 		body, err := l.c.Do(httptrace.WithClientTrace(ctx, trace), http.MethodGet, path+"?"+l.query(extra).Encode(), nil, http.Header{"Origin": {l.c.Base}})
 		var frames []ServerFrame
 		if err == nil {
-			frames, err = DecodeFrames([]byte(body))
+			frames, err = decodeFrames([]byte(body))
 		}
 		if ctx.Err() != nil {
 			return
@@ -369,7 +368,7 @@ func (l *Live) post(ctx context.Context, f ClientFrame) (ServerFrame, error) {
 	if err != nil || f.ClientID == "" {
 		return ServerFrame{}, err
 	}
-	frames, err := DecodeFrames([]byte(body))
+	frames, err := decodeFrames([]byte(body))
 	if err != nil {
 		return ServerFrame{}, err
 	}
