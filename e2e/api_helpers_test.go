@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +18,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+
+	"github.com/parley/parley/chatclient"
 )
 
 // The browser API tests drive window.chat as a site owner's script does.
@@ -374,9 +374,9 @@ func startAPIServer(t *testing.T) *server {
 // agentClient is an agent signed in to the console, posting the console's
 // forms as its page does (enhanced requests, with the CSRF header).
 type agentClient struct {
-	t      *testing.T
-	base   string
-	client *http.Client
+	t       *testing.T
+	client  *chatclient.Client
+	console chatclient.Console
 }
 
 // signInAgent signs alice in through POST /agent/login.
@@ -386,93 +386,47 @@ func signInAgent(t *testing.T, srv *server) *agentClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &agentClient{t: t, base: srv.URL, client: &http.Client{Jar: jar, Timeout: actionTimeout}}
+	a := &agentClient{t: t, client: &chatclient.Client{Base: srv.URL, HTTP: &http.Client{Jar: jar, Timeout: actionTimeout}}}
 	if srv.client != nil {
-		a.client.Transport = srv.client.Transport
+		a.client.HTTP.Transport = srv.client.Transport
 	}
-	a.get("/agent/login") // sets the CSRF cookie
-	form := url.Values{"name": {apiAgentName}, "password": {apiAgentPassword}}
-	resp := a.post("/agent/login", form, false)
-	if resp.Request.URL.Path != "/agent" {
-		t.Fatalf("signing in as %s ended on %s, want /agent", apiAgentName, resp.Request.URL)
+	ctx := context.Background()
+	token, err := a.client.LoginToken(ctx)
+	if err != nil {
+		t.Fatalf("agent sign-in page: %v", err)
+	}
+	if a.console, err = a.client.SignIn(ctx, token, apiAgentName, apiAgentPassword); err != nil {
+		t.Fatalf("signing in as %s: %v", apiAgentName, err)
 	}
 	return a
 }
 
-func (a *agentClient) csrfToken() (string, error) {
-	u, _ := url.Parse(a.base + "/agent")
-	for _, c := range a.client.Jar.Cookies(u) {
-		if c.Name == "parley_csrf" || c.Name == "__Host-parley_csrf" {
-			return c.Value, nil
-		}
-	}
-	return "", fmt.Errorf("the agent has no CSRF cookie")
-}
-
 func (a *agentClient) get(path string) *goquery.Document {
 	a.t.Helper()
-	resp, err := a.client.Get(a.base + path)
+	html, err := a.client.Get(context.Background(), path)
 	if err != nil {
 		a.t.Fatalf("agent GET %s: %v", path, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(resp.Body)
-		a.t.Fatalf("agent GET %s: %s\n%s", path, resp.Status, body)
-	}
-	doc, err := goquery.NewDocumentFromReader(resp.Body)
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(html))
 	if err != nil {
 		a.t.Fatalf("agent GET %s: %v", path, err)
 	}
 	return doc
 }
 
-// post posts a console form; partial marks it as the console's script's
-// enhanced request.
-func (a *agentClient) post(path string, form url.Values, partial bool) *http.Response {
+// post posts a console form as the console's script does.
+func (a *agentClient) post(path string) {
 	a.t.Helper()
-	resp, err := a.tryPost(path, form, partial)
-	if err != nil {
-		a.t.Fatal(err)
+	if _, err := a.client.PostForm(context.Background(), path, a.console.CSRF, nil); err != nil {
+		a.t.Fatalf("agent POST %s: %v", path, err)
 	}
-	return resp
-}
-
-// tryPost is post for a goroutine other than the test's: it returns the
-// failure instead of ending the test.
-func (a *agentClient) tryPost(path string, form url.Values, partial bool) (*http.Response, error) {
-	if form == nil {
-		form = url.Values{}
-	}
-	token, err := a.csrfToken()
-	if err != nil {
-		return nil, err
-	}
-	form.Set("parley_csrf", token)
-	req, err := http.NewRequest(http.MethodPost, a.base+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Parley-CSRF", token)
-	if partial {
-		req.Header.Set("HX-Request", "true")
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("agent POST %s: %w", path, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return nil, fmt.Errorf("agent POST %s: %s\n%s", path, resp.Status, body)
-	}
-	return resp, nil
 }
 
 func (a *agentClient) accept(chatID string) {
 	a.t.Helper()
-	a.post("/agent/chats/"+chatID+"/accept", nil, true)
+	if _, err := a.client.Accept(context.Background(), a.console.CSRF, chatID); err != nil {
+		a.t.Fatalf("agent accept %s: %v", chatID, err)
+	}
 }
 
 func (a *agentClient) send(chatID, text string) {
@@ -482,21 +436,25 @@ func (a *agentClient) send(chatID, text string) {
 	}
 }
 
+// trySend is send for a goroutine other than the test's: it returns the
+// failure instead of ending the test.
 func (a *agentClient) trySend(chatID, text string) error {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
-	_, err := a.tryPost("/agent/chats/"+chatID+"/messages", url.Values{"client_id": {hex.EncodeToString(b)}, "text": {text}}, true)
-	return err
+	if _, err := a.client.Reply(context.Background(), a.console.CSRF, chatID, hex.EncodeToString(b), text); err != nil {
+		return fmt.Errorf("agent reply in %s: %w", chatID, err)
+	}
+	return nil
 }
 
 func (a *agentClient) typing(chatID string) {
 	a.t.Helper()
-	a.post("/agent/chats/"+chatID+"/typing", nil, true)
+	a.post("/agent/chats/" + chatID + "/typing")
 }
 
 func (a *agentClient) end(chatID string) {
 	a.t.Helper()
-	a.post("/agent/chats/"+chatID+"/end", nil, true)
+	a.post("/agent/chats/" + chatID + "/end")
 }
 
 // chatPane is the agent's view of a chat: its facts and transcript.

@@ -110,7 +110,6 @@ func startTLSServer(t *testing.T, cert testCert, extraArgs ...string) *server {
 		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.pool}}},
 	}
 	s.launch("127.0.0.1:0")
-	t.Cleanup(s.stop)
 	if !strings.HasPrefix(s.URL, "https://") {
 		t.Fatalf("parley with -tls-cert listens on %s, want https", s.URL)
 	}

@@ -29,7 +29,7 @@ import (
 func TestStalledHTTP2StreamsBounded(t *testing.T) {
 	cert := newTestCert(t)
 	s := startTLSServer(t, cert)
-	pid := s.cmd.Process.Pid
+	pid := s.proc.Pid()
 	// Warm up the embed script's path, so its first use is not counted.
 	if res, err := s.client.Get(s.URL + "/chat/embed.js"); err != nil {
 		t.Fatal(err)

@@ -11,9 +11,10 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/parley/parley/chatclient"
 )
 
 // chromiumPath is Debian's chromium; CI installs it (.ci/run). Its absence
@@ -45,16 +46,10 @@ func runTests(m *testing.M) int {
 	serverBin = filepath.Join(dir, "parley")
 	exampleBin = filepath.Join(dir, "existingsite")
 	for bin, pkg := range map[string]string{serverBin: "..", exampleBin: "../examples/existingsite"} {
-		args := []string{"build", "-o", bin}
-		if raceEnabled {
-			// The server under test gets the race detector too; stopServer
-			// fails the test on any race report in its output.
-			args = append(args, "-race")
-		}
-		build := exec.Command("go", append(args, pkg)...)
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: go %v %s: %v\n", args, pkg, err)
+		// With -race, the server under test gets the race detector too;
+		// stopServer fails the test on any race report in its output.
+		if err := chatclient.Build(bin, pkg, raceEnabled); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
 			return 1
 		}
 	}

@@ -1,17 +1,13 @@
 package e2e
 
 import (
-	"bytes"
-	"errors"
+	"context"
 	"net/http"
-	"os"
-	"os/exec"
-	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parley/parley/chatclient"
 )
 
 // testSessionKey is a fixed cookie key, so that a restarted server still
@@ -26,8 +22,6 @@ const (
 	stopTimeout = 15 * time.Second
 )
 
-var listeningLine = regexp.MustCompile(`listening on (https?://\S+)`)
-
 // server is one running parley process, or one of the examples.
 type server struct {
 	t       testing.TB
@@ -41,10 +35,7 @@ type server struct {
 	// server's certificate, when it serves HTTPS (nil: the default).
 	client *http.Client
 
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
-	err  error         // cmd.Wait's result, set before done closes
-	logs []*processLog // one per start, for failure reports
+	proc *chatclient.Server
 }
 
 // startServer runs parley on a random loopback port with its data under
@@ -58,7 +49,6 @@ func startServer(t testing.TB, dataDir string, extraArgs ...string) *server {
 	}
 	s := &server{t: t, bin: serverBin, dataDir: dataDir, args: extraArgs}
 	s.launch("127.0.0.1:0")
-	t.Cleanup(s.stop)
 	return s
 }
 
@@ -67,86 +57,34 @@ func startExample(t testing.TB, extraArgs ...string) *server {
 	t.Helper()
 	s := &server{t: t, bin: exampleBin, dataDir: t.TempDir(), args: extraArgs}
 	s.launch("127.0.0.1:0")
-	t.Cleanup(s.stop)
 	return s
 }
 
-// launch starts the binary on addr and waits until it serves.
+// launch starts the binary on addr and waits until it serves; the first
+// launch stops it at the test's cleanup.
 func (s *server) launch(addr string) {
 	s.t.Helper()
-	args := append([]string{"-addr", addr, "-data", s.dataDir, "-session-key", testSessionKey}, s.args...)
-	log := &processLog{}
-	cmd := exec.Command(s.bin, args...)
-	cmd.Env = cleanEnv()
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start %s: %v", s.bin, err)
+	if s.proc == nil {
+		s.proc = &chatclient.Server{
+			Path:         s.bin,
+			Args:         append([]string{"-data", s.dataDir, "-session-key", testSessionKey}, s.args...),
+			HTTP:         s.client,
+			StartTimeout: startTimeout,
+		}
+		s.t.Cleanup(s.stop)
 	}
-	s.cmd, s.done, s.err = cmd, make(chan struct{}), nil
-	s.logs = append(s.logs, log)
-	go func() {
-		s.err = cmd.Wait()
-		close(s.done)
-	}()
-
-	deadline := time.Now().Add(startTimeout)
-	for {
-		if m := listeningLine.FindStringSubmatch(log.String()); m != nil {
-			s.URL = m[1]
-			_, s.addr, _ = strings.Cut(s.URL, "://")
-			break
-		}
-		select {
-		case <-s.done:
-			s.t.Fatalf("parley %s exited before listening: %v\n%s", strings.Join(args, " "), s.err, log)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%s printed no %q line within %v:\n%s", s.bin, "listening on", startTimeout, log)
-		}
+	if err := s.proc.Start(context.Background(), addr); err != nil {
+		s.t.Fatalf("start %s on %s: %v", s.bin, addr, err) // stop logs its output
 	}
-	s.waitHealthy(deadline)
-}
-
-// waitHealthy polls /healthz until it answers 200.
-func (s *server) waitHealthy(deadline time.Time) {
-	s.t.Helper()
-	client := &http.Client{Timeout: 2 * time.Second}
-	if s.client != nil {
-		client = s.client
-	}
-	var last string
-	for time.Now().Before(deadline) {
-		resp, err := client.Get(s.URL + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-s.done:
-			s.t.Fatalf("parley exited while waiting for /healthz: %v\n%s", s.err, s.log())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	s.t.Fatalf("/healthz not OK within %v (last: %s)\n%s", startTimeout, last, s.log())
+	s.URL, s.addr = s.proc.URL, s.proc.Addr
 }
 
 // kill9 kills the server with SIGKILL, as a crash or an OOM kill would: no
 // shutdown code runs.
 func (s *server) kill9() {
 	s.t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := s.proc.Kill(); err != nil {
 		s.t.Fatalf("kill -9 parley: %v", err)
-	}
-	select {
-	case <-s.done:
-	case <-time.After(stopTimeout):
-		s.t.Fatalf("parley still running %v after SIGKILL", stopTimeout)
 	}
 }
 
@@ -154,35 +92,18 @@ func (s *server) kill9() {
 // after kill9 or a crash, so that the page the browser shows can reload.
 func (s *server) restart() {
 	s.t.Helper()
-	select {
-	case <-s.done:
-	default:
+	if !s.proc.Exited() {
 		s.t.Fatal("restart: the server is still running; stop it first")
 	}
 	s.launch(s.addr)
 }
 
 // stop sends SIGTERM and checks the server shuts down cleanly; it runs at
-// the test's cleanup.
+// the test's cleanup. A server killed on purpose by the test, or crashed
+// (then the test has most likely failed already), is not stopped again.
 func (s *server) stop() {
-	select {
-	case <-s.done:
-		// Killed on purpose by the test, or crashed (then the test has
-		// most likely failed already).
-	default:
-		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			s.t.Errorf("SIGTERM parley: %v", err)
-		}
-		select {
-		case <-s.done:
-			if s.err != nil {
-				s.t.Errorf("parley exited with %v after SIGTERM, want a clean exit", s.err)
-			}
-		case <-time.After(stopTimeout):
-			_ = s.cmd.Process.Kill()
-			<-s.done
-			s.t.Errorf("parley did not exit within %v of SIGTERM; killed it", stopTimeout)
-		}
+	if err := s.proc.Stop(stopTimeout); err != nil {
+		s.t.Errorf("parley: %v", err)
 	}
 	if strings.Contains(s.log(), "WARNING: DATA RACE") {
 		s.t.Errorf("the race detector reported a data race in parley")
@@ -193,44 +114,4 @@ func (s *server) stop() {
 }
 
 // log is everything the server printed, over all its starts.
-func (s *server) log() string {
-	var b strings.Builder
-	for i, l := range s.logs {
-		if i > 0 {
-			b.WriteString("---- restarted ----\n")
-		}
-		b.WriteString(l.String())
-	}
-	return b.String()
-}
-
-// cleanEnv is the test's environment without PARLEY_* variables, so that a
-// developer's settings do not change what the server under test does.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PARLEY_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// processLog collects a process's output; it is written by os/exec's copying
-// goroutine and read by the test.
-type processLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *processLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *processLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+func (s *server) log() string { return s.proc.Log() }

@@ -2,17 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/parley/parley/chatclient"
 )
 
 // agent is one agent at the console, as agent.js drives it: signed in, the
@@ -23,15 +20,12 @@ type agent struct {
 	idx      int
 	name     string
 	password string
-	local    netip.Addr
-	client   *http.Client
-	csrf     string
-	queue    string
+	client   *chatclient.Client
+	console  chatclient.Console
 	nextID   int
 
 	mu   sync.Mutex
-	feed *websocket.Conn
-	done chan struct{}
+	feed *chatclient.Live
 	// seen holds the visitor messages on their way to the console, by
 	// text, with when they were sent: their arrival in the feed is the
 	// "feed" latency.
@@ -39,8 +33,9 @@ type agent struct {
 }
 
 func newAgent(w *world, idx int, name, password string) *agent {
-	local := sourceAddr(idx)
-	return &agent{w: w, idx: idx, name: name, password: password, local: local, client: newBrowserClient(local), seen: map[string]time.Time{}}
+	client := newBrowserClient(w.base, sourceAddr(idx))
+	client.Dialer.ReadBufferSize = 4096 // the feed's frames carry every chat's fragments
+	return &agent{w: w, idx: idx, name: name, password: password, client: client, seen: map[string]time.Time{}}
 }
 
 // signIn signs in with the form and loads the console.
@@ -48,84 +43,48 @@ func (a *agent) signIn(ctx context.Context) error {
 	if a.w.baseline {
 		return nil
 	}
-	html, err := do(ctx, a.client, http.MethodGet, a.w.base+"/agent/login", nil, nil)
+	token, err := a.client.LoginToken(ctx)
 	if err != nil {
 		return fmt.Errorf("sign-in page: %w", err)
 	}
-	m := csrfField.FindStringSubmatch(html)
-	if m == nil {
-		return errors.New("no parley_csrf on the sign-in page")
-	}
 	// A plain form post: the answer redirects to the console, which the
 	// client follows as a browser does.
-	form := url.Values{"name": {a.name}, "password": {a.password}, "parley_csrf": {m[1]}}
-	html, err = do(ctx, a.client, http.MethodPost, a.w.base+"/agent/login", strings.NewReader(form.Encode()), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
-	if err != nil {
+	if a.console, err = a.client.SignIn(ctx, token, a.name, a.password); err != nil {
 		return fmt.Errorf("sign in as %s (is the agent configured? see docs/operations.md, Load tool): %w", a.name, err)
-	}
-	meta := csrfMeta.FindStringSubmatch(html)
-	if meta == nil {
-		return fmt.Errorf("sign in as %s: the answer is not the console: %s", a.name, firstBytes(html, 200))
-	}
-	a.csrf = meta[1]
-	if q := queueTag.FindStringSubmatch(html); q != nil {
-		a.queue = q[1]
 	}
 	return nil
 }
 
 // openFeed opens the console's live feed and waits for its resume frame.
 func (a *agent) openFeed(ctx context.Context) error {
-	q := url.Values{"queue": {a.queue}, "chats": {""}}
-	d := websocket.Dialer{
-		NetDialContext:   dialerFrom(a.local).DialContext,
-		HandshakeTimeout: 10 * time.Second,
-		Jar:              a.client.Jar,
-		ReadBufferSize:   4096,
-		WriteBufferSize:  1024,
-	}
-	conn, resp, err := d.DialContext(ctx, a.w.wsURL("/agent/ws?"+q.Encode()), http.Header{"Origin": {a.w.base}})
-	if err != nil {
-		if resp != nil {
-			return &statusError{method: "GET", path: "/agent/ws", status: resp.StatusCode}
-		}
-		return err
-	}
-	resumed := make(chan struct{})
-	done := make(chan struct{})
-	a.mu.Lock()
-	a.feed, a.done = conn, done
-	a.mu.Unlock()
-	go func() {
-		defer close(done)
-		var once sync.Once
-		for {
-			_, data, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			var f wireServerFrame
-			if err := json.Unmarshal(data, &f); err != nil {
-				a.w.st.fail("feed", "undecodable", err)
-				return
-			}
-			if f.Type == "resume" {
-				once.Do(func() { close(resumed) })
-			}
+	var size int
+	live, err := a.client.Open(ctx, true, chatclient.Stream{
+		Console: true,
+		Query:   func() url.Values { return url.Values{"queue": {a.console.Queue}, "chats": {""}} },
+		OnRead:  func(n int) { size = n },
+		OnFrame: func(f chatclient.ServerFrame) bool {
 			if f.HTML != "" {
 				a.arrived(f.HTML)
 			}
-			a.w.st.ok("feed-frame", 0, len(data))
-		}
-	}()
-	_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello"}`)); err != nil {
+			a.w.st.ok("feed-frame", 0, size)
+			return true
+		},
+		OnEnd: func(err error) {
+			if errors.Is(err, chatclient.ErrBadFrame) {
+				a.w.st.fail("feed", "undecodable", err)
+			}
+		},
+	})
+	if err != nil {
 		return err
 	}
+	a.mu.Lock()
+	a.feed = live
+	a.mu.Unlock()
 	select {
-	case <-resumed:
+	case <-live.Ready():
 		return nil
-	case <-done:
+	case <-live.Down():
 		return errors.New("the console feed closed before its resume frame")
 	case <-time.After(10 * time.Second):
 		return fmt.Errorf("no resume frame on the console feed: %w", context.DeadlineExceeded)
@@ -165,7 +124,7 @@ func (a *agent) accept(ctx context.Context, chatID string) error {
 	if a.w.baseline {
 		return nil
 	}
-	_, err := postForm(ctx, a.client, a.w.base+"/agent/chats/"+chatID+"/accept", a.csrf, url.Values{})
+	_, err := a.client.Accept(ctx, a.console.CSRF, chatID)
 	return err
 }
 
@@ -178,8 +137,7 @@ func (a *agent) reply(ctx context.Context, v *visitor) {
 	a.mu.Unlock()
 	start := time.Now()
 	v.expectReply(id, start)
-	form := url.Values{"client_id": {id}, "text": {"r-" + id}}
-	_, err := postForm(ctx, a.client, a.w.base+"/agent/chats/"+v.chatID+"/messages", a.csrf, form)
+	_, err := a.client.Reply(ctx, a.console.CSRF, v.chatID, id, "r-"+id)
 	if err != nil {
 		v.forgetReply(id)
 		if ctx.Err() == nil {
@@ -193,12 +151,11 @@ func (a *agent) reply(ctx context.Context, v *visitor) {
 // close closes the feed.
 func (a *agent) close() {
 	a.mu.Lock()
-	conn, done := a.feed, a.done
+	feed := a.feed
 	a.feed = nil
 	a.mu.Unlock()
-	if conn != nil {
-		conn.Close()
-		<-done
+	if feed != nil {
+		feed.Abort()
 	}
-	a.client.CloseIdleConnections()
+	a.client.HTTP.CloseIdleConnections()
 }

@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley/parley/chatclient"
 )
 
 // parleyBin is the parley binary TestMain builds once, run as the server
@@ -44,10 +45,8 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	parleyBin = filepath.Join(dir, "parley")
-	build := exec.Command("go", "build", "-o", parleyBin, "..")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "loadtest: go build ..: %v\n", err)
+	if err := chatclient.Build(parleyBin, "..", false); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		return 1
 	}
 	return m.Run()

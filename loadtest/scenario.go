@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/parley/parley/chatclient"
 )
 
 // addrSpace is how many source addresses each worker has (visitors from
@@ -194,14 +196,14 @@ func (r *runner) idle(ctx context.Context, transport string) error {
 	if transport == "ws" {
 		r.rows = append(r.rows, r.opRow("connect", r.o.n, snap, took))
 	}
-	if sleepCtx(ctx, r.o.settle) != nil {
+	if chatclient.Sleep(ctx, r.o.settle) != nil {
 		return ctx.Err()
 	}
 	if _, _, err := r.p.merged(func(int) command { return command{Op: "report", Reset: true} }); err != nil {
 		return err
 	}
 	holdStart := r.s.sample(ctx)
-	if sleepCtx(ctx, r.o.hold) != nil {
+	if chatclient.Sleep(ctx, r.o.hold) != nil {
 		return ctx.Err()
 	}
 	holdEnd := r.s.sample(ctx)
@@ -260,14 +262,14 @@ func (r *runner) mix(ctx context.Context) error {
 			r.rows = append(r.rows, r.opRow(op, r.o.n, snap, took))
 		}
 	}
-	if sleepCtx(ctx, r.o.settle) != nil {
+	if chatclient.Sleep(ctx, r.o.settle) != nil {
 		return ctx.Err()
 	}
 	if _, _, err := r.p.merged(func(int) command { return command{Op: "report", Reset: true} }); err != nil {
 		return err
 	}
 	start := r.s.sample(ctx)
-	if sleepCtx(ctx, r.o.hold) != nil {
+	if chatclient.Sleep(ctx, r.o.hold) != nil {
 		return ctx.Err()
 	}
 	end := r.s.sample(ctx)
@@ -383,14 +385,14 @@ func (r *runner) capacity(ctx context.Context, limit int) (held, failedAt int, e
 			r.logf("step: %d active chats (%d agents) set up in %v", target, r.nextAgent, took.Round(time.Millisecond))
 		}
 		chats = target
-		if sleepCtx(ctx, r.o.settle) != nil {
+		if chatclient.Sleep(ctx, r.o.settle) != nil {
 			return held, target, ctx.Err()
 		}
 		if _, _, err := r.p.merged(func(int) command { return command{Op: "report", Reset: true} }); err != nil {
 			return held, target, err
 		}
 		start := r.s.sample(ctx)
-		if sleepCtx(ctx, r.o.hold) != nil {
+		if chatclient.Sleep(ctx, r.o.hold) != nil {
 			return held, target, ctx.Err()
 		}
 		end := r.s.sample(ctx)

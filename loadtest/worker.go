@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"sync"
 	"time"
+
+	"github.com/parley/parley/chatclient"
 )
 
 // A worker is one client process: it holds its share of the visitors and
@@ -151,7 +152,7 @@ func (wk *worker) ramp(n int, rate float64, parallel int, setup func(i int)) {
 	for i := range n {
 		if rate > 0 {
 			due := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-			if sleepCtx(wk.ctx, time.Until(due)) != nil {
+			if chatclient.Sleep(wk.ctx, time.Until(due)) != nil {
 				break
 			}
 		}
@@ -193,7 +194,7 @@ func (wk *worker) addIdle(cmd command) result {
 		if cmd.Transport != "poll" {
 			st.ok("connect", now.Sub(connStart), 0)
 			if !cmd.KeepAlive {
-				v.client.CloseIdleConnections()
+				v.client.HTTP.CloseIdleConnections()
 			}
 		}
 		st.ok("setup", now.Sub(start), 0)
@@ -288,12 +289,12 @@ func (wk *worker) talk(v *visitor, a *agent, cmd command) {
 		if nextNav.Before(due) {
 			due = nextNav
 		}
-		if sleepCtx(ctx, time.Until(due)) != nil {
+		if chatclient.Sleep(ctx, time.Until(due)) != nil {
 			return
 		}
 		if !v.connected() && !v.reconnect(ctx, cmd.Transport) {
 			// Down: try again in a second, as chat.js backs off.
-			if sleepCtx(ctx, time.Second) != nil {
+			if chatclient.Sleep(ctx, time.Second) != nil {
 				return
 			}
 			continue
@@ -311,7 +312,7 @@ func (wk *worker) talk(v *visitor, a *agent, cmd command) {
 			replies.Add(1)
 			go func() {
 				defer replies.Done()
-				if sleepCtx(ctx, cmd.ReplyAfter) == nil {
+				if chatclient.Sleep(ctx, cmd.ReplyAfter) == nil {
 					a.reply(ctx, v)
 				}
 			}()
@@ -343,7 +344,7 @@ func (wk *worker) seed(cmd command) result {
 		for m := range cmd.Messages {
 			if m >= burst {
 				due := start.Add(time.Duration(float64(m-burst+1) / cmd.MsgRate * float64(time.Second)))
-				if sleepCtx(wk.ctx, time.Until(due)) != nil {
+				if chatclient.Sleep(wk.ctx, time.Until(due)) != nil {
 					break
 				}
 			}
@@ -358,7 +359,7 @@ func (wk *worker) seed(cmd command) result {
 			st.ok("seed", time.Since(sent), 0)
 		}
 		v.disconnect()
-		v.client.CloseIdleConnections()
+		v.client.HTTP.CloseIdleConnections()
 		mu.Lock()
 		wk.seeded = append(wk.seeded, v)
 		mu.Unlock()
@@ -387,7 +388,7 @@ func (wk *worker) loop(cmd command) result {
 				}
 				if err != nil {
 					st.fail(cmd.Kind, errKind(err), err)
-					_ = sleepCtx(ctx, 100*time.Millisecond)
+					_ = chatclient.Sleep(ctx, 100*time.Millisecond)
 					continue
 				}
 				st.ok(cmd.Kind, time.Since(start), n)
@@ -398,11 +399,11 @@ func (wk *worker) loop(cmd command) result {
 	case "restore":
 		for _, v := range wk.seeded {
 			run(func() (int, error) {
-				html, err := do(ctx, v.client, http.MethodGet, wk.w.base+v.page, nil, nil)
+				html, err := v.client.Get(ctx, v.page)
 				if err == nil && !wk.w.baseline {
-					var wst widgetState
-					if wst, err = parseWidget(html); err == nil && wst.chatID != v.chatID {
-						err = fmt.Errorf("the page restored chat %q, want %q", wst.chatID, v.chatID)
+					var wst chatclient.Widget
+					if wst, err = chatclient.ParseWidget(html); err == nil && wst.ChatID != v.chatID {
+						err = fmt.Errorf("the page restored chat %q, want %q", wst.ChatID, v.chatID)
 					}
 				}
 				return len(html), err
@@ -414,10 +415,10 @@ func (wk *worker) loop(cmd command) result {
 			path = "/chat/static/chat.js"
 		}
 		for i := range cmd.N {
-			client := newBrowserClient(sourceAddr(cmd.First + i))
-			defer client.CloseIdleConnections()
+			client := newBrowserClient(wk.w.base, sourceAddr(cmd.First+i))
+			defer client.HTTP.CloseIdleConnections()
 			run(func() (int, error) {
-				body, err := do(ctx, client, http.MethodGet, wk.w.base+path, nil, nil)
+				body, err := client.Get(ctx, path)
 				return len(body), err
 			})
 		}
@@ -435,7 +436,7 @@ func (wk *worker) probe(cmd command) {
 		wk.wg.Add(1)
 		go func() {
 			defer wk.wg.Done()
-			if sleepCtx(wk.ctx, time.Duration(i)*cmd.Every/time.Duration(max(len(wk.seeded), 1))) != nil {
+			if chatclient.Sleep(wk.ctx, time.Duration(i)*cmd.Every/time.Duration(max(len(wk.seeded), 1))) != nil {
 				return
 			}
 			t := time.NewTicker(cmd.Every)
@@ -463,7 +464,7 @@ func (wk *worker) shutdown() {
 			go func() {
 				defer wg.Done()
 				v.disconnect()
-				v.client.CloseIdleConnections()
+				v.client.HTTP.CloseIdleConnections()
 			}()
 		}
 	}

@@ -2,12 +2,10 @@ package soak
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -15,7 +13,8 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
-	"github.com/gorilla/websocket"
+
+	"github.com/parley/parley/chatclient"
 )
 
 // agent is one agent's console, as agent.js would be: the page the server
@@ -27,7 +26,7 @@ type agent struct {
 	name     string
 	password string
 	rng      *rand.Rand
-	client   *http.Client
+	client   *chatclient.Client
 
 	mu      sync.Mutex
 	csrf    string
@@ -43,27 +42,12 @@ type agent struct {
 
 // agentFeed is one console WebSocket or long-poll loop.
 type agentFeed struct {
-	ws     bool
-	gen    int
-	conn   *websocket.Conn
-	cancel context.CancelFunc
-	down   chan struct{}
-	once   sync.Once
-	wg     sync.WaitGroup
+	ws   bool
+	gen  int
+	live *chatclient.Live
 	// stream is, per chat, the newest seq this feed has delivered (or was
 	// told the console has): its next event must be the one after.
 	stream map[string]int64
-}
-
-func (f *agentFeed) markDown() { f.once.Do(func() { close(f.down) }) }
-
-func (f *agentFeed) isDown() bool {
-	select {
-	case <-f.down:
-		return true
-	default:
-		return false
-	}
 }
 
 func (f *agentFeed) kind() string { return transportName(f.ws) }
@@ -71,35 +55,21 @@ func (f *agentFeed) kind() string { return transportName(f.ws) }
 func newAgent(r *soakRun, name, password string, i int, seed uint64) *agent {
 	return &agent{
 		r: r, name: name, password: password, rng: rand.New(rand.NewPCG(seed, uint64(200+i))),
-		client: newHTTPClient(nil), panes: map[string]*pane{},
+		client: newClient(r.base), panes: map[string]*pane{},
 	}
 }
 
 // signIn signs the agent in and loads the console.
 func (a *agent) signIn(ctx context.Context) error {
-	var csrf string
-	err := retry(ctx, a.r, func() error {
-		html, err := do(ctx, a.client, http.MethodGet, a.r.base+"/agent/login", nil, nil)
-		if err != nil {
-			return err
-		}
-		doc, err := parse(html)
-		if err != nil {
-			return err
-		}
-		csrf, _ = doc.Find(`input[name="parley_csrf"]`).First().Attr("value")
-		if csrf == "" {
-			return fmt.Errorf("no parley_csrf on the sign-in page: %w", errPermanent)
-		}
-		return nil
+	var token string
+	err := retry(ctx, a.r, func() (err error) {
+		token, err = a.client.LoginToken(ctx)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	// A plain form post: the answer redirects to the console.
-	form := url.Values{"name": {a.name}, "password": {a.password}, "parley_csrf": {csrf}}
-	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-	if _, err := do(ctx, a.client, http.MethodPost, a.r.base+"/agent/login", strings.NewReader(form.Encode()), h); err != nil {
+	if _, err := a.client.SignIn(ctx, token, a.name, a.password); err != nil {
 		return fmt.Errorf("%s: sign in: %w", a.name, err)
 	}
 	return a.load(ctx, "sign-in")
@@ -111,13 +81,13 @@ func (a *agent) load(ctx context.Context, when string) error {
 	a.closeFeed()
 	var doc *goquery.Document
 	err := retry(ctx, a.r, func() error {
-		html, err := do(ctx, a.client, http.MethodGet, a.r.base+"/agent", nil, nil)
+		html, err := a.client.Get(ctx, "/agent")
 		if err != nil {
 			return err
 		}
 		doc, err = parse(html)
 		if err == nil && doc.Find("body.agent-body").Length() == 0 {
-			err = fmt.Errorf("%s: /agent is not the console: %s: %w", a.name, firstBytes(html, 200), errPermanent)
+			err = fmt.Errorf("%s: /agent is not the console: %s: %w", a.name, firstBytes(html, 200), chatclient.ErrPermanent)
 		}
 		return err
 	})
@@ -157,7 +127,7 @@ func (a *agent) accept(ctx context.Context, chatID string) error {
 		a.mu.Lock()
 		csrf := a.csrf
 		a.mu.Unlock()
-		html, err := postForm(ctx, a.client, a.r.base+"/agent/chats/"+chatID+"/accept", csrf, url.Values{})
+		html, err := a.client.Accept(ctx, csrf, chatID)
 		if err != nil {
 			return err
 		}
@@ -187,7 +157,7 @@ func (a *agent) cycle(ctx context.Context) error {
 		a.r.trace(a.name, "cycle: feed drops, reply, reconnect over %s", transportName(ws))
 		a.r.stats.reconnects.Add(1)
 		a.closeFeed()
-		if err := sleep(ctx, time.Duration(100+a.rng.IntN(400))*time.Millisecond); err != nil {
+		if err := chatclient.Sleep(ctx, time.Duration(100+a.rng.IntN(400))*time.Millisecond); err != nil {
 			return err
 		}
 		a.write(a.held[a.rng.IntN(len(a.held))])
@@ -196,7 +166,7 @@ func (a *agent) cycle(ctx context.Context) error {
 		}
 	}
 	a.mu.Lock()
-	down := a.cur == nil || a.cur.isDown()
+	down := a.cur == nil || a.cur.live.IsDown()
 	a.mu.Unlock()
 	if down {
 		if err := a.openFeed(ctx, ws); err != nil {
@@ -207,7 +177,7 @@ func (a *agent) cycle(ctx context.Context) error {
 	if err := a.flush(ctx, 3); err != nil {
 		return err
 	}
-	return sleep(ctx, time.Duration(200+a.rng.IntN(600))*time.Millisecond)
+	return chatclient.Sleep(ctx, time.Duration(200+a.rng.IntN(600))*time.Millisecond)
 }
 
 func (a *agent) write(chatID string) {
@@ -231,21 +201,20 @@ func (a *agent) flush(ctx context.Context, tries int) error {
 			a.r.stats.attempts.Add(1)
 			seq, err := a.send(ctx, m)
 			a.r.trace(a.name, "reply %s in %s (try %d): seq %d, err %v", m.clientID, m.chat[:8], m.attempts, seq, err)
-			var se *statusError
 			switch {
 			case ctx.Err() != nil:
 				return ctx.Err()
-			case errors.As(err, &se) && se.status == http.StatusTooManyRequests:
+			case rateLimited(err):
 				a.r.stats.rateLimited.Add(1)
-				if err := sleep(ctx, 400*time.Millisecond); err != nil {
+				if err := chatclient.Sleep(ctx, 400*time.Millisecond); err != nil {
 					return err
 				}
-			case errors.Is(err, errPermanent):
+			case errors.Is(err, chatclient.ErrPermanent):
 				a.r.violate("refused", "%s: reply %s refused: %v", a.name, m.clientID, err)
 				return err
 			case err != nil:
 				a.r.stats.transportErrors.Add(1)
-				if err := sleep(ctx, 100*time.Millisecond); err != nil {
+				if err := chatclient.Sleep(ctx, 100*time.Millisecond); err != nil {
 					return err
 				}
 			default:
@@ -267,7 +236,7 @@ func (a *agent) send(ctx context.Context, m *message) (int64, error) {
 	a.mu.Lock()
 	csrf := a.csrf
 	a.mu.Unlock()
-	html, err := postForm(ctx, a.client, a.r.base+"/agent/chats/"+m.chat+"/messages", csrf, url.Values{"client_id": {m.clientID}, "text": {m.text}})
+	html, err := a.client.Reply(ctx, csrf, m.chat, m.clientID, m.text)
 	if err != nil {
 		return 0, err
 	}
@@ -282,7 +251,7 @@ func (a *agent) send(ctx context.Context, m *message) (int64, error) {
 		}
 	})
 	if seq == 0 {
-		return 0, fmt.Errorf("%s: the answer to %s has no line of it: %s: %w", a.name, m.clientID, firstBytes(html, 300), errPermanent)
+		return 0, fmt.Errorf("%s: the answer to %s has no line of it: %s: %w", a.name, m.clientID, firstBytes(html, 300), chatclient.ErrPermanent)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -309,17 +278,9 @@ func (a *agent) closeFeed() {
 	a.cur = nil
 	a.gen++
 	a.mu.Unlock()
-	if f == nil {
-		return
+	if f != nil {
+		f.live.Abort()
 	}
-	f.markDown()
-	if f.conn != nil {
-		f.conn.Close()
-	}
-	if f.cancel != nil {
-		f.cancel()
-	}
-	f.wg.Wait()
 }
 
 // shown is the feed's query: the queue's version and each pane's last seq.
@@ -337,131 +298,59 @@ func (a *agent) shown() (url.Values, map[string]int64) {
 // openFeed opens the console's live feed from what it shows.
 func (a *agent) openFeed(ctx context.Context, ws bool) error {
 	a.closeFeed()
-	if !ws {
-		a.r.stats.pollOpens.Add(1)
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		a.gen++
-		pctx, cancel := context.WithCancel(ctx)
-		f := &agentFeed{gen: a.gen, cancel: cancel, down: make(chan struct{})}
-		a.cur = f
-		a.r.trace(a.name, "long-poll feed %d opens", f.gen)
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			a.pollLoop(pctx, f)
-		}()
-		return nil
-	}
 	return retry(ctx, a.r, func() error {
 		a.mu.Lock()
-		query, stream := a.shown()
-		a.mu.Unlock()
-		u := "ws" + strings.TrimPrefix(a.r.base, "http") + "/agent/ws?" + query.Encode()
-		d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, Jar: a.client.Jar}
-		conn, resp, err := d.DialContext(ctx, u, http.Header{"Origin": {a.r.base}})
-		if err != nil {
-			if resp != nil && resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests {
-				return fmt.Errorf("%s: open the console WebSocket: %d: %w", a.name, resp.StatusCode, errPermanent)
-			}
-			return err
-		}
-		a.r.stats.wsOpens.Add(1)
-		a.mu.Lock()
 		a.gen++
-		f := &agentFeed{ws: true, gen: a.gen, conn: conn, down: make(chan struct{}), stream: stream}
-		a.cur = f
-		a.r.trace(a.name, "WebSocket feed %d opens: %s", f.gen, query.Get("chats"))
+		f := &agentFeed{ws: ws, gen: a.gen}
 		a.mu.Unlock()
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			defer f.markDown()
-			for {
-				_, data, err := conn.ReadMessage()
-				if err != nil {
-					a.r.trace(a.name, "WebSocket feed %d ends: %v", f.gen, err)
-					return
-				}
-				var fr serverFrame
-				if err := json.Unmarshal(data, &fr); err != nil {
-					a.r.violate("protocol", "%s: undecodable console frame: %v", a.name, err)
-					return
-				}
-				a.applyFrame(f, fr)
-			}
-		}()
-		_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello"}`)); err != nil {
-			a.closeFeed()
+		stream := chatclient.Stream{
+			Console: true,
+			// Asked at the dial and before each poll, from what the console
+			// shows then.
+			Query: func() url.Values {
+				a.mu.Lock()
+				defer a.mu.Unlock()
+				query, stream := a.shown()
+				f.stream = stream
+				a.r.trace(a.name, "%s feed %d asks from %s", f.kind(), f.gen, query.Get("chats"))
+				return query
+			},
+			OnFrame: func(fr chatclient.ServerFrame) bool { return a.applyFrame(f, fr) },
+		}
+		live, err := a.r.openLive(ctx, a.client, ws, a.name, fmt.Sprintf("console %s feed %d", f.kind(), f.gen), stream)
+		if err != nil {
 			return err
 		}
+		f.live = live
+		a.mu.Lock()
+		a.cur = f
+		a.mu.Unlock()
 		return nil
 	})
 }
 
-// pollLoop long-polls the console feed until closed.
-func (a *agent) pollLoop(ctx context.Context, f *agentFeed) {
-	wait := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		a.mu.Lock()
-		if a.gen != f.gen {
-			a.mu.Unlock()
-			return
-		}
-		query, stream := a.shown()
-		f.stream = stream
-		a.mu.Unlock()
-		a.r.trace(a.name, "long-poll feed %d asks from %s", f.gen, query.Get("chats"))
-		body, err := do(ctx, a.client, http.MethodGet, a.r.base+"/agent/poll?"+query.Encode(), nil, http.Header{"Origin": {a.r.base}})
-		var answer struct{ Frames []serverFrame }
-		if err == nil {
-			err = json.Unmarshal([]byte(body), &answer)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if errors.Is(err, errPermanent) {
-				a.r.violate("refused", "%s: console poll refused: %v", a.name, err)
-				f.markDown()
-				return
-			}
-			a.r.stats.transportErrors.Add(1)
-			if sleep(ctx, wait) != nil {
-				return
-			}
-			wait = min(2*wait, time.Second)
-			continue
-		}
-		wait = 50 * time.Millisecond
-		for _, fr := range answer.Frames {
-			a.applyFrame(f, fr)
-		}
-	}
-}
-
 // applyFrame swaps in a feed frame's fragments, checking that each chat's
 // events come one after another from where the console said it was.
-func (a *agent) applyFrame(f *agentFeed, fr serverFrame) {
+func (a *agent) applyFrame(f *agentFeed, fr chatclient.ServerFrame) bool {
 	if fr.Type == "error" {
 		a.r.violate("protocol", "%s: the console feed says %+v", a.name, fr.Error)
 	}
 	if fr.Type != "event" || fr.HTML == "" {
-		return
+		return true
 	}
 	doc, err := parse(fr.HTML)
 	if err != nil {
 		a.r.violate("protocol", "%s: console frame: %v", a.name, err)
-		return
+		return true
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.gen != f.gen {
-		return
+		return false
 	}
 	a.r.trace(a.name, "%s feed %d: %s", f.kind(), f.gen, summarize(doc))
 	a.applyNodes(doc, f, f.kind())
+	return true
 }
 
 // applyNodes applies the top-level elements of fragments as agent.js's
@@ -544,7 +433,7 @@ func (a *agent) snapshot(chatID string) (lines []line, lastSeq int64, ok bool) {
 func (a *agent) chatPage(ctx context.Context, chatID string) (*pane, error) {
 	var p *pane
 	err := retry(ctx, a.r, func() error {
-		html, err := do(ctx, a.client, http.MethodGet, a.r.base+"/agent/chats/"+chatID, nil, nil)
+		html, err := a.client.Get(ctx, "/agent/chats/"+chatID)
 		if err != nil {
 			return err
 		}
@@ -554,7 +443,7 @@ func (a *agent) chatPage(ctx context.Context, chatID string) (*pane, error) {
 		}
 		s := doc.Find("section#agent-chat-" + chatID)
 		if s.Length() != 1 {
-			return fmt.Errorf("no pane of %s on its page: %w", chatID, errPermanent)
+			return fmt.Errorf("no pane of %s on its page: %w", chatID, chatclient.ErrPermanent)
 		}
 		p = parsePane(s)
 		return nil

@@ -5,17 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/gorilla/websocket"
+
+	"github.com/parley/parley/chatclient"
 )
 
 const (
@@ -29,73 +30,27 @@ const (
 	retryFor = 60 * time.Second
 )
 
-// errPermanent marks an answer that retrying will not change.
-var errPermanent = errors.New("permanent")
-
-// statusError is a refused request.
-type statusError struct {
-	method, url string
-	status      int
-	body        string
-}
-
-func (e *statusError) Error() string {
-	return fmt.Sprintf("%s %s: %d %s", e.method, e.url, e.status, strings.TrimSpace(e.body))
-}
-
-// Is makes refusals other than a rate limit or an unavailable server
-// permanent.
-func (e *statusError) Is(target error) bool {
-	return target == errPermanent && e.status != http.StatusTooManyRequests && e.status < 500
-}
-
-// newHTTPClient is one browser's HTTP side: its own cookies and
+// newClient is one browser's side of the site: its own cookies and
 // connections, kept alive between requests as a browser does (so a fault
 // may strike a connection some requests after it opened), following
 // redirects as a browser does after a plain form post.
-func newHTTPClient(jar http.CookieJar) *http.Client {
-	if jar == nil {
-		jar, _ = cookiejar.New(nil)
-	}
-	return &http.Client{
-		Jar: jar,
-		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 4,
-			IdleConnTimeout:     30 * time.Second,
-			DisableCompression:  true,
+func newClient(base string) *chatclient.Client {
+	jar, _ := cookiejar.New(nil)
+	return &chatclient.Client{
+		Base: base,
+		HTTP: &http.Client{
+			Jar: jar,
+			Transport: &http.Transport{
+				DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+				MaxIdleConnsPerHost: 4,
+				IdleConnTimeout:     30 * time.Second,
+				DisableCompression:  true,
+			},
 		},
+		Dialer:      websocket.Dialer{HandshakeTimeout: 5 * time.Second},
+		Timeout:     requestTimeout,
+		PollTimeout: pollTimeout,
 	}
-}
-
-// do sends one request and reads its answer; non-2xx answers are errors.
-func do(ctx context.Context, client *http.Client, method, target string, body io.Reader, header http.Header) (string, error) {
-	timeout := requestTimeout
-	if strings.Contains(target, "/poll?") {
-		timeout = pollTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, target, body)
-	if err != nil {
-		return "", err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode/100 != 2 {
-		return string(data), &statusError{method: method, url: target, status: resp.StatusCode, body: firstBytes(string(data), 200)}
-	}
-	return string(data), nil
 }
 
 func firstBytes(s string, n int) string {
@@ -105,16 +60,6 @@ func firstBytes(s string, n int) string {
 	return s
 }
 
-// postForm posts a form as htmx does: HX-Request and the CSRF header.
-func postForm(ctx context.Context, client *http.Client, target, csrf string, form url.Values) (string, error) {
-	form.Set("parley_csrf", csrf)
-	h := http.Header{}
-	h.Set("Content-Type", "application/x-www-form-urlencoded")
-	h.Set("HX-Request", "true")
-	h.Set("X-Parley-CSRF", csrf)
-	return do(ctx, client, http.MethodPost, target, strings.NewReader(form.Encode()), h)
-}
-
 // retry calls fn until it succeeds, a permanent error, ctx's end or
 // retryFor: faults and restarts make any single request fail.
 func retry(ctx context.Context, r *soakRun, fn func() error) error {
@@ -122,11 +67,10 @@ func retry(ctx context.Context, r *soakRun, fn func() error) error {
 	wait := 50 * time.Millisecond
 	for {
 		err := fn()
-		if err == nil || errors.Is(err, errPermanent) || ctx.Err() != nil {
+		if err == nil || errors.Is(err, chatclient.ErrPermanent) || ctx.Err() != nil {
 			return err
 		}
-		var se *statusError
-		if errors.As(err, &se) && se.status == http.StatusTooManyRequests {
+		if rateLimited(err) {
 			r.stats.rateLimited.Add(1)
 		} else {
 			r.stats.transportErrors.Add(1)
@@ -141,6 +85,46 @@ func retry(ctx context.Context, r *soakRun, fn func() error) error {
 		}
 		wait = min(2*wait, time.Second)
 	}
+}
+
+// openLive opens a live transport at the soak's pace (chat.js's retry
+// pauses, a short write deadline) and counts it. name is the client's,
+// what names the transport in violations and traces: a refused poll and an
+// undecodable frame break the protocol's promises.
+func (r *soakRun) openLive(ctx context.Context, client *chatclient.Client, ws bool, name, what string, s chatclient.Stream) (*chatclient.Live, error) {
+	s.WriteWait, s.RetryMin, s.RetryMax = 5*time.Second, 50*time.Millisecond, time.Second
+	s.OnEnd = func(err error) {
+		if errors.Is(err, chatclient.ErrBadFrame) {
+			r.violate("protocol", "%s: %s: %v", name, what, err)
+			return
+		}
+		r.trace(name, "%s ends: %v", what, err)
+	}
+	s.OnPollError = func(err error) bool {
+		if errors.Is(err, chatclient.ErrPermanent) {
+			r.violate("refused", "%s: %s refused: %v", name, what, err)
+			return true
+		}
+		r.trace(name, "%s fails: %v", what, err)
+		r.stats.transportErrors.Add(1)
+		return false
+	}
+	live, err := client.Open(ctx, ws, s)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open %s: %w", name, what, err)
+	}
+	if ws {
+		r.stats.wsOpens.Add(1)
+	} else {
+		r.stats.pollOpens.Add(1)
+	}
+	return live, nil
+}
+
+// rateLimited reports whether err is a 429 answer.
+func rateLimited(err error) bool {
+	var se *chatclient.StatusError
+	return errors.As(err, &se) && se.Status == http.StatusTooManyRequests
 }
 
 // transportName names a live transport for traces.
@@ -213,9 +197,9 @@ func messageLines(list *goquery.Selection) []line {
 // withEarlier fetches the lines before the page's first, page by page, as
 // chat.js does when the visitor scrolls up, so that w holds the whole
 // transcript.
-func withEarlier(ctx context.Context, client *http.Client, base string, w *widget) error {
+func withEarlier(ctx context.Context, client *chatclient.Client, w *widget) error {
 	for w.earlier {
-		html, err := do(ctx, client, http.MethodGet, base+"/chat/transcript?before="+strconv.FormatInt(w.firstSeq, 10), nil, http.Header{"Hx-Request": {"true"}})
+		html, err := client.Do(ctx, http.MethodGet, "/chat/transcript?before="+strconv.FormatInt(w.firstSeq, 10), nil, http.Header{"Hx-Request": {"true"}})
 		if err != nil {
 			return err
 		}

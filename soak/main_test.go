@@ -20,9 +20,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/parley/parley/chatclient"
 )
 
 var (
@@ -49,16 +50,10 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	serverBin = filepath.Join(dir, "parley")
-	args := []string{"build", "-o", serverBin}
-	if raceEnabled {
-		// The server gets the race detector too; a report in its output
-		// fails the test.
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "..")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "soak: go %v ..: %v\n", args, err)
+	// The server gets the race detector too when the test has it; a report
+	// in its output fails the test.
+	if err := chatclient.Build(serverBin, "..", raceEnabled); err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
 		return 1
 	}
 	return m.Run()

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/parley/parley/chatclient"
 	"github.com/parley/parley/chatstate/postgres/pgtest"
 )
 
@@ -63,27 +64,27 @@ func soak(t *testing.T, instances int) {
 		args = append(args, "-database-url", pgtest.URL(t))
 	}
 	ports := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
-	var srvs []*server
+	var srvs []*chatclient.Server
 	var addrs []string
 	for i := range instances {
-		srv := &server{dataDir: t.TempDir(), args: args}
+		srv := newServer(t.TempDir(), args)
 		addr, err := stablePort(ports)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := srv.start(addr); err != nil {
-			t.Fatalf("start parley: %v\n%s", err, srv.log.String())
+		if err := srv.Start(context.Background(), addr); err != nil {
+			t.Fatalf("start parley: %v\n%s", err, srv.Log())
 		}
-		srvs, addrs = append(srvs, srv), append(addrs, srv.addr)
+		srvs, addrs = append(srvs, srv), append(addrs, srv.Addr)
 		t.Cleanup(func() {
-			if err := srv.stop(); err != nil {
-				t.Error(err)
+			if err := srv.Stop(stopTimeout); err != nil {
+				t.Errorf("parley (instance %d): %v", i, err)
 			}
-			if strings.Contains(srv.log.String(), "WARNING: DATA RACE") {
+			if strings.Contains(srv.Log(), "WARNING: DATA RACE") {
 				t.Errorf("the race detector reported a data race in parley (instance %d)", i)
 			}
 			if t.Failed() {
-				t.Logf("the output of parley (instance %d):\n%s", i, lastLines(srv.log.String(), 200))
+				t.Logf("the output of parley (instance %d):\n%s", i, lastLines(srv.Log(), 200))
 			}
 		})
 	}
@@ -105,11 +106,11 @@ func soak(t *testing.T, instances int) {
 	t.Cleanup(func() {
 		for _, v := range visitors {
 			v.closeTransport()
-			v.client.CloseIdleConnections()
+			v.client.HTTP.CloseIdleConnections()
 		}
 		for _, a := range agents {
 			a.closeFeed()
-			a.client.CloseIdleConnections()
+			a.client.HTTP.CloseIdleConnections()
 		}
 	})
 	if t.Failed() {
@@ -160,13 +161,13 @@ func soak(t *testing.T, instances int) {
 			if len(srvs) > 1 {
 				srv = srvs[rng.IntN(len(srvs))]
 			}
-			r.trace("server", "kill -9 of %s at cycle %d", srv.addr, taken.Load())
-			if err := srv.kill9(); err != nil {
+			r.trace("server", "kill -9 of %s at cycle %d", srv.Addr, taken.Load())
+			if err := srv.Kill(); err != nil {
 				r.violate("server", "kill -9: %v", err)
 				return
 			}
 			n++
-			_ = sleep(ctx, time.Duration(100+rng.IntN(400))*time.Millisecond)
+			_ = chatclient.Sleep(ctx, time.Duration(100+rng.IntN(400))*time.Millisecond)
 			if err := restart(ctx, srv); err != nil {
 				r.violate("server", "restart after kill -9: %v", err)
 				cancel()
@@ -192,17 +193,17 @@ func soak(t *testing.T, instances int) {
 
 // restart starts the killed server again on its address and data, trying
 // a few times: another process may hold the port for a moment.
-func restart(ctx context.Context, srv *server) error {
+func restart(ctx context.Context, srv *chatclient.Server) error {
 	var err error
 	for range 5 {
-		if err = srv.start(srv.addr); err == nil {
+		if err = srv.Start(ctx, srv.Addr); err == nil {
 			return nil
 		}
-		if sleep(ctx, 500*time.Millisecond) != nil {
+		if chatclient.Sleep(ctx, 500*time.Millisecond) != nil {
 			break
 		}
 	}
-	return fmt.Errorf("%w\n%s", err, lastLines(srv.log.String(), 20))
+	return fmt.Errorf("%w\n%s", err, lastLines(srv.Log(), 20))
 }
 
 func password(name string) string { return name + "-soak-password" }
@@ -293,7 +294,7 @@ func settle(r *soakRun, visitors []*visitor, agents []*agent) {
 			return vl >= truth.lastSeq && ok && al >= truth.lastSeq
 		}
 		for wait := time.Now().Add(catchUpFor); !caughtUp() && time.Now().Before(wait); {
-			_ = sleep(ctx, 20*time.Millisecond)
+			_ = chatclient.Sleep(ctx, 20*time.Millisecond)
 		}
 		lines, last := v.snapshot()
 		if last < truth.lastSeq {

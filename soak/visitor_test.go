@@ -1,20 +1,17 @@
 package soak
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/parley/parley/chatclient"
 )
 
 // pages are the demo site's pages a visitor moves between.
@@ -24,43 +21,6 @@ var pages = []string{"/", "/products", "/pricing"}
 // before it is retried.
 const ackWait = 5 * time.Second
 
-var errTransportDown = errors.New("transport down")
-
-// serverFrame is a frame of docs/PROTOCOL.md from the server.
-type serverFrame struct {
-	Type      string `json:"type"`
-	Recovered *bool  `json:"recovered"`
-	LastSeq   int64  `json:"lastSeq"`
-	Event     *struct {
-		Seq      int64  `json:"seq"`
-		Kind     string `json:"kind"`
-		Text     string `json:"text"`
-		ClientID string `json:"clientId"`
-	} `json:"event"`
-	HTML     string `json:"html"`
-	Widget   string `json:"widget"`
-	ClientID string `json:"clientId"`
-	Seq      int64  `json:"seq"`
-	Error    *struct {
-		Code int    `json:"code"`
-		Name string `json:"name"`
-	} `json:"error"`
-}
-
-// clientFrame is a frame to the server.
-type clientFrame struct {
-	Type     string `json:"type"`
-	LastSeq  int64  `json:"lastSeq,omitempty"`
-	ClientID string `json:"clientId,omitempty"`
-	Text     string `json:"text,omitempty"`
-}
-
-// sendResult is the server's answer to a message frame.
-type sendResult struct {
-	seq  int64
-	code int // an error frame's code
-}
-
 // visitor is one person on the demo site with a chat, as chat.js would
 // be: it shows the widget the server renders with each page, appends live
 // events over a WebSocket or a long-poll, and retries unacknowledged
@@ -69,7 +29,7 @@ type visitor struct {
 	r      *soakRun
 	name   string
 	rng    *rand.Rand
-	client *http.Client
+	client *chatclient.Client
 	page   string
 
 	mu      sync.Mutex
@@ -79,7 +39,6 @@ type visitor struct {
 	lastSeq int64
 	lines   []line // the transcript shown, in the order it was built
 	cur     *visitorTransport
-	waiters map[string]chan sendResult
 	resync  bool // re-render before going on (a resume with recovered:false, a gap)
 	pending []*message
 	sent    []*message // this visitor's messages, in the order written
@@ -88,24 +47,9 @@ type visitor struct {
 
 // visitorTransport is one WebSocket, or one long-poll loop.
 type visitorTransport struct {
-	ws     bool
-	gen    int
-	conn   *websocket.Conn
-	cancel context.CancelFunc
-	down   chan struct{} // closed when it has failed or been closed
-	once   sync.Once
-	wg     sync.WaitGroup
-}
-
-func (t *visitorTransport) markDown() { t.once.Do(func() { close(t.down) }) }
-
-func (t *visitorTransport) isDown() bool {
-	select {
-	case <-t.down:
-		return true
-	default:
-		return false
-	}
+	ws   bool
+	gen  int
+	live *chatclient.Live
 }
 
 func (t *visitorTransport) kind() string { return transportName(t.ws) }
@@ -113,54 +57,41 @@ func (t *visitorTransport) kind() string { return transportName(t.ws) }
 func newVisitor(r *soakRun, i int, seed uint64) *visitor {
 	return &visitor{
 		r: r, name: fmt.Sprintf("visitor %d", i), rng: rand.New(rand.NewPCG(seed, uint64(100+i))),
-		client: newHTTPClient(nil), page: "/", waiters: map[string]chan sendResult{},
+		client: newClient(r.base), page: "/",
 	}
 }
 
 // start opens the site, starts a chat and registers, as a person filling
 // in the form does.
 func (v *visitor) start(ctx context.Context) error {
-	var w widget
-	err := retry(ctx, v.r, func() error {
-		html, err := do(ctx, v.client, http.MethodGet, v.r.base+"/", nil, nil)
-		if err != nil {
-			return err
-		}
-		w, err = parseWidget(html)
+	var w chatclient.Widget
+	err := retry(ctx, v.r, func() (err error) {
+		w, err = v.client.LoadWidget(ctx, "/")
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	form := url.Values{"return_to": {"/"}}
-	err = retry(ctx, v.r, func() error {
-		html, err := postForm(ctx, v.client, v.r.base+"/chat/start", w.csrf, form)
-		if err != nil {
-			return err
-		}
-		w, err = parseWidget(html)
+	err = retry(ctx, v.r, func() (err error) {
+		w, err = v.client.StartChat(ctx, w.CSRF, "/")
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	form = url.Values{"return_to": {"/"}, "first_name": {strings.ReplaceAll(v.name, " ", "")}, "email": {strings.ReplaceAll(v.name, " ", "") + "@example.com"}}
-	err = retry(ctx, v.r, func() error {
-		html, err := postForm(ctx, v.client, v.r.base+"/chat/register", w.csrf, form)
-		if err != nil {
-			return err
-		}
-		w, err = parseWidget(html)
+	name := strings.ReplaceAll(v.name, " ", "")
+	err = retry(ctx, v.r, func() (err error) {
+		w, err = v.client.Register(ctx, w.CSRF, "/", url.Values{"first_name": {name}, "email": {name + "@example.com"}})
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if w.phase != "queued" || w.chatID == "" {
-		return fmt.Errorf("%s: after registering the widget is in phase %q of chat %q", v.name, w.phase, w.chatID)
+	if w.Phase != "queued" || w.ChatID == "" {
+		return fmt.Errorf("%s: after registering the widget is in phase %q of chat %q", v.name, w.Phase, w.ChatID)
 	}
 	v.mu.Lock()
-	v.chatID, v.csrf, v.lastSeq, v.lines = w.chatID, w.csrf, w.lastSeq, w.lines
+	v.chatID, v.csrf, v.lastSeq, v.lines = w.ChatID, w.CSRF, w.LastSeq, nil // no message yet
 	v.mu.Unlock()
 	return nil
 }
@@ -202,7 +133,7 @@ func (v *visitor) cycle(ctx context.Context) error {
 		return err
 	}
 	// Read a while: live events arrive.
-	return sleep(ctx, time.Duration(150+v.rng.IntN(450))*time.Millisecond)
+	return chatclient.Sleep(ctx, time.Duration(150+v.rng.IntN(450))*time.Millisecond)
 }
 
 // write adds a new message to send.
@@ -222,14 +153,14 @@ func (v *visitor) load(ctx context.Context, when string) error {
 	v.closeTransport()
 	var w widget
 	err := retry(ctx, v.r, func() error {
-		html, err := do(ctx, v.client, http.MethodGet, v.r.base+v.page, nil, nil)
+		html, err := v.client.Get(ctx, v.page)
 		if err != nil {
 			return err
 		}
 		if w, err = parseWidget(html); err != nil {
 			return err
 		}
-		return withEarlier(ctx, v.client, v.r.base, &w)
+		return withEarlier(ctx, v.client, &w)
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", v.name, when, err)
@@ -258,27 +189,9 @@ func (v *visitor) closeTransport() {
 	t := v.cur
 	v.cur = nil
 	v.gen++
-	v.failWaiters()
 	v.mu.Unlock()
-	if t == nil {
-		return
-	}
-	t.markDown()
-	if t.conn != nil {
-		t.conn.Close()
-	}
-	if t.cancel != nil {
-		t.cancel()
-	}
-	t.wg.Wait()
-}
-
-// failWaiters tells every send waiting for an ack that none will come on
-// this transport; v.mu is held.
-func (v *visitor) failWaiters() {
-	for id, ch := range v.waiters {
-		close(ch)
-		delete(v.waiters, id)
+	if t != nil {
+		t.live.Abort()
 	}
 }
 
@@ -294,166 +207,76 @@ func (v *visitor) open(ctx context.Context, ws bool) error {
 			return err
 		}
 	}
-	if !ws {
-		v.r.stats.pollOpens.Add(1)
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		v.gen++
-		pctx, cancel := context.WithCancel(ctx)
-		t := &visitorTransport{gen: v.gen, cancel: cancel, down: make(chan struct{})}
-		v.cur = t
-		v.r.trace(v.name, "long-poll loop %d opens", t.gen)
-		t.wg.Add(1)
-		page := v.page
-		go func() {
-			defer t.wg.Done()
-			v.pollLoop(pctx, t, page)
-		}()
-		return nil
-	}
 	return retry(ctx, v.r, func() error {
-		u := "ws" + strings.TrimPrefix(v.r.base, "http") + "/chat/ws?page=" + url.QueryEscape(v.page)
-		d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, Jar: v.client.Jar}
-		conn, resp, err := d.DialContext(ctx, u, http.Header{"Origin": {v.r.base}})
-		if err != nil {
-			if resp != nil && resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests {
-				return fmt.Errorf("%s: open WebSocket: %d: %w", v.name, resp.StatusCode, errPermanent)
-			}
-			return err
-		}
-		v.r.stats.wsOpens.Add(1)
 		v.mu.Lock()
 		v.gen++
-		t := &visitorTransport{ws: true, gen: v.gen, conn: conn, down: make(chan struct{})}
-		v.cur = t
-		hello, _ := json.Marshal(clientFrame{Type: "hello", LastSeq: v.lastSeq})
-		v.r.trace(v.name, "WebSocket %d opens: %s", t.gen, hello)
+		t := &visitorTransport{ws: ws, gen: v.gen}
+		stream := chatclient.Stream{
+			Page: v.page,
+			CSRF: v.csrf,
+			LastSeq: func() int64 {
+				v.mu.Lock()
+				defer v.mu.Unlock()
+				return v.lastSeq
+			},
+			OnFrame: func(f chatclient.ServerFrame) bool { return v.apply(t, f) },
+		}
+		what := fmt.Sprintf("%s %d", t.kind(), t.gen)
+		v.r.trace(v.name, "%s opens from seq %d", what, v.lastSeq)
 		v.mu.Unlock()
-		t.wg.Add(1)
-		go func() {
-			defer t.wg.Done()
-			v.readSocket(t)
-		}()
-		_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if err := conn.WriteMessage(websocket.TextMessage, hello); err != nil {
-			v.closeTransport()
+		live, err := v.r.openLive(ctx, v.client, ws, v.name, what, stream)
+		if err != nil {
 			return err
 		}
+		t.live = live
+		v.mu.Lock()
+		v.cur = t
+		v.mu.Unlock()
 		return nil
 	})
 }
 
-// readSocket applies a WebSocket's frames until it ends.
-func (v *visitor) readSocket(t *visitorTransport) {
-	defer v.transportFailed(t)
-	for {
-		_, data, err := t.conn.ReadMessage()
-		if err != nil {
-			v.r.trace(v.name, "WebSocket %d ends: %v", t.gen, err)
-			return
-		}
-		var f serverFrame
-		if err := json.Unmarshal(data, &f); err != nil {
-			v.r.violate("protocol", "%s: undecodable frame %s: %v", v.name, firstBytes(string(data), 200), err)
-			return
-		}
-		v.apply(t, f)
-	}
-}
-
-// pollLoop long-polls from the last seq shown until closed; failed polls
-// are retried, as chat.js does.
-func (v *visitor) pollLoop(ctx context.Context, t *visitorTransport, page string) {
-	wait := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		v.mu.Lock()
-		if v.gen != t.gen || v.resync {
-			v.mu.Unlock()
-			return
-		}
-		after := v.lastSeq
-		v.mu.Unlock()
-		target := fmt.Sprintf("%s/chat/poll?after=%d&page=%s", v.r.base, after, url.QueryEscape(page))
-		body, err := do(ctx, v.client, http.MethodGet, target, nil, http.Header{"Origin": {v.r.base}})
-		var answer struct{ Frames []serverFrame }
-		if err == nil {
-			err = json.Unmarshal([]byte(body), &answer)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if errors.Is(err, errPermanent) {
-				v.r.violate("refused", "%s: poll refused: %v", v.name, err)
-				v.transportFailed(t)
-				return
-			}
-			v.r.trace(v.name, "poll after %d fails: %v", after, err)
-			v.r.stats.transportErrors.Add(1)
-			if sleep(ctx, wait) != nil {
-				return
-			}
-			wait = min(2*wait, time.Second)
-			continue
-		}
-		wait = 50 * time.Millisecond
-		for _, f := range answer.Frames {
-			v.apply(t, f)
-		}
-	}
-}
-
-// transportFailed marks t down and fails its waiting sends.
-func (v *visitor) transportFailed(t *visitorTransport) {
-	t.markDown()
-	v.mu.Lock()
-	if v.cur == t {
-		v.failWaiters()
-	}
-	v.mu.Unlock()
-}
-
 // apply takes one server frame of transport t, as chat.js does, and checks
 // the stream: each event is the one after the last seq shown.
-func (v *visitor) apply(t *visitorTransport, f serverFrame) {
+// It returns false when the client must re-render before it goes on.
+func (v *visitor) apply(t *visitorTransport, f chatclient.ServerFrame) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.gen != t.gen || v.resync {
-		return
+		return false
 	}
 	who := fmt.Sprintf("%s (%s) over %s", v.name, v.chatID[:8], t.kind())
 	switch f.Type {
 	case "resume":
 		v.r.trace(v.name, "%s %d: resume recovered=%v lastSeq=%d", t.kind(), t.gen, f.Recovered != nil && *f.Recovered, f.LastSeq)
-		if f.Recovered != nil && !*f.Recovered {
+		if f.Unrecovered() {
 			// The log cannot cover what the client is missing: re-render.
 			v.r.stats.resyncs.Add(1)
 			v.resync = true
-			t.markDown()
+			return false
 		}
 	case "event":
 		if f.Event == nil {
 			v.r.violate("protocol", "%s: an event frame without its event", who)
-			return
+			return true
 		}
 		seq := f.Event.Seq
 		v.r.trace(v.name, "%s %d: event %d %s %q (widget %v)", t.kind(), t.gen, seq, f.Event.Kind, f.Event.Text, f.Widget != "")
 		switch {
 		case seq <= v.lastSeq:
 			v.r.violate("duplicate", "%s: event %d (%s %q) delivered again; the client has up to %d", who, seq, f.Event.Kind, f.Event.Text, v.lastSeq)
-			return
+			return true
 		case seq > v.lastSeq+1:
 			v.r.violate("gap", "%s: event %d (%s %q) arrived after %d", who, seq, f.Event.Kind, f.Event.Text, v.lastSeq)
 			v.resync = true
-			t.markDown()
-			return
+			return false
 		}
 		switch {
 		case f.Widget != "":
 			w, err := parseWidget(f.Widget)
 			if err != nil {
 				v.r.violate("protocol", "%s: event %d: %v", who, seq, err)
-				return
+				return true
 			}
 			// A long chat's widget holds its latest lines; the older ones
 			// the client had stay, as a browser fetches them back on demand.
@@ -474,18 +297,13 @@ func (v *visitor) apply(t *visitorTransport, f serverFrame) {
 		}
 		v.lastSeq = seq
 	case "ack", "error":
+		// An answer to no send waiting for it.
 		v.r.trace(v.name, "%s %d: %s %s seq %d %+v", t.kind(), t.gen, f.Type, f.ClientID, f.Seq, f.Error)
-		if ch, ok := v.waiters[f.ClientID]; ok {
-			res := sendResult{seq: f.Seq}
-			if f.Error != nil {
-				res = sendResult{code: f.Error.Code}
-			}
-			ch <- res
-			delete(v.waiters, f.ClientID)
-		} else if f.Type == "error" && f.ClientID == "" {
+		if f.Type == "error" && f.ClientID == "" {
 			v.r.violate("protocol", "%s: error frame %+v", who, f.Error)
 		}
 	}
+	return true
 }
 
 // flush sends the pending messages in order, each until acknowledged or
@@ -497,7 +315,7 @@ func (v *visitor) flush(ctx context.Context, ws bool, tries int) error {
 		acked := false
 		for try := 0; try < tries && !acked; try++ {
 			v.mu.Lock()
-			down := v.cur == nil || v.cur.isDown() || v.resync
+			down := v.cur == nil || v.cur.live.IsDown() || v.resync
 			v.mu.Unlock()
 			if down {
 				v.r.stats.reconnects.Add(1)
@@ -508,25 +326,25 @@ func (v *visitor) flush(ctx context.Context, ws bool, tries int) error {
 			m.attempts++
 			v.r.stats.attempts.Add(1)
 			res, err := v.send(ctx, m)
-			v.r.trace(v.name, "send %s (try %d): seq %d, code %d, err %v", m.clientID, m.attempts, res.seq, res.code, err)
+			v.r.trace(v.name, "send %s (try %d): seq %d, code %d, err %v", m.clientID, m.attempts, res.Seq, res.Code(), err)
 			switch {
 			case ctx.Err() != nil:
 				return ctx.Err()
 			case err != nil:
 				v.r.stats.transportErrors.Add(1)
-				if errors.Is(err, errPermanent) {
+				if errors.Is(err, chatclient.ErrPermanent) {
 					return fmt.Errorf("%s: send %s: %w", v.name, m.clientID, err)
 				}
-			case res.code == 105: // rate_limited: people pause too
+			case res.Code() == 105: // rate_limited: people pause too
 				v.r.stats.rateLimited.Add(1)
-				if err := sleep(ctx, 400*time.Millisecond); err != nil {
+				if err := chatclient.Sleep(ctx, 400*time.Millisecond); err != nil {
 					return err
 				}
-			case res.code != 0:
-				v.r.violate("refused", "%s: message %s refused with code %d", v.name, m.clientID, res.code)
-				return fmt.Errorf("%s: message %s refused with code %d", v.name, m.clientID, res.code)
+			case res.Code() != 0:
+				v.r.violate("refused", "%s: message %s refused with code %d", v.name, m.clientID, res.Code())
+				return fmt.Errorf("%s: message %s refused with code %d", v.name, m.clientID, res.Code())
 			default:
-				v.r.ledger.acked(v.r, m, res.seq)
+				v.r.ledger.acked(v.r, m, res.Seq)
 				acked = true
 			}
 		}
@@ -539,60 +357,19 @@ func (v *visitor) flush(ctx context.Context, ws bool, tries int) error {
 }
 
 // send sends m once over the current transport and waits for its answer.
-func (v *visitor) send(ctx context.Context, m *message) (sendResult, error) {
-	frame, _ := json.Marshal(clientFrame{Type: "message", ClientID: m.clientID, Text: m.text})
+func (v *visitor) send(ctx context.Context, m *message) (chatclient.ServerFrame, error) {
 	v.mu.Lock()
 	t := v.cur
-	if t == nil || t.isDown() {
-		v.mu.Unlock()
-		return sendResult{}, errTransportDown
-	}
-	if !t.ws {
-		csrf := v.csrf
-		v.mu.Unlock()
-		h := http.Header{"Origin": {v.r.base}, "X-Parley-Csrf": {csrf}, "Content-Type": {"application/json"}}
-		body, err := do(ctx, v.client, http.MethodPost, v.r.base+"/chat/frames", bytes.NewReader(frame), h)
-		if err != nil {
-			return sendResult{}, err
-		}
-		var answer struct{ Frames []serverFrame }
-		if err := json.Unmarshal([]byte(body), &answer); err != nil {
-			return sendResult{}, err
-		}
-		for _, f := range answer.Frames {
-			if f.ClientID != m.clientID {
-				continue
-			}
-			if f.Error != nil {
-				return sendResult{code: f.Error.Code}, nil
-			}
-			return sendResult{seq: f.Seq}, nil
-		}
-		return sendResult{}, fmt.Errorf("%s: no answer to %s in %s: %w", v.name, m.clientID, firstBytes(body, 200), errPermanent)
-	}
-	ch := make(chan sendResult, 1)
-	v.waiters[m.clientID] = ch
 	v.mu.Unlock()
-	_ = t.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := t.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
-		return sendResult{}, err
+	if t == nil {
+		return chatclient.ServerFrame{}, chatclient.ErrDown
 	}
-	timer := time.NewTimer(ackWait)
-	defer timer.Stop()
-	select {
-	case res, ok := <-ch:
-		if !ok {
-			return sendResult{}, errTransportDown
-		}
-		return res, nil
-	case <-timer.C:
-		v.mu.Lock()
-		delete(v.waiters, m.clientID)
-		v.mu.Unlock()
-		return sendResult{}, errTransportDown
-	case <-ctx.Done():
-		return sendResult{}, ctx.Err()
+	res, err := t.live.Send(ctx, chatclient.ClientFrame{Type: chatclient.TypeMessage, ClientID: m.clientID, Text: m.text}, ackWait)
+	if err != nil {
+		return res, fmt.Errorf("%s: send %s over %s: %w", v.name, m.clientID, t.kind(), err)
 	}
+	v.r.trace(v.name, "%s %d: %s %s seq %d %+v", t.kind(), t.gen, res.Type, res.ClientID, res.Seq, res.Error)
+	return res, nil
 }
 
 // snapshot is what the visitor shows now.
@@ -600,15 +377,4 @@ func (v *visitor) snapshot() (lines []line, lastSeq int64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return append([]line(nil), v.lines...), v.lastSeq
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
