@@ -38,8 +38,8 @@ type siteSetup struct {
 	restoreOptions string
 	// webSocket is "" to let WebSockets through (they are still counted),
 	// "block" to make every WebSocket fail to connect, as a proxy that
-	// refuses upgrades does, or "first" to make only the first one fail, as
-	// a server restarting does.
+	// refuses upgrades does, "first" to make only the first one fail, as
+	// a server restarting does, or "twice" for the first two.
 	webSocket string
 	// prelude is JavaScript run first in every document, before the chat
 	// script, for a test's own helpers (a custom transport, counters).
@@ -57,7 +57,8 @@ const siteScript = `(() => {
   const mode = %q;
   function Socket(url, protocols) {
     e2e.sockets.push(String(url));
-    const blocked = mode === "block" || (mode === "first" && e2e.sockets.length === 1);
+    const blocked = mode === "block" || (mode === "first" && e2e.sockets.length === 1) ||
+      (mode === "twice" && e2e.sockets.length <= 2);
     // A handshake the server refuses: the socket fails without opening.
     const socket = blocked ? new RealSocket(location.origin.replace(/^http/, "ws") + "/e2e-no-websocket-here")
       : new RealSocket(url, protocols);
