@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -19,14 +18,6 @@ const (
 
 var errNoAgentSession = errors.New("no agent session")
 
-// agentSessions keeps who is signed in where: in the store, so that a
-// sign-out holds on every instance and across restarts.
-type agentSessions interface {
-	StartAgentSession(ctx context.Context, agent string, ttl time.Duration) (string, error)
-	AgentOfSession(ctx context.Context, token string) (string, error)
-	EndAgentSession(ctx context.Context, token string) error
-}
-
 // agentJar carries the agent's session token in its own gorilla/sessions
 // cookie: signed and encrypted with keys derived from the same secrets as
 // the visitor's restore cookie but for another purpose, so that neither
@@ -35,13 +26,15 @@ type agentSessions interface {
 // cookie, which browsers take only for the whole host). The session itself is in the
 // store, so that a sign-out voids the cookie wherever it was copied.
 type agentJar struct {
-	store    *sessions.CookieStore
-	name     string
-	viaTLS   func(*http.Request) bool
-	sessions agentSessions
+	store  *sessions.CookieStore
+	name   string
+	viaTLS func(*http.Request) bool
+	// sessions keeps who is signed in where: in the store, so that a
+	// sign-out holds on every instance and across restarts.
+	sessions *chatstate.Service
 }
 
-func newAgentJar(secrets [][]byte, name string, viaTLS func(*http.Request) bool, s agentSessions) *agentJar {
+func newAgentJar(secrets [][]byte, name string, viaTLS func(*http.Request) bool, s *chatstate.Service) *agentJar {
 	store := newCookieStore(secrets, "parley agent session", agentSessionMaxAge, "/agent", http.SameSiteStrictMode)
 	return &agentJar{store: store, name: name, viaTLS: viaTLS, sessions: s}
 }

@@ -24,19 +24,6 @@ const (
 	typingShownFor = 6 * time.Second
 )
 
-// agentChats is what the console asks of chatstate.
-type agentChats interface {
-	Chat(ctx context.Context, id string) (chatstate.Chat, error)
-	Transcript(ctx context.Context, id string) ([]chatstate.Event, error)
-	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]chatstate.Event, error)
-	ListChats(ctx context.Context, filter chatstate.ChatFilter) ([]chatstate.Chat, error)
-	Accept(ctx context.Context, id string, agent chatstate.Party) (chatstate.Chat, error)
-	Release(ctx context.Context, id string, agent chatstate.Party) error
-	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
-	Typing(ctx context.Context, id string, from chatstate.Party) error
-	End(ctx context.Context, id string, by chatstate.Party, reason string) (chatstate.Chat, error)
-}
-
 // queueView lists the waiting chats, longest waiting first, as of now.
 func (a *agentConsole) queueView(ctx context.Context, csrf string) (views.AgentQueue, error) {
 	return a.queueViewAfter(ctx, csrf, time.Now())

@@ -23,35 +23,6 @@ import (
 	"github.com/parley/parley/views"
 )
 
-// visitorChats is what the visitor widget asks of chatstate.
-type visitorChats interface {
-	Start(ctx context.Context, p chatstate.StartParams) (chatstate.Chat, string, error)
-	Restore(ctx context.Context, token string) (chatstate.Chat, error)
-	RestoreUser(ctx context.Context, userID string) (chatstate.Chat, error)
-	Claim(ctx context.Context, id, userID string) (chatstate.Chat, error)
-	Chat(ctx context.Context, id string) (chatstate.Chat, error)
-	RecentLines(ctx context.Context, id string, upTo int64, lines int) ([]chatstate.Event, bool, error)
-	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]chatstate.Event, error)
-	SaveDraft(ctx context.Context, id string, draft chatstate.Registration) (chatstate.Chat, error)
-	Register(ctx context.Context, id string, r chatstate.Registration) (chatstate.Chat, error)
-	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
-	Visit(ctx context.Context, id, page string) (chatstate.Chat, error)
-	Seen(ctx context.Context, id string) error
-	End(ctx context.Context, id string, by chatstate.Party, reason string) (chatstate.Chat, error)
-	MarkEndSeen(ctx context.Context, id string) error
-}
-
-// liveChats is what the live transports ask of chatstate.
-type liveChats interface {
-	Chat(ctx context.Context, id string) (chatstate.Chat, error)
-	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]chatstate.Event, error)
-	Typing(ctx context.Context, id string, from chatstate.Party) error
-	Connected(c chatstate.Chat) (disconnected func())
-	Hub() *chatstate.Hub
-	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
-	End(ctx context.Context, id string, by chatstate.Party, reason string) (chatstate.Chat, error)
-}
-
 // agentAccounts checks who may sign in to the agent console.
 type agentAccounts interface {
 	Authenticate(name, password string) bool
@@ -149,8 +120,8 @@ type HealthCheck struct {
 	Check func(context.Context) error
 }
 
-// Handler is Parley's HTTP surface, in three parts over small interfaces
-// of chatstate: the visitor widget (its page component and forms), the live
+// Handler is Parley's HTTP surface, in three parts over chatstate's
+// service: the visitor widget (its page component and forms), the live
 // transports (WebSocket and long-poll), and the agent console.
 type Handler struct {
 	surface    *surface
@@ -164,7 +135,7 @@ type Handler struct {
 // visitorWidget renders the widget and answers its forms.
 type visitorWidget struct {
 	*surface
-	chats        visitorChats
+	chats        *chatstate.Service
 	jar          *tokenJar
 	identify     IdentifyVisitor
 	startLimit   *rateLimiter
@@ -180,7 +151,7 @@ type visitorWidget struct {
 // feed, over WebSockets and long-polls.
 type liveTransports struct {
 	*surface
-	chats          liveChats
+	chats          *chatstate.Service
 	visitors       *visitorWidget
 	allowedOrigins map[string]struct{}
 	closing        <-chan struct{}
@@ -197,7 +168,7 @@ type liveTransports struct {
 // agentConsole is where agents sign in, take chats and answer them.
 type agentConsole struct {
 	*surface
-	chats          agentChats
+	chats          *chatstate.Service
 	transports     *liveTransports
 	accounts       agentAccounts
 	jar            *agentJar

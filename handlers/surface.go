@@ -21,8 +21,9 @@ import (
 // routes are mounted, the strings, the cookies' names, the logger, and the
 // token of Parley's forms.
 type surface struct {
-	log      *slog.Logger
-	catalogs catalogSource
+	log *slog.Logger
+	// catalogs pick the strings a visitor sees.
+	catalogs *localization.Catalogs
 	cookies  CookieNames
 	// paths are where Mount put the routes, as the browser sees them.
 	paths views.Paths
@@ -114,13 +115,6 @@ func (s *surface) owns(c echo.Context) bool {
 		}
 	}
 	return false
-}
-
-// catalogSource picks the strings a visitor sees.
-type catalogSource interface {
-	Negotiate(option, acceptLanguage string) (*localization.Catalog, error)
-	Resolve(option string) (*localization.Catalog, error)
-	Default() *localization.Catalog
 }
 
 // viewer is what rendering needs to know of the person looking, taken once
