@@ -11,6 +11,7 @@ import (
 
 	"github.com/parley/parley/agents"
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/views"
 )
 
@@ -44,10 +45,10 @@ func (a *agentConsole) requireAgent(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if err != nil || !a.accounts.Exists(name) {
 			r := c.Request()
-			if r.Method == http.MethodGet && !isPartial(c) && !wantsJSON(c) && r.Header.Get("Upgrade") == "" {
-				return c.Redirect(http.StatusSeeOther, a.paths.ConsoleURL("/login"))
+			if r.Method == http.MethodGet && !web.IsPartial(c) && !web.WantsJSON(c) && r.Header.Get("Upgrade") == "" {
+				return c.Redirect(http.StatusSeeOther, a.Paths.ConsoleURL("/login"))
 			}
-			return errAgentAuth()
+			return web.ErrAgentAuth()
 		}
 		c.Set(agentContextKey, chatstate.AgentParty(name, a.accounts.DisplayName(name)))
 		return next(c)
@@ -68,9 +69,9 @@ func agentParty(c echo.Context) chatstate.Party {
 // loginPage shows the sign-in form, or the console to a signed-in agent.
 func (a *agentConsole) loginPage(c echo.Context) error {
 	if name, err := a.jar.Agent(c.Request()); err == nil && a.accounts.Exists(name) {
-		return c.Redirect(http.StatusSeeOther, a.paths.Console)
+		return c.Redirect(http.StatusSeeOther, a.Paths.Console)
 	}
-	return a.render(c, http.StatusOK, views.AgentLoginPage(views.AgentLogin{CSRF: a.csrfToken(c)}))
+	return a.Render(c, http.StatusOK, views.AgentLoginPage(views.AgentLogin{CSRF: a.CSRFToken(c)}))
 }
 
 // login checks a name and password. Attempts are limited per address and
@@ -79,10 +80,10 @@ func (a *agentConsole) loginPage(c echo.Context) error {
 func (a *agentConsole) login(c echo.Context) error {
 	var f loginForm
 	if err := c.Bind(&f); err != nil {
-		return errInvalidOptions()
+		return web.ErrInvalidOptions()
 	}
 	name := strings.TrimSpace(f.Name)
-	view := views.AgentLogin{CSRF: a.csrfToken(c), Name: name}
+	view := views.AgentLogin{CSRF: a.CSRFToken(c), Name: name}
 	nameKey := strings.ToLower(name)
 	if len(nameKey) > agents.MaxNameBytes {
 		nameKey = nameKey[:agents.MaxNameBytes]
@@ -91,24 +92,24 @@ func (a *agentConsole) login(c echo.Context) error {
 	// name's; once a name is being guessed at, each address may fail only
 	// a few times more for it. Guessers are held up, but not the agent: a
 	// right password from an address that has not been guessing gets in.
-	ip := a.clientIP(c.Request())
+	ip := a.ClientIP(c.Request())
 	pairKey := nameKey + "\x00" + ip
 	underAttack := !a.loginNameLimit.Ready(nameKey)
 	if !a.loginIPLimit.Allow(ip) || underAttack && !a.loginPairLimit.Ready(pairKey) {
 		view.Error = "Too many sign-in attempts. Please wait a few minutes and try again."
-		return a.render(c, http.StatusTooManyRequests, views.AgentLoginPage(view))
+		return a.Render(c, http.StatusTooManyRequests, views.AgentLoginPage(view))
 	}
 	if !a.accounts.Authenticate(name, f.Password) {
 		a.loginNameLimit.Allow(nameKey)
 		a.loginPairLimit.Allow(pairKey)
 		view.Error = "Wrong name or password."
-		return a.render(c, http.StatusUnauthorized, views.AgentLoginPage(view))
+		return a.Render(c, http.StatusUnauthorized, views.AgentLoginPage(view))
 	}
 	if err := a.jar.SignIn(c.Response(), c.Request(), name); err != nil {
 		return err
 	}
-	a.log.InfoContext(c.Request().Context(), "agent signed in", "agent", name)
-	return c.Redirect(http.StatusSeeOther, a.paths.Console)
+	a.Log.InfoContext(c.Request().Context(), "agent signed in", "agent", name)
+	return c.Redirect(http.StatusSeeOther, a.Paths.Console)
 }
 
 // logout ends the agent's session.
@@ -116,7 +117,7 @@ func (a *agentConsole) logout(c echo.Context) error {
 	if err := a.jar.SignOut(c.Response(), c.Request()); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, a.paths.ConsoleURL("/login"))
+	return c.Redirect(http.StatusSeeOther, a.Paths.ConsoleURL("/login"))
 }
 
 // console serves the console with no chat on screen.
@@ -134,9 +135,9 @@ func (a *agentConsole) consoleChat(c echo.Context) error {
 	}
 	if chat.AgentName != agentOf(c) || chat.Phase == chatstate.PhaseQueued || chat.Phase == chatstate.PhaseRegistration {
 		if chat.Phase == chatstate.PhaseQueued {
-			return c.Redirect(http.StatusSeeOther, a.paths.Console)
+			return c.Redirect(http.StatusSeeOther, a.Paths.Console)
 		}
-		return errNotYourChat()
+		return web.ErrNotYourChat()
 	}
 	return a.renderConsole(c, http.StatusOK, id, "", nil)
 }
@@ -146,7 +147,7 @@ func (a *agentConsole) consoleChat(c echo.Context) error {
 // refused reply keeps its draft and says why).
 func (a *agentConsole) renderConsole(c echo.Context, status int, shown, alert string, edit func(*views.AgentChat)) error {
 	ctx := c.Request().Context()
-	agent, csrf := agentOf(c), a.csrfToken(c)
+	agent, csrf := agentOf(c), a.CSRFToken(c)
 	queue, err := a.queueView(ctx, csrf)
 	if err != nil {
 		return err
@@ -185,7 +186,7 @@ func (a *agentConsole) renderConsole(c echo.Context, status int, shown, alert st
 		}
 		v.Chats = append(v.Chats, cv)
 	}
-	return a.render(c, status, views.AgentConsolePage(v))
+	return a.Render(c, status, views.AgentConsolePage(v))
 }
 
 // accept takes a waiting chat. When two agents accept at once, chatstate
@@ -203,39 +204,39 @@ func (a *agentConsole) accept(c echo.Context) error {
 	if err != nil {
 		return a.refuseInQueue(c, err)
 	}
-	a.log.InfoContext(ctx, "chat accepted", "chat", id, "agent", agent)
-	if !isPartial(c) {
-		return c.Redirect(http.StatusSeeOther, a.paths.ConsoleURL("/chats/"+id))
+	a.Log.InfoContext(ctx, "chat accepted", "chat", id, "agent", agent)
+	if !web.IsPartial(c) {
+		return c.Redirect(http.StatusSeeOther, a.Paths.ConsoleURL("/chats/"+id))
 	}
-	queue, err := a.queueView(ctx, a.csrfToken(c))
+	queue, err := a.queueView(ctx, a.CSRFToken(c))
 	if err != nil {
 		return err
 	}
-	cv, err := a.chatView(ctx, chat, a.csrfToken(c))
+	cv, err := a.chatView(ctx, chat, a.CSRFToken(c))
 	if err != nil {
 		return err
 	}
 	cv.Shown = true
 	c.Response().Header().Set(showHeader, id)
-	return a.render(c, http.StatusOK, templ.Join(views.AgentAlert(""), views.AgentQueueList(queue), views.AgentNavItem(cv), views.AgentPane(cv)))
+	return a.Render(c, http.StatusOK, templ.Join(views.AgentAlert(""), views.AgentQueueList(queue), views.AgentNavItem(cv), views.AgentPane(cv)))
 }
 
 // refuseInQueue answers a refused accept: the reason in the console's alert
 // line and the queue as it is now, without the chat that was taken.
 func (a *agentConsole) refuseInQueue(c echo.Context, err error) error {
-	apiErr := apiErrorOf(err)
-	if apiErr.Code == errServer().Code {
+	apiErr := web.APIErrorOf(err)
+	if apiErr.Code == web.ErrServer().Code {
 		return err
 	}
 	line := agentErrorLine(err)
-	if !isPartial(c) {
+	if !web.IsPartial(c) {
 		return a.renderConsole(c, apiErr.Status, "", line, nil)
 	}
-	queue, qerr := a.queueView(c.Request().Context(), a.csrfToken(c))
+	queue, qerr := a.queueView(c.Request().Context(), a.CSRFToken(c))
 	if qerr != nil {
 		return qerr
 	}
-	return a.render(c, apiErr.Status, templ.Join(views.AgentAlert(line), views.AgentQueueList(queue)))
+	return a.Render(c, apiErr.Status, templ.Join(views.AgentAlert(line), views.AgentQueueList(queue)))
 }
 
 // heldChat is the chat a reply, typing, end or release acts on: one the
@@ -246,7 +247,7 @@ func (a *agentConsole) heldChat(c echo.Context) (chatstate.Chat, error) {
 		return chatstate.Chat{}, err
 	}
 	if chat.AgentName != agentOf(c) {
-		return chatstate.Chat{}, errNotYourChat()
+		return chatstate.Chat{}, web.ErrNotYourChat()
 	}
 	return chat, nil
 }
@@ -256,38 +257,38 @@ func (a *agentConsole) heldChat(c echo.Context) (chatstate.Chat, error) {
 func (a *agentConsole) agentSend(c echo.Context) error {
 	var f agentMessageForm
 	if err := c.Bind(&f); err != nil {
-		return errInvalidOptions()
+		return web.ErrInvalidOptions()
 	}
 	ctx := c.Request().Context()
 	id := c.Param("id")
 	var ev chatstate.Event
 	var err error
 	if !a.messageLimit.Allow("agent:" + agentOf(c)) {
-		err = errRateLimited()
+		err = web.ErrRateLimited()
 	} else {
 		ev, err = a.chats.SendMessage(ctx, id, agentParty(c), f.ClientID, f.Text)
 	}
 	if err != nil {
-		apiErr := apiErrorOf(err)
-		if apiErr.Code == errServer().Code {
+		apiErr := web.APIErrorOf(err)
+		if apiErr.Code == web.ErrServer().Code {
 			return err
 		}
 		line := agentErrorLine(err)
-		if isPartial(c) {
-			return a.render(c, apiErr.Status, views.AgentPaneError(id, line))
+		if web.IsPartial(c) {
+			return a.Render(c, apiErr.Status, views.AgentPaneError(id, line))
 		}
-		if apiErr.Code == errNotYourChat().Code || apiErr.Code == errNoChat().Code {
+		if apiErr.Code == web.ErrNotYourChat().Code || apiErr.Code == web.ErrNoChat().Code {
 			return a.renderConsole(c, apiErr.Status, "", line, nil)
 		}
 		return a.renderConsole(c, apiErr.Status, id, "", func(v *views.AgentChat) {
 			v.Draft, v.ClientID, v.Error = f.Text, f.ClientID, line
 		})
 	}
-	if !isPartial(c) {
-		return c.Redirect(http.StatusSeeOther, a.paths.ConsoleURL("/chats/"+id))
+	if !web.IsPartial(c) {
+		return c.Redirect(http.StatusSeeOther, a.Paths.ConsoleURL("/chats/"+id))
 	}
 	line, _ := agentLine(ev)
-	return a.render(c, http.StatusOK, templ.Join(views.AgentPaneError(id, ""), views.AgentLineItem(line)))
+	return a.Render(c, http.StatusOK, templ.Join(views.AgentPaneError(id, ""), views.AgentLineItem(line)))
 }
 
 // agentTyping tells the visitor that the agent is typing.
@@ -312,16 +313,16 @@ func (a *agentConsole) agentEnd(c echo.Context) error {
 	if err != nil {
 		return a.refusePane(c, err)
 	}
-	if !isPartial(c) {
-		return c.Redirect(http.StatusSeeOther, a.paths.ConsoleURL("/chats/"+chat.ID))
+	if !web.IsPartial(c) {
+		return c.Redirect(http.StatusSeeOther, a.Paths.ConsoleURL("/chats/"+chat.ID))
 	}
-	cv, err := a.chatView(c.Request().Context(), ended, a.csrfToken(c))
+	cv, err := a.chatView(c.Request().Context(), ended, a.CSRFToken(c))
 	if err != nil {
 		return err
 	}
 	cv.Shown = true
 	c.Response().Header().Set(showHeader, chat.ID)
-	return a.render(c, http.StatusOK, templ.Join(views.AgentNavItem(cv), views.AgentPane(cv)))
+	return a.Render(c, http.StatusOK, templ.Join(views.AgentNavItem(cv), views.AgentPane(cv)))
 }
 
 // agentRelease puts the chat back in the queue for another agent.
@@ -333,26 +334,26 @@ func (a *agentConsole) agentRelease(c echo.Context) error {
 	if err != nil {
 		return a.refusePane(c, err)
 	}
-	if !isPartial(c) {
-		return c.Redirect(http.StatusSeeOther, a.paths.Console)
+	if !web.IsPartial(c) {
+		return c.Redirect(http.StatusSeeOther, a.Paths.Console)
 	}
-	queue, err := a.queueView(c.Request().Context(), a.csrfToken(c))
+	queue, err := a.queueView(c.Request().Context(), a.CSRFToken(c))
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set(showHeader, "")
-	return a.render(c, http.StatusOK, templ.Join(views.AgentNavRemove(chat.ID), views.AgentPaneRemove(chat.ID), views.AgentQueueList(queue)))
+	return a.Render(c, http.StatusOK, templ.Join(views.AgentNavRemove(chat.ID), views.AgentPaneRemove(chat.ID), views.AgentQueueList(queue)))
 }
 
 // refusePane answers a refused end or release in the chat's error line.
 func (a *agentConsole) refusePane(c echo.Context, err error) error {
-	apiErr := apiErrorOf(err)
-	if apiErr.Code == errServer().Code {
+	apiErr := web.APIErrorOf(err)
+	if apiErr.Code == web.ErrServer().Code {
 		return err
 	}
 	line := agentErrorLine(err)
-	if isPartial(c) {
-		return a.render(c, apiErr.Status, views.AgentPaneError(c.Param("id"), line))
+	if web.IsPartial(c) {
+		return a.Render(c, apiErr.Status, views.AgentPaneError(c.Param("id"), line))
 	}
 	return a.renderConsole(c, apiErr.Status, "", line, nil)
 }
@@ -369,7 +370,7 @@ func (a *agentConsole) history(c echo.Context) error {
 		return err
 	}
 	openID := c.Param("id")
-	v := views.AgentHistory{Shell: views.AgentShell{Agent: agentOf(c), CSRF: a.csrfToken(c), Section: "history"}, Query: query}
+	v := views.AgentHistory{Shell: views.AgentShell{Agent: agentOf(c), CSRF: a.CSRFToken(c), Section: "history"}, Query: query}
 	for _, chat := range chats {
 		if chat.Visitor.Email == "" {
 			continue // ended before registering: nothing was said
@@ -385,14 +386,14 @@ func (a *agentConsole) history(c echo.Context) error {
 			return err
 		}
 		if chat.Phase != chatstate.PhaseEnded {
-			return errNoChat()
+			return web.ErrNoChat()
 		}
-		cv, err := a.chatView(ctx, chat, a.csrfToken(c))
+		cv, err := a.chatView(ctx, chat, a.CSRFToken(c))
 		if err != nil {
 			return err
 		}
 		cv.Shown, cv.ReadOnly = true, true
 		v.Open = &cv
 	}
-	return a.render(c, http.StatusOK, views.AgentHistoryPage(v))
+	return a.Render(c, http.StatusOK, views.AgentHistoryPage(v))
 }

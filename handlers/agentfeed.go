@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/views"
 )
 
@@ -92,23 +93,23 @@ func (f *agentFeed) show(id string, seq int64) {
 // newAgentFeed builds the feed of the signed-in agent from what the console
 // says it shows; only the console's own pages may open it.
 func (a *agentConsole) newAgentFeed(c echo.Context) (*agentFeed, error) {
-	if !a.sameOrigin(c.Request()) {
-		return nil, errOriginNotAllowed()
+	if !a.SameOrigin(c.Request()) {
+		return nil, web.ErrOriginNotAllowed()
 	}
-	f := &agentFeed{console: a, agent: agentOf(c), csrf: a.csrfToken(c), queue: c.QueryParam("queue"), chats: map[string]int64{}, names: map[string]string{}}
+	f := &agentFeed{console: a, agent: agentOf(c), csrf: a.CSRFToken(c), queue: c.QueryParam("queue"), chats: map[string]int64{}, names: map[string]string{}}
 	raw := c.QueryParam("chats")
 	if raw == "" {
 		return f, nil
 	}
 	parts := strings.Split(raw, ",")
 	if len(parts) > maxShownChats {
-		return nil, errInvalidOptions()
+		return nil, web.ErrInvalidOptions()
 	}
 	for _, part := range parts {
 		id, seqText, ok := strings.Cut(part, ".")
 		seq, err := strconv.ParseInt(seqText, 10, 64)
 		if !ok || err != nil || seq < 0 || !validChatID(id) {
-			return nil, errInvalidOptions()
+			return nil, web.ErrInvalidOptions()
 		}
 		f.show(id, seq)
 	}
@@ -203,7 +204,7 @@ func (f *agentFeed) resume(ctx context.Context, _ int64) ([]serverFrame, error) 
 	}
 	frames := []serverFrame{resumeFrame(true, 0)}
 	if len(parts) > 0 {
-		html, err := f.console.renderString(ctx, templ.Join(parts...))
+		html, err := f.console.RenderString(ctx, templ.Join(parts...))
 		if err != nil {
 			return nil, err
 		}
@@ -269,7 +270,7 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverF
 	if len(parts) == 0 {
 		return serverFrame{}, false, nil
 	}
-	html, err := f.console.renderString(ctx, templ.Join(parts...))
+	html, err := f.console.RenderString(ctx, templ.Join(parts...))
 	if err != nil {
 		return serverFrame{}, false, err
 	}
@@ -374,13 +375,13 @@ func (f *agentFeed) handleFrame(ctx context.Context, frame clientFrame) []server
 	case framePing, frameHello:
 		return nil
 	}
-	return []serverFrame{f.errorFrame(ctx, frame.ClientID, errInvalidOptions())}
+	return []serverFrame{f.errorFrame(ctx, frame.ClientID, web.ErrInvalidOptions())}
 }
 
 func (f *agentFeed) errorFrame(ctx context.Context, clientID string, err error) serverFrame {
-	apiErr := apiErrorOf(err)
-	if apiErr.Code == errServer().Code {
-		f.console.log.ErrorContext(ctx, "agent transport frame", "agent", f.agent, "err", err)
+	apiErr := web.APIErrorOf(err)
+	if apiErr.Code == web.ErrServer().Code {
+		f.console.Log.ErrorContext(ctx, "agent transport frame", "agent", f.agent, "err", err)
 	}
 	return serverFrame{Type: frameError, ClientID: clientID, Error: apiErr, Message: agentErrorLine(err)}
 }
@@ -391,7 +392,7 @@ func (a *agentConsole) agentWebsocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := a.transports.limits.acquire("", a.clientIP(c.Request()), false)
+	release, err := a.transports.limits.acquire("", a.ClientIP(c.Request()), false)
 	if err != nil {
 		return err
 	}
@@ -404,7 +405,7 @@ func (a *agentConsole) agentPoll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := a.transports.limits.acquire("", a.clientIP(c.Request()), true)
+	release, err := a.transports.limits.acquire("", a.ClientIP(c.Request()), true)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/web"
 )
 
 const (
@@ -35,7 +36,7 @@ type agentJar struct {
 }
 
 func newAgentJar(secrets [][]byte, name string, viaTLS func(*http.Request) bool, s *chatstate.Service) *agentJar {
-	store := newCookieStore(secrets, "parley agent session", agentSessionMaxAge, "/agent", http.SameSiteStrictMode)
+	store := web.NewCookieStore(secrets, "parley agent session", agentSessionMaxAge, "/agent", http.SameSiteStrictMode)
 	return &agentJar{store: store, name: name, viaTLS: viaTLS, sessions: s}
 }
 
@@ -45,7 +46,7 @@ func (j *agentJar) setPath(path string) { j.store.Options.Path = path }
 
 // token is the session token of r's cookie, or "".
 func (j *agentJar) token(r *http.Request) string {
-	values, _, err := readCookie(j.store, r, j.name, j.viaTLS(r))
+	values, _, err := web.ReadCookie(j.store, r, j.name, j.viaTLS(r))
 	if err != nil {
 		return ""
 	}
@@ -70,7 +71,7 @@ func (j *agentJar) SignIn(w http.ResponseWriter, r *http.Request, name string) e
 	if err != nil {
 		return err
 	}
-	return saveCookie(j.store, w, r, j.name, map[any]any{agentTokenKey: token}, j.viaTLS(r))
+	return web.SaveCookie(j.store, w, r, j.name, map[any]any{agentTokenKey: token}, j.viaTLS(r))
 }
 
 // SignOut ends the session and deletes the cookie.
@@ -78,6 +79,6 @@ func (j *agentJar) SignOut(w http.ResponseWriter, r *http.Request) error {
 	if err := j.sessions.EndAgentSession(r.Context(), j.token(r)); err != nil {
 		return err
 	}
-	expireCookie(j.store, w, j.name, j.viaTLS(r))
+	web.ExpireCookie(j.store, w, j.name, j.viaTLS(r))
 	return nil
 }

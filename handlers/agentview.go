@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/views"
 )
 
@@ -236,7 +237,7 @@ func visitorName(c chatstate.Chat) string {
 // agentErrorLine is what the console says of a refused action. Agents read
 // the console in English; the visitor's localized strings are not theirs.
 func agentErrorLine(err error) string {
-	switch apiErrorOf(err).Name {
+	switch web.APIErrorOf(err).Name {
 	case "already_accepted":
 		return "Another agent has already accepted this chat."
 	case "not_your_chat":

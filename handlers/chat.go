@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/views"
 )
 
@@ -38,7 +39,7 @@ func (f registrationForm) registration() (chatstate.Registration, error) {
 	r := chatstate.Registration{FirstName: f.FirstName, LastName: f.LastName, Email: f.Email, Subject: f.Subject}
 	if f.UserData != "" {
 		if err := json.Unmarshal([]byte(f.UserData), &r.UserData); err != nil {
-			return chatstate.Registration{}, errInvalidOptions()
+			return chatstate.Registration{}, web.ErrInvalidOptions()
 		}
 	}
 	return r, nil
@@ -57,28 +58,28 @@ type messageForm struct {
 func (vw *visitorWidget) startChat(c echo.Context) error {
 	var f startForm
 	if err := c.Bind(&f); err != nil {
-		return errInvalidOptions()
+		return web.ErrInvalidOptions()
 	}
 	returnTo := safeReturnTo(f.ReturnTo)
 	if r := vw.restore(c); r.found && r.chat.Phase != chatstate.PhaseEnded {
 		return vw.afterPost(c, r.chat, returnTo)
 	}
-	if !vw.startLimit.Allow(vw.clientIP(c.Request())) {
-		return errRateLimited()
+	if !vw.startLimit.Allow(vw.ClientIP(c.Request())) {
+		return web.ErrRateLimited()
 	}
 	params := chatstate.StartParams{Page: pageSeen(c, returnTo)}
 	if f.Localization != "" {
-		if _, err := vw.catalogs.Resolve(f.Localization); err != nil {
-			return errLocalizationNotAllowed()
+		if _, err := vw.Catalogs.Resolve(f.Localization); err != nil {
+			return web.ErrLocalizationNotAllowed()
 		}
 	}
 	v := vw.viewerOf(c, returnTo)
-	v.localization = f.Localization
-	params.Locale = vw.translator(v, nil).Name()
+	v.Localization = f.Localization
+	params.Locale = vw.Translator(v.Viewer, nil).Name()
 	if f.MaxOffline != "" {
 		seconds, err := strconv.Atoi(f.MaxOffline)
 		if err != nil || seconds <= 0 {
-			return errInvalidOptions()
+			return web.ErrInvalidOptions()
 		}
 		params.MaxOffline = time.Duration(seconds) * time.Second
 	}
@@ -123,7 +124,7 @@ func (vw *visitorWidget) visitorChat(c echo.Context) (chatstate.Chat, error) {
 	case r.err != nil:
 		return chatstate.Chat{}, r.err
 	case !r.found:
-		return chatstate.Chat{}, errNoChat()
+		return chatstate.Chat{}, web.ErrNoChat()
 	}
 	return r.chat, nil
 }
@@ -132,7 +133,7 @@ func (vw *visitorWidget) visitorChat(c echo.Context) (chatstate.Chat, error) {
 // on.
 func (vw *visitorWidget) bindVisitorPost(c echo.Context, form any) (chatstate.Chat, error) {
 	if err := c.Bind(form); err != nil {
-		return chatstate.Chat{}, errInvalidOptions()
+		return chatstate.Chat{}, web.ErrInvalidOptions()
 	}
 	return vw.visitorChat(c)
 }
@@ -146,7 +147,7 @@ func (vw *visitorWidget) saveDraft(c echo.Context) error {
 		return err
 	}
 	if !vw.draftLimit.Allow(chat.ID) {
-		return errRateLimited()
+		return web.ErrRateLimited()
 	}
 	draft, err := f.registration()
 	if err != nil {
@@ -206,13 +207,13 @@ func (vw *visitorWidget) sendMessage(c echo.Context) error {
 	returnTo := safeReturnTo(f.ReturnTo)
 	ctx := c.Request().Context()
 	if !vw.messageLimit.Allow(chat.ID) {
-		err = errRateLimited()
+		err = web.ErrRateLimited()
 	} else {
 		_, err = vw.chats.SendMessage(ctx, chat.ID, chatstate.Party{Type: chatstate.PartyVisitor}, f.ClientID, f.Text)
 	}
 	if err != nil {
-		apiErr := apiErrorOf(err)
-		if apiErr.Code == errServer().Code {
+		apiErr := web.APIErrorOf(err)
+		if apiErr.Code == web.ErrServer().Code {
 			return err
 		}
 		w := vw.widgetView(c.Request().Context(), vw.viewerOf(c, returnTo), restored{chat: chat, found: true})

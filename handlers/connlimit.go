@@ -3,6 +3,8 @@ package handlers
 import (
 	"net/http"
 	"sync"
+
+	"github.com/parley/parley/handlers/web"
 )
 
 // Limits bounds what one visitor, one address or all of them together may
@@ -61,7 +63,7 @@ func (l *connLimits) acquire(chat, addr string, parked bool) (release func(), er
 		return nil, errConnectionsExhausted()
 	}
 	if chat != "" && l.chats[chat] >= l.PerChat {
-		return nil, apiError("too_many_connections")
+		return nil, web.APIErrorNamed("too_many_connections")
 	}
 	if chat != "" {
 		l.chats[chat]++
@@ -92,8 +94,8 @@ func (l *connLimits) acquire(chat, addr string, parked bool) (release func(), er
 
 // errConnectionsExhausted refuses a connection past an address's or the
 // server's limit.
-func errConnectionsExhausted() *APIError {
-	e := apiErrorAs("rate_limited", "Too many connections are open from this address; close a tab and try again.", http.StatusTooManyRequests)
+func errConnectionsExhausted() *web.APIError {
+	e := web.APIErrorAs("rate_limited", "Too many connections are open from this address; close a tab and try again.", http.StatusTooManyRequests)
 	e.Key = "error.too_many_connections"
 	return e
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
+	"github.com/parley/parley/handlers/web"
 )
 
 // The script-tag embed: a page of another site (an embedding origin, listed
@@ -23,7 +24,7 @@ const preflightMaxAge = 2 * 60 * 60
 
 // embedding serves the pages of embedding origins.
 type embedding struct {
-	*surface
+	*web.Surface
 	// origins may embed the widget; transports may also be opened by the
 	// other origins of -allowed-origin, which get no CORS.
 	origins    map[string]struct{}
@@ -48,7 +49,7 @@ func (e *embedding) crossOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Add("Vary", "Origin")
 		origin := r.Header.Get("Origin")
 		switch {
-		case origin == "" || e.sameOrigin(r):
+		case origin == "" || e.SameOrigin(r):
 			return next(c)
 		case e.embeds(origin):
 			c.Set(embeddingOriginKey, origin)
@@ -121,10 +122,10 @@ func (e *embedding) refuse(c echo.Context, origin string) error {
 	h := c.Response().Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Set("Access-Control-Allow-Credentials", "true")
-	apiErr := errOriginNotAllowed()
-	tr, err := e.catalogs.Negotiate("", c.Request().Header.Get("Accept-Language"))
+	apiErr := web.ErrOriginNotAllowed()
+	tr, err := e.Catalogs.Negotiate("", c.Request().Header.Get("Accept-Language"))
 	if err != nil {
-		tr = e.catalogs.Default()
+		tr = e.Catalogs.Default()
 	}
 	if c.Request().Method == http.MethodHead {
 		return c.NoContent(apiErr.Status)

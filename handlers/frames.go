@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/views"
 )
 
@@ -44,16 +45,16 @@ type clientFrame struct {
 
 // serverFrame is a frame to the browser.
 type serverFrame struct {
-	Type      string     `json:"type"`
-	Recovered *bool      `json:"recovered,omitempty"`
-	LastSeq   int64      `json:"lastSeq,omitempty"`
-	Event     *eventJSON `json:"event,omitempty"`
-	HTML      string     `json:"html,omitempty"`
-	Widget    string     `json:"widget,omitempty"`
-	ClientID  string     `json:"clientId,omitempty"`
-	Seq       int64      `json:"seq,omitempty"`
-	Error     *APIError  `json:"error,omitempty"`
-	Message   string     `json:"message,omitempty"`
+	Type      string        `json:"type"`
+	Recovered *bool         `json:"recovered,omitempty"`
+	LastSeq   int64         `json:"lastSeq,omitempty"`
+	Event     *eventJSON    `json:"event,omitempty"`
+	HTML      string        `json:"html,omitempty"`
+	Widget    string        `json:"widget,omitempty"`
+	ClientID  string        `json:"clientId,omitempty"`
+	Seq       int64         `json:"seq,omitempty"`
+	Error     *web.APIError `json:"error,omitempty"`
+	Message   string        `json:"message,omitempty"`
 }
 
 // eventJSON is an event as the session callbacks receive it.
@@ -137,11 +138,11 @@ func (f *visitorFeed) heartbeat() time.Duration { return chatstate.HeartbeatEver
 func (f *visitorFeed) connect() func()          { return f.t.chats.Connected(f.chat) }
 
 func (t *liveTransports) newVisitorFeed(c echo.Context, chat chatstate.Chat, news uint64) *visitorFeed {
-	v := t.viewerOf(c, safeReturnTo(c.QueryParam("page")))
+	v := t.visitors.viewerOf(c, safeReturnTo(c.QueryParam("page")))
 	// The feed may live for hours: a string cut from a request header would
 	// keep the whole header with it.
-	v.acceptLanguage, v.csrf, v.returnTo = strings.Clone(v.acceptLanguage), strings.Clone(v.csrf), strings.Clone(v.returnTo)
-	return &visitorFeed{t: t, chat: chat, chatID: chat.ID, viewer: v, tr: t.translator(v, &chat), news: news}
+	v.AcceptLanguage, v.CSRF, v.ReturnTo = strings.Clone(v.AcceptLanguage), strings.Clone(v.CSRF), strings.Clone(v.ReturnTo)
+	return &visitorFeed{t: t, chat: chat, chatID: chat.ID, viewer: v, tr: t.Translator(v.Viewer, &chat), news: news}
 }
 
 // eventFrames renders one event for the visitor, with the events before
@@ -208,7 +209,7 @@ func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (serverFra
 			return serverFrame{}, err
 		}
 		w := asOf(f.t.visitors.widgetView(ctx, f.viewer, restored{chat: chat, found: true}), ev.Seq)
-		html, err := f.t.renderString(ctx, views.WidgetPanel(w))
+		html, err := f.t.RenderString(ctx, views.WidgetPanel(w))
 		if err != nil {
 			return serverFrame{}, err
 		}
@@ -217,7 +218,7 @@ func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (serverFra
 		return frame, nil
 	}
 	if line, ok := lineView(f.tr, ev); ok {
-		html, err := f.t.renderString(ctx, views.TranscriptLine(line))
+		html, err := f.t.RenderString(ctx, views.TranscriptLine(line))
 		if err != nil {
 			return serverFrame{}, err
 		}
@@ -284,7 +285,7 @@ func (f *visitorFeed) handleFrame(ctx context.Context, frame clientFrame) []serv
 	switch frame.Type {
 	case frameMessage:
 		if !t.messageLimit.Allow(f.chatID) {
-			err = errRateLimited()
+			err = web.ErrRateLimited()
 			break
 		}
 		var ev chatstate.Event
@@ -300,7 +301,7 @@ func (f *visitorFeed) handleFrame(ctx context.Context, frame clientFrame) []serv
 		_, err = t.chats.End(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor}, chatstate.ReasonVisitor)
 	case framePing, frameHello:
 	default:
-		err = errInvalidOptions()
+		err = web.ErrInvalidOptions()
 	}
 	if err == nil {
 		return nil
@@ -309,9 +310,9 @@ func (f *visitorFeed) handleFrame(ctx context.Context, frame clientFrame) []serv
 }
 
 func (f *visitorFeed) errorFrame(ctx context.Context, clientID string, err error) serverFrame {
-	apiErr := apiErrorOf(err)
-	if apiErr.Code == errServer().Code {
-		f.t.log.ErrorContext(ctx, "transport frame", "chat", f.chatID, "err", err)
+	apiErr := web.APIErrorOf(err)
+	if apiErr.Code == web.ErrServer().Code {
+		f.t.Log.ErrorContext(ctx, "transport frame", "chat", f.chatID, "err", err)
 	}
 	return serverFrame{Type: frameError, ClientID: clientID, Error: apiErr, Message: f.tr.T(apiErr.Key, apiErr.Args...)}
 }
@@ -320,15 +321,11 @@ func (f *visitorFeed) errorFrame(ctx context.Context, clientID string, err error
 // the request must come from this server's own pages (see sameOrigin) or
 // from an origin configured with -allowed-origin.
 func (t *liveTransports) originAllowed(r *http.Request) bool {
-	if t.sameOrigin(r) {
+	if t.SameOrigin(r) {
 		return true
 	}
 	_, ok := t.allowedOrigins[r.Header.Get("Origin")]
 	return ok
-}
-
-func errOriginNotAllowed() *APIError {
-	return apiError("origin_not_allowed")
 }
 
 // transportChat is the visitor's chat for a transport request, after the
@@ -336,7 +333,7 @@ func errOriginNotAllowed() *APIError {
 // visitorFeed.resume).
 func (t *liveTransports) transportChat(c echo.Context) (chatstate.Chat, uint64, error) {
 	if !t.originAllowed(c.Request()) {
-		return chatstate.Chat{}, 0, errOriginNotAllowed()
+		return chatstate.Chat{}, 0, web.ErrOriginNotAllowed()
 	}
 	// Noted before the read, which is the store's: no middleware of
 	// Parley's own routes restores the chat before the handler.
@@ -346,7 +343,7 @@ func (t *liveTransports) transportChat(c echo.Context) (chatstate.Chat, uint64, 
 		return chatstate.Chat{}, 0, err
 	}
 	if chat.Phase == chatstate.PhaseRegistration {
-		return chatstate.Chat{}, 0, apiErrorAs("invalid_options", "The chat has not been registered yet.", http.StatusConflict)
+		return chatstate.Chat{}, 0, web.APIErrorAs("invalid_options", "The chat has not been registered yet.", http.StatusConflict)
 	}
 	return chat, news, nil
 }
@@ -356,7 +353,7 @@ func (t *liveTransports) transportChat(c echo.Context) (chatstate.Chat, uint64, 
 func decodeFrame(data []byte) (clientFrame, error) {
 	var f clientFrame
 	if err := json.Unmarshal(data, &f); err != nil {
-		return clientFrame{}, errInvalidOptions()
+		return clientFrame{}, web.ErrInvalidOptions()
 	}
 	return f, nil
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/parley/parley/handlers/web"
 )
 
 // FuzzDecodeFrame: no input panics decodeFrame; a refused one is
@@ -42,8 +44,8 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		frame, err := decodeFrame(data)
 		if err != nil {
-			var apiErr *APIError
-			if !errors.As(err, &apiErr) || apiErr.Code != errInvalidOptions().Code {
+			var apiErr *web.APIError
+			if !errors.As(err, &apiErr) || apiErr.Code != web.ErrInvalidOptions().Code {
 				t.Fatalf("decodeFrame(%q) error = %v, want invalid_options", data, err)
 			}
 			if frame != (clientFrame{}) {

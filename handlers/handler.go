@@ -18,6 +18,7 @@ import (
 
 	"github.com/parley/parley/agents"
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/localization"
 	"github.com/parley/parley/static"
 	"github.com/parley/parley/views"
@@ -50,23 +51,18 @@ type IdentifyVisitor func(c echo.Context) (v Visitor, ok bool)
 
 // CookieNames are the names of Parley's cookies, which a host site may
 // change where they would collide with its own.
-type CookieNames struct {
-	// Chat holds the visitor's restore token (default "parley_chat").
-	Chat string
-	// Agent holds the agent console's session (default "parley_agent").
-	Agent string
-	// CSRF holds the token of Parley's forms (default "parley_csrf").
-	CSRF string
-	// UI remembers whether the widget was left open or collapsed (default
-	// "parley_ui"); chat.js writes it, so it is not HttpOnly.
-	UI string
-}
+type CookieNames = web.CookieNames
 
 // DefaultCookieNames returns the cookie names Parley uses unless told
 // otherwise.
-func DefaultCookieNames() CookieNames {
-	return CookieNames{Chat: "parley_chat", Agent: "parley_agent", CSRF: "parley_csrf", UI: "parley_ui"}
-}
+func DefaultCookieNames() CookieNames { return web.DefaultCookieNames() }
+
+// SharedLimits keeps token buckets that several instances spend from
+// together, so that a limit holds across instances instead of per instance.
+type SharedLimits = web.SharedLimits
+
+// APIError is a coded error as the browser API reports it (DESIGN §4).
+type APIError = web.APIError
 
 // Deps are what the handlers are built from.
 type Deps struct {
@@ -124,42 +120,46 @@ type HealthCheck struct {
 // service: the visitor widget (its page component and forms), the live
 // transports (WebSocket and long-poll), and the agent console.
 type Handler struct {
-	surface    *surface
+	surface    *web.Surface
 	visitors   *visitorWidget
 	transports *liveTransports
 	console    *agentConsole
 	embed      *embedding
-	checks     []HealthCheck
+	metrics    *web.Metrics
+	// metricsToken is what a scraper of /metrics sends, when set.
+	metricsToken string
+	checks       []HealthCheck
 }
 
 // visitorWidget renders the widget and answers its forms.
 type visitorWidget struct {
-	*surface
+	*web.Surface
 	chats        *chatstate.Service
 	jar          *tokenJar
 	identify     IdentifyVisitor
-	startLimit   *rateLimiter
-	draftLimit   *rateLimiter
-	messageLimit *rateLimiter
-	pageLimit    *rateLimiter
-	metrics      *metrics
+	startLimit   *web.RateLimiter
+	draftLimit   *web.RateLimiter
+	messageLimit *web.RateLimiter
+	pageLimit    *web.RateLimiter
+	metrics      *web.Metrics
 	// pages are the latest lines of the chats restored lately, rendered.
 	pages *recentPages
+	// startOpen is the widget's state for a visitor who has not chosen.
+	startOpen bool
 }
 
 // liveTransports carry a chat's events to its visitor, and the console's
 // feed, over WebSockets and long-polls.
 type liveTransports struct {
-	*surface
+	*web.Surface
 	chats          *chatstate.Service
 	visitors       *visitorWidget
 	allowedOrigins map[string]struct{}
 	closing        <-chan struct{}
 	upgrader       *websocket.Upgrader
-	typingLimit    *rateLimiter
-	messageLimit   *rateLimiter
-	metricsToken   string
-	metrics        *metrics
+	typingLimit    *web.RateLimiter
+	messageLimit   *web.RateLimiter
+	metrics        *web.Metrics
 	limits         *connLimits
 	// sockets are the open WebSockets, which shutdown closes and waits for.
 	sockets *socketSet
@@ -167,18 +167,18 @@ type liveTransports struct {
 
 // agentConsole is where agents sign in, take chats and answer them.
 type agentConsole struct {
-	*surface
+	*web.Surface
 	chats          *chatstate.Service
 	transports     *liveTransports
 	accounts       agentAccounts
 	jar            *agentJar
-	loginIPLimit   *rateLimiter
-	loginNameLimit *rateLimiter
-	loginPairLimit *rateLimiter
+	loginIPLimit   *web.RateLimiter
+	loginNameLimit *web.RateLimiter
+	loginPairLimit *web.RateLimiter
 	// queue is the waiting chats as last read, shared by all consoles.
 	queue        *queueSnapshot
-	typingLimit  *rateLimiter
-	messageLimit *rateLimiter
+	typingLimit  *web.RateLimiter
+	messageLimit *web.RateLimiter
 	now          func() time.Time
 }
 
@@ -212,37 +212,37 @@ func New(d Deps) *Handler {
 		accounts = d.Agents
 	}
 
-	shared := &surface{log: logger, catalogs: d.Catalogs, cookies: cookies, paths: views.DefaultPaths(), trustedProxies: d.TrustedProxies, startOpen: d.StartOpen}
+	shared := &web.Surface{Log: logger, Catalogs: d.Catalogs, Cookies: cookies, Paths: views.DefaultPaths(), TrustedProxies: d.TrustedProxies}
 	// Fast typists send a few lines a second at most, whichever way.
-	messageLimit := newRateLimiter(3, 10)
+	messageLimit := web.NewRateLimiter(3, 10)
 	// Typing is sent every couple of seconds while the person types.
-	typingLimit := newRateLimiter(0.5, 1)
+	typingLimit := web.NewRateLimiter(0.5, 1)
 	// The hub's load is read at each scrape.
-	metrics := newMetrics(func() chatstate.HubStats { return d.Chats.Hub().Stats() }, logger)
+	metrics := web.NewMetrics(func() chatstate.HubStats { return d.Chats.Hub().Stats() }, logger)
 	visitors := &visitorWidget{
-		surface:  shared,
+		Surface:  shared,
 		chats:    d.Chats,
-		jar:      newTokenJar(d.SessionSecrets, cookies.Chat, shared.viaTLS),
+		jar:      newTokenJar(d.SessionSecrets, cookies.Chat, shared.ViaTLS),
 		identify: identify,
 		// A person starts a chat now and then; a script starts hundreds.
-		startLimit:   shareLimit(newRateLimiter(0.2, 5), d.SharedLimits, "start"),
-		draftLimit:   newRateLimiter(10, 20),
+		startLimit:   web.ShareLimit(web.NewRateLimiter(0.2, 5), d.SharedLimits, "start"),
+		draftLimit:   web.NewRateLimiter(10, 20),
 		messageLimit: messageLimit,
 		// People move through a few pages quickly, then read; each page
 		// event reaches every agent's queue.
-		pageLimit: newRateLimiter(0.5, 10),
+		pageLimit: web.NewRateLimiter(0.5, 10),
 		metrics:   metrics,
 		pages:     newRecentPages(recentPagesBytes),
+		startOpen: d.StartOpen,
 	}
 	transports := &liveTransports{
-		surface:        shared,
+		Surface:        shared,
 		chats:          d.Chats,
 		visitors:       visitors,
 		allowedOrigins: transportOrigins,
 		closing:        d.Closing,
 		typingLimit:    typingLimit,
 		messageLimit:   messageLimit,
-		metricsToken:   d.MetricsToken,
 		metrics:        metrics,
 		limits:         newConnLimits(d.Limits),
 		sockets:        newSocketSet(),
@@ -256,25 +256,26 @@ func New(d Deps) *Handler {
 		}()
 	}
 	console := &agentConsole{
-		surface:    shared,
+		Surface:    shared,
 		chats:      d.Chats,
 		transports: transports,
 		accounts:   accounts,
-		jar:        newAgentJar(d.SessionSecrets, cookies.Agent, shared.viaTLS, d.Chats),
+		jar:        newAgentJar(d.SessionSecrets, cookies.Agent, shared.ViaTLS, d.Chats),
 		// Sign-in: a few tries, then one a minute per address; a name that
 		// took five wrong guesses is under attack until it recovers (one
 		// every five minutes), and then an address may fail three times for
 		// it per quarter hour.
-		loginIPLimit:   shareLimit(newRateLimiter(1.0/60, 10), d.SharedLimits, "login-address"),
-		loginNameLimit: shareLimit(newRateLimiter(1.0/300, 5), d.SharedLimits, "login-name"),
-		loginPairLimit: shareLimit(newRateLimiter(1.0/900, 3), d.SharedLimits, "login-name-address"),
+		loginIPLimit:   web.ShareLimit(web.NewRateLimiter(1.0/60, 10), d.SharedLimits, "login-address"),
+		loginNameLimit: web.ShareLimit(web.NewRateLimiter(1.0/300, 5), d.SharedLimits, "login-name"),
+		loginPairLimit: web.ShareLimit(web.NewRateLimiter(1.0/900, 3), d.SharedLimits, "login-name-address"),
 		typingLimit:    typingLimit,
 		messageLimit:   messageLimit,
 		queue:          &queueSnapshot{},
 		now:            time.Now,
 	}
-	embed := &embedding{surface: shared, origins: embedders, transports: allowed, embedScript: static.EmbedScript()}
-	return &Handler{surface: shared, visitors: visitors, transports: transports, console: console, embed: embed, checks: d.Checks}
+	embed := &embedding{Surface: shared, origins: embedders, transports: allowed, embedScript: static.EmbedScript()}
+	return &Handler{surface: shared, visitors: visitors, transports: transports, console: console, embed: embed,
+		metrics: metrics, metricsToken: d.MetricsToken, checks: d.Checks}
 }
 
 // WaitLive waits until every live WebSocket has closed, which they do once

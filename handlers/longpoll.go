@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/web"
 )
 
 // pollWait is how long a poll waits for news before answering empty;
@@ -29,9 +30,9 @@ func (t *liveTransports) poll(c echo.Context) error {
 	}
 	after, err := strconv.ParseInt(c.QueryParam("after"), 10, 64)
 	if err != nil {
-		return errInvalidOptions()
+		return web.ErrInvalidOptions()
 	}
-	release, err := t.limits.acquire(chat.ID, t.clientIP(c.Request()), true)
+	release, err := t.limits.acquire(chat.ID, t.ClientIP(c.Request()), true)
 	if err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 		return err
 	}
 	if len(frames) > 0 {
-		t.metrics.delivered(transportHTTP, woke.Published)
+		t.metrics.Delivered(web.TransportHTTP, woke.Published)
 	}
 	return nil
 }
@@ -101,11 +102,11 @@ func (t *liveTransports) postFrame(c echo.Context) error {
 	}
 	data, err := io.ReadAll(io.LimitReader(c.Request().Body, maxFrameBytes+1))
 	if err != nil {
-		return errInvalidOptions()
+		return web.ErrInvalidOptions()
 	}
 	feed := t.newVisitorFeed(c, chat, news)
 	if len(data) > maxFrameBytes {
-		return c.JSON(http.StatusOK, pollResponse{Frames: []serverFrame{feed.errorFrame(c.Request().Context(), "", errMessageTooLong())}})
+		return c.JSON(http.StatusOK, pollResponse{Frames: []serverFrame{feed.errorFrame(c.Request().Context(), "", web.ErrMessageTooLong())}})
 	}
 	frame, err := decodeFrame(data)
 	if err != nil {
@@ -120,7 +121,7 @@ func (t *liveTransports) postFrame(c echo.Context) error {
 	}
 	for _, f := range frames {
 		if f.Type == frameAck {
-			t.metrics.acked(transportHTTP, received)
+			t.metrics.Acked(web.TransportHTTP, received)
 		}
 	}
 	return nil

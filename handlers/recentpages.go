@@ -122,7 +122,7 @@ func (vw *visitorWidget) recentLines(ctx context.Context, tr *localization.Catal
 		if !ok {
 			continue
 		}
-		if line.HTML, err = vw.renderString(ctx, views.TranscriptLine(line)); err != nil {
+		if line.HTML, err = vw.RenderString(ctx, views.TranscriptLine(line)); err != nil {
 			return nil, false, err
 		}
 		page.lines = append(page.lines, line)

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/localization"
 	"github.com/parley/parley/views"
 )
@@ -19,7 +20,7 @@ import (
 type restored struct {
 	chat  chatstate.Chat
 	found bool
-	err   *APIError
+	err   *web.APIError
 }
 
 // restoredKey is where restore keeps what it found for the request, so a
@@ -55,7 +56,7 @@ func (vw *visitorWidget) restoreCookie(c echo.Context) restored {
 		return restored{}
 	case err != nil:
 		vw.jar.Clear(w, r)
-		return restored{err: errInvalidToken()}
+		return restored{err: web.ErrInvalidToken()}
 	}
 	chat, err := vw.chats.Restore(r.Context(), token)
 	switch {
@@ -64,9 +65,9 @@ func (vw *visitorWidget) restoreCookie(c echo.Context) restored {
 		return restored{}
 	case err != nil:
 		if r.Context().Err() == nil {
-			vw.log.ErrorContext(r.Context(), "restore chat", "err", err)
+			vw.Log.ErrorContext(r.Context(), "restore chat", "err", err)
 		}
-		return restored{err: errServer()}
+		return restored{err: web.ErrServer()}
 	case chat.Phase == chatstate.PhaseEnded && chat.EndSeen, chat.UserID != "":
 		// A chat tied to a user restores only where that user is signed
 		// in: not in this browser once the user has signed out.
@@ -77,7 +78,7 @@ func (vw *visitorWidget) restoreCookie(c echo.Context) restored {
 	// key; within the hour it needs neither.
 	if stale {
 		if err := vw.jar.Set(w, r, token, now); err != nil {
-			vw.log.ErrorContext(r.Context(), "renew chat cookie", "err", err)
+			vw.Log.ErrorContext(r.Context(), "renew chat cookie", "err", err)
 		}
 	}
 	return restored{chat: chat, found: true}
@@ -94,9 +95,9 @@ func (vw *visitorWidget) restoreUser(c echo.Context, userID string) restored {
 		return restored{chat: chat, found: true}
 	case err != nil && !errors.Is(err, chatstate.ErrNotFound):
 		if ctx.Err() == nil {
-			vw.log.ErrorContext(ctx, "restore user's chat", "err", err)
+			vw.Log.ErrorContext(ctx, "restore user's chat", "err", err)
 		}
-		return restored{err: errServer()}
+		return restored{err: web.ErrServer()}
 	}
 	anonymous := vw.restoreCookie(c)
 	if !anonymous.found || anonymous.chat.Phase == chatstate.PhaseEnded {
@@ -104,7 +105,7 @@ func (vw *visitorWidget) restoreUser(c echo.Context, userID string) restored {
 	}
 	claimed, err := vw.chats.Claim(ctx, anonymous.chat.ID, userID)
 	if err != nil {
-		vw.log.ErrorContext(ctx, "claim chat for user", "chat", anonymous.chat.ID, "err", err)
+		vw.Log.ErrorContext(ctx, "claim chat for user", "chat", anonymous.chat.ID, "err", err)
 		return restored{}
 	}
 	// The chat now restores by the user; the cookie has done its part.
@@ -119,8 +120,8 @@ func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) v
 	if r.found {
 		chat = &r.chat
 	}
-	tr := vw.translator(v, chat)
-	w := views.Widget{T: tr, State: views.WidgetStart, CSRF: v.csrf, ReturnTo: v.returnTo, Open: vw.isOpen(v.ui), UICookie: v.uiCookie}
+	tr := vw.Translator(v.Viewer, chat)
+	w := views.Widget{T: tr, State: views.WidgetStart, CSRF: v.CSRF, ReturnTo: v.ReturnTo, Open: vw.isOpen(v.ui), UICookie: v.uiCookie}
 	if r.err != nil {
 		w.Error = widgetError(tr, r.err)
 	}
@@ -149,9 +150,9 @@ func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) v
 		lines, earlier, err = vw.recentLines(ctx, tr, *chat)
 	}
 	if err != nil {
-		vw.log.ErrorContext(ctx, "load transcript", "chat", chat.ID, "err", err)
+		vw.Log.ErrorContext(ctx, "load transcript", "chat", chat.ID, "err", err)
 		w.State, w.ChatID, w.Phase, w.LastSeq = views.WidgetStart, "", "", 0
-		w.Error = widgetError(tr, errServer())
+		w.Error = widgetError(tr, web.ErrServer())
 		return w
 	}
 	w.State = views.WidgetConversation
@@ -168,7 +169,7 @@ func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) v
 // and a page well under DESIGN §8's 25 KB.
 const transcriptPageLines = 50
 
-func widgetError(tr *localization.Catalog, e *APIError) *views.WidgetError {
+func widgetError(tr *localization.Catalog, e *web.APIError) *views.WidgetError {
 	return &views.WidgetError{Code: e.Code, Name: e.Name, Line: tr.T(e.Key, e.Args...)}
 }
 

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -35,7 +36,7 @@ type Router interface {
 // routes, middleware and error handler are left as they are.
 func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	own := []echo.MiddlewareFunc{
-		h.surface.answerErrors,
+		h.surface.AnswerErrors,
 		middleware.Recover(),
 		middleware.BodyLimit("64K"),
 		noStore,
@@ -48,14 +49,14 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 		}),
 	}
 
-	paths := &h.surface.paths
+	paths := &h.surface.Paths
 	v, t, a, e := h.visitors, h.transports, h.console, h.embed
 
 	// Other origins' pages: CORS and partitioned cookies for the sites that
 	// embed the widget, a refusal for other sites' scripts; before the CSRF
 	// check, which writes a cookie.
 	visitorSide := slices.Concat(own, []echo.MiddlewareFunc{e.crossOrigin})
-	chat := r.Group(chatPath, slices.Concat(visitorSide, []echo.MiddlewareFunc{h.surface.checkCSRF})...)
+	chat := r.Group(chatPath, slices.Concat(visitorSide, []echo.MiddlewareFunc{h.surface.CheckCSRF})...)
 	widgetRoute := chat.GET("/widget", v.widget)
 	// The group's prefix as the browser sees it, the site's own included.
 	paths.Chat = strings.TrimSuffix(widgetRoute.Path, "/widget")
@@ -64,7 +65,7 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	chat.POST("/start", v.startChat)
 	chat.POST("/draft", v.saveDraft)
 	chat.POST("/register", v.register)
-	chat.POST("/messages", v.metrics.timeSend(v.sendMessage))
+	chat.POST("/messages", v.metrics.TimeSend(v.sendMessage))
 	chat.POST("/end", v.endChat)
 	chat.POST("/ui", v.setUI)
 	chat.POST("/visit", v.visit)
@@ -86,7 +87,7 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 
 	// The agent console: sign-in is open, everything else needs an agent.
 	// No other origin's page is answered (no CORS): nobody embeds it.
-	agent := r.Group(consolePath, slices.Concat(own, []echo.MiddlewareFunc{h.surface.checkCSRF})...)
+	agent := r.Group(consolePath, slices.Concat(own, []echo.MiddlewareFunc{h.surface.CheckCSRF})...)
 	loginRoute := agent.GET("/login", a.loginPage)
 	paths.Console = strings.TrimSuffix(loginRoute.Path, "/login")
 	a.jar.setPath(paths.Console)
@@ -97,7 +98,7 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	console.GET("/", a.console)
 	console.GET("/chats/:id", a.consoleChat)
 	console.POST("/chats/:id/accept", a.accept)
-	console.POST("/chats/:id/messages", t.metrics.timeSend(a.agentSend))
+	console.POST("/chats/:id/messages", t.metrics.TimeSend(a.agentSend))
 	console.POST("/chats/:id/typing", a.agentTyping)
 	console.POST("/chats/:id/end", a.agentEnd)
 	console.POST("/chats/:id/release", a.agentRelease)
@@ -118,9 +119,6 @@ func (h *Handler) TrackPages(next echo.HandlerFunc) echo.HandlerFunc {
 	return h.visitors.TrackPages(next)
 }
 
-// Metrics serves Prometheus's text format to loopback clients.
-func (h *Handler) Metrics(c echo.Context) error { return h.transports.Metrics(c) }
-
 // staticFiles serves Parley's scripts and styles under prefix; a file that
 // is not there is Parley's own 404.
 func staticFiles(prefix string) echo.HandlerFunc {
@@ -135,18 +133,18 @@ func staticFiles(prefix string) echo.HandlerFunc {
 }
 
 // Paths are where Mount put the routes.
-func (h *Handler) Paths() views.Paths { return h.surface.paths }
+func (h *Handler) Paths() views.Paths { return h.surface.Paths }
 
 // Owns reports whether a request is for one of Parley's routes, for a host
 // site's middleware to skip (its own CSRF check, say: Parley checks its own).
-func (h *Handler) Owns(c echo.Context) bool { return h.surface.owns(c) }
+func (h *Handler) Owns(c echo.Context) bool { return h.surface.Owns(c) }
 
 // ClientIP is the client's address as Parley's limits see it (see
-// surface.clientIP); it fits Echo's IPExtractor.
-func (h *Handler) ClientIP(r *http.Request) string { return h.surface.clientIP(r) }
+// surface.ClientIP); it fits Echo's IPExtractor.
+func (h *Handler) ClientIP(r *http.Request) string { return h.surface.ClientIP(r) }
 
 // IsTrustedProxy reports whether addr is one of the trusted proxies.
-func (h *Handler) IsTrustedProxy(addr netip.Addr) bool { return h.surface.trusted(addr.Unmap()) }
+func (h *Handler) IsTrustedProxy(addr netip.Addr) bool { return h.surface.Trusted(addr.Unmap()) }
 
 // healthTimeout bounds each check of /healthz: a database that does not
 // answer within it is as good as down to a load balancer.
@@ -166,7 +164,7 @@ func (h *Handler) Health(c echo.Context) error {
 		cancel()
 		if err != nil {
 			healthy = false
-			h.surface.log.ErrorContext(ctx, "health check", "check", check.Name, "err", err)
+			h.surface.Log.ErrorContext(ctx, "health check", "check", check.Name, "err", err)
 			b.WriteString(check.Name + ": failing\n")
 			continue
 		}
@@ -184,4 +182,28 @@ func noStore(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return next(c)
 	}
+}
+
+// Metrics serves Prometheus's text format to a scraper with the metrics
+// token, or without one to clients on this machine only: the numbers say
+// how busy the server is, which is nobody else's business.
+func (h *Handler) Metrics(c echo.Context) error {
+	if !h.metricsAllowed(c.Request()) {
+		// A plain 404, which any site's error handler knows.
+		return echo.ErrNotFound
+	}
+	h.metrics.Handler.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+// metricsAllowed lets in the bearer of the metrics token, and without a
+// token configured, a client on this machine that did not come through a
+// proxy (through a trusted one on this machine, anyone could).
+func (h *Handler) metricsAllowed(r *http.Request) bool {
+	if h.metricsToken != "" {
+		sent, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		return ok && subtle.ConstantTimeCompare([]byte(sent), []byte(h.metricsToken)) == 1
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && peer.Addr().IsLoopback() && !h.surface.FromTrustedProxy(r) && r.Header.Get("X-Forwarded-For") == ""
 }

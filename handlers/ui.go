@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/views"
 )
 
@@ -51,8 +52,8 @@ func parseUIState(value string) uiState {
 
 // readUIState reads the request's cookie; none, or an unreadable one, is
 // unset.
-func (s *surface) readUIState(r *http.Request) uiState {
-	cookie, err := r.Cookie(cookieName(s.cookies.UI, s.viaTLS(r)))
+func (vw *visitorWidget) readUIState(r *http.Request) uiState {
+	cookie, err := r.Cookie(web.CookieName(vw.Cookies.UI, vw.ViaTLS(r)))
 	if err != nil {
 		return uiState{}
 	}
@@ -61,11 +62,11 @@ func (s *surface) readUIState(r *http.Request) uiState {
 
 // isOpen is whether the widget shows open: as the visitor left it, or the
 // site's starting state.
-func (s *surface) isOpen(ui uiState) bool {
+func (vw *visitorWidget) isOpen(ui uiState) bool {
 	if ui.set {
 		return ui.open
 	}
-	return s.startOpen
+	return vw.startOpen
 }
 
 // unread counts the agent's messages after what a collapsed widget had
@@ -94,16 +95,16 @@ func (vw *visitorWidget) setUI(c echo.Context) error {
 			value = "min:" + r.chat.ID + ":" + strconv.FormatInt(r.chat.LastSeq, 10)
 		}
 	}
-	secure := vw.viaTLS(c.Request())
+	secure := vw.ViaTLS(c.Request())
 	c.SetCookie(&http.Cookie{
-		Name:     cookieName(vw.cookies.UI, secure),
+		Name:     web.CookieName(vw.Cookies.UI, secure),
 		Value:    value,
 		Path:     "/",
 		MaxAge:   uiCookieMaxAge,
 		Secure:   secure,
 		SameSite: http.SameSiteLaxMode,
 	})
-	if isPartial(c) {
+	if web.IsPartial(c) {
 		return c.NoContent(http.StatusNoContent)
 	}
 	return c.Redirect(http.StatusSeeOther, returnTo)

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/web"
 )
 
 const (
@@ -54,8 +55,8 @@ func (t *liveTransports) websocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := t.limits.acquire(chat.ID, t.clientIP(c.Request()), false)
-	var apiErr *APIError
+	release, err := t.limits.acquire(chat.ID, t.ClientIP(c.Request()), false)
+	var apiErr *web.APIError
 	if errors.As(err, &apiErr) && apiErr.Name == "too_many_connections" {
 		return t.refuseSocket(c, chat, apiErr)
 	}
@@ -72,13 +73,13 @@ const closeTooManyConnections = 4029
 // refuseSocket tells a tab past its chat's limit why, which a refused
 // handshake cannot: a browser sees no status of a failed WebSocket. The
 // socket opens, carries the error frame and closes with a code of its own.
-func (t *liveTransports) refuseSocket(c echo.Context, chat chatstate.Chat, apiErr *APIError) error {
+func (t *liveTransports) refuseSocket(c echo.Context, chat chatstate.Chat, apiErr *web.APIError) error {
 	conn, err := t.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
 		return nil // the upgrader has answered the client
 	}
 	defer conn.Close()
-	tr := t.translator(viewer{acceptLanguage: c.Request().Header.Get("Accept-Language")}, &chat)
+	tr := t.Translator(web.Viewer{AcceptLanguage: c.Request().Header.Get("Accept-Language")}, &chat)
 	frame := serverFrame{Type: "error", Error: apiErr, Message: tr.T(apiErr.Key)}
 	deadline := time.Now().Add(writeWait)
 	_ = conn.SetWriteDeadline(deadline)
@@ -197,7 +198,7 @@ func (s *socket) start() bool {
 	s.disconnected = s.feed.connect()
 	frames, err := s.feed.resume(s.ctx, lastSeq)
 	if err != nil {
-		s.t.log.Error("resume", "topic", s.feed.topic(), "err", err)
+		s.t.Log.Error("resume", "topic", s.feed.topic(), "err", err)
 		return false
 	}
 	if !s.write(frames...) {
@@ -236,7 +237,7 @@ func (s *socket) answer(data []byte) bool {
 	}
 	for _, a := range answers {
 		if a.Type == frameAck {
-			s.t.metrics.acked(transportWebSocket, received)
+			s.t.metrics.Acked(web.TransportWebSocket, received)
 		}
 	}
 	return true
@@ -259,7 +260,7 @@ func (s *socket) readHello() (int64, bool) {
 		case frame.Type == frameHello:
 			return frame.LastSeq, true
 		default:
-			if !s.write(s.feed.errorFrame(s.ctx, frame.ClientID, errInvalidOptions())) {
+			if !s.write(s.feed.errorFrame(s.ctx, frame.ClientID, web.ErrInvalidOptions())) {
 				return 0, false
 			}
 		}
@@ -298,7 +299,7 @@ func (s *socket) write(frames ...serverFrame) bool {
 	for _, f := range frames {
 		data, err := json.Marshal(f)
 		if err != nil {
-			s.t.log.Error("encode frame", "err", err)
+			s.t.Log.Error("encode frame", "err", err)
 			s.conn.Close()
 			return false
 		}
@@ -358,7 +359,7 @@ func (s *socket) writeQueued() bool {
 			frames, err := s.feed.eventFrames(s.ctx, *ev)
 			if err != nil {
 				if s.ctx.Err() == nil {
-					s.t.log.Error("render event", "topic", s.feed.topic(), "err", err)
+					s.t.Log.Error("render event", "topic", s.feed.topic(), "err", err)
 				}
 				s.conn.Close()
 				return false
@@ -367,7 +368,7 @@ func (s *socket) writeQueued() bool {
 				return false
 			}
 			if len(frames) > 0 {
-				s.t.metrics.delivered(transportWebSocket, ev.Published)
+				s.t.metrics.Delivered(web.TransportWebSocket, ev.Published)
 			}
 		default:
 			return true

@@ -14,8 +14,29 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/views"
 )
+
+// viewer is what rendering the widget needs to know of the person looking,
+// taken once from a request, so that a transport can keep rendering for its
+// visitor after the upgrade.
+type viewer struct {
+	web.Viewer
+	// ui is how the visitor left the widget: open or collapsed.
+	ui uiState
+	// uiCookie is what chat.js calls the cookie that remembers it.
+	uiCookie string
+	// wholeTranscript shows every line rather than the latest page (the
+	// transcript page of a browser without JavaScript).
+	wholeTranscript bool
+}
+
+// viewerOf is the person looking at the widget on the page returnTo.
+func (vw *visitorWidget) viewerOf(c echo.Context, returnTo string) viewer {
+	r := c.Request()
+	return viewer{Viewer: vw.ViewerOf(c, returnTo), ui: vw.readUIState(r), uiCookie: web.CookieName(vw.Cookies.UI, vw.ViaTLS(r))}
+}
 
 // pageRecordedKey marks a request whose page is already in the trail, so
 // that TrackPages and Widget together record it once.
@@ -30,13 +51,13 @@ func (vw *visitorWidget) Widget(c echo.Context) templ.Component {
 	start := time.Now()
 	ctx := c.Request().Context()
 	if c.Response().Committed {
-		vw.log.ErrorContext(ctx, "parley: Widget called after the page started; call it before rendering, or its cookies are lost",
+		vw.Log.ErrorContext(ctx, "parley: Widget called after the page started; call it before rendering, or its cookies are lost",
 			"path", c.Request().URL.Path)
 	}
 	r := vw.recordPage(c, vw.restore(c))
 	w := vw.widgetView(ctx, vw.viewerOf(c, safeReturnTo(c.Request().URL.Path)), r)
 	vw.shown(c, r)
-	panel := vw.mounted(views.WidgetPanel(w))
+	panel := vw.Mounted(views.WidgetPanel(w))
 	if !r.found {
 		return panel
 	}
@@ -53,7 +74,7 @@ func (vw *visitorWidget) timeRestore(panel templ.Component, decided time.Duratio
 		if err := panel.Render(ctx, w); err != nil {
 			return err
 		}
-		vw.metrics.restoreRender.Observe((decided + time.Since(start)).Seconds())
+		vw.metrics.RestoreRender.Observe((decided + time.Since(start)).Seconds())
 		return nil
 	})
 }
@@ -61,7 +82,7 @@ func (vw *visitorWidget) timeRestore(panel templ.Component, decided time.Duratio
 // Assets links the widget's styles and script for a host page's <head>;
 // with restore, chat.js calls chat.restoreChat({embedded: true}) itself.
 func (vw *visitorWidget) Assets(restore bool) templ.Component {
-	return vw.mounted(views.Assets(restore))
+	return vw.Mounted(views.Assets(restore))
 }
 
 // TrackPages records each page a visitor with a live chat loads in the
@@ -69,7 +90,7 @@ func (vw *visitorWidget) Assets(restore bool) templ.Component {
 // swap of the main content, say); Widget records its own page.
 func (vw *visitorWidget) TrackPages(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.Request().Method != http.MethodGet || vw.owns(c) {
+		if c.Request().Method != http.MethodGet || vw.Owns(c) {
 			return next(c)
 		}
 		// Restore now: it may renew the cookie, which must precede the page.
@@ -124,7 +145,7 @@ func (vw *visitorWidget) recordVisit(c echo.Context, r restored, path string) re
 		err = vw.chats.Seen(ctx, r.chat.ID)
 	}
 	if err != nil {
-		vw.log.ErrorContext(ctx, "record visit", "chat", r.chat.ID, "err", err)
+		vw.Log.ErrorContext(ctx, "record visit", "chat", r.chat.ID, "err", err)
 	}
 	return r
 }
@@ -155,7 +176,7 @@ func (vw *visitorWidget) markEndShown(ctx context.Context, chat chatstate.Chat) 
 		return
 	}
 	if err := vw.chats.MarkEndSeen(ctx, chat.ID); err != nil {
-		vw.log.ErrorContext(ctx, "mark end seen", "chat", chat.ID, "err", err)
+		vw.Log.ErrorContext(ctx, "mark end seen", "chat", chat.ID, "err", err)
 	}
 }
 
@@ -167,18 +188,18 @@ func (vw *visitorWidget) markEndShown(ctx context.Context, chat chatstate.Chat) 
 func (vw *visitorWidget) widget(c echo.Context) error {
 	v := vw.viewerOf(c, safeReturnTo(c.QueryParam("return_to")))
 	if option := c.QueryParam("localization"); option != "" {
-		if _, err := vw.catalogs.Resolve(option); err != nil {
-			return errLocalizationNotAllowed()
+		if _, err := vw.Catalogs.Resolve(option); err != nil {
+			return web.ErrLocalizationNotAllowed()
 		}
-		v.localization = option
+		v.Localization = option
 	}
 	r := vw.restore(c)
 	if c.QueryParam("visit") != "" {
-		r = vw.recordVisit(c, r, v.returnTo)
+		r = vw.recordVisit(c, r, v.ReturnTo)
 	}
 	w := vw.widgetView(c.Request().Context(), v, r)
 	vw.shown(c, r)
-	return vw.render(c, http.StatusOK, views.WidgetPanel(w))
+	return vw.Render(c, http.StatusOK, views.WidgetPanel(w))
 }
 
 // earlier answers "Show earlier messages". chat.js asks for the page of
@@ -190,66 +211,66 @@ func (vw *visitorWidget) earlier(c echo.Context) error {
 		return r.err
 	}
 	if !r.found || r.chat.Phase == chatstate.PhaseRegistration {
-		return errNoChat()
+		return web.ErrNoChat()
 	}
 	v := vw.viewerOf(c, safeReturnTo(c.QueryParam("return_to")))
-	if !isPartial(c) {
+	if !web.IsPartial(c) {
 		v.wholeTranscript = true
 		w := vw.widgetView(c.Request().Context(), v, r)
 		w.Standalone = true
-		return vw.render(c, http.StatusOK, views.WidgetPage(w))
+		return vw.Render(c, http.StatusOK, views.WidgetPage(w))
 	}
 	before, err := strconv.ParseInt(c.QueryParam("before"), 10, 64)
 	if err != nil || before < 1 {
-		return errInvalidOptions()
+		return web.ErrInvalidOptions()
 	}
 	ctx := c.Request().Context()
 	events, more, err := vw.chats.RecentLines(ctx, r.chat.ID, min(before-1, r.chat.LastSeq), transcriptPageLines)
 	if err != nil {
 		return err
 	}
-	tr := vw.translator(v, &r.chat)
-	return vw.render(c, http.StatusOK, views.EarlierLines(linesOf(tr, events), more, tr.T("conversation.earlier")))
+	tr := vw.Translator(v.Viewer, &r.chat)
+	return vw.Render(c, http.StatusOK, views.EarlierLines(linesOf(tr, events), more, tr.T("conversation.earlier")))
 }
 
 // popup serves the chat in a window of its own, for startChat without
 // `embedded`; it restores itself on reload like the embedded widget.
 func (vw *visitorWidget) popup(c echo.Context) error {
-	v := vw.viewerOf(c, vw.paths.ChatURL("/popup"))
+	v := vw.viewerOf(c, vw.Paths.ChatURL("/popup"))
 	if option := c.QueryParam("localization"); option != "" {
-		if _, err := vw.catalogs.Resolve(option); err == nil {
-			v.localization = option
+		if _, err := vw.Catalogs.Resolve(option); err == nil {
+			v.Localization = option
 		}
 	}
 	r := vw.restore(c)
 	w := vw.widgetView(c.Request().Context(), v, r)
 	vw.shown(c, r)
 	w.Standalone = true
-	return vw.render(c, http.StatusOK, views.PopupPage(v.csrf, w))
+	return vw.Render(c, http.StatusOK, views.PopupPage(v.CSRF, w))
 }
 
 // respondWidget answers a widget form: the fragment for a swap, or for a
 // plain HTML form a page of Parley's own with the widget, since Parley
 // cannot render the site's page the form came from.
 func (vw *visitorWidget) respondWidget(c echo.Context, status int, w views.Widget) error {
-	if isPartial(c) {
-		return vw.render(c, status, views.WidgetPanel(w))
+	if web.IsPartial(c) {
+		return vw.Render(c, status, views.WidgetPanel(w))
 	}
 	w.Standalone = true
-	return vw.render(c, status, views.WidgetPage(w))
+	return vw.Render(c, status, views.WidgetPage(w))
 }
 
 // afterPost ends a successful widget form: the new widget for a swap, or a
 // redirect back to the page for a plain form (post/redirect/get, so a reload
 // does not post again).
 func (vw *visitorWidget) afterPost(c echo.Context, chat chatstate.Chat, returnTo string) error {
-	if !isPartial(c) {
+	if !web.IsPartial(c) {
 		return c.Redirect(http.StatusSeeOther, returnTo)
 	}
 	r := restored{chat: chat, found: true}
 	w := vw.widgetView(c.Request().Context(), vw.viewerOf(c, returnTo), r)
 	vw.shown(c, r)
-	return vw.render(c, http.StatusOK, views.WidgetPanel(w))
+	return vw.Render(c, http.StatusOK, views.WidgetPanel(w))
 }
 
 // safeReturnTo keeps redirects on this site: only a local absolute path is

@@ -1,12 +1,9 @@
-package handlers
+package web
 
 import (
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -20,8 +17,8 @@ import (
 // The transport label of the latency histograms: a WebSocket, or plain
 // HTTP (the long-poll fallback and the form posts).
 const (
-	transportWebSocket = "websocket"
-	transportHTTP      = "http"
+	TransportWebSocket = "websocket"
+	TransportHTTP      = "http"
 )
 
 // latencyBuckets, in seconds, run from well under DESIGN §8's targets
@@ -31,13 +28,14 @@ func latencyBuckets() []float64 {
 	return []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
 }
 
-// metrics are one Parley's Prometheus collectors. Each Parley has its own
+// Metrics are one Parley's Prometheus collectors. Each Parley has its own
 // registry, not the client library's global one, so that two of them in
 // one process neither collide nor count each other's work.
-type metrics struct {
-	handler http.Handler
-	// restoreRender times Widget for a page that restores a chat.
-	restoreRender prometheus.Histogram
+type Metrics struct {
+	// Handler serves the registry in Prometheus's text format.
+	Handler http.Handler
+	// RestoreRender times Widget for a page that restores a chat.
+	RestoreRender prometheus.Histogram
 	// sendAck times a send from its arrival to its ack written, by transport.
 	sendAck *prometheus.HistogramVec
 	// publishDelivery times an event from the hub to a live subscriber's
@@ -45,11 +43,11 @@ type metrics struct {
 	publishDelivery *prometheus.HistogramVec
 }
 
-// newMetrics registers the runtime's, the process's and Parley's metrics;
+// NewMetrics registers the runtime's, the process's and Parley's metrics;
 // hubStats is read at each scrape.
-func newMetrics(hubStats func() chatstate.HubStats, log *slog.Logger) *metrics {
-	m := &metrics{
-		restoreRender: prometheus.NewHistogram(prometheus.HistogramOpts{
+func NewMetrics(hubStats func() chatstate.HubStats, log *slog.Logger) *Metrics {
+	m := &Metrics{
+		RestoreRender: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "parley_restore_render_seconds",
 			Help:    "Time to restore and render the widget of a page that shows a chat.",
 			Buckets: latencyBuckets(),
@@ -65,7 +63,7 @@ func newMetrics(hubStats func() chatstate.HubStats, log *slog.Logger) *metrics {
 			Buckets: latencyBuckets(),
 		}, []string{"transport"}),
 	}
-	for _, transport := range []string{transportWebSocket, transportHTTP} {
+	for _, transport := range []string{TransportWebSocket, TransportHTTP} {
 		// Both series exist from the start, so a rate over them is never
 		// missing rather than zero.
 		m.sendAck.WithLabelValues(transport)
@@ -86,38 +84,38 @@ func newMetrics(hubStats func() chatstate.HubStats, log *slog.Logger) *metrics {
 				runtime.ReadMemStats(&mem)
 				return float64(mem.HeapAlloc)
 			}),
-		m.restoreRender, m.sendAck, m.publishDelivery,
+		m.RestoreRender, m.sendAck, m.publishDelivery,
 	)
-	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	m.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError),
 		Registry: reg,
 	})
 	return m
 }
 
-// acked records a send acknowledged over transport, which arrived at
+// Acked records a send acknowledged over transport, which arrived at
 // received.
-func (m *metrics) acked(transport string, received time.Time) {
+func (m *Metrics) Acked(transport string, received time.Time) {
 	m.sendAck.WithLabelValues(transport).Observe(time.Since(received).Seconds())
 }
 
-// delivered records a published event written to a subscriber over
+// Delivered records a published event written to a subscriber over
 // transport. An event read from the store has no publication time.
-func (m *metrics) delivered(transport string, published time.Time) {
+func (m *Metrics) Delivered(transport string, published time.Time) {
 	if !published.IsZero() {
 		m.publishDelivery.WithLabelValues(transport).Observe(time.Since(published).Seconds())
 	}
 }
 
-// timeSend records in parley_send_ack_seconds a send posted as a form,
+// TimeSend records in parley_send_ack_seconds a send posted as a form,
 // whose answer (the widget, the line, or a redirect to them) is its ack; a
 // refused send, answered with an error status, is not recorded.
-func (m *metrics) timeSend(next echo.HandlerFunc) echo.HandlerFunc {
+func (m *Metrics) TimeSend(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		received := time.Now()
 		err := next(c)
 		if res := c.Response(); err == nil && res.Committed && res.Status < http.StatusBadRequest {
-			m.acked(transportHTTP, received)
+			m.Acked(TransportHTTP, received)
 		}
 		return err
 	}
@@ -155,28 +153,4 @@ func (h *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(h.subscriptions, prometheus.GaugeValue, float64(s.Subscriptions))
 	ch <- prometheus.MustNewConstMetric(h.deliveries, prometheus.CounterValue, float64(s.Delivered))
 	ch <- prometheus.MustNewConstMetric(h.lagging, prometheus.CounterValue, float64(s.Dropped))
-}
-
-// Metrics serves Prometheus's text format to a scraper with the metrics
-// token, or without one to clients on this machine only: the numbers say
-// how busy the server is, which is nobody else's business.
-func (t *liveTransports) Metrics(c echo.Context) error {
-	if !t.metricsAllowed(c.Request()) {
-		// A plain 404, which any site's error handler knows.
-		return echo.ErrNotFound
-	}
-	t.metrics.handler.ServeHTTP(c.Response(), c.Request())
-	return nil
-}
-
-// metricsAllowed lets in the bearer of the metrics token, and without a
-// token configured, a client on this machine that did not come through a
-// proxy (through a trusted one on this machine, anyone could).
-func (t *liveTransports) metricsAllowed(r *http.Request) bool {
-	if t.metricsToken != "" {
-		sent, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		return ok && subtle.ConstantTimeCompare([]byte(sent), []byte(t.metricsToken)) == 1
-	}
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	return err == nil && peer.Addr().IsLoopback() && !t.fromTrustedProxy(r) && r.Header.Get("X-Forwarded-For") == ""
 }

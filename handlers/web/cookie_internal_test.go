@@ -1,4 +1,4 @@
-package handlers
+package web
 
 import (
 	"maps"
@@ -12,54 +12,11 @@ import (
 	"github.com/gorilla/sessions"
 )
 
-// TestTokenCookieRenewal: a page view writes the restore cookie again
-// only when it is over an hour old, and a cookie an older Parley wrote,
-// without its time, still restores and is renewed. (A cookie of an older
-// key: TestKeyRotation.)
-func TestTokenCookieRenewal(t *testing.T) {
-	secret := []byte("a secret of at least thirty-two characters")
-	jar := newTokenJar([][]byte{secret}, "parley_chat", func(*http.Request) bool { return false })
-	now := time.Now()
-	written := func(at time.Time) *http.Request {
-		rec := httptest.NewRecorder()
-		if err := jar.Set(rec, httptest.NewRequest(http.MethodGet, "/", nil), "tok", at); err != nil {
-			t.Fatal(err)
-		}
-		req := httptest.NewRequest(http.MethodGet, "/", nil)
-		for _, c := range rec.Result().Cookies() {
-			req.AddCookie(c)
-		}
-		return req
-	}
-	for _, tt := range []struct {
-		name      string
-		req       *http.Request
-		wantStale bool
-	}{
-		{"written a minute ago", written(now.Add(-time.Minute)), false},
-		{"written two hours ago", written(now.Add(-2 * time.Hour)), true},
-		{"written without its time", untimedCookie(t, secret), true},
-	} {
-		token, stale, err := jar.Token(tt.req, now)
-		if token != "tok" || stale != tt.wantStale || err != nil {
-			t.Errorf("%s: Token = %q, stale %v, %v; want tok, stale %v", tt.name, token, stale, err, tt.wantStale)
-		}
-	}
-}
-
-// untimedCookie is a restore cookie as Parley wrote it before it kept the
-// time it wrote it.
-func untimedCookie(t *testing.T, secret []byte) *http.Request {
-	t.Helper()
-	store := sessions.NewCookieStore(deriveKey(secret, "parley cookie signing"), deriveKey(secret, "parley cookie encryption"))
-	value, err := securecookie.EncodeMulti("parley_chat", map[any]any{tokenKey: "tok"}, store.Codecs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	req.AddCookie(&http.Cookie{Name: "parley_chat", Value: value})
-	return req
-}
+// The keys of the values the tests' cookies hold.
+const (
+	tokenKey  = "token"
+	issuedKey = "issued"
+)
 
 // TestCookieValuesTellGobFromJSON: what a cookie holds reads back the same
 // from either format, and a gob stream of it never passes for JSON.
@@ -67,7 +24,7 @@ func TestCookieValuesTellGobFromJSON(t *testing.T) {
 	for _, values := range []map[any]any{
 		{tokenKey: "tok", issuedKey: "1764800000"},
 		{tokenKey: "a-much-longer-restore-token-of-forty-three-chars"},
-		{agentTokenKey: "x"},
+		{tokenKey: "x"},
 		{},
 	} {
 		for _, writer := range []cookieValues{{}, {asJSON: true}} {
@@ -96,18 +53,19 @@ func TestCookieValuesTellGobFromJSON(t *testing.T) {
 // them goes through it.
 func TestCookiesAcrossReleases(t *testing.T) {
 	secret := []byte("a secret of at least thirty-two characters")
-	jar := newTokenJar([][]byte{secret}, "parley_chat", func(*http.Request) bool { return false })
+	store := NewCookieStore([][]byte{secret}, "parley cookie", 3600, "/", http.SameSiteLaxMode)
 	now := time.Now()
 	signing, encryption := deriveKey(secret, "parley cookie signing"), deriveKey(secret, "parley cookie encryption")
 
 	rec := httptest.NewRecorder()
-	if err := jar.Set(rec, httptest.NewRequest(http.MethodGet, "/", nil), "tok", now); err != nil {
+	values := map[any]any{tokenKey: "tok", issuedKey: strconv.FormatInt(now.Unix(), 10)}
+	if err := SaveCookie(store, rec, httptest.NewRequest(http.MethodGet, "/", nil), "parley_chat", values, false); err != nil {
 		t.Fatal(err)
 	}
 	written := rec.Result().Cookies()[0].Value
 	previous := securecookie.New(signing, encryption)
 	previous.SetSerializer(cookieValues{})
-	var values map[any]any
+	values = nil
 	if err := securecookie.DecodeMulti("parley_chat", written, &values, previous); err != nil || values[tokenKey] != "tok" {
 		t.Errorf("the previous release reads this one's cookie as %v, %v", values, err)
 	}
@@ -123,8 +81,8 @@ func TestCookiesAcrossReleases(t *testing.T) {
 	}
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.AddCookie(&http.Cookie{Name: "parley_chat", Value: value})
-	if token, stale, err := jar.Token(req, now); token != "tok" || stale || err != nil {
-		t.Errorf("a gob cookie of an earlier release reads as %q, stale %v, %v; want tok, fresh", token, stale, err)
+	if values, rotated, err := ReadCookie(store, req, "parley_chat", false); values[tokenKey] != "tok" || rotated || err != nil {
+		t.Errorf("a gob cookie of an earlier release reads as %v, rotated %v, %v; want tok, the newest key", values, rotated, err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package handlers
+package web
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // that comes back is limited as before.
 func TestRateLimiterForgetsFullBuckets(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := newRateLimiter(1, 2) // refills in 2 s
+	l := NewRateLimiter(1, 2) // refills in 2 s
 	l.now = func() time.Time { return now }
 
 	if !l.Allow("steady") || !l.Allow("steady") || l.Allow("steady") {
@@ -62,7 +62,7 @@ func (f *fakeShared) HasToken(_ context.Context, key string, _ float64, _ int) (
 // its own name, and they decide; while they fail, its own buckets do.
 func TestSharedRateLimiter(t *testing.T) {
 	shared := &fakeShared{ok: false}
-	l := shareLimit(newRateLimiter(1, 2), shared, "start")
+	l := ShareLimit(NewRateLimiter(1, 2), shared, "start")
 	if l.Allow("203.0.113.7") || l.Ready("203.0.113.7") {
 		t.Error("the shared buckets said no, and the limiter allowed")
 	}

@@ -1,4 +1,4 @@
-package handlers
+package web
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"github.com/parley/parley/views"
 )
 
-// answerErrors answers every error of Parley's routes with handleError, so
+// AnswerErrors answers every error of Parley's routes with handleError, so
 // that a host site's own error handler never sees them, nor Parley its.
-func (s *surface) answerErrors(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Surface) AnswerErrors(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if err := next(c); err != nil {
 			s.handleError(err, c)
@@ -24,7 +24,7 @@ func (s *surface) answerErrors(next echo.HandlerFunc) echo.HandlerFunc {
 // handleError is Parley's one error handler: it maps any error to its coded
 // API error, answers in the shape the caller asked for (JSON for chat.js, a
 // fragment for a swap, a page otherwise), and logs what people must not see.
-func (s *surface) handleError(err error, c echo.Context) {
+func (s *Surface) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
@@ -33,28 +33,28 @@ func (s *surface) handleError(err error, c echo.Context) {
 		// is nobody to answer, and nothing went wrong.
 		return
 	}
-	apiErr := apiErrorOf(err)
-	if apiErr.Code == errServer().Code {
+	apiErr := APIErrorOf(err)
+	if apiErr.Code == ErrServer().Code {
 		var httpErr *echo.HTTPError
 		if !errors.As(err, &httpErr) || httpErr.Code >= http.StatusInternalServerError {
-			s.log.ErrorContext(c.Request().Context(), "request failed",
+			s.Log.ErrorContext(c.Request().Context(), "request failed",
 				"method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 		}
 	}
-	tr := s.translator(s.viewerOf(c, ""), nil)
+	tr := s.Translator(s.ViewerOf(c, ""), nil)
 	line := tr.T(apiErr.Key, apiErr.Args...)
 	var respondErr error
 	switch {
 	case c.Request().Method == http.MethodHead:
 		respondErr = c.NoContent(apiErr.Status)
-	case wantsJSON(c):
+	case WantsJSON(c):
 		respondErr = c.JSON(apiErr.Status, map[string]any{"error": apiErr, "message": line})
-	case isPartial(c):
-		respondErr = s.render(c, apiErr.Status, views.ErrorFragment(line))
+	case IsPartial(c):
+		respondErr = s.Render(c, apiErr.Status, views.ErrorFragment(line))
 	default:
-		respondErr = s.render(c, apiErr.Status, views.ErrorPage(http.StatusText(apiErr.Status), line))
+		respondErr = s.Render(c, apiErr.Status, views.ErrorPage(http.StatusText(apiErr.Status), line))
 	}
 	if respondErr != nil {
-		s.log.ErrorContext(c.Request().Context(), "write error response", "err", respondErr)
+		s.Log.ErrorContext(c.Request().Context(), "write error response", "err", respondErr)
 	}
 }

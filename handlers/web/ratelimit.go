@@ -1,4 +1,4 @@
-package handlers
+package web
 
 import (
 	"context"
@@ -8,11 +8,11 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// rateLimiter keeps a token bucket per key (a client address or a chat).
+// RateLimiter keeps a token bucket per key (a client address or a chat).
 // A bucket that has refilled is as good as a new one, so it is forgotten:
 // memory stays bounded by the keys active within one refill time, however
 // many keys a flood of requests brings.
-type rateLimiter struct {
+type RateLimiter struct {
 	mu      sync.Mutex
 	limit   rate.Limit
 	burst   int
@@ -53,20 +53,20 @@ type bucket struct {
 // minSweepSize is the map size below which a sweep is not worth it early.
 const minSweepSize = 1024
 
-func newRateLimiter(perSecond float64, burst int) *rateLimiter {
+func NewRateLimiter(perSecond float64, burst int) *RateLimiter {
 	refill := time.Duration(float64(burst) / perSecond * float64(time.Second))
-	return &rateLimiter{limit: rate.Limit(perSecond), burst: burst, refill: refill, buckets: map[string]*bucket{}, now: time.Now}
+	return &RateLimiter{limit: rate.Limit(perSecond), burst: burst, refill: refill, buckets: map[string]*bucket{}, now: time.Now}
 }
 
-// shareLimit makes l's buckets the ones of shared named name, when shared
+// ShareLimit makes l's buckets the ones of shared named name, when shared
 // is set, so that the limit holds across every instance spending from them.
-func shareLimit(l *rateLimiter, shared SharedLimits, name string) *rateLimiter {
+func ShareLimit(l *RateLimiter, shared SharedLimits, name string) *RateLimiter {
 	l.shared, l.name = shared, name
 	return l
 }
 
 // Ready reports whether key's bucket has a token, without spending it.
-func (l *rateLimiter) Ready(key string) bool {
+func (l *RateLimiter) Ready(key string) bool {
 	local := l.readyLocal(key)
 	if l.shared == nil {
 		return local
@@ -80,7 +80,7 @@ func (l *rateLimiter) Ready(key string) bool {
 	return ok
 }
 
-func (l *rateLimiter) readyLocal(key string) bool {
+func (l *RateLimiter) readyLocal(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.buckets[key]
@@ -90,7 +90,7 @@ func (l *rateLimiter) readyLocal(key string) bool {
 // Allow spends one token of key's bucket, reporting whether there was one.
 // A shared limiter spends the local bucket too, which answers while the
 // shared one cannot.
-func (l *rateLimiter) Allow(key string) bool {
+func (l *RateLimiter) Allow(key string) bool {
 	local := l.allowLocal(key)
 	if l.shared == nil {
 		return local
@@ -104,7 +104,7 @@ func (l *rateLimiter) Allow(key string) bool {
 	return ok
 }
 
-func (l *rateLimiter) allowLocal(key string) bool {
+func (l *RateLimiter) allowLocal(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -119,7 +119,7 @@ func (l *rateLimiter) allowLocal(key string) bool {
 }
 
 // sweep forgets the buckets unused for a refill time.
-func (l *rateLimiter) sweep(now time.Time) {
+func (l *RateLimiter) sweep(now time.Time) {
 	grown := len(l.buckets) >= max(minSweepSize, 2*l.sweptSize)
 	if now.Sub(l.lastSweep) < l.refill && !grown {
 		return

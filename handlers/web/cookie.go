@@ -1,72 +1,57 @@
-package handlers
+package web
 
 import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 )
 
-const (
-	tokenKey = "token"
-	// issuedKey holds when the cookie was written, in Unix seconds.
-	issuedKey = "issued"
-	// tokenCookieMaxAge keeps a chat restorable across a week of visits;
-	// page views renew it.
-	tokenCookieMaxAge = 7 * 24 * 60 * 60
-	// tokenRenewAfter is how old a cookie gets before a page view writes
-	// it again: encoding it on every page cost more than rendering the
-	// latest lines of a long chat.
-	tokenRenewAfter = time.Hour
-)
+// CookieNames are the names of Parley's cookies, which a host site may
+// change where they would collide with its own.
+type CookieNames struct {
+	// Chat holds the visitor's restore token (default "parley_chat").
+	Chat string
+	// Agent holds the agent console's session (default "parley_agent").
+	Agent string
+	// CSRF holds the token of Parley's forms (default "parley_csrf").
+	CSRF string
+	// UI remembers whether the widget was left open or collapsed (default
+	// "parley_ui"); chat.js writes it, so it is not HttpOnly.
+	UI string
+}
+
+// DefaultCookieNames returns the cookie names Parley uses unless told
+// otherwise.
+func DefaultCookieNames() CookieNames {
+	return CookieNames{Chat: "parley_chat", Agent: "parley_agent", CSRF: "parley_csrf", UI: "parley_ui"}
+}
 
 // hostPrefix marks a cookie that browsers take only from a secure origin,
 // for the whole host (Path=/, no Domain): no sibling subdomain and no plain
 // HTTP page can plant or overwrite it.
 const hostPrefix = "__Host-"
 
-// cookieName is what the cookie called name is called on a request: under
+// CookieName is what the cookie called name is called on a request: under
 // TLS, with the __Host- prefix. (Over plain HTTP, as in development, the
 // browser would refuse a prefixed cookie.)
-func cookieName(name string, secure bool) string {
+func CookieName(name string, secure bool) string {
 	if secure && !strings.HasPrefix(name, hostPrefix) {
 		return hostPrefix + name
 	}
 	return name
 }
 
-var (
-	errNoTokenCookie  = errors.New("no chat cookie")
-	errBadTokenCookie = errors.New("chat cookie undecodable")
-)
-
-// tokenJar keeps the visitor's restore token in a signed and encrypted
-// gorilla/sessions cookie.
-type tokenJar struct {
-	store  *sessions.CookieStore
-	name   string
-	viaTLS func(*http.Request) bool
-}
-
-// newTokenJar keeps the restore token for a week of visits, readable by
-// every page of the site.
-func newTokenJar(secrets [][]byte, name string, viaTLS func(*http.Request) bool) *tokenJar {
-	return &tokenJar{store: newCookieStore(secrets, "parley cookie", tokenCookieMaxAge, "/", http.SameSiteLaxMode), name: name, viaTLS: viaTLS}
-}
-
-// newCookieStore derives a signing and an encryption key from each secret,
+// NewCookieStore derives a signing and an encryption key from each secret,
 // newest first, for one purpose: cookies are written with the first and
 // read with any, so keys can be rotated without logging anybody out, and no
 // cookie can be passed off as one of another purpose.
-func newCookieStore(secrets [][]byte, purpose string, maxAge int, path string, sameSite http.SameSite) *sessions.CookieStore {
+func NewCookieStore(secrets [][]byte, purpose string, maxAge int, path string, sameSite http.SameSite) *sessions.CookieStore {
 	pairs := make([][]byte, 0, 2*len(secrets))
 	for _, secret := range secrets {
 		pairs = append(pairs, deriveKey(secret, purpose+" signing"), deriveKey(secret, purpose+" encryption"))
@@ -173,10 +158,10 @@ func deriveKey(secret []byte, purpose string) []byte {
 	return mac.Sum(nil)
 }
 
-// saveCookie writes values as a fresh cookie of store with the newest key,
+// SaveCookie writes values as a fresh cookie of store with the newest key,
 // Secure when the request came over TLS.
-func saveCookie(store *sessions.CookieStore, w http.ResponseWriter, r *http.Request, name string, values map[any]any, secure bool) error {
-	name = cookieName(name, secure)
+func SaveCookie(store *sessions.CookieStore, w http.ResponseWriter, r *http.Request, name string, values map[any]any, secure bool) error {
+	name = CookieName(name, secure)
 	session := sessions.NewSession(store, name)
 	opts := *store.Options
 	opts.Secure = secure
@@ -195,10 +180,10 @@ func cookiePath(name, path string) string {
 	return path
 }
 
-// readCookie decodes the cookie called name (as named on r) of store.
+// ReadCookie decodes the cookie called name (as named on r) of store.
 // rotated reports that a key other than the newest one wrote it.
-func readCookie(store *sessions.CookieStore, r *http.Request, name string, secure bool) (values map[any]any, rotated bool, err error) {
-	name = cookieName(name, secure)
+func ReadCookie(store *sessions.CookieStore, r *http.Request, name string, secure bool) (values map[any]any, rotated bool, err error) {
+	name = CookieName(name, secure)
 	cookie, err := r.Cookie(name)
 	if err != nil {
 		return nil, false, err
@@ -212,9 +197,9 @@ func readCookie(store *sessions.CookieStore, r *http.Request, name string, secur
 	return values, true, nil
 }
 
-// expireCookie deletes a cookie of store.
-func expireCookie(store *sessions.CookieStore, w http.ResponseWriter, name string, secure bool) {
-	name = cookieName(name, secure)
+// ExpireCookie deletes a cookie of store.
+func ExpireCookie(store *sessions.CookieStore, w http.ResponseWriter, name string, secure bool) {
+	name = CookieName(name, secure)
 	http.SetCookie(w, &http.Cookie{
 		Name:     name,
 		Value:    "",
@@ -224,37 +209,4 @@ func expireCookie(store *sessions.CookieStore, w http.ResponseWriter, name strin
 		Secure:   secure,
 		SameSite: store.Options.SameSite,
 	})
-}
-
-// Token returns the restore token in the request's cookie: errNoTokenCookie
-// when there is none, errBadTokenCookie when it was tampered with or signed
-// by a key no longer configured. stale reports a cookie to write again:
-// older than tokenRenewAfter, or written with a key other than the newest.
-func (j *tokenJar) Token(r *http.Request, now time.Time) (token string, stale bool, err error) {
-	values, rotated, err := readCookie(j.store, r, j.name, j.viaTLS(r))
-	if errors.Is(err, http.ErrNoCookie) {
-		return "", false, errNoTokenCookie
-	}
-	if err != nil {
-		return "", false, errBadTokenCookie
-	}
-	token, _ = values[tokenKey].(string)
-	if token == "" {
-		return "", false, errBadTokenCookie
-	}
-	issuedText, _ := values[issuedKey].(string)
-	issued, err := strconv.ParseInt(issuedText, 10, 64)
-	stale = rotated || err != nil || now.Sub(time.Unix(issued, 0)) > tokenRenewAfter
-	return token, stale, nil
-}
-
-// Set writes the token with the newest key, renewing its expiry.
-func (j *tokenJar) Set(w http.ResponseWriter, r *http.Request, token string, now time.Time) error {
-	values := map[any]any{tokenKey: token, issuedKey: strconv.FormatInt(now.Unix(), 10)}
-	return saveCookie(j.store, w, r, j.name, values, j.viaTLS(r))
-}
-
-// Clear deletes the cookie.
-func (j *tokenJar) Clear(w http.ResponseWriter, r *http.Request) {
-	expireCookie(j.store, w, j.name, j.viaTLS(r))
 }

@@ -1,4 +1,4 @@
-package handlers
+package web
 
 import (
 	"errors"
@@ -71,10 +71,10 @@ func errorCodes() []errorCode {
 	}
 }
 
-// apiError is the server's error published under name, as errorCodes lists
+// APIErrorNamed is the server's error published under name, as errorCodes lists
 // it. A name not in the table, or one only the browser raises, is a
 // programming error (errorcodes_test.go calls every constructor).
-func apiError(name string) *APIError {
+func APIErrorNamed(name string) *APIError {
 	for _, c := range errorCodes() {
 		if c.name == name && !c.browser {
 			return &APIError{Code: c.code, Name: c.name, Description: c.description, Status: c.status, Key: c.key}
@@ -83,99 +83,101 @@ func apiError(name string) *APIError {
 	panic("handlers: no server error code named " + name)
 }
 
-// apiErrorAs is the error published under name, told more specifically: its
+// APIErrorAs is the error published under name, told more specifically: its
 // own description and HTTP status, with the table's code, name and key.
-func apiErrorAs(name, description string, status int) *APIError {
-	e := apiError(name)
+func APIErrorAs(name, description string, status int) *APIError {
+	e := APIErrorNamed(name)
 	e.Description, e.Status = description, status
 	return e
 }
 
 // The server's constructors, one per way it raises a code.
-func errInvalidOptions() *APIError { return apiError("invalid_options") }
+func ErrInvalidOptions() *APIError { return APIErrorNamed("invalid_options") }
 
-func errInvalidToken() *APIError { return apiError("invalid_token") }
+func ErrInvalidToken() *APIError { return APIErrorNamed("invalid_token") }
 
-func errRegistrationInvalid() *APIError { return apiError("registration_invalid") }
+func ErrRegistrationInvalid() *APIError { return APIErrorNamed("registration_invalid") }
 
-func errLocalizationNotAllowed() *APIError { return apiError("localization_not_allowed") }
+func ErrLocalizationNotAllowed() *APIError { return APIErrorNamed("localization_not_allowed") }
 
-func errMessageTooLong() *APIError {
-	e := apiError("message_too_long")
+func ErrMessageTooLong() *APIError {
+	e := APIErrorNamed("message_too_long")
 	e.Args = []string{"max", fmt.Sprint(chatstate.MaxMessageRunes)}
 	return e
 }
 
-func errRateLimited() *APIError { return apiError("rate_limited") }
+func ErrRateLimited() *APIError { return APIErrorNamed("rate_limited") }
 
-func errChatEnded() *APIError { return apiError("chat_ended") }
+func ErrChatEnded() *APIError { return APIErrorNamed("chat_ended") }
 
-func errServer() *APIError { return apiError("server_error") }
+func ErrServer() *APIError { return APIErrorNamed("server_error") }
 
-func errMessageEmpty() *APIError {
-	e := apiError("message_invalid")
+func ErrMessageEmpty() *APIError {
+	e := APIErrorNamed("message_invalid")
 	e.Description, e.Key = "The message is empty.", "error.message_empty"
 	return e
 }
 
-func errMessageInvalid() *APIError {
-	e := apiError("message_invalid")
+func ErrMessageInvalid() *APIError {
+	e := APIErrorNamed("message_invalid")
 	e.Description = "The message is malformed."
 	return e
 }
 
-func errNoChat() *APIError { return apiError("not_found") }
+func ErrNoChat() *APIError { return APIErrorNamed("not_found") }
 
-func errCSRF() *APIError { return apiError("csrf_failed") }
+func ErrCSRF() *APIError { return APIErrorNamed("csrf_failed") }
+
+func ErrOriginNotAllowed() *APIError { return APIErrorNamed("origin_not_allowed") }
 
 // The agent console's errors.
-func errAgentAuth() *APIError { return apiError("unauthorized") }
+func ErrAgentAuth() *APIError { return APIErrorNamed("unauthorized") }
 
-func errAlreadyAccepted() *APIError { return apiError("already_accepted") }
+func ErrAlreadyAccepted() *APIError { return APIErrorNamed("already_accepted") }
 
-func errNotYourChat() *APIError { return apiError("not_your_chat") }
+func ErrNotYourChat() *APIError { return APIErrorNamed("not_your_chat") }
 
-// apiErrorOf maps a domain error to its coded API error; anything it does
+// APIErrorOf maps a domain error to its coded API error; anything it does
 // not know is a server error, whose details stay in the log.
-func apiErrorOf(err error) *APIError {
+func APIErrorOf(err error) *APIError {
 	var apiErr *APIError
 	switch {
 	case errors.As(err, &apiErr):
 		return apiErr
 	case errors.Is(err, chatstate.ErrNotFound):
-		return errNoChat()
+		return ErrNoChat()
 	case errors.Is(err, chatstate.ErrChatEnded):
-		return errChatEnded()
+		return ErrChatEnded()
 	case errors.Is(err, chatstate.ErrMessageTooLong):
-		return errMessageTooLong()
+		return ErrMessageTooLong()
 	case errors.Is(err, chatstate.ErrMessageEmpty):
-		return errMessageEmpty()
+		return ErrMessageEmpty()
 	case errors.Is(err, chatstate.ErrMessageInvalid):
-		return errMessageInvalid()
+		return ErrMessageInvalid()
 	case errors.Is(err, chatstate.ErrAlreadyAccepted):
-		return errAlreadyAccepted()
+		return ErrAlreadyAccepted()
 	case errors.Is(err, chatstate.ErrNotYourChat):
-		return errNotYourChat()
+		return ErrNotYourChat()
 	case errors.Is(err, chatstate.ErrWrongPhase):
-		return apiErrorAs("invalid_options", "The chat is not in a state that allows this.", http.StatusConflict)
+		return APIErrorAs("invalid_options", "The chat is not in a state that allows this.", http.StatusConflict)
 	}
 	var verr *chatstate.ValidationError
 	if errors.As(err, &verr) {
-		return errRegistrationInvalid()
+		return ErrRegistrationInvalid()
 	}
 	var httpErr *echo.HTTPError
 	if errors.As(err, &httpErr) {
 		switch httpErr.Code {
 		case http.StatusRequestEntityTooLarge:
-			return errMessageTooLong()
+			return ErrMessageTooLong()
 		case http.StatusNotFound, http.StatusMethodNotAllowed:
-			return apiErrorAs("not_found", "There is nothing here.", httpErr.Code)
+			return APIErrorAs("not_found", "There is nothing here.", httpErr.Code)
 		case http.StatusBadRequest:
-			return errInvalidOptions()
+			return ErrInvalidOptions()
 		case http.StatusForbidden:
 			// The CSRF middleware refuses a cross-site post with its own error.
-			return errCSRF()
+			return ErrCSRF()
 		}
 	}
-	return errServer()
+	return ErrServer()
 }

@@ -1,4 +1,13 @@
-package handlers
+// Package web is what every room of Parley's HTTP surface shares: the
+// Surface (where the routes are mounted, the strings, the cookies' names,
+// the client's address and scheme behind trusted proxies, the same-origin
+// check, the token of Parley's forms), the published error codes and the one
+// error handler, rendering, the cookie stores, the rate limiters and the
+// Prometheus metrics.
+//
+// It is part of Parley's internals, imported by the other rooms under
+// handlers/ only: a host site imports github.com/parley/parley/parley.
+package web
 
 import (
 	"crypto/rand"
@@ -17,43 +26,41 @@ import (
 	"github.com/parley/parley/views"
 )
 
-// surface is what every part of Parley's HTTP surface shares: where the
+// Surface is what every part of Parley's HTTP surface shares: where the
 // routes are mounted, the strings, the cookies' names, the logger, and the
 // token of Parley's forms.
-type surface struct {
-	log *slog.Logger
-	// catalogs pick the strings a visitor sees.
-	catalogs *localization.Catalogs
-	cookies  CookieNames
-	// paths are where Mount put the routes, as the browser sees them.
-	paths views.Paths
-	// trustedProxies may say, in X-Forwarded-Proto, that TLS ended at them.
-	trustedProxies []netip.Prefix
-	// startOpen is the widget's state for a visitor who has not chosen.
-	startOpen bool
+type Surface struct {
+	Log *slog.Logger
+	// Catalogs pick the strings a visitor sees.
+	Catalogs *localization.Catalogs
+	Cookies  CookieNames
+	// Paths are where Mount put the routes, as the browser sees them.
+	Paths views.Paths
+	// TrustedProxies may say, in X-Forwarded-Proto, that TLS ended at them.
+	TrustedProxies []netip.Prefix
 }
 
-// viaTLS reports whether the browser reached the site over TLS: directly,
+// ViaTLS reports whether the browser reached the site over TLS: directly,
 // or through a trusted proxy that says so. It decides the scheme of the
 // site's own origin and whether cookies are Secure.
-func (s *surface) viaTLS(r *http.Request) bool {
+func (s *Surface) ViaTLS(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
-	return strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") && s.fromTrustedProxy(r)
+	return strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") && s.FromTrustedProxy(r)
 }
 
-// clientIP is the address Parley's limits key on: the peer's, or behind a
-// trusted proxy the nearest address it forwarded that is not a trusted
+// ClientIP is the address Parley's limits key on: the peer's, or behind a
+// Trusted proxy the nearest address it forwarded that is not a trusted
 // proxy itself. It never takes a forwarding header from anyone else, so a
 // client cannot pick its own address, whatever the site's Echo believes.
-func (s *surface) clientIP(r *http.Request) string {
+func (s *Surface) ClientIP(r *http.Request) string {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
 	peer := ap.Addr().Unmap()
-	if !s.trusted(peer) {
+	if !s.Trusted(peer) {
 		return peer.String()
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -62,16 +69,16 @@ func (s *surface) clientIP(r *http.Request) string {
 		if err != nil {
 			break
 		}
-		if !s.trusted(addr.Unmap()) {
+		if !s.Trusted(addr.Unmap()) {
 			return addr.Unmap().String()
 		}
 	}
 	return peer.String()
 }
 
-// trusted reports whether addr is one of the trusted proxies.
-func (s *surface) trusted(addr netip.Addr) bool {
-	for _, p := range s.trustedProxies {
+// Trusted reports whether addr is one of the trusted proxies.
+func (s *Surface) Trusted(addr netip.Addr) bool {
+	for _, p := range s.TrustedProxies {
 		if p.Contains(addr) {
 			return true
 		}
@@ -79,17 +86,17 @@ func (s *surface) trusted(addr netip.Addr) bool {
 	return false
 }
 
-// fromTrustedProxy reports whether the request's peer is a trusted proxy.
-func (s *surface) fromTrustedProxy(r *http.Request) bool {
+// FromTrustedProxy reports whether the request's peer is a trusted proxy.
+func (s *Surface) FromTrustedProxy(r *http.Request) bool {
 	addr, err := netip.ParseAddrPort(r.RemoteAddr)
-	return err == nil && s.trusted(addr.Addr().Unmap())
+	return err == nil && s.Trusted(addr.Addr().Unmap())
 }
 
-// sameOrigin reports whether a request comes from a page of this server. A
+// SameOrigin reports whether a request comes from a page of this server. A
 // request with no Origin counts only when the browser says it came from
 // this origin, or from no page at all (a tool, not a browser). The agent
 // console takes nothing else, since no other site embeds it.
-func (s *surface) sameOrigin(r *http.Request) bool {
+func (s *Surface) SameOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		site := r.Header.Get("Sec-Fetch-Site")
@@ -100,16 +107,16 @@ func (s *surface) sameOrigin(r *http.Request) bool {
 		return false
 	}
 	scheme := "http"
-	if s.viaTLS(r) {
+	if s.ViaTLS(r) {
 		scheme = "https"
 	}
 	return u.Scheme == scheme && u.Host == r.Host
 }
 
-// owns reports whether a request is for one of Parley's routes.
-func (s *surface) owns(c echo.Context) bool {
+// Owns reports whether a request is for one of Parley's routes.
+func (s *Surface) Owns(c echo.Context) bool {
 	path := c.Request().URL.Path
-	for _, prefix := range []string{s.paths.Chat, s.paths.Console} {
+	for _, prefix := range []string{s.Paths.Chat, s.Paths.Console} {
 		if path == prefix || strings.HasPrefix(path, prefix+"/") {
 			return true
 		}
@@ -117,42 +124,35 @@ func (s *surface) owns(c echo.Context) bool {
 	return false
 }
 
-// viewer is what rendering needs to know of the person looking, taken once
+// Viewer is what rendering needs to know of the person looking, taken once
 // from a request, so that a transport can keep rendering for its visitor
 // after the upgrade.
-type viewer struct {
-	acceptLanguage string
-	csrf           string
-	returnTo       string
-	// localization is the visitor's allowed `localization` option, used
+type Viewer struct {
+	AcceptLanguage string
+	CSRF           string
+	ReturnTo       string
+	// Localization is the visitor's allowed `localization` option, used
 	// until a chat fixes its own language.
-	localization string
-	// ui is how the visitor left the widget: open or collapsed.
-	ui uiState
-	// uiCookie is what chat.js calls the cookie that remembers it.
-	uiCookie string
-	// wholeTranscript shows every line rather than the latest page (the
-	// transcript page of a browser without JavaScript).
-	wholeTranscript bool
+	Localization string
 }
 
-func (s *surface) viewerOf(c echo.Context, returnTo string) viewer {
+// ViewerOf is the person looking at r, who came from the page returnTo.
+func (s *Surface) ViewerOf(c echo.Context, returnTo string) Viewer {
 	r := c.Request()
-	return viewer{acceptLanguage: r.Header.Get("Accept-Language"), csrf: s.csrfToken(c), returnTo: returnTo,
-		ui: s.readUIState(r), uiCookie: cookieName(s.cookies.UI, s.viaTLS(r))}
+	return Viewer{AcceptLanguage: r.Header.Get("Accept-Language"), CSRF: s.CSRFToken(c), ReturnTo: returnTo}
 }
 
-// translator picks the chat's own catalog, or for a visitor with no chat
+// Translator picks the chat's own catalog, or for a visitor with no chat
 // the best match of the browser's languages.
-func (s *surface) translator(v viewer, chat *chatstate.Chat) *localization.Catalog {
+func (s *Surface) Translator(v Viewer, chat *chatstate.Chat) *localization.Catalog {
 	if chat != nil && chat.Locale != "" {
-		if cat, err := s.catalogs.Resolve(chat.Locale); err == nil {
+		if cat, err := s.Catalogs.Resolve(chat.Locale); err == nil {
 			return cat
 		}
 	}
-	cat, err := s.catalogs.Negotiate(v.localization, v.acceptLanguage)
+	cat, err := s.Catalogs.Negotiate(v.Localization, v.AcceptLanguage)
 	if err != nil {
-		return s.catalogs.Default()
+		return s.Catalogs.Default()
 	}
 	return cat
 }
@@ -164,18 +164,18 @@ const csrfContextKey = "parley_csrf"
 // csrfCookieMaxAge keeps the token a day past its last use.
 const csrfCookieMaxAge = 86400
 
-// checkCSRF guards Parley's forms with a double-submitted token: a request
+// CheckCSRF guards Parley's forms with a double-submitted token: a request
 // that changes anything must carry, in the X-Parley-CSRF header or the
 // parley_csrf field, the token of the visitor's CSRF cookie, which another
 // site can neither read nor set.
-func (s *surface) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Surface) CheckCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		var want string
-		if cookie, err := r.Cookie(cookieName(s.cookies.CSRF, s.viaTLS(r))); err == nil {
+		if cookie, err := r.Cookie(CookieName(s.Cookies.CSRF, s.ViaTLS(r))); err == nil {
 			want = cookie.Value
 		}
-		s.csrfToken(c) // issues or renews the cookie
+		s.CSRFToken(c) // issues or renews the cookie
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 			return next(c)
@@ -185,22 +185,22 @@ func (s *surface) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 			sent = c.FormValue("parley_csrf")
 		}
 		if !validCSRFToken(want) || subtle.ConstantTimeCompare([]byte(sent), []byte(want)) != 1 {
-			return errCSRF()
+			return ErrCSRF()
 		}
 		return next(c)
 	}
 }
 
-// csrfToken is the token of Parley's forms for this request: the one in
+// CSRFToken is the token of Parley's forms for this request: the one in
 // the visitor's cookie, or a new one. Either way the cookie is (re)written,
 // so it lasts a day past its last use.
-func (s *surface) csrfToken(c echo.Context) string {
+func (s *Surface) CSRFToken(c echo.Context) string {
 	if token, _ := c.Get(csrfContextKey).(string); token != "" {
 		return token
 	}
 	token := ""
-	secure := s.viaTLS(c.Request())
-	if cookie, err := c.Cookie(cookieName(s.cookies.CSRF, secure)); err == nil && validCSRFToken(cookie.Value) {
+	secure := s.ViaTLS(c.Request())
+	if cookie, err := c.Cookie(CookieName(s.Cookies.CSRF, secure)); err == nil && validCSRFToken(cookie.Value) {
 		token = cookie.Value
 	} else {
 		b := make([]byte, 16)
@@ -208,7 +208,7 @@ func (s *surface) csrfToken(c echo.Context) string {
 		token = hex.EncodeToString(b)
 	}
 	c.SetCookie(&http.Cookie{
-		Name:     cookieName(s.cookies.CSRF, secure),
+		Name:     CookieName(s.Cookies.CSRF, secure),
 		Value:    token,
 		Path:     "/",
 		MaxAge:   csrfCookieMaxAge,

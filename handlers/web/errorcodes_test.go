@@ -1,4 +1,4 @@
-package handlers
+package web
 
 import (
 	"os"
@@ -39,22 +39,22 @@ func TestErrorConstructors(t *testing.T) {
 		name string
 		err  *APIError
 	}{
-		{"errInvalidOptions", errInvalidOptions()},
-		{"errInvalidToken", errInvalidToken()},
-		{"errRegistrationInvalid", errRegistrationInvalid()},
-		{"errLocalizationNotAllowed", errLocalizationNotAllowed()},
-		{"errMessageTooLong", errMessageTooLong()},
-		{"errRateLimited", errRateLimited()},
-		{"errChatEnded", errChatEnded()},
-		{"errServer", errServer()},
-		{"errMessageEmpty", errMessageEmpty()},
-		{"errMessageInvalid", errMessageInvalid()},
-		{"errNoChat", errNoChat()},
-		{"errCSRF", errCSRF()},
-		{"errOriginNotAllowed", errOriginNotAllowed()},
-		{"errAgentAuth", errAgentAuth()},
-		{"errAlreadyAccepted", errAlreadyAccepted()},
-		{"errNotYourChat", errNotYourChat()},
+		{"ErrInvalidOptions", ErrInvalidOptions()},
+		{"ErrInvalidToken", ErrInvalidToken()},
+		{"ErrRegistrationInvalid", ErrRegistrationInvalid()},
+		{"ErrLocalizationNotAllowed", ErrLocalizationNotAllowed()},
+		{"ErrMessageTooLong", ErrMessageTooLong()},
+		{"ErrRateLimited", ErrRateLimited()},
+		{"ErrChatEnded", ErrChatEnded()},
+		{"ErrServer", ErrServer()},
+		{"ErrMessageEmpty", ErrMessageEmpty()},
+		{"ErrMessageInvalid", ErrMessageInvalid()},
+		{"ErrNoChat", ErrNoChat()},
+		{"ErrCSRF", ErrCSRF()},
+		{"ErrOriginNotAllowed", ErrOriginNotAllowed()},
+		{"ErrAgentAuth", ErrAgentAuth()},
+		{"ErrAlreadyAccepted", ErrAlreadyAccepted()},
+		{"ErrNotYourChat", ErrNotYourChat()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,7 +80,7 @@ func TestErrorConstructors(t *testing.T) {
 // table's description, since chat.js is where it is shown), and every
 // failure(name) call names an entry.
 func TestChatJSErrors(t *testing.T) {
-	src, err := os.ReadFile("../static/chat.js")
+	src, err := os.ReadFile("../../static/chat.js")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func chatJSErrors(t *testing.T, src string) map[string]chatJSError {
 // TestREADMEErrorCodes holds README.md's "Error codes" table to errorCodes:
 // the same codes, with the same names, in the same order.
 func TestREADMEErrorCodes(t *testing.T) {
-	src, err := os.ReadFile("../README.md")
+	src, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
