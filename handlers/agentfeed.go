@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/handlers/web"
+	"github.com/parley/parley/handlers/widget"
 	"github.com/parley/parley/views"
 )
 
@@ -163,11 +164,11 @@ func (f *agentFeed) resume(ctx context.Context, _ int64) ([]serverFrame, error) 
 				return nil, err
 			}
 		case seq < chat.LastSeq:
-			events, err := f.console.chats.EventsAfter(ctx, chat.ID, seq, maxReplay)
+			events, err := f.console.chats.EventsAfter(ctx, chat.ID, seq, widget.MaxReplay)
 			if err != nil {
 				return nil, err
 			}
-			if len(events) == maxReplay {
+			if len(events) == widget.MaxReplay {
 				// Cheaper and just as exact to send the chat whole.
 				if err := f.paneParts(ctx, chat, &parts); err != nil {
 					return nil, err
@@ -239,7 +240,7 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverF
 	case shown:
 		events := []chatstate.Event{ev}
 		if ev.Seq > seq+1 {
-			missed, err := f.console.chats.EventsAfter(ctx, ev.ChatID, seq, min(int(ev.Seq-seq), maxReplay))
+			missed, err := f.console.chats.EventsAfter(ctx, ev.ChatID, seq, min(int(ev.Seq-seq), widget.MaxReplay))
 			if err != nil {
 				return serverFrame{}, false, err
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/handlers/web"
+	"github.com/parley/parley/handlers/widget"
 	"github.com/parley/parley/views"
 )
 
@@ -140,7 +141,7 @@ func (a *agentConsole) chatView(ctx context.Context, chat chatstate.Chat, csrf s
 		Live:     chat.Phase == chatstate.PhaseConnected,
 		LastSeq:  chat.LastSeq,
 		CSRF:     csrf,
-		ClientID: newClientID(),
+		ClientID: widget.NewClientID(),
 		Start:    chat.CreatedAt,
 		End:      chat.UpdatedAt,
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/handlers/web"
+	"github.com/parley/parley/handlers/widget"
 	"github.com/parley/parley/views"
 )
 
@@ -30,10 +31,6 @@ const (
 // typingShown is how long a typing event means somebody is typing; chat.js
 // shows it as long.
 const typingShown = 6 * time.Second
-
-// maxReplay is the most events a resume replays; a longer gap is re-rendered
-// from the server instead, which is cheaper and just as exact.
-const maxReplay = 500
 
 // clientFrame is a frame from the browser.
 type clientFrame struct {
@@ -120,7 +117,7 @@ type visitorFeed struct {
 	t      *liveTransports
 	chat   chatstate.Chat
 	chatID string
-	viewer viewer
+	viewer widget.Viewer
 	tr     views.Translator
 	// sent is the newest seq the client has, so a live event that the
 	// replay already carried is not sent twice.
@@ -138,7 +135,7 @@ func (f *visitorFeed) heartbeat() time.Duration { return chatstate.HeartbeatEver
 func (f *visitorFeed) connect() func()          { return f.t.chats.Connected(f.chat) }
 
 func (t *liveTransports) newVisitorFeed(c echo.Context, chat chatstate.Chat, news uint64) *visitorFeed {
-	v := t.visitors.viewerOf(c, safeReturnTo(c.QueryParam("page")))
+	v := t.visitors.ViewerOf(c, widget.SafeReturnTo(c.QueryParam("page")))
 	// The feed may live for hours: a string cut from a request header would
 	// keep the whole header with it.
 	v.AcceptLanguage, v.CSRF, v.ReturnTo = strings.Clone(v.AcceptLanguage), strings.Clone(v.CSRF), strings.Clone(v.ReturnTo)
@@ -151,7 +148,7 @@ func (f *visitorFeed) eventFrames(ctx context.Context, ev chatstate.Event) ([]se
 	if ev.Seq <= f.sent {
 		return nil, nil
 	}
-	if ev.Seq-f.sent > maxReplay {
+	if ev.Seq-f.sent > widget.MaxReplay {
 		// Too far behind to replay: the client re-renders the widget.
 		f.sent = ev.Seq
 		return []serverFrame{resumeFrame(false, ev.Seq)}, nil
@@ -208,16 +205,16 @@ func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (serverFra
 		if err != nil {
 			return serverFrame{}, err
 		}
-		w := asOf(f.t.visitors.widgetView(ctx, f.viewer, restored{chat: chat, found: true}), ev.Seq)
+		w := asOf(f.t.visitors.ChatView(ctx, f.viewer, chat), ev.Seq)
 		html, err := f.t.RenderString(ctx, views.WidgetPanel(w))
 		if err != nil {
 			return serverFrame{}, err
 		}
-		f.t.visitors.markEndShown(ctx, chat)
+		f.t.visitors.MarkEndShown(ctx, chat)
 		frame.Widget = html
 		return frame, nil
 	}
-	if line, ok := lineView(f.tr, ev); ok {
+	if line, ok := widget.LineView(f.tr, ev); ok {
 		html, err := f.t.RenderString(ctx, views.TranscriptLine(line))
 		if err != nil {
 			return serverFrame{}, err
@@ -242,12 +239,12 @@ func (f *visitorFeed) resume(ctx context.Context, lastSeq int64) ([]serverFrame,
 	if err != nil {
 		return nil, err
 	}
-	if lastSeq < 0 || lastSeq > chat.LastSeq || chat.LastSeq-lastSeq > maxReplay {
+	if lastSeq < 0 || lastSeq > chat.LastSeq || chat.LastSeq-lastSeq > widget.MaxReplay {
 		// The client re-renders the widget, which then shows chat.LastSeq.
 		f.sent = chat.LastSeq
 		return []serverFrame{resumeFrame(false, chat.LastSeq)}, nil
 	}
-	events, err := f.t.chats.EventsAfter(ctx, f.chatID, lastSeq, maxReplay)
+	events, err := f.t.chats.EventsAfter(ctx, f.chatID, lastSeq, widget.MaxReplay)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +335,7 @@ func (t *liveTransports) transportChat(c echo.Context) (chatstate.Chat, uint64, 
 	// Noted before the read, which is the store's: no middleware of
 	// Parley's own routes restores the chat before the handler.
 	news := t.chats.Hub().News()
-	chat, err := t.visitors.visitorChat(c)
+	chat, err := t.visitors.VisitorChat(c)
 	if err != nil {
 		return chatstate.Chat{}, 0, err
 	}

@@ -14,13 +14,12 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/agents"
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/handlers/web"
+	"github.com/parley/parley/handlers/widget"
 	"github.com/parley/parley/localization"
-	"github.com/parley/parley/static"
 	"github.com/parley/parley/views"
 )
 
@@ -35,19 +34,11 @@ type agentAccounts interface {
 // Visitor is a signed-in user of the host site, as the site tells Parley:
 // the chat is tied to ID (so it restores wherever the user signs in), and
 // the names and email fill in the registration.
-type Visitor struct {
-	ID        string
-	FirstName string
-	LastName  string
-	Email     string
-	// Data is passed to the agent with the chat, like the browser API's
-	// userData.
-	Data map[string]string
-}
+type Visitor = widget.Visitor
 
 // IdentifyVisitor tells Parley who the request's visitor is, when the site
 // knows; ok is false for an anonymous visitor.
-type IdentifyVisitor func(c echo.Context) (v Visitor, ok bool)
+type IdentifyVisitor = widget.IdentifyVisitor
 
 // CookieNames are the names of Parley's cookies, which a host site may
 // change where they would collide with its own.
@@ -121,31 +112,14 @@ type HealthCheck struct {
 // transports (WebSocket and long-poll), and the agent console.
 type Handler struct {
 	surface    *web.Surface
-	visitors   *visitorWidget
+	visitors   *widget.Widget
 	transports *liveTransports
 	console    *agentConsole
-	embed      *embedding
+	embed      *widget.Embedding
 	metrics    *web.Metrics
 	// metricsToken is what a scraper of /metrics sends, when set.
 	metricsToken string
 	checks       []HealthCheck
-}
-
-// visitorWidget renders the widget and answers its forms.
-type visitorWidget struct {
-	*web.Surface
-	chats        *chatstate.Service
-	jar          *tokenJar
-	identify     IdentifyVisitor
-	startLimit   *web.RateLimiter
-	draftLimit   *web.RateLimiter
-	messageLimit *web.RateLimiter
-	pageLimit    *web.RateLimiter
-	metrics      *web.Metrics
-	// pages are the latest lines of the chats restored lately, rendered.
-	pages *recentPages
-	// startOpen is the widget's state for a visitor who has not chosen.
-	startOpen bool
 }
 
 // liveTransports carry a chat's events to its visitor, and the console's
@@ -153,7 +127,7 @@ type visitorWidget struct {
 type liveTransports struct {
 	*web.Surface
 	chats          *chatstate.Service
-	visitors       *visitorWidget
+	visitors       *widget.Widget
 	allowedOrigins map[string]struct{}
 	closing        <-chan struct{}
 	upgrader       *websocket.Upgrader
@@ -203,10 +177,6 @@ func New(d Deps) *Handler {
 	cookies.Agent = cmp.Or(cookies.Agent, defaults.Agent)
 	cookies.CSRF = cmp.Or(cookies.CSRF, defaults.CSRF)
 	cookies.UI = cmp.Or(cookies.UI, defaults.UI)
-	identify := d.Visitor
-	if identify == nil {
-		identify = func(echo.Context) (Visitor, bool) { return Visitor{}, false }
-	}
 	var accounts agentAccounts = noAgents{}
 	if d.Agents != nil {
 		accounts = d.Agents
@@ -219,22 +189,16 @@ func New(d Deps) *Handler {
 	typingLimit := web.NewRateLimiter(0.5, 1)
 	// The hub's load is read at each scrape.
 	metrics := web.NewMetrics(func() chatstate.HubStats { return d.Chats.Hub().Stats() }, logger)
-	visitors := &visitorWidget{
-		Surface:  shared,
-		chats:    d.Chats,
-		jar:      newTokenJar(d.SessionSecrets, cookies.Chat, shared.ViaTLS),
-		identify: identify,
-		// A person starts a chat now and then; a script starts hundreds.
-		startLimit:   web.ShareLimit(web.NewRateLimiter(0.2, 5), d.SharedLimits, "start"),
-		draftLimit:   web.NewRateLimiter(10, 20),
-		messageLimit: messageLimit,
-		// People move through a few pages quickly, then read; each page
-		// event reaches every agent's queue.
-		pageLimit: web.NewRateLimiter(0.5, 10),
-		metrics:   metrics,
-		pages:     newRecentPages(recentPagesBytes),
-		startOpen: d.StartOpen,
-	}
+	visitors := widget.New(widget.Deps{
+		Surface:        shared,
+		Chats:          d.Chats,
+		SessionSecrets: d.SessionSecrets,
+		Identify:       d.Visitor,
+		SharedLimits:   d.SharedLimits,
+		MessageLimit:   messageLimit,
+		Metrics:        metrics,
+		StartOpen:      d.StartOpen,
+	})
 	transports := &liveTransports{
 		Surface:        shared,
 		chats:          d.Chats,
@@ -273,7 +237,7 @@ func New(d Deps) *Handler {
 		queue:          &queueSnapshot{},
 		now:            time.Now,
 	}
-	embed := &embedding{Surface: shared, origins: embedders, transports: allowed, embedScript: static.EmbedScript()}
+	embed := widget.NewEmbedding(shared, embedders, allowed)
 	return &Handler{surface: shared, visitors: visitors, transports: transports, console: console, embed: embed,
 		metrics: metrics, metricsToken: d.MetricsToken, checks: d.Checks}
 }

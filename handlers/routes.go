@@ -55,30 +55,30 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	// Other origins' pages: CORS and partitioned cookies for the sites that
 	// embed the widget, a refusal for other sites' scripts; before the CSRF
 	// check, which writes a cookie.
-	visitorSide := slices.Concat(own, []echo.MiddlewareFunc{e.crossOrigin})
+	visitorSide := slices.Concat(own, []echo.MiddlewareFunc{e.CrossOrigin})
 	chat := r.Group(chatPath, slices.Concat(visitorSide, []echo.MiddlewareFunc{h.surface.CheckCSRF})...)
-	widgetRoute := chat.GET("/widget", v.widget)
+	widgetRoute := chat.GET("/widget", v.Panel)
 	// The group's prefix as the browser sees it, the site's own included.
 	paths.Chat = strings.TrimSuffix(widgetRoute.Path, "/widget")
-	chat.GET("/popup", v.popup)
-	chat.GET("/transcript", v.earlier)
-	chat.POST("/start", v.startChat)
-	chat.POST("/draft", v.saveDraft)
-	chat.POST("/register", v.register)
-	chat.POST("/messages", v.metrics.TimeSend(v.sendMessage))
-	chat.POST("/end", v.endChat)
-	chat.POST("/ui", v.setUI)
-	chat.POST("/visit", v.visit)
+	chat.GET("/popup", v.Popup)
+	chat.GET("/transcript", v.Earlier)
+	chat.POST("/start", v.StartChat)
+	chat.POST("/draft", v.SaveDraft)
+	chat.POST("/register", v.Register)
+	chat.POST("/messages", h.metrics.TimeSend(v.SendMessage))
+	chat.POST("/end", v.EndChat)
+	chat.POST("/ui", v.SetUI)
+	chat.POST("/visit", v.Visit)
 	chat.GET("/ws", t.websocket)
 	chat.GET("/poll", t.poll)
 	chat.POST("/frames", t.postFrame)
-	chat.OPTIONS("/*", e.options)
+	chat.OPTIONS("/*", e.Options)
 	// The script-tag embed's script is the same for every page and visitor:
 	// no cookie, no per-visitor header, so none of the group's middleware.
 	// (A group of its own with no middleware adds no catch-all route, so
 	// the chat group's still answers what is not there.)
 	getOrHead := []string{http.MethodGet, http.MethodHead}
-	r.Group(chatPath).Match(getOrHead, "/embed.js", e.script)
+	r.Group(chatPath).Match(getOrHead, "/embed.js", e.Script)
 	// Scripts and styles are the same for everybody and cached: the chat
 	// group's middleware but its CSRF check, whose cookie a shared cache
 	// would hand to every visitor. They answer HEAD too: uptime checks,
@@ -98,7 +98,7 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	console.GET("/", a.console)
 	console.GET("/chats/:id", a.consoleChat)
 	console.POST("/chats/:id/accept", a.accept)
-	console.POST("/chats/:id/messages", t.metrics.TimeSend(a.agentSend))
+	console.POST("/chats/:id/messages", h.metrics.TimeSend(a.agentSend))
 	console.POST("/chats/:id/typing", a.agentTyping)
 	console.POST("/chats/:id/end", a.agentEnd)
 	console.POST("/chats/:id/release", a.agentRelease)

@@ -1,4 +1,4 @@
-package handlers
+package widget
 
 import (
 	"context"
@@ -29,7 +29,7 @@ const restoredKey = "parley.restored"
 
 // restore finds the request's chat, by DESIGN §3: a signed-in user's chat
 // wherever the user is, else the chat of the visitor's cookie.
-func (vw *visitorWidget) restore(c echo.Context) restored {
+func (vw *Widget) restore(c echo.Context) restored {
 	if r, ok := c.Get(restoredKey).(restored); ok {
 		return r
 	}
@@ -47,7 +47,7 @@ func (vw *visitorWidget) restore(c echo.Context) restored {
 // cookie is cleared and reported as invalid_token; a chat that ended and was
 // seen, or is gone, leaves the visitor free to start anew; a store failure
 // keeps the cookie, since the chat may well come back.
-func (vw *visitorWidget) restoreCookie(c echo.Context) restored {
+func (vw *Widget) restoreCookie(c echo.Context) restored {
 	r, w := c.Request(), c.Response()
 	now := time.Now()
 	token, stale, err := vw.jar.Token(r, now)
@@ -87,7 +87,7 @@ func (vw *visitorWidget) restoreCookie(c echo.Context) restored {
 // restoreUser finds the signed-in user's chat. A chat this browser started
 // before the user signed in carries on as the user's when the user has no
 // other.
-func (vw *visitorWidget) restoreUser(c echo.Context, userID string) restored {
+func (vw *Widget) restoreUser(c echo.Context, userID string) restored {
 	ctx := c.Request().Context()
 	chat, err := vw.chats.RestoreUser(ctx, userID)
 	switch {
@@ -115,7 +115,7 @@ func (vw *visitorWidget) restoreUser(c echo.Context, userID string) restored {
 
 // widgetView builds the widget for what restore found. It is the one place
 // that turns a chat into what the visitor sees, and it writes nothing.
-func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) views.Widget {
+func (vw *Widget) widgetView(ctx context.Context, v Viewer, r restored) views.Widget {
 	var chat *chatstate.Chat
 	if r.found {
 		chat = &r.chat
@@ -164,6 +164,17 @@ func (vw *visitorWidget) widgetView(ctx context.Context, v viewer, r restored) v
 	return w
 }
 
+// MaxReplay is the most events read from the log to bring a page or a live
+// client up to date; a longer gap is re-rendered from the server instead,
+// which is cheaper and just as exact.
+const MaxReplay = 500
+
+// ChatView is the widget showing chat to the viewer v, for a live
+// transport to push; like widgetView, it writes nothing.
+func (vw *Widget) ChatView(ctx context.Context, v Viewer, chat chatstate.Chat) views.Widget {
+	return vw.widgetView(ctx, v, restored{chat: chat, found: true})
+}
+
 // transcriptPageLines is how many lines of the transcript a page shows, and
 // how many more each "Show earlier messages" brings: a screenful or two,
 // and a page well under DESIGN §8's 25 KB.
@@ -200,7 +211,7 @@ func formErrors(tr views.Translator, f views.RegistrationForm, verr *chatstate.V
 }
 
 func talkView(tr views.Translator, chat chatstate.Chat, lines []views.Line) views.Conversation {
-	talk := views.Conversation{ClientID: newClientID(), EndReason: chat.EndReason, Lines: lines}
+	talk := views.Conversation{ClientID: NewClientID(), EndReason: chat.EndReason, Lines: lines}
 	switch chat.Phase {
 	case chatstate.PhaseQueued:
 		talk.Status = tr.T("conversation.waiting", "name", chat.Visitor.FirstName)
@@ -214,16 +225,16 @@ func talkView(tr views.Translator, chat chatstate.Chat, lines []views.Line) view
 func linesOf(tr views.Translator, events []chatstate.Event) []views.Line {
 	lines := make([]views.Line, 0, len(events))
 	for _, ev := range events {
-		if line, ok := lineView(tr, ev); ok {
+		if line, ok := LineView(tr, ev); ok {
 			lines = append(lines, line)
 		}
 	}
 	return lines
 }
 
-// lineView turns a logged event into a transcript line; events the visitor
+// LineView turns a logged event into a transcript line; events the visitor
 // does not read (typing, page changes) have none.
-func lineView(tr views.Translator, ev chatstate.Event) (views.Line, bool) {
+func LineView(tr views.Translator, ev chatstate.Event) (views.Line, bool) {
 	line := views.Line{Seq: ev.Seq, Kind: views.LineNotice, From: string(ev.From.Type), Time: ev.Time}
 	switch ev.Kind {
 	case chatstate.EventMessage:
@@ -255,9 +266,9 @@ func endedLine(tr views.Translator, ev chatstate.Event) string {
 	return tr.T("conversation.ended")
 }
 
-// newClientID gives a plain HTML form its message id, so a resubmitted form
+// NewClientID gives a plain HTML form its message id, so a resubmitted form
 // is stored once.
-func newClientID() string {
+func NewClientID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)

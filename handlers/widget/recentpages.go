@@ -1,4 +1,4 @@
-package handlers
+package widget
 
 import (
 	"container/list"
@@ -91,7 +91,7 @@ func (p *recentPages) put(page *recentPage) {
 
 // recentLines returns chat's latest page of lines up to its LastSeq, each
 // with its HTML, and whether earlier lines exist.
-func (vw *visitorWidget) recentLines(ctx context.Context, tr *localization.Catalog, chat chatstate.Chat) ([]views.Line, bool, error) {
+func (vw *Widget) recentLines(ctx context.Context, tr *localization.Catalog, chat chatstate.Chat) ([]views.Line, bool, error) {
 	cached, ok := vw.pages.get(chat.ID, tr)
 	if ok && cached.upTo == chat.LastSeq {
 		return cached.lines, cached.earlier, nil
@@ -102,7 +102,7 @@ func (vw *visitorWidget) recentLines(ctx context.Context, tr *localization.Catal
 		events  []chatstate.Event
 		err     error
 	)
-	if ok && cached.upTo < chat.LastSeq && chat.LastSeq-cached.upTo <= maxReplay {
+	if ok && cached.upTo < chat.LastSeq && chat.LastSeq-cached.upTo <= MaxReplay {
 		// Seqs have no gaps: these are the events since the cached page.
 		events, err = vw.chats.EventsAfter(ctx, chat.ID, cached.upTo, int(chat.LastSeq-cached.upTo))
 		lines, earlier = cached.lines, cached.earlier
@@ -118,7 +118,7 @@ func (vw *visitorWidget) recentLines(ctx context.Context, tr *localization.Catal
 		if ev.Seq > chat.LastSeq {
 			break
 		}
-		line, ok := lineView(tr, ev)
+		line, ok := LineView(tr, ev)
 		if !ok {
 			continue
 		}

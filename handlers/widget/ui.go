@@ -1,4 +1,4 @@
-package handlers
+package widget
 
 import (
 	"net/http"
@@ -52,7 +52,7 @@ func parseUIState(value string) uiState {
 
 // readUIState reads the request's cookie; none, or an unreadable one, is
 // unset.
-func (vw *visitorWidget) readUIState(r *http.Request) uiState {
+func (vw *Widget) readUIState(r *http.Request) uiState {
 	cookie, err := r.Cookie(web.CookieName(vw.Cookies.UI, vw.ViaTLS(r)))
 	if err != nil {
 		return uiState{}
@@ -62,7 +62,7 @@ func (vw *visitorWidget) readUIState(r *http.Request) uiState {
 
 // isOpen is whether the widget shows open: as the visitor left it, or the
 // site's starting state.
-func (vw *visitorWidget) isOpen(ui uiState) bool {
+func (vw *Widget) isOpen(ui uiState) bool {
 	if ui.set {
 		return ui.open
 	}
@@ -84,10 +84,10 @@ func unread(ui uiState, chat chatstate.Chat, lines []views.Line) int {
 	return n
 }
 
-// setUI opens or minimizes the widget for a visitor without JavaScript
+// SetUI opens or minimizes the widget for a visitor without JavaScript
 // (chat.js does it in place): the cookie, then back to the page.
-func (vw *visitorWidget) setUI(c echo.Context) error {
-	returnTo := safeReturnTo(c.FormValue("return_to"))
+func (vw *Widget) SetUI(c echo.Context) error {
+	returnTo := SafeReturnTo(c.FormValue("return_to"))
 	value := "open"
 	if open, _ := strconv.ParseBool(c.FormValue("open")); !open {
 		value = "min"

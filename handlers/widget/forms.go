@@ -1,4 +1,4 @@
-package handlers
+package widget
 
 import (
 	"encoding/json"
@@ -52,15 +52,15 @@ type messageForm struct {
 	Text     string `form:"text"`
 }
 
-// startChat creates a chat in the registration phase and gives the visitor
+// StartChat creates a chat in the registration phase and gives the visitor
 // its restore cookie. A visitor whose cookie already holds a live chat gets
 // that chat back instead of a second one.
-func (vw *visitorWidget) startChat(c echo.Context) error {
+func (vw *Widget) StartChat(c echo.Context) error {
 	var f startForm
 	if err := c.Bind(&f); err != nil {
 		return web.ErrInvalidOptions()
 	}
-	returnTo := safeReturnTo(f.ReturnTo)
+	returnTo := SafeReturnTo(f.ReturnTo)
 	if r := vw.restore(c); r.found && r.chat.Phase != chatstate.PhaseEnded {
 		return vw.afterPost(c, r.chat, returnTo)
 	}
@@ -73,7 +73,7 @@ func (vw *visitorWidget) startChat(c echo.Context) error {
 			return web.ErrLocalizationNotAllowed()
 		}
 	}
-	v := vw.viewerOf(c, returnTo)
+	v := vw.ViewerOf(c, returnTo)
 	v.Localization = f.Localization
 	params.Locale = vw.Translator(v.Viewer, nil).Name()
 	if f.MaxOffline != "" {
@@ -117,8 +117,8 @@ func (vw *visitorWidget) startChat(c echo.Context) error {
 	return vw.afterPost(c, chat, returnTo)
 }
 
-// visitorChat is the chat a widget post acts on.
-func (vw *visitorWidget) visitorChat(c echo.Context) (chatstate.Chat, error) {
+// VisitorChat is the chat a widget post acts on.
+func (vw *Widget) VisitorChat(c echo.Context) (chatstate.Chat, error) {
 	r := vw.restore(c)
 	switch {
 	case r.err != nil:
@@ -131,16 +131,16 @@ func (vw *visitorWidget) visitorChat(c echo.Context) (chatstate.Chat, error) {
 
 // bindVisitorPost reads a widget form into form and finds the chat it acts
 // on.
-func (vw *visitorWidget) bindVisitorPost(c echo.Context, form any) (chatstate.Chat, error) {
+func (vw *Widget) bindVisitorPost(c echo.Context, form any) (chatstate.Chat, error) {
 	if err := c.Bind(form); err != nil {
 		return chatstate.Chat{}, web.ErrInvalidOptions()
 	}
-	return vw.visitorChat(c)
+	return vw.VisitorChat(c)
 }
 
-// saveDraft keeps what the visitor has typed so far; chat.js posts it a
+// SaveDraft keeps what the visitor has typed so far; chat.js posts it a
 // moment after typing stops.
-func (vw *visitorWidget) saveDraft(c echo.Context) error {
+func (vw *Widget) SaveDraft(c echo.Context) error {
 	var f registrationForm
 	chat, err := vw.bindVisitorPost(c, &f)
 	if err != nil {
@@ -159,15 +159,15 @@ func (vw *visitorWidget) saveDraft(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// register submits the registration form. Invalid fields come back in
+// Register submits the registration form. Invalid fields come back in
 // place, localized, with everything the visitor typed.
-func (vw *visitorWidget) register(c echo.Context) error {
+func (vw *Widget) Register(c echo.Context) error {
 	var f registrationForm
 	chat, err := vw.bindVisitorPost(c, &f)
 	if err != nil {
 		return err
 	}
-	returnTo := safeReturnTo(f.ReturnTo)
+	returnTo := SafeReturnTo(f.ReturnTo)
 	if chat.Phase != chatstate.PhaseRegistration {
 		// A form submitted twice, or from a stale tab: show where the chat is.
 		return vw.afterPost(c, chat, returnTo)
@@ -179,7 +179,7 @@ func (vw *visitorWidget) register(c echo.Context) error {
 	updated, err := vw.chats.Register(c.Request().Context(), chat.ID, r)
 	var verr *chatstate.ValidationError
 	if errors.As(err, &verr) {
-		w := vw.widgetView(c.Request().Context(), vw.viewerOf(c, returnTo), restored{chat: chat, found: true})
+		w := vw.widgetView(c.Request().Context(), vw.ViewerOf(c, returnTo), restored{chat: chat, found: true})
 		// What was typed comes back, minus bytes that are not text, so the
 		// page stays valid UTF-8.
 		w.Form = formErrors(w.T, views.RegistrationForm{
@@ -196,15 +196,15 @@ func (vw *visitorWidget) register(c echo.Context) error {
 	return vw.afterPost(c, updated, returnTo)
 }
 
-// sendMessage posts the visitor's message. A refused message comes back in
+// SendMessage posts the visitor's message. A refused message comes back in
 // the compose box with the reason, so nothing typed is lost.
-func (vw *visitorWidget) sendMessage(c echo.Context) error {
+func (vw *Widget) SendMessage(c echo.Context) error {
 	var f messageForm
 	chat, err := vw.bindVisitorPost(c, &f)
 	if err != nil {
 		return err
 	}
-	returnTo := safeReturnTo(f.ReturnTo)
+	returnTo := SafeReturnTo(f.ReturnTo)
 	ctx := c.Request().Context()
 	if !vw.messageLimit.Allow(chat.ID) {
 		err = web.ErrRateLimited()
@@ -216,7 +216,7 @@ func (vw *visitorWidget) sendMessage(c echo.Context) error {
 		if apiErr.Code == web.ErrServer().Code {
 			return err
 		}
-		w := vw.widgetView(c.Request().Context(), vw.viewerOf(c, returnTo), restored{chat: chat, found: true})
+		w := vw.widgetView(c.Request().Context(), vw.ViewerOf(c, returnTo), restored{chat: chat, found: true})
 		w.Talk.Draft, w.Talk.ClientID = strings.ToValidUTF8(f.Text, ""), f.ClientID
 		w.Talk.MessageError = w.T.T(apiErr.Key, apiErr.Args...)
 		return vw.respondWidget(c, apiErr.Status, w)
@@ -228,10 +228,10 @@ func (vw *visitorWidget) sendMessage(c echo.Context) error {
 	return vw.afterPost(c, updated, returnTo)
 }
 
-// endChat ends the chat from the visitor's side.
-func (vw *visitorWidget) endChat(c echo.Context) error {
-	returnTo := safeReturnTo(c.FormValue("return_to"))
-	chat, err := vw.visitorChat(c)
+// EndChat ends the chat from the visitor's side.
+func (vw *Widget) EndChat(c echo.Context) error {
+	returnTo := SafeReturnTo(c.FormValue("return_to"))
+	chat, err := vw.VisitorChat(c)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package handlers
+package widget
 
 import (
 	"net/http"
@@ -6,14 +6,15 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/parley/parley/handlers/web"
+	"github.com/parley/parley/static"
 )
 
-// The script-tag embed: a page of another site (an embedding origin, listed
+// The script-tag embed: a page of another site (an Embedding origin, listed
 // in Deps.EmbedOrigins) adds <script src="…/chat/embed.js">, which fetches
 // the widget from here with the visitor's cookies and mounts it in a shadow
 // root. Its requests cross origins and sites, so this file answers them
 // with CORS for the listed origins only, and keeps their cookies
-// partitioned by the embedding site (CHIPS): a browser that blocks
+// partitioned by the Embedding site (CHIPS): a browser that blocks
 // third-party cookies still keeps those, apart from every other site's.
 // README's "Parley on any website" tells sites how; SECURITY.md why.
 
@@ -22,8 +23,8 @@ import (
 // costs one more round trip that often.
 const preflightMaxAge = 2 * 60 * 60
 
-// embedding serves the pages of embedding origins.
-type embedding struct {
+// Embedding serves the pages of Embedding origins.
+type Embedding struct {
 	*web.Surface
 	// origins may embed the widget; transports may also be opened by the
 	// other origins of -allowed-origin, which get no CORS.
@@ -33,8 +34,14 @@ type embedding struct {
 	embedScript http.Handler
 }
 
-// crossOrigin guards every visitor route against other origins' pages. A
-// page of an embedding origin gets CORS (its script may read the answers,
+// NewEmbedding serves the pages of the embedding origins; transports are
+// the other origins that may open the live transports.
+func NewEmbedding(s *web.Surface, origins, transports map[string]struct{}) *Embedding {
+	return &Embedding{Surface: s, origins: origins, transports: transports, embedScript: static.EmbedScript()}
+}
+
+// CrossOrigin guards every visitor route against other origins' pages. A
+// page of an Embedding origin gets CORS (its script may read the answers,
 // with the visitor's cookies) and partitioned cookies. A script of any
 // other site's page that reads from Parley (a GET, a WebSocket, a
 // preflight) is refused before anything happens: no chat is looked up, no
@@ -42,7 +49,7 @@ type embedding struct {
 // the page so that embed.js can say why there is no widget. Same-origin
 // requests, and other sites' posts (which the CSRF check refuses), pass
 // as before.
-func (e *embedding) crossOrigin(next echo.HandlerFunc) echo.HandlerFunc {
+func (e *Embedding) CrossOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		h := c.Response().Header()
@@ -74,7 +81,7 @@ func (e *embedding) crossOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 const embeddingOriginKey = "parley.embedding_origin"
 
 // pageSeen is a page as the agent's trail shows it: the path for one of
-// the server's own pages, with the origin for an embedding site's, so that
+// the server's own pages, with the origin for an Embedding site's, so that
 // an agent answering several sites knows which one the visitor is on.
 func pageSeen(c echo.Context, path string) string {
 	if origin, ok := c.Get(embeddingOriginKey).(string); ok {
@@ -84,13 +91,13 @@ func pageSeen(c echo.Context, path string) string {
 }
 
 // embeds reports whether origin may embed the widget.
-func (e *embedding) embeds(origin string) bool {
+func (e *Embedding) embeds(origin string) bool {
 	_, ok := e.origins[origin]
 	return ok
 }
 
 // opensTransports reports whether origin is one of -allowed-origin's.
-func (e *embedding) opensTransports(origin string) bool {
+func (e *Embedding) opensTransports(origin string) bool {
 	_, ok := e.transports[origin]
 	return ok
 }
@@ -105,7 +112,7 @@ func reads(r *http.Request) bool {
 	return false
 }
 
-// preflight answers a CORS preflight of an embedding origin: the widget's
+// preflight answers a CORS preflight of an Embedding origin: the widget's
 // posts carry Parley's CSRF header and HX-Request, the long-poll's frames
 // are JSON.
 func preflight(c echo.Context) error {
@@ -118,7 +125,7 @@ func preflight(c echo.Context) error {
 
 // refuse answers a page of an origin that may not use Parley: the error
 // and its line, nothing of any chat. The page's script may read it.
-func (e *embedding) refuse(c echo.Context, origin string) error {
+func (e *Embedding) refuse(c echo.Context, origin string) error {
 	h := c.Response().Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Set("Access-Control-Allow-Credentials", "true")
@@ -133,17 +140,17 @@ func (e *embedding) refuse(c echo.Context, origin string) error {
 	return c.JSON(apiErr.Status, map[string]any{"error": apiErr, "message": tr.T(apiErr.Key, apiErr.Args...)})
 }
 
-// options answers an OPTIONS request that crossOrigin let through: not a
-// preflight of an embedding origin, so there is nothing to allow.
-func (e *embedding) options(c echo.Context) error {
+// Options answers an OPTIONS request that crossOrigin let through: not a
+// preflight of an Embedding origin, so there is nothing to allow.
+func (e *Embedding) Options(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// partitionCookies makes every cookie of a response to an embedding page
-// partitioned by the embedding site (CHIPS): SameSite=None, Secure and
+// partitionCookies makes every cookie of a response to an Embedding page
+// partitioned by the Embedding site (CHIPS): SameSite=None, Secure and
 // Partitioned. Parley's cookies are written the same way for every page;
 // this one place turns them into the embed's, so that none is missed.
-// Browsers keep a partitioned cookie for the pair (Parley, embedding site)
+// Browsers keep a partitioned cookie for the pair (Parley, Embedding site)
 // only, and keep it while they block third-party cookies. A Secure cookie
 // needs TLS (or localhost): the embed does.
 func partitionCookies(h http.Header) {
@@ -165,16 +172,16 @@ func partitionCookies(h http.Header) {
 	}
 }
 
-// script serves embed.js.
-func (e *embedding) script(c echo.Context) error {
+// Script serves embed.js.
+func (e *Embedding) Script(c echo.Context) error {
 	e.embedScript.ServeHTTP(c.Response(), c.Request())
 	return nil
 }
 
-// visit records the page an embedding site's visitor moved to without a
+// Visit records the page an Embedding site's visitor moved to without a
 // page load (the site's own pushState navigation), which no request to
 // Parley shows: the embed posts it, as return_to.
-func (vw *visitorWidget) visit(c echo.Context) error {
-	vw.recordVisit(c, vw.restore(c), safeReturnTo(c.FormValue("return_to")))
+func (vw *Widget) Visit(c echo.Context) error {
+	vw.recordVisit(c, vw.restore(c), SafeReturnTo(c.FormValue("return_to")))
 	return c.NoContent(http.StatusNoContent)
 }
