@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/live"
 	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/handlers/widget"
 	"github.com/parley/parley/views"
@@ -43,15 +44,15 @@ type agentFeed struct {
 	names map[string]string
 }
 
-func (f *agentFeed) topic() string            { return "" }
-func (f *agentFeed) heartbeat() time.Duration { return 30 * time.Second }
+func (f *agentFeed) Topic() string            { return "" }
+func (f *agentFeed) Heartbeat() time.Duration { return 30 * time.Second }
 
-// connect records nothing: an agent's presence does not keep a chat alive.
-func (f *agentFeed) connect() func() { return func() {} }
+// Connect records nothing: an agent's presence does not keep a chat alive.
+func (f *agentFeed) Connect() func() { return func() {} }
 
-// subscribe takes what may change the queue, and follows the chats the
+// Subscribe takes what may change the queue, and follows the chats the
 // client says it shows.
-func (f *agentFeed) subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscription {
+func (f *agentFeed) Subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscription {
 	f.sub = h.SubscribeAll(buffer, wantedByConsoles)
 	for id := range f.chats {
 		f.sub.Follow(id)
@@ -144,8 +145,8 @@ func (f *agentFeed) affectsQueue(ev chatstate.Event) bool {
 	return f.console.queue.mayList(ev.ChatID)
 }
 
-// resume brings the client from what it says it shows to what is true now.
-func (f *agentFeed) resume(ctx context.Context, _ int64) ([]serverFrame, error) {
+// Resume brings the client from what it says it shows to what is true now.
+func (f *agentFeed) Resume(ctx context.Context, _ int64) ([]live.ServerFrame, error) {
 	var parts []templ.Component
 	if err := f.queueParts(ctx, time.Now(), &parts); err != nil {
 		return nil, err
@@ -203,34 +204,34 @@ func (f *agentFeed) resume(ctx context.Context, _ int64) ([]serverFrame, error) 
 			f.removeParts(id, &parts)
 		}
 	}
-	frames := []serverFrame{resumeFrame(true, 0)}
+	frames := []live.ServerFrame{live.ResumeFrame(true, 0)}
 	if len(parts) > 0 {
 		html, err := f.console.RenderString(ctx, templ.Join(parts...))
 		if err != nil {
 			return nil, err
 		}
-		frames = append(frames, serverFrame{Type: frameEvent, HTML: html})
+		frames = append(frames, live.ServerFrame{Type: live.FrameEvent, HTML: html})
 	}
 	return frames, nil
 }
 
-// eventFrames renders a live event for the console in one frame.
-func (f *agentFeed) eventFrames(ctx context.Context, ev chatstate.Event) ([]serverFrame, error) {
+// EventFrames renders a live event for the console in one frame.
+func (f *agentFeed) EventFrames(ctx context.Context, ev chatstate.Event) ([]live.ServerFrame, error) {
 	frame, ok, err := f.eventFrame(ctx, ev)
 	if !ok || err != nil {
 		return nil, err
 	}
-	return []serverFrame{frame}, nil
+	return []live.ServerFrame{frame}, nil
 }
 
 // eventFrame renders a live event for the console: the queue when it
 // changed, and in the agent's own chat the event with any before it that
 // the client has not had.
-func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverFrame, bool, error) {
+func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (live.ServerFrame, bool, error) {
 	var parts []templ.Component
 	if f.affectsQueue(ev) {
 		if err := f.queueParts(ctx, ev.Published, &parts); err != nil {
-			return serverFrame{}, false, err
+			return live.ServerFrame{}, false, err
 		}
 	}
 	seq, shown := f.chats[ev.ChatID]
@@ -242,13 +243,13 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverF
 		if ev.Seq > seq+1 {
 			missed, err := f.console.chats.EventsAfter(ctx, ev.ChatID, seq, min(int(ev.Seq-seq), widget.MaxReplay))
 			if err != nil {
-				return serverFrame{}, false, err
+				return live.ServerFrame{}, false, err
 			}
 			events = missed
 		}
 		for _, ev := range events {
 			if err := f.eventParts(ctx, ev, false, &parts); err != nil {
-				return serverFrame{}, false, err
+				return live.ServerFrame{}, false, err
 			}
 		}
 	case ev.Kind == chatstate.EventAgentJoined && (ev.ChatPhase == "" || ev.ChatAgent == f.agent):
@@ -260,22 +261,22 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverF
 		// server's CPU.
 		chat, err := f.console.chats.Chat(ctx, ev.ChatID)
 		if err != nil {
-			return serverFrame{}, false, err
+			return live.ServerFrame{}, false, err
 		}
 		if chat.AgentName == f.agent && chat.Phase == chatstate.PhaseConnected {
 			if err := f.paneParts(ctx, chat, &parts); err != nil {
-				return serverFrame{}, false, err
+				return live.ServerFrame{}, false, err
 			}
 		}
 	}
 	if len(parts) == 0 {
-		return serverFrame{}, false, nil
+		return live.ServerFrame{}, false, nil
 	}
 	html, err := f.console.RenderString(ctx, templ.Join(parts...))
 	if err != nil {
-		return serverFrame{}, false, err
+		return live.ServerFrame{}, false, err
 	}
-	return serverFrame{Type: frameEvent, Event: eventOf(ev), HTML: html}, true, nil
+	return live.ServerFrame{Type: live.FrameEvent, Event: live.EventOf(ev), HTML: html}, true, nil
 }
 
 // queueParts adds the queue list when it differs from the client's.
@@ -369,22 +370,22 @@ func (f *agentFeed) eventParts(ctx context.Context, ev chatstate.Event, replay b
 	return nil
 }
 
-// handleFrame answers the console's frames: it only says hello and pings;
+// HandleFrame answers the console's frames: it only says hello and pings;
 // replies, typing and the rest are posted as forms.
-func (f *agentFeed) handleFrame(ctx context.Context, frame clientFrame) []serverFrame {
+func (f *agentFeed) HandleFrame(ctx context.Context, frame live.ClientFrame) []live.ServerFrame {
 	switch frame.Type {
-	case framePing, frameHello:
+	case live.FramePing, live.FrameHello:
 		return nil
 	}
-	return []serverFrame{f.errorFrame(ctx, frame.ClientID, web.ErrInvalidOptions())}
+	return []live.ServerFrame{f.ErrorFrame(ctx, frame.ClientID, web.ErrInvalidOptions())}
 }
 
-func (f *agentFeed) errorFrame(ctx context.Context, clientID string, err error) serverFrame {
+func (f *agentFeed) ErrorFrame(ctx context.Context, clientID string, err error) live.ServerFrame {
 	apiErr := web.APIErrorOf(err)
 	if apiErr.Code == web.ErrServer().Code {
 		f.console.Log.ErrorContext(ctx, "agent transport frame", "agent", f.agent, "err", err)
 	}
-	return serverFrame{Type: frameError, ClientID: clientID, Error: apiErr, Message: agentErrorLine(err)}
+	return live.ServerFrame{Type: live.FrameError, ClientID: clientID, Error: apiErr, Message: agentErrorLine(err)}
 }
 
 // agentWebsocket serves the console's live transport.
@@ -393,11 +394,11 @@ func (a *agentConsole) agentWebsocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := a.transports.limits.acquire("", a.ClientIP(c.Request()), false)
+	release, err := a.transports.Acquire("", a.ClientIP(c.Request()), false)
 	if err != nil {
 		return err
 	}
-	return a.transports.upgrade(c, f, release)
+	return a.transports.Upgrade(c, f, release)
 }
 
 // agentPoll is the console's long-poll fallback.
@@ -406,10 +407,10 @@ func (a *agentConsole) agentPoll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := a.transports.limits.acquire("", a.ClientIP(c.Request()), true)
+	release, err := a.transports.Acquire("", a.ClientIP(c.Request()), true)
 	if err != nil {
 		return err
 	}
 	defer release()
-	return a.transports.longPoll(c, f, 0)
+	return a.transports.LongPoll(c, f, 0)
 }

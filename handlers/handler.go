@@ -13,10 +13,9 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/parley/parley/agents"
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/live"
 	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/handlers/widget"
 	"github.com/parley/parley/localization"
@@ -47,6 +46,13 @@ type CookieNames = web.CookieNames
 // DefaultCookieNames returns the cookie names Parley uses unless told
 // otherwise.
 func DefaultCookieNames() CookieNames { return web.DefaultCookieNames() }
+
+// Limits bounds what one visitor, one address or all of them together may
+// hold open.
+type Limits = live.Limits
+
+// DefaultLimits returns the limits Parley uses unless told otherwise.
+func DefaultLimits() Limits { return live.DefaultLimits() }
 
 // SharedLimits keeps token buckets that several instances spend from
 // together, so that a limit holds across instances instead of per instance.
@@ -113,7 +119,7 @@ type HealthCheck struct {
 type Handler struct {
 	surface    *web.Surface
 	visitors   *widget.Widget
-	transports *liveTransports
+	transports *live.Transports
 	console    *agentConsole
 	embed      *widget.Embedding
 	metrics    *web.Metrics
@@ -122,28 +128,11 @@ type Handler struct {
 	checks       []HealthCheck
 }
 
-// liveTransports carry a chat's events to its visitor, and the console's
-// feed, over WebSockets and long-polls.
-type liveTransports struct {
-	*web.Surface
-	chats          *chatstate.Service
-	visitors       *widget.Widget
-	allowedOrigins map[string]struct{}
-	closing        <-chan struct{}
-	upgrader       *websocket.Upgrader
-	typingLimit    *web.RateLimiter
-	messageLimit   *web.RateLimiter
-	metrics        *web.Metrics
-	limits         *connLimits
-	// sockets are the open WebSockets, which shutdown closes and waits for.
-	sockets *socketSet
-}
-
 // agentConsole is where agents sign in, take chats and answer them.
 type agentConsole struct {
 	*web.Surface
 	chats          *chatstate.Service
-	transports     *liveTransports
+	transports     *live.Transports
 	accounts       agentAccounts
 	jar            *agentJar
 	loginIPLimit   *web.RateLimiter
@@ -199,26 +188,17 @@ func New(d Deps) *Handler {
 		Metrics:        metrics,
 		StartOpen:      d.StartOpen,
 	})
-	transports := &liveTransports{
+	transports := live.New(live.Deps{
 		Surface:        shared,
-		chats:          d.Chats,
-		visitors:       visitors,
-		allowedOrigins: transportOrigins,
-		closing:        d.Closing,
-		typingLimit:    typingLimit,
-		messageLimit:   messageLimit,
-		metrics:        metrics,
-		limits:         newConnLimits(d.Limits),
-		sockets:        newSocketSet(),
-	}
-	transports.upgrader = newUpgrader(transports)
-	if d.Closing != nil {
-		// An idle socket has no goroutine that could watch Closing.
-		go func() {
-			<-d.Closing
-			transports.sockets.closeAll()
-		}()
-	}
+		Chats:          d.Chats,
+		Widget:         visitors,
+		AllowedOrigins: transportOrigins,
+		Closing:        d.Closing,
+		TypingLimit:    typingLimit,
+		MessageLimit:   messageLimit,
+		Metrics:        metrics,
+		Limits:         d.Limits,
+	})
 	console := &agentConsole{
 		Surface:    shared,
 		chats:      d.Chats,
@@ -244,7 +224,7 @@ func New(d Deps) *Handler {
 
 // WaitLive waits until every live WebSocket has closed, which they do once
 // Closing is closed: http.Server.Shutdown does not wait for them.
-func (h *Handler) WaitLive() { h.transports.sockets.wait() }
+func (h *Handler) WaitLive() { h.transports.Wait() }
 
 // noAgents is the console with no accounts: nobody signs in.
 type noAgents struct{}

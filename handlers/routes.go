@@ -69,9 +69,9 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	chat.POST("/end", v.EndChat)
 	chat.POST("/ui", v.SetUI)
 	chat.POST("/visit", v.Visit)
-	chat.GET("/ws", t.websocket)
-	chat.GET("/poll", t.poll)
-	chat.POST("/frames", t.postFrame)
+	chat.GET("/ws", t.WebSocket)
+	chat.GET("/poll", t.Poll)
+	chat.POST("/frames", t.PostFrame)
 	chat.OPTIONS("/*", e.Options)
 	// The script-tag embed's script is the same for every page and visitor:
 	// no cookie, no per-visitor header, so none of the group's middleware.

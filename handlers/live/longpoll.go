@@ -1,4 +1,4 @@
-package handlers
+package live
 
 import (
 	"io"
@@ -18,12 +18,12 @@ const pollWait = 25 * time.Second
 
 // pollResponse is the body of both long-poll endpoints.
 type pollResponse struct {
-	Frames []serverFrame `json:"frames"`
+	Frames []ServerFrame `json:"frames"`
 }
 
-// poll is the long-poll fallback's receive side: it answers at once with
+// Poll is the long-poll fallback's receive side: it answers at once with
 // what the client has missed, or waits for the next event.
-func (t *liveTransports) poll(c echo.Context) error {
+func (t *Transports) Poll(c echo.Context) error {
 	chat, news, err := t.transportChat(c)
 	if err != nil {
 		return err
@@ -37,22 +37,22 @@ func (t *liveTransports) poll(c echo.Context) error {
 		return err
 	}
 	defer release()
-	return t.longPoll(c, t.newVisitorFeed(c, chat, news), after)
+	return t.LongPoll(c, t.newVisitorFeed(c, chat, news), after)
 }
 
-// longPoll answers one poll of f from after.
-func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
+// LongPoll answers one poll of f from after.
+func (t *Transports) LongPoll(c echo.Context, f Feed, after int64) error {
 	ctx := c.Request().Context()
-	disconnected := f.connect()
+	disconnected := f.Connect()
 	defer disconnected()
 	// Polls are the client's presence: end each before the heartbeat is due.
-	wait := min(pollWait, f.heartbeat())
+	wait := min(pollWait, f.Heartbeat())
 
 	// Subscribe before reading the log, so an event committed in between is
 	// not missed.
-	sub := f.subscribe(t.chats.Hub(), 1)
+	sub := f.Subscribe(t.chats.Hub(), 1)
 	defer sub.Close()
-	frames, err := f.resume(ctx, after)
+	frames, err := f.Resume(ctx, after)
 	if err != nil {
 		return err
 	}
@@ -74,14 +74,14 @@ func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 	if woke == nil {
 		// Nothing was committed since the log was read, or the
 		// subscription would have said so: no need to read it again.
-		return c.JSON(http.StatusOK, pollResponse{Frames: []serverFrame{}})
+		return c.JSON(http.StatusOK, pollResponse{Frames: []ServerFrame{}})
 	}
-	frames, err = f.resume(ctx, after)
+	frames, err = f.Resume(ctx, after)
 	if err != nil {
 		return err
 	}
 	if len(frames) == 1 && *frames[0].Recovered {
-		frames = []serverFrame{}
+		frames = []ServerFrame{}
 	}
 	if err := c.JSON(http.StatusOK, pollResponse{Frames: frames}); err != nil {
 		return err
@@ -92,9 +92,9 @@ func (t *liveTransports) longPoll(c echo.Context, f feed, after int64) error {
 	return nil
 }
 
-// postFrame is the long-poll fallback's send side: one client frame in,
+// PostFrame is the long-poll fallback's send side: one client frame in,
 // its answers out.
-func (t *liveTransports) postFrame(c echo.Context) error {
+func (t *Transports) PostFrame(c echo.Context) error {
 	received := time.Now()
 	chat, news, err := t.transportChat(c)
 	if err != nil {
@@ -106,21 +106,21 @@ func (t *liveTransports) postFrame(c echo.Context) error {
 	}
 	feed := t.newVisitorFeed(c, chat, news)
 	if len(data) > maxFrameBytes {
-		return c.JSON(http.StatusOK, pollResponse{Frames: []serverFrame{feed.errorFrame(c.Request().Context(), "", web.ErrMessageTooLong())}})
+		return c.JSON(http.StatusOK, pollResponse{Frames: []ServerFrame{feed.ErrorFrame(c.Request().Context(), "", web.ErrMessageTooLong())}})
 	}
 	frame, err := decodeFrame(data)
 	if err != nil {
 		return err
 	}
-	frames := feed.handleFrame(c.Request().Context(), frame)
+	frames := feed.HandleFrame(c.Request().Context(), frame)
 	if frames == nil {
-		frames = []serverFrame{}
+		frames = []ServerFrame{}
 	}
 	if err := c.JSON(http.StatusOK, pollResponse{Frames: frames}); err != nil {
 		return err
 	}
 	for _, f := range frames {
-		if f.Type == frameAck {
+		if f.Type == FrameAck {
 			t.metrics.Acked(web.TransportHTTP, received)
 		}
 	}

@@ -1,4 +1,4 @@
-package handlers
+package live
 
 import (
 	"encoding/json"
@@ -48,18 +48,18 @@ func FuzzDecodeFrame(f *testing.F) {
 			if !errors.As(err, &apiErr) || apiErr.Code != web.ErrInvalidOptions().Code {
 				t.Fatalf("decodeFrame(%q) error = %v, want invalid_options", data, err)
 			}
-			if frame != (clientFrame{}) {
+			if frame != (ClientFrame{}) {
 				t.Fatalf("decodeFrame(%q) refused it but returned %+v, want a zero frame", data, frame)
 			}
 			// A frame json.Unmarshal takes must not be refused.
-			var whole clientFrame
+			var whole ClientFrame
 			if json.Unmarshal(data, &whole) == nil {
 				t.Fatalf("decodeFrame(%q) refused a frame json.Unmarshal reads as %+v", data, whole)
 			}
 			return
 		}
 		// Nor accepted one it refuses: one frame, nothing after it.
-		var whole clientFrame
+		var whole ClientFrame
 		if err := json.Unmarshal(data, &whole); err != nil {
 			t.Fatalf("decodeFrame(%q) accepted what json.Unmarshal refuses: %v", data, err)
 		}

@@ -1,4 +1,4 @@
-package handlers
+package live
 
 import (
 	"context"
@@ -17,35 +17,35 @@ import (
 
 // The frames of docs/PROTOCOL.md.
 const (
-	frameHello   = "hello"
-	frameMessage = "message"
-	frameTyping  = "typing"
-	frameEnd     = "end"
-	framePing    = "ping"
-	frameResume  = "resume"
-	frameEvent   = "event"
-	frameAck     = "ack"
-	frameError   = "error"
+	FrameHello   = "hello"
+	FrameMessage = "message"
+	FrameTyping  = "typing"
+	FrameEnd     = "end"
+	FramePing    = "ping"
+	FrameResume  = "resume"
+	FrameEvent   = "event"
+	FrameAck     = "ack"
+	FrameError   = "error"
 )
 
 // typingShown is how long a typing event means somebody is typing; chat.js
 // shows it as long.
 const typingShown = 6 * time.Second
 
-// clientFrame is a frame from the browser.
-type clientFrame struct {
+// ClientFrame is a frame from the browser.
+type ClientFrame struct {
 	Type     string `json:"type"`
 	LastSeq  int64  `json:"lastSeq,omitempty"`
 	ClientID string `json:"clientId,omitempty"`
 	Text     string `json:"text,omitempty"`
 }
 
-// serverFrame is a frame to the browser.
-type serverFrame struct {
+// ServerFrame is a frame to the browser.
+type ServerFrame struct {
 	Type      string        `json:"type"`
 	Recovered *bool         `json:"recovered,omitempty"`
 	LastSeq   int64         `json:"lastSeq,omitempty"`
-	Event     *eventJSON    `json:"event,omitempty"`
+	Event     *EventJSON    `json:"event,omitempty"`
 	HTML      string        `json:"html,omitempty"`
 	Widget    string        `json:"widget,omitempty"`
 	ClientID  string        `json:"clientId,omitempty"`
@@ -54,8 +54,8 @@ type serverFrame struct {
 	Message   string        `json:"message,omitempty"`
 }
 
-// eventJSON is an event as the session callbacks receive it.
-type eventJSON struct {
+// EventJSON is an event as the session callbacks receive it.
+type EventJSON struct {
 	Seq      int64           `json:"seq"`
 	Time     time.Time       `json:"time"`
 	Kind     string          `json:"kind"`
@@ -66,8 +66,8 @@ type eventJSON struct {
 	ClientID string          `json:"clientId,omitempty"`
 }
 
-func eventOf(ev chatstate.Event) *eventJSON {
-	return &eventJSON{
+func EventOf(ev chatstate.Event) *EventJSON {
+	return &EventJSON{
 		Seq: ev.Seq, Time: ev.Time, Kind: string(ev.Kind), From: ev.From,
 		Text: ev.Text, Page: ev.Page, Reason: ev.Reason, ClientID: ev.ClientID,
 	}
@@ -83,38 +83,38 @@ func changesWidget(kind chatstate.EventKind) bool {
 	return false
 }
 
-// feed is one side's view of a live transport: what it subscribes to, how
+// Feed is one side's view of a live transport: what it subscribes to, how
 // events become frames for it, and what its frames do. The WebSocket and
 // long-poll transports run any feed the same way.
-type feed interface {
-	// topic is the chat subscribed to; "" for every chat.
-	topic() string
-	// subscribe subscribes to the events the feed renders.
-	subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscription
-	// resume returns the frames that bring a client holding lastSeq up to
+type Feed interface {
+	// Topic is the chat subscribed to; "" for every chat.
+	Topic() string
+	// Subscribe subscribes to the events the feed renders.
+	Subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscription
+	// Resume returns the frames that bring a client holding lastSeq up to
 	// date, starting with a resume frame.
-	resume(ctx context.Context, lastSeq int64) ([]serverFrame, error)
-	// eventFrames renders a live event, after any of its chat's events the
+	Resume(ctx context.Context, lastSeq int64) ([]ServerFrame, error)
+	// EventFrames renders a live event, after any of its chat's events the
 	// client has not had (a gap: the hub dropped or reordered nothing, but
 	// another instance or a slow writer may), read from the log; none for an
 	// event the client has or does not see.
-	eventFrames(ctx context.Context, ev chatstate.Event) ([]serverFrame, error)
-	// handleFrame applies a client frame and returns the frames that answer it.
-	handleFrame(ctx context.Context, frame clientFrame) []serverFrame
-	// errorFrame reports a refused frame in the client's language.
-	errorFrame(ctx context.Context, clientID string, err error) serverFrame
-	// connect records that the client is connected from now until the
+	EventFrames(ctx context.Context, ev chatstate.Event) ([]ServerFrame, error)
+	// HandleFrame applies a client frame and returns the frames that answer it.
+	HandleFrame(ctx context.Context, frame ClientFrame) []ServerFrame
+	// ErrorFrame reports a refused frame in the client's language.
+	ErrorFrame(ctx context.Context, clientID string, err error) ServerFrame
+	// Connect records that the client is connected from now until the
 	// returned function is called.
-	connect() (disconnected func())
-	// heartbeat is how long a client that holds no connection open may
+	Connect() (disconnected func())
+	// Heartbeat is how long a client that holds no connection open may
 	// wait between polls.
-	heartbeat() time.Duration
+	Heartbeat() time.Duration
 }
 
 // visitorFeed turns a visitor's chat events into frames, rendering their
 // HTML with the same components as the page.
 type visitorFeed struct {
-	t      *liveTransports
+	t      *Transports
 	chat   chatstate.Chat
 	chatID string
 	viewer widget.Viewer
@@ -127,14 +127,14 @@ type visitorFeed struct {
 	news uint64
 }
 
-func (f *visitorFeed) topic() string { return f.chatID }
-func (f *visitorFeed) subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscription {
+func (f *visitorFeed) Topic() string { return f.chatID }
+func (f *visitorFeed) Subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscription {
 	return h.Subscribe(f.chatID, buffer)
 }
-func (f *visitorFeed) heartbeat() time.Duration { return chatstate.HeartbeatEvery(f.chat) }
-func (f *visitorFeed) connect() func()          { return f.t.chats.Connected(f.chat) }
+func (f *visitorFeed) Heartbeat() time.Duration { return chatstate.HeartbeatEvery(f.chat) }
+func (f *visitorFeed) Connect() func()          { return f.t.chats.Connected(f.chat) }
 
-func (t *liveTransports) newVisitorFeed(c echo.Context, chat chatstate.Chat, news uint64) *visitorFeed {
+func (t *Transports) newVisitorFeed(c echo.Context, chat chatstate.Chat, news uint64) *visitorFeed {
 	v := t.visitors.ViewerOf(c, widget.SafeReturnTo(c.QueryParam("page")))
 	// The feed may live for hours: a string cut from a request header would
 	// keep the whole header with it.
@@ -142,16 +142,16 @@ func (t *liveTransports) newVisitorFeed(c echo.Context, chat chatstate.Chat, new
 	return &visitorFeed{t: t, chat: chat, chatID: chat.ID, viewer: v, tr: t.Translator(v.Viewer, &chat), news: news}
 }
 
-// eventFrames renders one event for the visitor, with the events before
+// EventFrames renders one event for the visitor, with the events before
 // it that the client has not had.
-func (f *visitorFeed) eventFrames(ctx context.Context, ev chatstate.Event) ([]serverFrame, error) {
+func (f *visitorFeed) EventFrames(ctx context.Context, ev chatstate.Event) ([]ServerFrame, error) {
 	if ev.Seq <= f.sent {
 		return nil, nil
 	}
 	if ev.Seq-f.sent > widget.MaxReplay {
 		// Too far behind to replay: the client re-renders the widget.
 		f.sent = ev.Seq
-		return []serverFrame{resumeFrame(false, ev.Seq)}, nil
+		return []ServerFrame{ResumeFrame(false, ev.Seq)}, nil
 	}
 	events := []chatstate.Event{ev}
 	if ev.Seq > f.sent+1 {
@@ -166,8 +166,8 @@ func (f *visitorFeed) eventFrames(ctx context.Context, ev chatstate.Event) ([]se
 
 // framesOf renders, in order, the events the client has not had. Typing
 // long over is skipped: replaying it would show somebody typing who is not.
-func (f *visitorFeed) framesOf(ctx context.Context, events []chatstate.Event) ([]serverFrame, error) {
-	var frames []serverFrame
+func (f *visitorFeed) framesOf(ctx context.Context, events []chatstate.Event) ([]ServerFrame, error) {
+	var frames []ServerFrame
 	for _, ev := range events {
 		if ev.Kind == chatstate.EventTyping && time.Since(ev.Time) > typingShown {
 			f.sent = max(f.sent, ev.Seq)
@@ -186,29 +186,29 @@ func (f *visitorFeed) framesOf(ctx context.Context, events []chatstate.Event) ([
 
 // eventFrame renders one event for the visitor; ok is false for one the
 // client has.
-func (f *visitorFeed) eventFrame(ctx context.Context, ev chatstate.Event) (serverFrame, bool, error) {
+func (f *visitorFeed) eventFrame(ctx context.Context, ev chatstate.Event) (ServerFrame, bool, error) {
 	if ev.Seq <= f.sent {
-		return serverFrame{}, false, nil
+		return ServerFrame{}, false, nil
 	}
 	frame, err := f.render(ctx, ev)
 	if err != nil {
-		return serverFrame{}, false, err
+		return ServerFrame{}, false, err
 	}
 	f.sent = ev.Seq
 	return frame, true, nil
 }
 
-func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (serverFrame, error) {
-	frame := serverFrame{Type: frameEvent, Event: eventOf(ev)}
+func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (ServerFrame, error) {
+	frame := ServerFrame{Type: FrameEvent, Event: EventOf(ev)}
 	if changesWidget(ev.Kind) {
 		chat, err := f.t.chats.Chat(ctx, f.chatID)
 		if err != nil {
-			return serverFrame{}, err
+			return ServerFrame{}, err
 		}
 		w := asOf(f.t.visitors.ChatView(ctx, f.viewer, chat), ev.Seq)
 		html, err := f.t.RenderString(ctx, views.WidgetPanel(w))
 		if err != nil {
-			return serverFrame{}, err
+			return ServerFrame{}, err
 		}
 		f.t.visitors.MarkEndShown(ctx, chat)
 		frame.Widget = html
@@ -217,23 +217,23 @@ func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (serverFra
 	if line, ok := widget.LineView(f.tr, ev); ok {
 		html, err := f.t.RenderString(ctx, views.TranscriptLine(line))
 		if err != nil {
-			return serverFrame{}, err
+			return ServerFrame{}, err
 		}
 		frame.HTML = html
 	}
 	return frame, nil
 }
 
-// resume answers a client that has everything up to lastSeq: a resume frame,
+// Resume answers a client that has everything up to lastSeq: a resume frame,
 // then the events it missed, in order.
-func (f *visitorFeed) resume(ctx context.Context, lastSeq int64) ([]serverFrame, error) {
+func (f *visitorFeed) Resume(ctx context.Context, lastSeq int64) ([]ServerFrame, error) {
 	if lastSeq == f.chat.LastSeq && f.t.chats.Hub().News() == f.news {
 		// The client has the chat's last event, and the hub has heard of
 		// no commit since the chat was read (see chatstate.Hub.News): what
 		// is new comes through the subscription, made before this. An idle
 		// visitor's re-poll reads nothing more.
 		f.sent = lastSeq
-		return []serverFrame{resumeFrame(true, lastSeq)}, nil
+		return []ServerFrame{ResumeFrame(true, lastSeq)}, nil
 	}
 	chat, err := f.t.chats.Chat(ctx, f.chatID)
 	if err != nil {
@@ -242,7 +242,7 @@ func (f *visitorFeed) resume(ctx context.Context, lastSeq int64) ([]serverFrame,
 	if lastSeq < 0 || lastSeq > chat.LastSeq || chat.LastSeq-lastSeq > widget.MaxReplay {
 		// The client re-renders the widget, which then shows chat.LastSeq.
 		f.sent = chat.LastSeq
-		return []serverFrame{resumeFrame(false, chat.LastSeq)}, nil
+		return []ServerFrame{ResumeFrame(false, chat.LastSeq)}, nil
 	}
 	events, err := f.t.chats.EventsAfter(ctx, f.chatID, lastSeq, widget.MaxReplay)
 	if err != nil {
@@ -253,7 +253,7 @@ func (f *visitorFeed) resume(ctx context.Context, lastSeq int64) ([]serverFrame,
 	if err != nil {
 		return nil, err
 	}
-	return append([]serverFrame{resumeFrame(true, lastSeq)}, missed...), nil
+	return append([]ServerFrame{ResumeFrame(true, lastSeq)}, missed...), nil
 }
 
 // asOf cuts a widget rendered now back to the event it is sent with: the
@@ -271,16 +271,16 @@ func asOf(w views.Widget, seq int64) views.Widget {
 	return w
 }
 
-func resumeFrame(recovered bool, lastSeq int64) serverFrame {
-	return serverFrame{Type: frameResume, Recovered: &recovered, LastSeq: lastSeq}
+func ResumeFrame(recovered bool, lastSeq int64) ServerFrame {
+	return ServerFrame{Type: FrameResume, Recovered: &recovered, LastSeq: lastSeq}
 }
 
-// handleFrame applies one client frame and returns the frames that answer it.
-func (f *visitorFeed) handleFrame(ctx context.Context, frame clientFrame) []serverFrame {
+// HandleFrame applies one client frame and returns the frames that answer it.
+func (f *visitorFeed) HandleFrame(ctx context.Context, frame ClientFrame) []ServerFrame {
 	t := f.t
 	var err error
 	switch frame.Type {
-	case frameMessage:
+	case FrameMessage:
 		if !t.messageLimit.Allow(f.chatID) {
 			err = web.ErrRateLimited()
 			break
@@ -288,36 +288,36 @@ func (f *visitorFeed) handleFrame(ctx context.Context, frame clientFrame) []serv
 		var ev chatstate.Event
 		ev, err = t.chats.SendMessage(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor}, frame.ClientID, frame.Text)
 		if err == nil {
-			return []serverFrame{{Type: frameAck, ClientID: frame.ClientID, Seq: ev.Seq}}
+			return []ServerFrame{{Type: FrameAck, ClientID: frame.ClientID, Seq: ev.Seq}}
 		}
-	case frameTyping:
+	case FrameTyping:
 		if t.typingLimit.Allow(f.chatID) {
 			err = t.chats.Typing(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor})
 		}
-	case frameEnd:
+	case FrameEnd:
 		_, err = t.chats.End(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor}, chatstate.ReasonVisitor)
-	case framePing, frameHello:
+	case FramePing, FrameHello:
 	default:
 		err = web.ErrInvalidOptions()
 	}
 	if err == nil {
 		return nil
 	}
-	return []serverFrame{f.errorFrame(ctx, frame.ClientID, err)}
+	return []ServerFrame{f.ErrorFrame(ctx, frame.ClientID, err)}
 }
 
-func (f *visitorFeed) errorFrame(ctx context.Context, clientID string, err error) serverFrame {
+func (f *visitorFeed) ErrorFrame(ctx context.Context, clientID string, err error) ServerFrame {
 	apiErr := web.APIErrorOf(err)
 	if apiErr.Code == web.ErrServer().Code {
 		f.t.Log.ErrorContext(ctx, "transport frame", "chat", f.chatID, "err", err)
 	}
-	return serverFrame{Type: frameError, ClientID: clientID, Error: apiErr, Message: f.tr.T(apiErr.Key, apiErr.Args...)}
+	return ServerFrame{Type: FrameError, ClientID: clientID, Error: apiErr, Message: f.tr.T(apiErr.Key, apiErr.Args...)}
 }
 
 // originAllowed guards the visitor transports against other sites' pages:
 // the request must come from this server's own pages (see sameOrigin) or
 // from an origin configured with -allowed-origin.
-func (t *liveTransports) originAllowed(r *http.Request) bool {
+func (t *Transports) originAllowed(r *http.Request) bool {
 	if t.SameOrigin(r) {
 		return true
 	}
@@ -328,7 +328,7 @@ func (t *liveTransports) originAllowed(r *http.Request) bool {
 // transportChat is the visitor's chat for a transport request, after the
 // origin check, and the hub's News from before it was read (see
 // visitorFeed.resume).
-func (t *liveTransports) transportChat(c echo.Context) (chatstate.Chat, uint64, error) {
+func (t *Transports) transportChat(c echo.Context) (chatstate.Chat, uint64, error) {
 	if !t.originAllowed(c.Request()) {
 		return chatstate.Chat{}, 0, web.ErrOriginNotAllowed()
 	}
@@ -347,10 +347,10 @@ func (t *liveTransports) transportChat(c echo.Context) (chatstate.Chat, uint64, 
 
 // decodeFrame reads one client frame. Anything after it is refused rather
 // than dropped: {"type":"message",…}{"type":"end"} must not half apply.
-func decodeFrame(data []byte) (clientFrame, error) {
-	var f clientFrame
+func decodeFrame(data []byte) (ClientFrame, error) {
+	var f ClientFrame
 	if err := json.Unmarshal(data, &f); err != nil {
-		return clientFrame{}, web.ErrInvalidOptions()
+		return ClientFrame{}, web.ErrInvalidOptions()
 	}
 	return f, nil
 }

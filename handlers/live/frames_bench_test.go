@@ -1,4 +1,4 @@
-package handlers
+package live
 
 import (
 	"encoding/json"
@@ -26,7 +26,7 @@ func BenchmarkDecodeFrame(b *testing.B) {
 func BenchmarkEncodeEventFrame(b *testing.B) {
 	ev := chatstate.Event{ChatID: "chat", Seq: 42, Kind: chatstate.EventMessage, Time: time.Now(),
 		From: chatstate.Party{Type: chatstate.PartyAgent, Name: "Alice"}, Text: "Yes, they come in size 46.", ClientID: "c-1"}
-	f := serverFrame{Type: "event", Event: eventOf(ev),
+	f := ServerFrame{Type: "event", Event: EventOf(ev),
 		HTML: `<li id="parley-seq-42" class="parley-line parley-message parley-from-agent" data-seq="42"><span class="parley-author" dir="auto">Alice</span><span class="parley-text" dir="auto">Yes, they come in size 46.</span><time datetime="2026-11-25T15:04:05Z">15:04</time></li>`}
 	b.ReportAllocs()
 	for b.Loop() {

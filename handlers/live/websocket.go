@@ -1,4 +1,4 @@
-package handlers
+package live
 
 import (
 	"context"
@@ -36,7 +36,7 @@ const (
 	consoleBuffer = 4096
 )
 
-func newUpgrader(t *liveTransports) *websocket.Upgrader {
+func newUpgrader(t *Transports) *websocket.Upgrader {
 	return &websocket.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 4096,
@@ -49,8 +49,8 @@ func newUpgrader(t *liveTransports) *websocket.Upgrader {
 	}
 }
 
-// websocket serves the visitor's live transport.
-func (t *liveTransports) websocket(c echo.Context) error {
+// WebSocket serves the visitor's live transport.
+func (t *Transports) WebSocket(c echo.Context) error {
 	chat, news, err := t.transportChat(c)
 	if err != nil {
 		return err
@@ -63,7 +63,7 @@ func (t *liveTransports) websocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return t.upgrade(c, t.newVisitorFeed(c, chat, news), release)
+	return t.Upgrade(c, t.newVisitorFeed(c, chat, news), release)
 }
 
 // closeTooManyConnections is the close code of a socket refused for
@@ -73,14 +73,14 @@ const closeTooManyConnections = 4029
 // refuseSocket tells a tab past its chat's limit why, which a refused
 // handshake cannot: a browser sees no status of a failed WebSocket. The
 // socket opens, carries the error frame and closes with a code of its own.
-func (t *liveTransports) refuseSocket(c echo.Context, chat chatstate.Chat, apiErr *web.APIError) error {
+func (t *Transports) refuseSocket(c echo.Context, chat chatstate.Chat, apiErr *web.APIError) error {
 	conn, err := t.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
 		return nil // the upgrader has answered the client
 	}
 	defer conn.Close()
 	tr := t.Translator(web.Viewer{AcceptLanguage: c.Request().Header.Get("Accept-Language")}, &chat)
-	frame := serverFrame{Type: "error", Error: apiErr, Message: tr.T(apiErr.Key)}
+	frame := ServerFrame{Type: "error", Error: apiErr, Message: tr.T(apiErr.Key)}
 	deadline := time.Now().Add(writeWait)
 	_ = conn.SetWriteDeadline(deadline)
 	if data, err := json.Marshal(frame); err == nil {
@@ -90,12 +90,12 @@ func (t *liveTransports) refuseSocket(c echo.Context, chat chatstate.Chat, apiEr
 	return nil
 }
 
-// upgrade turns the request into a WebSocket serving f, and release gives
+// Upgrade turns the request into a WebSocket serving f, and release gives
 // back its place once it closes. The connection is served by a goroutine
 // of its own and the handler returns at once: while a handler runs, the
 // HTTP server keeps the request's 8 KB of buffers, and Echo its context,
 // which an idle connection would hold for hours.
-func (t *liveTransports) upgrade(c echo.Context, f feed, release func()) error {
+func (t *Transports) Upgrade(c echo.Context, f Feed, release func()) error {
 	conn, err := t.upgrader.Upgrade(c.Response(), c.Request(), nil)
 	if err != nil {
 		release()
@@ -126,9 +126,9 @@ func (t *liveTransports) upgrade(c echo.Context, f feed, release func()) error {
 // connection's memory. Its presence costs nothing while it lasts: the chat
 // is held connected from the hello to the end.
 type socket struct {
-	t      *liveTransports
+	t      *Transports
 	conn   *websocket.Conn
-	feed   feed
+	feed   Feed
 	sub    *chatstate.Subscription
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -153,15 +153,15 @@ type socket struct {
 	disconnected func()
 }
 
-func (t *liveTransports) newSocket(conn *websocket.Conn, f feed) *socket {
+func (t *Transports) newSocket(conn *websocket.Conn, f Feed) *socket {
 	ctx, cancel := context.WithCancel(context.Background())
 	buffer := chatBuffer
-	if f.topic() == "" {
+	if f.Topic() == "" {
 		buffer = consoleBuffer
 	}
 	// Subscribe before the client says what it has, so that nothing
 	// committed meanwhile is missed; the resume skips what it repeats.
-	sub := f.subscribe(t.chats.Hub(), buffer)
+	sub := f.Subscribe(t.chats.Hub(), buffer)
 	return &socket{t: t, conn: conn, feed: f, sub: sub, ctx: ctx, cancel: cancel}
 }
 
@@ -195,10 +195,10 @@ func (s *socket) start() bool {
 	if !ok {
 		return false
 	}
-	s.disconnected = s.feed.connect()
-	frames, err := s.feed.resume(s.ctx, lastSeq)
+	s.disconnected = s.feed.Connect()
+	frames, err := s.feed.Resume(s.ctx, lastSeq)
 	if err != nil {
-		s.t.Log.Error("resume", "topic", s.feed.topic(), "err", err)
+		s.t.Log.Error("resume", "topic", s.feed.Topic(), "err", err)
 		return false
 	}
 	if !s.write(frames...) {
@@ -217,11 +217,11 @@ func (s *socket) start() bool {
 func (s *socket) answer(data []byte) bool {
 	received := time.Now()
 	_ = s.conn.SetReadDeadline(received.Add(pongWait))
-	var answers []serverFrame
+	var answers []ServerFrame
 	if frame, err := decodeFrame(data); err != nil {
-		answers = []serverFrame{s.feed.errorFrame(s.ctx, "", err)}
+		answers = []ServerFrame{s.feed.ErrorFrame(s.ctx, "", err)}
 	} else {
-		answers = s.feed.handleFrame(s.ctx, frame)
+		answers = s.feed.HandleFrame(s.ctx, frame)
 	}
 	if len(answers) == 0 {
 		return true
@@ -236,7 +236,7 @@ func (s *socket) answer(data []byte) bool {
 		return false
 	}
 	for _, a := range answers {
-		if a.Type == frameAck {
+		if a.Type == FrameAck {
 			s.t.metrics.Acked(web.TransportWebSocket, received)
 		}
 	}
@@ -254,13 +254,13 @@ func (s *socket) readHello() (int64, bool) {
 		frame, err := decodeFrame(data)
 		switch {
 		case err != nil:
-			if !s.write(s.feed.errorFrame(s.ctx, "", err)) {
+			if !s.write(s.feed.ErrorFrame(s.ctx, "", err)) {
 				return 0, false
 			}
-		case frame.Type == frameHello:
+		case frame.Type == FrameHello:
 			return frame.LastSeq, true
 		default:
-			if !s.write(s.feed.errorFrame(s.ctx, frame.ClientID, web.ErrInvalidOptions())) {
+			if !s.write(s.feed.ErrorFrame(s.ctx, frame.ClientID, web.ErrInvalidOptions())) {
 				return 0, false
 			}
 		}
@@ -290,7 +290,7 @@ func (s *socket) end() {
 
 // write sends frames in order; on failure it closes the connection, which
 // ends the reader.
-func (s *socket) write(frames ...serverFrame) bool {
+func (s *socket) write(frames ...ServerFrame) bool {
 	if len(frames) == 0 {
 		return true
 	}
@@ -356,10 +356,10 @@ func (s *socket) writeQueued() bool {
 				s.conn.Close()
 				return false
 			}
-			frames, err := s.feed.eventFrames(s.ctx, *ev)
+			frames, err := s.feed.EventFrames(s.ctx, *ev)
 			if err != nil {
 				if s.ctx.Err() == nil {
-					s.t.Log.Error("render event", "topic", s.feed.topic(), "err", err)
+					s.t.Log.Error("render event", "topic", s.feed.Topic(), "err", err)
 				}
 				s.conn.Close()
 				return false
