@@ -1,8 +1,23 @@
 // Package handlers is Parley's HTTP surface: it parses and authorizes
-// requests, asks chatstate to decide, and renders views. A host site mounts
-// it (routes.go, the one route table) and renders the widget in its own
-// pages (widget.go); Parley's routes answer their errors themselves
-// (errorhandler.go), so the host's error handler is left alone.
+// requests, asks chatstate to decide, and renders views. It composes the
+// rooms below it, and holds the one route table (routes.go) with the
+// middleware order written once:
+//
+//   - console: the agent console (sign-in, agents' sessions, queue, chats,
+//     history, the console's live feed);
+//   - live: the WebSocket and long-poll transports, their frames and
+//     connection limits;
+//   - widget: the visitor's widget (the page component and restore, its
+//     forms, the restore-token cookie, UI state, page trail, the
+//     script-tag embed);
+//   - web: what they all share (the surface, CSRF, error codes and the one
+//     error handler, rendering, cookie stores, rate limiters, metrics).
+//
+// Each imports only those listed after it. Parley's routes answer their
+// errors themselves, so the host's error handler is left alone.
+//
+// It is part of Parley's internals, imported by package parley only: a host
+// site imports github.com/parley/parley/parley.
 package handlers
 
 import (
@@ -11,24 +26,16 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
-	"time"
 
 	"github.com/parley/parley/agents"
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/console"
 	"github.com/parley/parley/handlers/live"
 	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/handlers/widget"
 	"github.com/parley/parley/localization"
 	"github.com/parley/parley/views"
 )
-
-// agentAccounts checks who may sign in to the agent console.
-type agentAccounts interface {
-	Authenticate(name, password string) bool
-	Exists(name string) bool
-	// DisplayName is what visitors see of the agent signed in as name.
-	DisplayName(name string) string
-}
 
 // Visitor is a signed-in user of the host site, as the site tells Parley:
 // the chat is tied to ID (so it restores wherever the user signs in), and
@@ -120,29 +127,12 @@ type Handler struct {
 	surface    *web.Surface
 	visitors   *widget.Widget
 	transports *live.Transports
-	console    *agentConsole
+	console    *console.Console
 	embed      *widget.Embedding
 	metrics    *web.Metrics
 	// metricsToken is what a scraper of /metrics sends, when set.
 	metricsToken string
 	checks       []HealthCheck
-}
-
-// agentConsole is where agents sign in, take chats and answer them.
-type agentConsole struct {
-	*web.Surface
-	chats          *chatstate.Service
-	transports     *live.Transports
-	accounts       agentAccounts
-	jar            *agentJar
-	loginIPLimit   *web.RateLimiter
-	loginNameLimit *web.RateLimiter
-	loginPairLimit *web.RateLimiter
-	// queue is the waiting chats as last read, shared by all consoles.
-	queue        *queueSnapshot
-	typingLimit  *web.RateLimiter
-	messageLimit *web.RateLimiter
-	now          func() time.Time
 }
 
 // New builds the handlers; Mount puts them on a site.
@@ -166,10 +156,6 @@ func New(d Deps) *Handler {
 	cookies.Agent = cmp.Or(cookies.Agent, defaults.Agent)
 	cookies.CSRF = cmp.Or(cookies.CSRF, defaults.CSRF)
 	cookies.UI = cmp.Or(cookies.UI, defaults.UI)
-	var accounts agentAccounts = noAgents{}
-	if d.Agents != nil {
-		accounts = d.Agents
-	}
 
 	shared := &web.Surface{Log: logger, Catalogs: d.Catalogs, Cookies: cookies, Paths: views.DefaultPaths(), TrustedProxies: d.TrustedProxies}
 	// Fast typists send a few lines a second at most, whichever way.
@@ -199,36 +185,21 @@ func New(d Deps) *Handler {
 		Metrics:        metrics,
 		Limits:         d.Limits,
 	})
-	console := &agentConsole{
-		Surface:    shared,
-		chats:      d.Chats,
-		transports: transports,
-		accounts:   accounts,
-		jar:        newAgentJar(d.SessionSecrets, cookies.Agent, shared.ViaTLS, d.Chats),
-		// Sign-in: a few tries, then one a minute per address; a name that
-		// took five wrong guesses is under attack until it recovers (one
-		// every five minutes), and then an address may fail three times for
-		// it per quarter hour.
-		loginIPLimit:   web.ShareLimit(web.NewRateLimiter(1.0/60, 10), d.SharedLimits, "login-address"),
-		loginNameLimit: web.ShareLimit(web.NewRateLimiter(1.0/300, 5), d.SharedLimits, "login-name"),
-		loginPairLimit: web.ShareLimit(web.NewRateLimiter(1.0/900, 3), d.SharedLimits, "login-name-address"),
-		typingLimit:    typingLimit,
-		messageLimit:   messageLimit,
-		queue:          &queueSnapshot{},
-		now:            time.Now,
-	}
+	agentConsole := console.New(console.Deps{
+		Surface:        shared,
+		Chats:          d.Chats,
+		Transports:     transports,
+		Agents:         d.Agents,
+		SessionSecrets: d.SessionSecrets,
+		SharedLimits:   d.SharedLimits,
+		TypingLimit:    typingLimit,
+		MessageLimit:   messageLimit,
+	})
 	embed := widget.NewEmbedding(shared, embedders, allowed)
-	return &Handler{surface: shared, visitors: visitors, transports: transports, console: console, embed: embed,
+	return &Handler{surface: shared, visitors: visitors, transports: transports, console: agentConsole, embed: embed,
 		metrics: metrics, metricsToken: d.MetricsToken, checks: d.Checks}
 }
 
 // WaitLive waits until every live WebSocket has closed, which they do once
 // Closing is closed: http.Server.Shutdown does not wait for them.
 func (h *Handler) WaitLive() { h.transports.Wait() }
-
-// noAgents is the console with no accounts: nobody signs in.
-type noAgents struct{}
-
-func (noAgents) Authenticate(string, string) bool { return false }
-func (noAgents) Exists(string) bool               { return false }
-func (noAgents) DisplayName(string) string        { return "" }

@@ -1,4 +1,4 @@
-package handlers
+package console
 
 import (
 	"errors"
@@ -34,10 +34,10 @@ type agentMessageForm struct {
 	Text     string `form:"text"`
 }
 
-// requireAgent lets only a signed-in agent through. A page load is sent to
+// RequireAgent lets only a signed-in agent through. A page load is sent to
 // the sign-in form; anything else (a form post, a script's request, a
 // transport) is refused with 401.
-func (a *agentConsole) requireAgent(next echo.HandlerFunc) echo.HandlerFunc {
+func (a *Console) RequireAgent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		name, err := a.jar.Agent(c.Request())
 		if err != nil && !errors.Is(err, errNoAgentSession) {
@@ -66,18 +66,18 @@ func agentParty(c echo.Context) chatstate.Party {
 	return party
 }
 
-// loginPage shows the sign-in form, or the console to a signed-in agent.
-func (a *agentConsole) loginPage(c echo.Context) error {
+// LoginPage shows the sign-in form, or the console to a signed-in agent.
+func (a *Console) LoginPage(c echo.Context) error {
 	if name, err := a.jar.Agent(c.Request()); err == nil && a.accounts.Exists(name) {
 		return c.Redirect(http.StatusSeeOther, a.Paths.Console)
 	}
 	return a.Render(c, http.StatusOK, views.AgentLoginPage(views.AgentLogin{CSRF: a.CSRFToken(c)}))
 }
 
-// login checks a name and password. Attempts are limited per address and
+// Login checks a name and password. Attempts are limited per address and
 // per name, and a wrong name costs the same bcrypt work as a wrong
 // password, so neither guessing nor timing finds accounts.
-func (a *agentConsole) login(c echo.Context) error {
+func (a *Console) Login(c echo.Context) error {
 	var f loginForm
 	if err := c.Bind(&f); err != nil {
 		return web.ErrInvalidOptions()
@@ -112,22 +112,22 @@ func (a *agentConsole) login(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, a.Paths.Console)
 }
 
-// logout ends the agent's session.
-func (a *agentConsole) logout(c echo.Context) error {
+// Logout ends the agent's session.
+func (a *Console) Logout(c echo.Context) error {
 	if err := a.jar.SignOut(c.Response(), c.Request()); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, a.Paths.ConsoleURL("/login"))
 }
 
-// console serves the console with no chat on screen.
-func (a *agentConsole) console(c echo.Context) error {
+// Home serves the console with no chat on screen.
+func (a *Console) Home(c echo.Context) error {
 	return a.renderConsole(c, http.StatusOK, "", "", nil)
 }
 
-// consoleChat serves the console with one of the agent's chats on screen:
+// ShowChat serves the console with one of the agent's chats on screen:
 // a live one it holds, or one it held that has ended since.
-func (a *agentConsole) consoleChat(c echo.Context) error {
+func (a *Console) ShowChat(c echo.Context) error {
 	id := c.Param("id")
 	chat, err := a.chats.Chat(c.Request().Context(), id)
 	if err != nil {
@@ -145,7 +145,7 @@ func (a *agentConsole) consoleChat(c echo.Context) error {
 // renderConsole renders the whole console with chat shown on screen, alert
 // as its one-off message, and edit applied to the shown chat's view (a
 // refused reply keeps its draft and says why).
-func (a *agentConsole) renderConsole(c echo.Context, status int, shown, alert string, edit func(*views.AgentChat)) error {
+func (a *Console) renderConsole(c echo.Context, status int, shown, alert string, edit func(*views.AgentChat)) error {
 	ctx := c.Request().Context()
 	agent, csrf := agentOf(c), a.CSRFToken(c)
 	queue, err := a.queueView(ctx, csrf)
@@ -189,9 +189,9 @@ func (a *agentConsole) renderConsole(c echo.Context, status int, shown, alert st
 	return a.Render(c, status, views.AgentConsolePage(v))
 }
 
-// accept takes a waiting chat. When two agents accept at once, chatstate
+// Accept takes a waiting chat. When two agents accept at once, chatstate
 // lets exactly one win; the other is told that the chat is taken.
-func (a *agentConsole) accept(c echo.Context) error {
+func (a *Console) Accept(c echo.Context) error {
 	ctx := c.Request().Context()
 	id, agent := c.Param("id"), agentOf(c)
 	chat, err := a.chats.Accept(ctx, id, agentParty(c))
@@ -223,7 +223,7 @@ func (a *agentConsole) accept(c echo.Context) error {
 
 // refuseInQueue answers a refused accept: the reason in the console's alert
 // line and the queue as it is now, without the chat that was taken.
-func (a *agentConsole) refuseInQueue(c echo.Context, err error) error {
+func (a *Console) refuseInQueue(c echo.Context, err error) error {
 	apiErr := web.APIErrorOf(err)
 	if apiErr.Code == web.ErrServer().Code {
 		return err
@@ -241,7 +241,7 @@ func (a *agentConsole) refuseInQueue(c echo.Context, err error) error {
 
 // heldChat is the chat a reply, typing, end or release acts on: one the
 // agent holds (or held, once it has ended).
-func (a *agentConsole) heldChat(c echo.Context) (chatstate.Chat, error) {
+func (a *Console) heldChat(c echo.Context) (chatstate.Chat, error) {
 	chat, err := a.chats.Chat(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return chatstate.Chat{}, err
@@ -252,9 +252,9 @@ func (a *agentConsole) heldChat(c echo.Context) (chatstate.Chat, error) {
 	return chat, nil
 }
 
-// agentSend posts the agent's reply. Its client id makes a retried send
+// Send posts the agent's reply. Its client id makes a retried send
 // stored once, as the visitor's are.
-func (a *agentConsole) agentSend(c echo.Context) error {
+func (a *Console) Send(c echo.Context) error {
 	var f agentMessageForm
 	if err := c.Bind(&f); err != nil {
 		return web.ErrInvalidOptions()
@@ -291,8 +291,8 @@ func (a *agentConsole) agentSend(c echo.Context) error {
 	return a.Render(c, http.StatusOK, templ.Join(views.AgentPaneError(id, ""), views.AgentLineItem(line)))
 }
 
-// agentTyping tells the visitor that the agent is typing.
-func (a *agentConsole) agentTyping(c echo.Context) error {
+// Typing tells the visitor that the agent is typing.
+func (a *Console) Typing(c echo.Context) error {
 	id := c.Param("id")
 	if a.typingLimit.Allow("agent:" + agentOf(c) + ":" + id) {
 		if err := a.chats.Typing(c.Request().Context(), id, agentParty(c)); err != nil {
@@ -302,9 +302,9 @@ func (a *agentConsole) agentTyping(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// agentEnd ends the chat from the agent's side; the visitor's widget is
+// End ends the chat from the agent's side; the visitor's widget is
 // told by the ended event.
-func (a *agentConsole) agentEnd(c echo.Context) error {
+func (a *Console) End(c echo.Context) error {
 	chat, err := a.heldChat(c)
 	if err != nil {
 		return a.refusePane(c, err)
@@ -325,8 +325,8 @@ func (a *agentConsole) agentEnd(c echo.Context) error {
 	return a.Render(c, http.StatusOK, templ.Join(views.AgentNavItem(cv), views.AgentPane(cv)))
 }
 
-// agentRelease puts the chat back in the queue for another agent.
-func (a *agentConsole) agentRelease(c echo.Context) error {
+// Release puts the chat back in the queue for another agent.
+func (a *Console) Release(c echo.Context) error {
 	chat, err := a.heldChat(c)
 	if err == nil {
 		err = a.chats.Release(c.Request().Context(), chat.ID, agentParty(c))
@@ -346,7 +346,7 @@ func (a *agentConsole) agentRelease(c echo.Context) error {
 }
 
 // refusePane answers a refused end or release in the chat's error line.
-func (a *agentConsole) refusePane(c echo.Context, err error) error {
+func (a *Console) refusePane(c echo.Context, err error) error {
 	apiErr := web.APIErrorOf(err)
 	if apiErr.Code == web.ErrServer().Code {
 		return err
@@ -358,8 +358,8 @@ func (a *agentConsole) refusePane(c echo.Context, err error) error {
 	return a.renderConsole(c, apiErr.Status, "", line, nil)
 }
 
-// history searches the ended chats, with one transcript open.
-func (a *agentConsole) history(c echo.Context) error {
+// History searches the ended chats, with one transcript open.
+func (a *Console) History(c echo.Context) error {
 	ctx := c.Request().Context()
 	query := strings.TrimSpace(c.QueryParam("q"))
 	if len(query) > 200 {

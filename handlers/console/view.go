@@ -1,4 +1,4 @@
-package handlers
+package console
 
 import (
 	"context"
@@ -27,14 +27,14 @@ const (
 )
 
 // queueView lists the waiting chats, longest waiting first, as of now.
-func (a *agentConsole) queueView(ctx context.Context, csrf string) (views.AgentQueue, error) {
+func (a *Console) queueView(ctx context.Context, csrf string) (views.AgentQueue, error) {
 	return a.queueViewAfter(ctx, csrf, time.Now())
 }
 
 // queueViewAfter lists the waiting chats as read after the moment given
 // (an event's publication): every console that an event reaches asks for
 // the queue, and the first one reads it for them all.
-func (a *agentConsole) queueViewAfter(ctx context.Context, csrf string, after time.Time) (views.AgentQueue, error) {
+func (a *Console) queueViewAfter(ctx context.Context, csrf string, after time.Time) (views.AgentQueue, error) {
 	rows, version, err := a.queue.read(ctx, after, a.readQueue)
 	if err != nil {
 		return views.AgentQueue{}, err
@@ -43,7 +43,7 @@ func (a *agentConsole) queueViewAfter(ctx context.Context, csrf string, after ti
 }
 
 // readQueue reads the waiting chats from the store.
-func (a *agentConsole) readQueue(ctx context.Context) ([]views.QueueRow, string, error) {
+func (a *Console) readQueue(ctx context.Context) ([]views.QueueRow, string, error) {
 	chats, err := a.chats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseQueued}, OldestFirst: true, Limit: queueLimit})
 	if err != nil {
 		return nil, "", err
@@ -72,7 +72,7 @@ func (a *agentConsole) readQueue(ctx context.Context) ([]views.QueueRow, string,
 
 // queueSnapshot is the queue as last read, shared by the consoles: with
 // many agents, each event that touches the queue used to make every
-// console read and sort it again (two thirds of the server's CPU with ten
+// Home read and sort it again (two thirds of the server's CPU with ten
 // agents and 2,000 waiting chats).
 type queueSnapshot struct {
 	mu      sync.Mutex
@@ -120,12 +120,12 @@ func (q *queueSnapshot) mayList(id string) bool {
 }
 
 // heldChats are the live chats the agent holds, oldest first.
-func (a *agentConsole) heldChats(ctx context.Context, agent string) ([]chatstate.Chat, error) {
+func (a *Console) heldChats(ctx context.Context, agent string) ([]chatstate.Chat, error) {
 	return a.chats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseConnected}, Agent: agent, OldestFirst: true, Limit: heldLimit})
 }
 
 // chatView renders a chat for the console from its whole log.
-func (a *agentConsole) chatView(ctx context.Context, chat chatstate.Chat, csrf string) (views.AgentChat, error) {
+func (a *Console) chatView(ctx context.Context, chat chatstate.Chat, csrf string) (views.AgentChat, error) {
 	events, err := a.chats.Transcript(ctx, chat.ID)
 	if err != nil {
 		return views.AgentChat{}, err

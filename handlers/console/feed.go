@@ -1,4 +1,4 @@
-package handlers
+package console
 
 import (
 	"context"
@@ -30,7 +30,7 @@ const maxShownChats = 200
 // that, and live events are rendered as HTML fragments that agent.js swaps
 // in by id (see views/agentmodel.go).
 type agentFeed struct {
-	console *agentConsole
+	console *Console
 	agent   string
 	csrf    string
 	// queue is the version of the queue list the client shows.
@@ -94,7 +94,7 @@ func (f *agentFeed) show(id string, seq int64) {
 
 // newAgentFeed builds the feed of the signed-in agent from what the console
 // says it shows; only the console's own pages may open it.
-func (a *agentConsole) newAgentFeed(c echo.Context) (*agentFeed, error) {
+func (a *Console) newAgentFeed(c echo.Context) (*agentFeed, error) {
 	if !a.SameOrigin(c.Request()) {
 		return nil, web.ErrOriginNotAllowed()
 	}
@@ -388,8 +388,8 @@ func (f *agentFeed) ErrorFrame(ctx context.Context, clientID string, err error) 
 	return live.ServerFrame{Type: live.FrameError, ClientID: clientID, Error: apiErr, Message: agentErrorLine(err)}
 }
 
-// agentWebsocket serves the console's live transport.
-func (a *agentConsole) agentWebsocket(c echo.Context) error {
+// WebSocket serves the console's live transport.
+func (a *Console) WebSocket(c echo.Context) error {
 	f, err := a.newAgentFeed(c)
 	if err != nil {
 		return err
@@ -401,8 +401,8 @@ func (a *agentConsole) agentWebsocket(c echo.Context) error {
 	return a.transports.Upgrade(c, f, release)
 }
 
-// agentPoll is the console's long-poll fallback.
-func (a *agentConsole) agentPoll(c echo.Context) error {
+// Poll is the console's long-poll fallback.
+func (a *Console) Poll(c echo.Context) error {
 	f, err := a.newAgentFeed(c)
 	if err != nil {
 		return err
