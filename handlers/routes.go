@@ -140,7 +140,7 @@ func (h *Handler) Paths() views.Paths { return h.surface.Paths }
 func (h *Handler) Owns(c echo.Context) bool { return h.surface.Owns(c) }
 
 // ClientIP is the client's address as Parley's limits see it (see
-// surface.ClientIP); it fits Echo's IPExtractor.
+// web.Surface.ClientIP); it fits Echo's IPExtractor.
 func (h *Handler) ClientIP(r *http.Request) string { return h.surface.ClientIP(r) }
 
 // IsTrustedProxy reports whether addr is one of the trusted proxies.

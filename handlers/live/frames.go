@@ -315,7 +315,7 @@ func (f *visitorFeed) ErrorFrame(ctx context.Context, clientID string, err error
 }
 
 // originAllowed guards the visitor transports against other sites' pages:
-// the request must come from this server's own pages (see sameOrigin) or
+// the request must come from this server's own pages (see web.Surface.SameOrigin) or
 // from an origin configured with -allowed-origin.
 func (t *Transports) originAllowed(r *http.Request) bool {
 	if t.SameOrigin(r) {

@@ -71,15 +71,14 @@ func NewCookieStore(secrets [][]byte, purpose string, maxAge int, path string, s
 }
 
 // cookieValues writes a cookie's values inside its signed and encrypted
-// envelope, and reads them back. Releases before 2026-12-04 wrote gob,
-// gorilla's default; JSON decodes in a fraction of gob's time and garbage
-// (gob builds its decoder anew for every cookie: with thousands of visitors
-// polling, more than a third of a poll's CPU). The switch took two
-// releases, so that no instance of a rolling upgrade meets a cookie it
-// cannot read and takes it for a forged one: `caaec89` read both and still
-// wrote gob, this one writes JSON (asJSON), and reads the gob cookies
-// visitors still carry. A rollback must not go past `caaec89`, and cookie
-// values must stay strings, as JSON carries them.
+// envelope, and reads them back. It writes JSON (asJSON), which decodes in
+// a fraction of gob's time and garbage (gob builds its decoder anew for
+// every cookie: with thousands of visitors polling, more than a third of a
+// poll's CPU), and still reads gob, gorilla's default, which visitors'
+// older cookies hold: no instance of a rolling upgrade may take a cookie
+// it cannot read for a forged one. So a rollback must not go back to a
+// release that reads gob only, and cookie values must stay strings, as
+// JSON carries them.
 type cookieValues struct {
 	asJSON bool
 	// memo, when set, keeps what recent cookies decoded to.
