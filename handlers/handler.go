@@ -1,8 +1,23 @@
 // Package handlers is Parley's HTTP surface: it parses and authorizes
-// requests, asks chatstate to decide, and renders views. A host site mounts
-// it (routes.go, the one route table) and renders the widget in its own
-// pages (widget.go); Parley's routes answer their errors themselves
-// (errorhandler.go), so the host's error handler is left alone.
+// requests, asks chatstate to decide, and renders views. It composes the
+// rooms below it, and holds the one route table (routes.go) with the
+// middleware order written once:
+//
+//   - console: the agent console (sign-in, agents' sessions, queue, chats,
+//     history, the console's live feed);
+//   - live: the WebSocket and long-poll transports, their frames and
+//     connection limits;
+//   - widget: the visitor's widget (the page component and restore, its
+//     forms, the restore-token cookie, UI state, page trail, the
+//     script-tag embed);
+//   - web: what they all share (the surface, CSRF, error codes and the one
+//     error handler, rendering, cookie stores, rate limiters, metrics).
+//
+// Each imports only those listed after it. Parley's routes answer their
+// errors themselves, so the host's error handler is left alone.
+//
+// It is part of Parley's internals, imported by package parley only: a host
+// site imports github.com/parley/parley/parley.
 package handlers
 
 import (
@@ -11,91 +26,47 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
-	"time"
-
-	"github.com/gorilla/websocket"
-	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/agents"
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/console"
+	"github.com/parley/parley/handlers/live"
+	"github.com/parley/parley/handlers/web"
+	"github.com/parley/parley/handlers/widget"
 	"github.com/parley/parley/localization"
-	"github.com/parley/parley/static"
 	"github.com/parley/parley/views"
 )
-
-// visitorChats is what the visitor widget asks of chatstate.
-type visitorChats interface {
-	Start(ctx context.Context, p chatstate.StartParams) (chatstate.Chat, string, error)
-	Restore(ctx context.Context, token string) (chatstate.Chat, error)
-	RestoreUser(ctx context.Context, userID string) (chatstate.Chat, error)
-	Claim(ctx context.Context, id, userID string) (chatstate.Chat, error)
-	Chat(ctx context.Context, id string) (chatstate.Chat, error)
-	RecentLines(ctx context.Context, id string, upTo int64, lines int) ([]chatstate.Event, bool, error)
-	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]chatstate.Event, error)
-	SaveDraft(ctx context.Context, id string, draft chatstate.Registration) (chatstate.Chat, error)
-	Register(ctx context.Context, id string, r chatstate.Registration) (chatstate.Chat, error)
-	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
-	Visit(ctx context.Context, id, page string) (chatstate.Chat, error)
-	Seen(ctx context.Context, id string) error
-	End(ctx context.Context, id string, by chatstate.Party, reason string) (chatstate.Chat, error)
-	MarkEndSeen(ctx context.Context, id string) error
-}
-
-// liveChats is what the live transports ask of chatstate.
-type liveChats interface {
-	Chat(ctx context.Context, id string) (chatstate.Chat, error)
-	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]chatstate.Event, error)
-	Typing(ctx context.Context, id string, from chatstate.Party) error
-	Connected(c chatstate.Chat) (disconnected func())
-	Hub() *chatstate.Hub
-	SendMessage(ctx context.Context, id string, from chatstate.Party, clientID, text string) (chatstate.Event, error)
-	End(ctx context.Context, id string, by chatstate.Party, reason string) (chatstate.Chat, error)
-}
-
-// agentAccounts checks who may sign in to the agent console.
-type agentAccounts interface {
-	Authenticate(name, password string) bool
-	Exists(name string) bool
-	// DisplayName is what visitors see of the agent signed in as name.
-	DisplayName(name string) string
-}
 
 // Visitor is a signed-in user of the host site, as the site tells Parley:
 // the chat is tied to ID (so it restores wherever the user signs in), and
 // the names and email fill in the registration.
-type Visitor struct {
-	ID        string
-	FirstName string
-	LastName  string
-	Email     string
-	// Data is passed to the agent with the chat, like the browser API's
-	// userData.
-	Data map[string]string
-}
+type Visitor = widget.Visitor
 
 // IdentifyVisitor tells Parley who the request's visitor is, when the site
 // knows; ok is false for an anonymous visitor.
-type IdentifyVisitor func(c echo.Context) (v Visitor, ok bool)
+type IdentifyVisitor = widget.IdentifyVisitor
 
 // CookieNames are the names of Parley's cookies, which a host site may
 // change where they would collide with its own.
-type CookieNames struct {
-	// Chat holds the visitor's restore token (default "parley_chat").
-	Chat string
-	// Agent holds the agent console's session (default "parley_agent").
-	Agent string
-	// CSRF holds the token of Parley's forms (default "parley_csrf").
-	CSRF string
-	// UI remembers whether the widget was left open or collapsed (default
-	// "parley_ui"); chat.js writes it, so it is not HttpOnly.
-	UI string
-}
+type CookieNames = web.CookieNames
 
 // DefaultCookieNames returns the cookie names Parley uses unless told
 // otherwise.
-func DefaultCookieNames() CookieNames {
-	return CookieNames{Chat: "parley_chat", Agent: "parley_agent", CSRF: "parley_csrf", UI: "parley_ui"}
-}
+func DefaultCookieNames() CookieNames { return web.DefaultCookieNames() }
+
+// Limits bounds what one visitor, one address or all of them together may
+// hold open.
+type Limits = live.Limits
+
+// DefaultLimits returns the limits Parley uses unless told otherwise.
+func DefaultLimits() Limits { return live.DefaultLimits() }
+
+// SharedLimits keeps token buckets that several instances spend from
+// together, so that a limit holds across instances instead of per instance.
+type SharedLimits = web.SharedLimits
+
+// APIError is a coded error as the browser API reports it (DESIGN §4).
+type APIError = web.APIError
 
 // Deps are what the handlers are built from.
 type Deps struct {
@@ -149,66 +120,19 @@ type HealthCheck struct {
 	Check func(context.Context) error
 }
 
-// Handler is Parley's HTTP surface, in three parts over small interfaces
-// of chatstate: the visitor widget (its page component and forms), the live
+// Handler is Parley's HTTP surface, in three parts over chatstate's
+// service: the visitor widget (its page component and forms), the live
 // transports (WebSocket and long-poll), and the agent console.
 type Handler struct {
-	surface    *surface
-	visitors   *visitorWidget
-	transports *liveTransports
-	console    *agentConsole
-	embed      *embedding
-	checks     []HealthCheck
-}
-
-// visitorWidget renders the widget and answers its forms.
-type visitorWidget struct {
-	*surface
-	chats        visitorChats
-	jar          *tokenJar
-	identify     IdentifyVisitor
-	startLimit   *rateLimiter
-	draftLimit   *rateLimiter
-	messageLimit *rateLimiter
-	pageLimit    *rateLimiter
-	metrics      *metrics
-	// pages are the latest lines of the chats restored lately, rendered.
-	pages *recentPages
-}
-
-// liveTransports carry a chat's events to its visitor, and the console's
-// feed, over WebSockets and long-polls.
-type liveTransports struct {
-	*surface
-	chats          liveChats
-	visitors       *visitorWidget
-	allowedOrigins map[string]struct{}
-	closing        <-chan struct{}
-	upgrader       *websocket.Upgrader
-	typingLimit    *rateLimiter
-	messageLimit   *rateLimiter
-	metricsToken   string
-	metrics        *metrics
-	limits         *connLimits
-	// sockets are the open WebSockets, which shutdown closes and waits for.
-	sockets *socketSet
-}
-
-// agentConsole is where agents sign in, take chats and answer them.
-type agentConsole struct {
-	*surface
-	chats          agentChats
-	transports     *liveTransports
-	accounts       agentAccounts
-	jar            *agentJar
-	loginIPLimit   *rateLimiter
-	loginNameLimit *rateLimiter
-	loginPairLimit *rateLimiter
-	// queue is the waiting chats as last read, shared by all consoles.
-	queue        *queueSnapshot
-	typingLimit  *rateLimiter
-	messageLimit *rateLimiter
-	now          func() time.Time
+	surface    *web.Surface
+	visitors   *widget.Widget
+	transports *live.Transports
+	console    *console.Console
+	embed      *widget.Embedding
+	metrics    *web.Metrics
+	// metricsToken is what a scraper of /metrics sends, when set.
+	metricsToken string
+	checks       []HealthCheck
 }
 
 // New builds the handlers; Mount puts them on a site.
@@ -232,87 +156,50 @@ func New(d Deps) *Handler {
 	cookies.Agent = cmp.Or(cookies.Agent, defaults.Agent)
 	cookies.CSRF = cmp.Or(cookies.CSRF, defaults.CSRF)
 	cookies.UI = cmp.Or(cookies.UI, defaults.UI)
-	identify := d.Visitor
-	if identify == nil {
-		identify = func(echo.Context) (Visitor, bool) { return Visitor{}, false }
-	}
-	var accounts agentAccounts = noAgents{}
-	if d.Agents != nil {
-		accounts = d.Agents
-	}
 
-	shared := &surface{log: logger, catalogs: d.Catalogs, cookies: cookies, paths: views.DefaultPaths(), trustedProxies: d.TrustedProxies, startOpen: d.StartOpen}
+	shared := &web.Surface{Log: logger, Catalogs: d.Catalogs, Cookies: cookies, Paths: views.DefaultPaths(), TrustedProxies: d.TrustedProxies}
 	// Fast typists send a few lines a second at most, whichever way.
-	messageLimit := newRateLimiter(3, 10)
+	messageLimit := web.NewRateLimiter(3, 10)
 	// Typing is sent every couple of seconds while the person types.
-	typingLimit := newRateLimiter(0.5, 1)
+	typingLimit := web.NewRateLimiter(0.5, 1)
 	// The hub's load is read at each scrape.
-	metrics := newMetrics(func() chatstate.HubStats { return d.Chats.Hub().Stats() }, logger)
-	visitors := &visitorWidget{
-		surface:  shared,
-		chats:    d.Chats,
-		jar:      newTokenJar(d.SessionSecrets, cookies.Chat, shared.viaTLS),
-		identify: identify,
-		// A person starts a chat now and then; a script starts hundreds.
-		startLimit:   shareLimit(newRateLimiter(0.2, 5), d.SharedLimits, "start"),
-		draftLimit:   newRateLimiter(10, 20),
-		messageLimit: messageLimit,
-		// People move through a few pages quickly, then read; each page
-		// event reaches every agent's queue.
-		pageLimit: newRateLimiter(0.5, 10),
-		metrics:   metrics,
-		pages:     newRecentPages(recentPagesBytes),
-	}
-	transports := &liveTransports{
-		surface:        shared,
-		chats:          d.Chats,
-		visitors:       visitors,
-		allowedOrigins: transportOrigins,
-		closing:        d.Closing,
-		typingLimit:    typingLimit,
-		messageLimit:   messageLimit,
-		metricsToken:   d.MetricsToken,
-		metrics:        metrics,
-		limits:         newConnLimits(d.Limits),
-		sockets:        newSocketSet(),
-	}
-	transports.upgrader = newUpgrader(transports)
-	if d.Closing != nil {
-		// An idle socket has no goroutine that could watch Closing.
-		go func() {
-			<-d.Closing
-			transports.sockets.closeAll()
-		}()
-	}
-	console := &agentConsole{
-		surface:    shared,
-		chats:      d.Chats,
-		transports: transports,
-		accounts:   accounts,
-		jar:        newAgentJar(d.SessionSecrets, cookies.Agent, shared.viaTLS, d.Chats),
-		// Sign-in: a few tries, then one a minute per address; a name that
-		// took five wrong guesses is under attack until it recovers (one
-		// every five minutes), and then an address may fail three times for
-		// it per quarter hour.
-		loginIPLimit:   shareLimit(newRateLimiter(1.0/60, 10), d.SharedLimits, "login-address"),
-		loginNameLimit: shareLimit(newRateLimiter(1.0/300, 5), d.SharedLimits, "login-name"),
-		loginPairLimit: shareLimit(newRateLimiter(1.0/900, 3), d.SharedLimits, "login-name-address"),
-		typingLimit:    typingLimit,
-		messageLimit:   messageLimit,
-		queue:          &queueSnapshot{},
-		now:            time.Now,
-	}
-	embed := &embedding{surface: shared, origins: embedders, transports: allowed, embedScript: static.EmbedScript()}
-	return &Handler{surface: shared, visitors: visitors, transports: transports, console: console, embed: embed, checks: d.Checks}
+	metrics := web.NewMetrics(func() chatstate.HubStats { return d.Chats.Hub().Stats() }, logger)
+	visitors := widget.New(widget.Deps{
+		Surface:        shared,
+		Chats:          d.Chats,
+		SessionSecrets: d.SessionSecrets,
+		Identify:       d.Visitor,
+		SharedLimits:   d.SharedLimits,
+		MessageLimit:   messageLimit,
+		Metrics:        metrics,
+		StartOpen:      d.StartOpen,
+	})
+	transports := live.New(live.Deps{
+		Surface:        shared,
+		Chats:          d.Chats,
+		Widget:         visitors,
+		AllowedOrigins: transportOrigins,
+		Closing:        d.Closing,
+		TypingLimit:    typingLimit,
+		MessageLimit:   messageLimit,
+		Metrics:        metrics,
+		Limits:         d.Limits,
+	})
+	agentConsole := console.New(console.Deps{
+		Surface:        shared,
+		Chats:          d.Chats,
+		Transports:     transports,
+		Agents:         d.Agents,
+		SessionSecrets: d.SessionSecrets,
+		SharedLimits:   d.SharedLimits,
+		TypingLimit:    typingLimit,
+		MessageLimit:   messageLimit,
+	})
+	embed := widget.NewEmbedding(shared, embedders, allowed)
+	return &Handler{surface: shared, visitors: visitors, transports: transports, console: agentConsole, embed: embed,
+		metrics: metrics, metricsToken: d.MetricsToken, checks: d.Checks}
 }
 
 // WaitLive waits until every live WebSocket has closed, which they do once
 // Closing is closed: http.Server.Shutdown does not wait for them.
-func (h *Handler) WaitLive() { h.transports.sockets.wait() }
-
-// noAgents is the console with no accounts: nobody signs in.
-type noAgents struct{}
-
-func (noAgents) Authenticate(string, string) bool { return false }
-func (noAgents) Exists(string) bool               { return false }
-func (noAgents) DisplayName(string) string        { return "" }
+func (h *Handler) WaitLive() { h.transports.Wait() }

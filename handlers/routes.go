@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -35,7 +36,7 @@ type Router interface {
 // routes, middleware and error handler are left as they are.
 func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	own := []echo.MiddlewareFunc{
-		h.surface.answerErrors,
+		h.surface.AnswerErrors,
 		middleware.Recover(),
 		middleware.BodyLimit("64K"),
 		noStore,
@@ -48,36 +49,36 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 		}),
 	}
 
-	paths := &h.surface.paths
+	paths := &h.surface.Paths
 	v, t, a, e := h.visitors, h.transports, h.console, h.embed
 
 	// Other origins' pages: CORS and partitioned cookies for the sites that
 	// embed the widget, a refusal for other sites' scripts; before the CSRF
 	// check, which writes a cookie.
-	visitorSide := slices.Concat(own, []echo.MiddlewareFunc{e.crossOrigin})
-	chat := r.Group(chatPath, slices.Concat(visitorSide, []echo.MiddlewareFunc{h.surface.checkCSRF})...)
-	widgetRoute := chat.GET("/widget", v.widget)
+	visitorSide := slices.Concat(own, []echo.MiddlewareFunc{e.CrossOrigin})
+	chat := r.Group(chatPath, slices.Concat(visitorSide, []echo.MiddlewareFunc{h.surface.CheckCSRF})...)
+	widgetRoute := chat.GET("/widget", v.Panel)
 	// The group's prefix as the browser sees it, the site's own included.
 	paths.Chat = strings.TrimSuffix(widgetRoute.Path, "/widget")
-	chat.GET("/popup", v.popup)
-	chat.GET("/transcript", v.earlier)
-	chat.POST("/start", v.startChat)
-	chat.POST("/draft", v.saveDraft)
-	chat.POST("/register", v.register)
-	chat.POST("/messages", v.metrics.timeSend(v.sendMessage))
-	chat.POST("/end", v.endChat)
-	chat.POST("/ui", v.setUI)
-	chat.POST("/visit", v.visit)
-	chat.GET("/ws", t.websocket)
-	chat.GET("/poll", t.poll)
-	chat.POST("/frames", t.postFrame)
-	chat.OPTIONS("/*", e.options)
+	chat.GET("/popup", v.Popup)
+	chat.GET("/transcript", v.Earlier)
+	chat.POST("/start", v.StartChat)
+	chat.POST("/draft", v.SaveDraft)
+	chat.POST("/register", v.Register)
+	chat.POST("/messages", h.metrics.TimeSend(v.SendMessage))
+	chat.POST("/end", v.EndChat)
+	chat.POST("/ui", v.SetUI)
+	chat.POST("/visit", v.Visit)
+	chat.GET("/ws", t.WebSocket)
+	chat.GET("/poll", t.Poll)
+	chat.POST("/frames", t.PostFrame)
+	chat.OPTIONS("/*", e.Options)
 	// The script-tag embed's script is the same for every page and visitor:
 	// no cookie, no per-visitor header, so none of the group's middleware.
 	// (A group of its own with no middleware adds no catch-all route, so
 	// the chat group's still answers what is not there.)
 	getOrHead := []string{http.MethodGet, http.MethodHead}
-	r.Group(chatPath).Match(getOrHead, "/embed.js", e.script)
+	r.Group(chatPath).Match(getOrHead, "/embed.js", e.Script)
 	// Scripts and styles are the same for everybody and cached: the chat
 	// group's middleware but its CSRF check, whose cookie a shared cache
 	// would hand to every visitor. They answer HEAD too: uptime checks,
@@ -86,25 +87,25 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 
 	// The agent console: sign-in is open, everything else needs an agent.
 	// No other origin's page is answered (no CORS): nobody embeds it.
-	agent := r.Group(consolePath, slices.Concat(own, []echo.MiddlewareFunc{h.surface.checkCSRF})...)
-	loginRoute := agent.GET("/login", a.loginPage)
+	agent := r.Group(consolePath, slices.Concat(own, []echo.MiddlewareFunc{h.surface.CheckCSRF})...)
+	loginRoute := agent.GET("/login", a.LoginPage)
 	paths.Console = strings.TrimSuffix(loginRoute.Path, "/login")
-	a.jar.setPath(paths.Console)
-	agent.POST("/login", a.login)
-	agent.POST("/logout", a.logout)
-	console := agent.Group("", a.requireAgent)
-	console.GET("", a.console)
-	console.GET("/", a.console)
-	console.GET("/chats/:id", a.consoleChat)
-	console.POST("/chats/:id/accept", a.accept)
-	console.POST("/chats/:id/messages", t.metrics.timeSend(a.agentSend))
-	console.POST("/chats/:id/typing", a.agentTyping)
-	console.POST("/chats/:id/end", a.agentEnd)
-	console.POST("/chats/:id/release", a.agentRelease)
-	console.GET("/history", a.history)
-	console.GET("/history/:id", a.history)
-	console.GET("/ws", a.agentWebsocket)
-	console.GET("/poll", a.agentPoll)
+	a.SetPath(paths.Console)
+	agent.POST("/login", a.Login)
+	agent.POST("/logout", a.Logout)
+	console := agent.Group("", a.RequireAgent)
+	console.GET("", a.Home)
+	console.GET("/", a.Home)
+	console.GET("/chats/:id", a.ShowChat)
+	console.POST("/chats/:id/accept", a.Accept)
+	console.POST("/chats/:id/messages", h.metrics.TimeSend(a.Send))
+	console.POST("/chats/:id/typing", a.Typing)
+	console.POST("/chats/:id/end", a.End)
+	console.POST("/chats/:id/release", a.Release)
+	console.GET("/history", a.History)
+	console.GET("/history/:id", a.History)
+	console.GET("/ws", a.WebSocket)
+	console.GET("/poll", a.Poll)
 }
 
 // Widget is the widget for a host site's page, restored for c.
@@ -117,9 +118,6 @@ func (h *Handler) Assets(restore bool) templ.Component { return h.visitors.Asset
 func (h *Handler) TrackPages(next echo.HandlerFunc) echo.HandlerFunc {
 	return h.visitors.TrackPages(next)
 }
-
-// Metrics serves Prometheus's text format to loopback clients.
-func (h *Handler) Metrics(c echo.Context) error { return h.transports.Metrics(c) }
 
 // staticFiles serves Parley's scripts and styles under prefix; a file that
 // is not there is Parley's own 404.
@@ -135,18 +133,18 @@ func staticFiles(prefix string) echo.HandlerFunc {
 }
 
 // Paths are where Mount put the routes.
-func (h *Handler) Paths() views.Paths { return h.surface.paths }
+func (h *Handler) Paths() views.Paths { return h.surface.Paths }
 
 // Owns reports whether a request is for one of Parley's routes, for a host
 // site's middleware to skip (its own CSRF check, say: Parley checks its own).
-func (h *Handler) Owns(c echo.Context) bool { return h.surface.owns(c) }
+func (h *Handler) Owns(c echo.Context) bool { return h.surface.Owns(c) }
 
 // ClientIP is the client's address as Parley's limits see it (see
-// surface.clientIP); it fits Echo's IPExtractor.
-func (h *Handler) ClientIP(r *http.Request) string { return h.surface.clientIP(r) }
+// web.Surface.ClientIP); it fits Echo's IPExtractor.
+func (h *Handler) ClientIP(r *http.Request) string { return h.surface.ClientIP(r) }
 
 // IsTrustedProxy reports whether addr is one of the trusted proxies.
-func (h *Handler) IsTrustedProxy(addr netip.Addr) bool { return h.surface.trusted(addr.Unmap()) }
+func (h *Handler) IsTrustedProxy(addr netip.Addr) bool { return h.surface.Trusted(addr.Unmap()) }
 
 // healthTimeout bounds each check of /healthz: a database that does not
 // answer within it is as good as down to a load balancer.
@@ -166,7 +164,7 @@ func (h *Handler) Health(c echo.Context) error {
 		cancel()
 		if err != nil {
 			healthy = false
-			h.surface.log.ErrorContext(ctx, "health check", "check", check.Name, "err", err)
+			h.surface.Log.ErrorContext(ctx, "health check", "check", check.Name, "err", err)
 			b.WriteString(check.Name + ": failing\n")
 			continue
 		}
@@ -184,4 +182,28 @@ func noStore(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return next(c)
 	}
+}
+
+// Metrics serves Prometheus's text format to a scraper with the metrics
+// token, or without one to clients on this machine only: the numbers say
+// how busy the server is, which is nobody else's business.
+func (h *Handler) Metrics(c echo.Context) error {
+	if !h.metricsAllowed(c.Request()) {
+		// A plain 404, which any site's error handler knows.
+		return echo.ErrNotFound
+	}
+	h.metrics.Handler.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+// metricsAllowed lets in the bearer of the metrics token, and without a
+// token configured, a client on this machine that did not come through a
+// proxy (through a trusted one on this machine, anyone could).
+func (h *Handler) metricsAllowed(r *http.Request) bool {
+	if h.metricsToken != "" {
+		sent, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		return ok && subtle.ConstantTimeCompare([]byte(sent), []byte(h.metricsToken)) == 1
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && peer.Addr().IsLoopback() && !h.surface.FromTrustedProxy(r) && r.Header.Get("X-Forwarded-For") == ""
 }

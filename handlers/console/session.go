@@ -1,0 +1,84 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/web"
+)
+
+const (
+	agentTokenKey = "token"
+	// agentSessionMaxAge is one working day: an agent signs in each morning.
+	agentSessionMaxAge = 12 * 60 * 60
+)
+
+var errNoAgentSession = errors.New("no agent session")
+
+// agentJar carries the agent's session token in its own gorilla/sessions
+// cookie: signed and encrypted with keys derived from the same secrets as
+// the visitor's restore cookie but for another purpose, so that neither
+// cookie can be passed off as the other; HttpOnly and SameSite=Strict, since
+// only the console's own pages ever need it (over TLS it is a __Host-
+// cookie, which browsers take only for the whole host). The session itself is in the
+// store, so that a sign-out voids the cookie wherever it was copied.
+type agentJar struct {
+	store  *sessions.CookieStore
+	name   string
+	viaTLS func(*http.Request) bool
+	// sessions keeps who is signed in where: in the store, so that a
+	// sign-out holds on every instance and across restarts.
+	sessions *chatstate.Service
+}
+
+func newAgentJar(secrets [][]byte, name string, viaTLS func(*http.Request) bool, s *chatstate.Service) *agentJar {
+	store := web.NewCookieStore(secrets, "parley agent session", agentSessionMaxAge, "/agent", http.SameSiteStrictMode)
+	return &agentJar{store: store, name: name, viaTLS: viaTLS, sessions: s}
+}
+
+// setPath keeps the cookie on the console's own requests, off every
+// visitor-facing one; Mount calls it with the console's path.
+func (j *agentJar) setPath(path string) { j.store.Options.Path = path }
+
+// token is the session token of r's cookie, or "".
+func (j *agentJar) token(r *http.Request) string {
+	values, _, err := web.ReadCookie(j.store, r, j.name, j.viaTLS(r))
+	if err != nil {
+		return ""
+	}
+	token, _ := values[agentTokenKey].(string)
+	return token
+}
+
+// Agent returns the name of the agent signed in on r, or errNoAgentSession.
+// Another error is the store's, and not the agent's fault.
+func (j *agentJar) Agent(r *http.Request) (string, error) {
+	name, err := j.sessions.AgentOfSession(r.Context(), j.token(r))
+	if errors.Is(err, chatstate.ErrNoAgentSession) {
+		return "", errNoAgentSession
+	}
+	return name, err
+}
+
+// SignIn starts a session for name and writes its cookie with the newest
+// key.
+func (j *agentJar) SignIn(w http.ResponseWriter, r *http.Request, name string) error {
+	token, err := j.sessions.StartAgentSession(r.Context(), name, agentSessionMaxAge*time.Second)
+	if err != nil {
+		return err
+	}
+	return web.SaveCookie(j.store, w, r, j.name, map[any]any{agentTokenKey: token}, j.viaTLS(r))
+}
+
+// SignOut ends the session and deletes the cookie.
+func (j *agentJar) SignOut(w http.ResponseWriter, r *http.Request) error {
+	if err := j.sessions.EndAgentSession(r.Context(), j.token(r)); err != nil {
+		return err
+	}
+	web.ExpireCookie(j.store, w, j.name, j.viaTLS(r))
+	return nil
+}
