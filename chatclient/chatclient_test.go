@@ -17,6 +17,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/live/wire"
 )
 
 // TestMain checks that the transports leave no goroutine behind.
@@ -26,23 +29,24 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // them and encodes them back to the same JSON.
 func TestServerFrames(t *testing.T) {
 	yes, no := true, false
+	at := time.Date(2026, 12, 8, 9, 30, 0, 0, time.UTC)
 	tests := []struct {
 		json string
-		want ServerFrame
+		want wire.Server
 	}{
-		{`{"type":"resume","recovered":true,"lastSeq":7}`, ServerFrame{Type: TypeResume, Recovered: &yes, LastSeq: 7}},
-		{`{"type":"resume","recovered":false,"lastSeq":3}`, ServerFrame{Type: TypeResume, Recovered: &no, LastSeq: 3}},
-		{`{"type":"event","event":{"seq":8,"kind":"message","text":"Hi","clientId":"c1"},"html":"<li id=\"parley-seq-8\"></li>"}`,
-			ServerFrame{Type: TypeEvent, Event: &Event{Seq: 8, Kind: "message", Text: "Hi", ClientID: "c1"}, HTML: `<li id="parley-seq-8"></li>`}},
-		{`{"type":"event","event":{"seq":9,"kind":"accepted"},"widget":"<section id=\"parley-widget\"></section>"}`,
-			ServerFrame{Type: TypeEvent, Event: &Event{Seq: 9, Kind: "accepted"}, Widget: `<section id="parley-widget"></section>`}},
-		{`{"type":"ack","clientId":"c1","seq":8}`, ServerFrame{Type: TypeAck, ClientID: "c1", Seq: 8}},
-		{`{"type":"error","clientId":"c2","error":{"code":105,"name":"rate_limited"}}`,
-			ServerFrame{Type: TypeError, ClientID: "c2", Error: &Error{Code: 105, Name: "rate_limited"}}},
+		{`{"type":"resume","recovered":true,"lastSeq":7}`, wire.Server{Type: wire.TypeResume, Recovered: &yes, LastSeq: 7}},
+		{`{"type":"resume","recovered":false,"lastSeq":3}`, wire.Server{Type: wire.TypeResume, Recovered: &no, LastSeq: 3}},
+		{`{"type":"event","event":{"seq":8,"time":"2026-12-08T09:30:00Z","kind":"message","from":{"type":"visitor","name":"Ada"},"text":"Hi","clientId":"c1"},"html":"<li id=\"parley-seq-8\"></li>"}`,
+			wire.Server{Type: wire.TypeEvent, Event: &wire.Event{Seq: 8, Time: at, Kind: "message", From: chatstate.Party{Type: chatstate.PartyVisitor, Name: "Ada"}, Text: "Hi", ClientID: "c1"}, HTML: `<li id="parley-seq-8"></li>`}},
+		{`{"type":"event","event":{"seq":9,"time":"2026-12-08T09:30:00Z","kind":"accepted","from":{"type":"agent","name":"Sam"}},"widget":"<section id=\"parley-widget\"></section>"}`,
+			wire.Server{Type: wire.TypeEvent, Event: &wire.Event{Seq: 9, Time: at, Kind: "accepted", From: chatstate.Party{Type: chatstate.PartyAgent, Name: "Sam"}}, Widget: `<section id="parley-widget"></section>`}},
+		{`{"type":"ack","clientId":"c1","seq":8}`, wire.Server{Type: wire.TypeAck, ClientID: "c1", Seq: 8}},
+		{`{"type":"error","clientId":"c2","error":{"code":105,"name":"rate_limited","description":""}}`,
+			wire.Server{Type: wire.TypeError, ClientID: "c2", Error: &wire.Error{Code: 105, Name: "rate_limited"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.json, func(t *testing.T) {
-			var got ServerFrame
+			var got wire.Server
 			if err := json.Unmarshal([]byte(tt.json), &got); err != nil {
 				t.Fatal(err)
 			}
@@ -64,26 +68,26 @@ func TestServerFrames(t *testing.T) {
 
 func TestFrameHelpers(t *testing.T) {
 	no := false
-	if !(ServerFrame{Type: TypeResume, Recovered: &no}).Unrecovered() || (ServerFrame{Type: TypeResume}).Unrecovered() {
+	if !(wire.Server{Type: wire.TypeResume, Recovered: &no}).Unrecovered() || (wire.Server{Type: wire.TypeResume}).Unrecovered() {
 		t.Error("Unrecovered: want true for recovered:false only")
 	}
-	if got := (ServerFrame{Type: TypeError, Error: &Error{Code: 105}}).Code(); got != 105 {
+	if got := (wire.Server{Type: wire.TypeError, Error: &wire.Error{Code: 105}}).Code(); got != 105 {
 		t.Errorf("Code() = %d, want 105", got)
 	}
-	if got := (ServerFrame{Type: TypeAck}).Code(); got != 0 {
+	if got := (wire.Server{Type: wire.TypeAck}).Code(); got != 0 {
 		t.Errorf("Code() of an ack = %d, want 0", got)
 	}
 }
 
 func TestClientFrames(t *testing.T) {
 	for _, tt := range []struct {
-		f    ClientFrame
+		f    wire.Client
 		want string
 	}{
-		{ClientFrame{Type: TypeHello, LastSeq: 12}, `{"type":"hello","lastSeq":12}`},
-		{ClientFrame{Type: TypeHello}, `{"type":"hello"}`},
-		{ClientFrame{Type: TypeMessage, ClientID: "c1", Text: "Hi"}, `{"type":"message","clientId":"c1","text":"Hi"}`},
-		{ClientFrame{Type: TypeTyping}, `{"type":"typing"}`},
+		{wire.Client{Type: wire.TypeHello, LastSeq: 12}, `{"type":"hello","lastSeq":12}`},
+		{wire.Client{Type: wire.TypeHello}, `{"type":"hello"}`},
+		{wire.Client{Type: wire.TypeMessage, ClientID: "c1", Text: "Hi"}, `{"type":"message","clientId":"c1","text":"Hi"}`},
+		{wire.Client{Type: wire.TypeTyping}, `{"type":"typing"}`},
 	} {
 		got, err := json.Marshal(tt.f)
 		if err != nil {
@@ -96,7 +100,7 @@ func TestClientFrames(t *testing.T) {
 }
 
 func TestPollAnswer(t *testing.T) {
-	frames := []ServerFrame{{Type: TypeAck, ClientID: "c1", Seq: 2}, {Type: TypeEvent, Event: &Event{Seq: 3, Kind: "typing"}}}
+	frames := []wire.Server{{Type: wire.TypeAck, ClientID: "c1", Seq: 2}, {Type: wire.TypeEvent, Event: &wire.Event{Seq: 3, Kind: "typing"}}}
 	got, err := decodeFrames(encodeFrames(frames...))
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +174,7 @@ func (s *fakeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer conn.Close()
 		for {
-			var f ClientFrame
+			var f wire.Client
 			if err := conn.ReadJSON(&f); err != nil {
 				return
 			}
@@ -187,13 +191,13 @@ func (s *fakeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
-		w.Write(encodeFrames(s.answer(ClientFrame{Type: TypeHello})...))
+		w.Write(encodeFrames(s.answer(wire.Client{Type: wire.TypeHello})...))
 	case "/chat/frames":
 		if r.Header.Get("X-Parley-Csrf") != "tok" {
 			http.Error(w, "csrf", http.StatusForbidden)
 			return
 		}
-		var f ClientFrame
+		var f wire.Client
 		data, _ := io.ReadAll(r.Body)
 		if err := json.Unmarshal(data, &f); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -206,21 +210,21 @@ func (s *fakeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *fakeChat) answer(f ClientFrame) []ServerFrame {
+func (s *fakeChat) answer(f wire.Client) []wire.Server {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch f.Type {
-	case TypeHello:
+	case wire.TypeHello:
 		yes := true
-		return []ServerFrame{{Type: TypeResume, Recovered: &yes, LastSeq: s.seq}}
-	case TypeMessage:
+		return []wire.Server{{Type: wire.TypeResume, Recovered: &yes, LastSeq: s.seq}}
+	case wire.TypeMessage:
 		if f.Text == "refuse" {
-			return []ServerFrame{{Type: TypeError, ClientID: f.ClientID, Error: &Error{Code: 105, Name: "rate_limited"}}}
+			return []wire.Server{{Type: wire.TypeError, ClientID: f.ClientID, Error: &wire.Error{Code: 105, Name: "rate_limited"}}}
 		}
 		s.seq++
-		return []ServerFrame{
-			{Type: TypeEvent, Event: &Event{Seq: s.seq, Kind: "message", Text: f.Text, ClientID: f.ClientID}},
-			{Type: TypeAck, ClientID: f.ClientID, Seq: s.seq},
+		return []wire.Server{
+			{Type: wire.TypeEvent, Event: &wire.Event{Seq: s.seq, Kind: "message", Text: f.Text, ClientID: f.ClientID}},
+			{Type: wire.TypeAck, ClientID: f.ClientID, Seq: s.seq},
 		}
 	}
 	return nil
@@ -241,7 +245,7 @@ func TestLive(t *testing.T) {
 			var got []string
 			live, err := c.Open(ctx, ws, Stream{
 				Page: "/products", CSRF: "tok", LastSeq: func() int64 { return 0 },
-				OnFrame: func(f ServerFrame) bool {
+				OnFrame: func(f wire.Server) bool {
 					mu.Lock()
 					defer mu.Unlock()
 					got = append(got, f.Type)
@@ -257,17 +261,17 @@ func TestLive(t *testing.T) {
 			case <-ctx.Done():
 				t.Fatal("the transport never got ready")
 			}
-			ack, err := live.Send(ctx, ClientFrame{Type: TypeMessage, ClientID: "c1", Text: "Hi"}, 5*time.Second)
-			if err != nil || ack.Type != TypeAck || ack.Seq != 1 {
+			ack, err := live.Send(ctx, wire.Client{Type: wire.TypeMessage, ClientID: "c1", Text: "Hi"}, 5*time.Second)
+			if err != nil || ack.Type != wire.TypeAck || ack.Seq != 1 {
 				t.Errorf("Send = %+v, %v; want the ack of seq 1", ack, err)
 			}
-			refused, err := live.Send(ctx, ClientFrame{Type: TypeMessage, ClientID: "c2", Text: "refuse"}, 5*time.Second)
+			refused, err := live.Send(ctx, wire.Client{Type: wire.TypeMessage, ClientID: "c2", Text: "refuse"}, 5*time.Second)
 			if err != nil || refused.Code() != 105 {
 				t.Errorf("Send = %+v, %v; want the error of code 105", refused, err)
 			}
 			if ws {
 				mu.Lock()
-				if want := []string{TypeResume, TypeEvent}; !cmp.Equal(got, want) {
+				if want := []string{wire.TypeResume, wire.TypeEvent}; !cmp.Equal(got, want) {
 					t.Errorf("OnFrame got %v, want %v", got, want)
 				}
 				mu.Unlock()
@@ -276,7 +280,7 @@ func TestLive(t *testing.T) {
 			if !live.IsDown() {
 				t.Error("an aborted transport is not down")
 			}
-			if _, err := live.Send(ctx, ClientFrame{Type: TypeMessage, ClientID: "c3", Text: "late"}, time.Second); !errors.Is(err, ErrDown) {
+			if _, err := live.Send(ctx, wire.Client{Type: wire.TypeMessage, ClientID: "c3", Text: "late"}, time.Second); !errors.Is(err, ErrDown) {
 				t.Errorf("Send after Abort: %v, want ErrDown", err)
 			}
 		})
@@ -293,22 +297,22 @@ func TestLiveFail(t *testing.T) {
 			return
 		}
 		defer conn.Close()
-		var f ClientFrame
+		var f wire.Client
 		_ = conn.ReadJSON(&f) // hello
 		_ = conn.ReadJSON(&f) // the message, answered by a gap
-		_ = conn.WriteJSON(ServerFrame{Type: TypeEvent, Event: &Event{Seq: 5, Kind: "message"}})
+		_ = conn.WriteJSON(wire.Server{Type: wire.TypeEvent, Event: &wire.Event{Seq: 5, Kind: "message"}})
 		_, _, _ = conn.ReadMessage()
 	}))
 	defer srv.Close()
 	c := &Client{Base: srv.URL, HTTP: &http.Client{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	live, err := c.Open(ctx, true, Stream{OnFrame: func(f ServerFrame) bool { return f.Event.Seq == 1 }})
+	live, err := c.Open(ctx, true, Stream{OnFrame: func(f wire.Server) bool { return f.Event.Seq == 1 }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer live.Abort()
-	if _, err := live.Send(ctx, ClientFrame{Type: TypeMessage, ClientID: "c1", Text: "x"}, 5*time.Second); !errors.Is(err, ErrDown) {
+	if _, err := live.Send(ctx, wire.Client{Type: wire.TypeMessage, ClientID: "c1", Text: "x"}, 5*time.Second); !errors.Is(err, ErrDown) {
 		t.Errorf("Send across a gap: %v, want ErrDown", err)
 	}
 	if !live.IsDown() {
@@ -333,10 +337,10 @@ func TestOpenRefused(t *testing.T) {
 }
 
 // encodeFrames writes frames as a long-poll answers them.
-func encodeFrames(frames ...ServerFrame) []byte {
+func encodeFrames(frames ...wire.Server) []byte {
 	if frames == nil {
-		frames = []ServerFrame{}
+		frames = []wire.Server{}
 	}
-	data, _ := json.Marshal(pollAnswer{Frames: frames})
+	data, _ := json.Marshal(wire.Poll{Frames: frames})
 	return data
 }

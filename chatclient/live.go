@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/parley/parley/handlers/live/wire"
 )
 
 var (
@@ -47,7 +49,7 @@ type Stream struct {
 	// in order. Returning false marks the transport down without closing
 	// it (the client re-renders before it goes on): it delivers no more
 	// frames, and the sends waiting for an answer get ErrDown.
-	OnFrame func(ServerFrame) bool
+	OnFrame func(wire.Server) bool
 	// OnRead, when set, is told the size of each WebSocket message or
 	// long-poll answer before its frames go to OnFrame (a load tool
 	// counts bytes).
@@ -81,13 +83,13 @@ type Live struct {
 
 	mu      sync.Mutex
 	down    chan struct{}
-	waiters map[string]chan ServerFrame
+	waiters map[string]chan wire.Server
 }
 
 // Open starts a live transport: a WebSocket (ws) that has sent its hello,
 // or a long-poll loop. A refused handshake is a *StatusError.
 func (c *Client) Open(ctx context.Context, ws bool, s Stream) (*Live, error) {
-	l := &Live{c: c, s: s, ended: make(chan struct{}), ready: make(chan struct{}), down: make(chan struct{}), waiters: map[string]chan ServerFrame{}}
+	l := &Live{c: c, s: s, ended: make(chan struct{}), ready: make(chan struct{}), down: make(chan struct{}), waiters: map[string]chan wire.Server{}}
 	if !ws {
 		pctx, cancel := context.WithCancel(ctx)
 		l.cancel = cancel
@@ -110,7 +112,7 @@ func (c *Client) Open(ctx context.Context, ws bool, s Stream) (*Live, error) {
 	}
 	l.ws = conn
 	go l.readSocket()
-	if err := l.write(ClientFrame{Type: TypeHello, LastSeq: l.lastSeq()}); err != nil {
+	if err := l.write(wire.Client{Type: wire.TypeHello, LastSeq: l.lastSeq()}); err != nil {
 		l.Abort()
 		return nil, err
 	}
@@ -200,13 +202,13 @@ func (l *Live) Close() {
 
 // deliver routes one frame from the server: a send's answer to its
 // waiter, any other to OnFrame.
-func (l *Live) deliver(f ServerFrame) {
+func (l *Live) deliver(f wire.Server) {
 	l.mu.Lock()
 	if l.IsDown() {
 		l.mu.Unlock()
 		return
 	}
-	if f.Type == TypeAck || f.Type == TypeError {
+	if f.Type == wire.TypeAck || f.Type == wire.TypeError {
 		if ch, ok := l.waiters[f.ClientID]; ok && f.ClientID != "" {
 			delete(l.waiters, f.ClientID)
 			l.mu.Unlock()
@@ -215,7 +217,7 @@ func (l *Live) deliver(f ServerFrame) {
 		}
 	}
 	l.mu.Unlock()
-	if f.Type == TypeResume {
+	if f.Type == wire.TypeResume {
 		l.readyOnce.Do(func() { close(l.ready) })
 	}
 	if l.s.OnFrame != nil && !l.s.OnFrame(f) {
@@ -229,7 +231,7 @@ func (l *Live) readSocket() {
 	defer l.fail()
 	for {
 		_, data, err := l.ws.ReadMessage()
-		var f ServerFrame
+		var f wire.Server
 		if err == nil && l.s.OnRead != nil {
 			l.s.OnRead(len(data))
 		}
@@ -266,7 +268,7 @@ func (l *Live) pollLoop(ctx context.Context) {
 			extra = url.Values{"after": {strconv.FormatInt(l.lastSeq(), 10)}}
 		}
 		body, err := l.c.Do(httptrace.WithClientTrace(ctx, trace), http.MethodGet, path+"?"+l.query(extra).Encode(), nil, http.Header{"Origin": {l.c.Base}})
-		var frames []ServerFrame
+		var frames []wire.Server
 		if err == nil {
 			frames, err = decodeFrames([]byte(body))
 		}
@@ -294,7 +296,7 @@ func (l *Live) pollLoop(ctx context.Context) {
 }
 
 // write sends a frame on the WebSocket.
-func (l *Live) write(f ClientFrame) error {
+func (l *Live) write(f wire.Client) error {
 	data, _ := json.Marshal(f)
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
@@ -305,45 +307,45 @@ func (l *Live) write(f ClientFrame) error {
 // Send sends a frame. A frame with a client id waits up to wait for the
 // frame that answers it (an ack or an error) and returns that; any other
 // returns once sent.
-func (l *Live) Send(ctx context.Context, f ClientFrame, wait time.Duration) (ServerFrame, error) {
+func (l *Live) Send(ctx context.Context, f wire.Client, wait time.Duration) (wire.Server, error) {
 	if l.IsDown() {
-		return ServerFrame{}, ErrDown
+		return wire.Server{}, ErrDown
 	}
 	if l.ws == nil {
 		return l.post(ctx, f)
 	}
-	var ch chan ServerFrame
+	var ch chan wire.Server
 	if f.ClientID != "" {
-		ch = make(chan ServerFrame, 1)
+		ch = make(chan wire.Server, 1)
 		l.mu.Lock()
 		if l.IsDown() {
 			l.mu.Unlock()
-			return ServerFrame{}, ErrDown
+			return wire.Server{}, ErrDown
 		}
 		l.waiters[f.ClientID] = ch
 		l.mu.Unlock()
 	}
 	if err := l.write(f); err != nil {
 		l.forget(f.ClientID)
-		return ServerFrame{}, err
+		return wire.Server{}, err
 	}
 	if ch == nil {
-		return ServerFrame{}, nil
+		return wire.Server{}, nil
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case answer, ok := <-ch:
 		if !ok {
-			return ServerFrame{}, ErrDown
+			return wire.Server{}, ErrDown
 		}
 		return answer, nil
 	case <-timer.C:
 		l.forget(f.ClientID)
-		return ServerFrame{}, ErrNoAck
+		return wire.Server{}, ErrNoAck
 	case <-ctx.Done():
 		l.forget(f.ClientID)
-		return ServerFrame{}, ctx.Err()
+		return wire.Server{}, ctx.Err()
 	}
 }
 
@@ -355,7 +357,7 @@ func (l *Live) forget(clientID string) {
 
 // post is the long-poll transport's send: POST /chat/frames, whose answer
 // holds the frame's ack or error.
-func (l *Live) post(ctx context.Context, f ClientFrame) (ServerFrame, error) {
+func (l *Live) post(ctx context.Context, f wire.Client) (wire.Server, error) {
 	data, _ := json.Marshal(f)
 	h := http.Header{"Origin": {l.c.Base}, "X-Parley-Csrf": {l.s.CSRF}, "Content-Type": {"application/json"}}
 	path := "/chat/frames"
@@ -366,18 +368,18 @@ func (l *Live) post(ctx context.Context, f ClientFrame) (ServerFrame, error) {
 	}
 	body, err := l.c.Do(ctx, http.MethodPost, path, bytes.NewReader(data), h)
 	if err != nil || f.ClientID == "" {
-		return ServerFrame{}, err
+		return wire.Server{}, err
 	}
 	frames, err := decodeFrames([]byte(body))
 	if err != nil {
-		return ServerFrame{}, err
+		return wire.Server{}, err
 	}
 	for _, answer := range frames {
 		if answer.ClientID == f.ClientID {
 			return answer, nil
 		}
 	}
-	return ServerFrame{}, fmt.Errorf("no answer to %s in %s: %w", f.ClientID, firstBytes(body, 200), ErrPermanent)
+	return wire.Server{}, fmt.Errorf("no answer to %s in %s: %w", f.ClientID, firstBytes(body, 200), ErrPermanent)
 }
 
 // Sleep pauses for d, or until ctx ends, which it returns.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley/parley/chatclient"
+	"github.com/parley/parley/handlers/live/wire"
 )
 
 // agent is one agent at the console, as agent.js drives it: signed in, the
@@ -62,7 +63,7 @@ func (a *agent) openFeed(ctx context.Context) error {
 		Console: true,
 		Query:   func() url.Values { return url.Values{"queue": {a.console.Queue}, "chats": {""}} },
 		OnRead:  func(n int) { size = n },
-		OnFrame: func(f chatclient.ServerFrame) bool {
+		OnFrame: func(f wire.Server) bool {
 			if f.HTML != "" {
 				a.arrived(f.HTML)
 			}

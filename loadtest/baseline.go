@@ -17,7 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/parley/parley/chatclient"
+	"github.com/parley/parley/handlers/live/wire"
 )
 
 // The baseline is the least a server can do for each thing the load tool
@@ -166,7 +166,7 @@ func (b *baselineServer) toAgents(frame []byte) {
 // apply answers one visitor frame: an ack for a message, which goes to the
 // agents too, as typing does.
 func (b *baselineServer) apply(id string, data []byte) []byte {
-	var f chatclient.ClientFrame
+	var f wire.Client
 	if json.Unmarshal(data, &f) != nil {
 		return nil
 	}
@@ -174,7 +174,7 @@ func (b *baselineServer) apply(id string, data []byte) []byte {
 	case "message":
 		seq := b.seq.Add(1)
 		b.toAgents(agentEventFrame(id, seq, f.Text))
-		ack, _ := json.Marshal(chatclient.ServerFrame{Type: "ack", ClientID: f.ClientID, Seq: seq})
+		ack, _ := json.Marshal(wire.Server{Type: "ack", ClientID: f.ClientID, Seq: seq})
 		return ack
 	case "typing":
 		b.toAgents(agentEventFrame(id, b.seq.Add(1), ""))
@@ -183,7 +183,7 @@ func (b *baselineServer) apply(id string, data []byte) []byte {
 }
 
 func agentEventFrame(chat string, seq int64, text string) []byte {
-	frame, _ := json.Marshal(chatclient.ServerFrame{Type: "event", HTML: fmt.Sprintf(`<li class="agent-line" data-chat="%s" data-seq="%d">%s</li>`, chat, seq, text)})
+	frame, _ := json.Marshal(wire.Server{Type: "event", HTML: fmt.Sprintf(`<li class="agent-line" data-chat="%s" data-seq="%d">%s</li>`, chat, seq, text)})
 	return frame
 }
 
@@ -312,7 +312,7 @@ func (b *baselineServer) agentReply(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	text := r.FormValue("text")
 	seq := b.seq.Add(1)
-	frame, _ := json.Marshal(chatclient.ServerFrame{Type: "event", Event: &chatclient.Event{Seq: seq, Kind: "message", Text: text, ClientID: r.FormValue("client_id")}})
+	frame, _ := json.Marshal(wire.Server{Type: "event", Event: &wire.Event{Seq: seq, Kind: "message", Text: text, ClientID: r.FormValue("client_id")}})
 	b.toVisitor(id, frame)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	fmt.Fprintf(w, `<li class="agent-line agent-message" data-chat="%s" data-seq="%d"><p class="agent-text">%s</p></li>`, id, seq, text)

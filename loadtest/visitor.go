@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parley/parley/chatclient"
+	"github.com/parley/parley/handlers/live/wire"
 )
 
 // world is what every client of a worker shares: where the server is,
@@ -149,16 +150,16 @@ func (v *visitor) seq() int64 {
 }
 
 // apply takes one frame from the server that answers no send.
-func (v *visitor) apply(f chatclient.ServerFrame) bool {
+func (v *visitor) apply(f wire.Server) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	switch f.Type {
-	case chatclient.TypeResume:
+	case wire.TypeResume:
 		if f.Unrecovered() {
 			// chat.js re-renders from the server; the tool takes the seq.
 			v.lastSeq = f.LastSeq
 		}
-	case chatclient.TypeEvent:
+	case wire.TypeEvent:
 		if f.Event == nil {
 			return true
 		}
@@ -167,7 +168,7 @@ func (v *visitor) apply(f chatclient.ServerFrame) bool {
 			delete(v.expect, f.Event.ClientID)
 			v.w.st.ok("deliver", time.Since(sent), 0)
 		}
-	case chatclient.TypeError:
+	case wire.TypeError:
 		v.w.st.fail("frame", "error-frame", fmt.Errorf("error frame %+v", f.Error))
 	}
 	return true
@@ -205,7 +206,7 @@ func (v *visitor) send(ctx context.Context, typing bool, onSend func(text string
 	id := fmt.Sprintf("v%d-%d", v.idx, v.nextID)
 	text := "m-" + id
 	if typing {
-		if _, err := l.Send(ctx, chatclient.ClientFrame{Type: chatclient.TypeTyping}, 0); err != nil {
+		if _, err := l.Send(ctx, wire.Client{Type: wire.TypeTyping}, 0); err != nil {
 			return "", time.Time{}, err
 		}
 		if err := chatclient.Sleep(ctx, v.w.typingFor); err != nil {
@@ -216,11 +217,11 @@ func (v *visitor) send(ctx context.Context, typing bool, onSend func(text string
 	if onSend != nil {
 		onSend(text, start)
 	}
-	ack, err := l.Send(ctx, chatclient.ClientFrame{Type: chatclient.TypeMessage, ClientID: id, Text: text}, v.w.ackWait)
+	ack, err := l.Send(ctx, wire.Client{Type: wire.TypeMessage, ClientID: id, Text: text}, v.w.ackWait)
 	if err != nil {
 		return "", start, err
 	}
-	if ack.Type != chatclient.TypeAck {
+	if ack.Type != wire.TypeAck {
 		return "", start, fmt.Errorf("message %s refused with code %d: %w", id, ack.Code(), errRefusedFrame)
 	}
 	return text, start, nil

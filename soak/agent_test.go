@@ -15,6 +15,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/parley/parley/chatclient"
+	"github.com/parley/parley/handlers/live/wire"
 )
 
 // agent is one agent's console, as agent.js would be: the page the server
@@ -315,7 +316,7 @@ func (a *agent) openFeed(ctx context.Context, ws bool) error {
 				a.r.trace(a.name, "%s feed %d asks from %s", f.kind(), f.gen, query.Get("chats"))
 				return query
 			},
-			OnFrame: func(fr chatclient.ServerFrame) bool { return a.applyFrame(f, fr) },
+			OnFrame: func(fr wire.Server) bool { return a.applyFrame(f, fr) },
 		}
 		live, err := a.r.openLive(ctx, a.client, ws, a.name, fmt.Sprintf("console %s feed %d", f.kind(), f.gen), stream)
 		if err != nil {
@@ -331,7 +332,7 @@ func (a *agent) openFeed(ctx context.Context, ws bool) error {
 
 // applyFrame swaps in a feed frame's fragments, checking that each chat's
 // events come one after another from where the console said it was.
-func (a *agent) applyFrame(f *agentFeed, fr chatclient.ServerFrame) bool {
+func (a *agent) applyFrame(f *agentFeed, fr wire.Server) bool {
 	if fr.Type == "error" {
 		a.r.violate("protocol", "%s: the console feed says %+v", a.name, fr.Error)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parley/parley/chatclient"
+	"github.com/parley/parley/handlers/live/wire"
 )
 
 // pages are the demo site's pages a visitor moves between.
@@ -219,7 +220,7 @@ func (v *visitor) open(ctx context.Context, ws bool) error {
 				defer v.mu.Unlock()
 				return v.lastSeq
 			},
-			OnFrame: func(f chatclient.ServerFrame) bool { return v.apply(t, f) },
+			OnFrame: func(f wire.Server) bool { return v.apply(t, f) },
 		}
 		what := fmt.Sprintf("%s %d", t.kind(), t.gen)
 		v.r.trace(v.name, "%s opens from seq %d", what, v.lastSeq)
@@ -239,7 +240,7 @@ func (v *visitor) open(ctx context.Context, ws bool) error {
 // apply takes one server frame of transport t, as chat.js does, and checks
 // the stream: each event is the one after the last seq shown.
 // It returns false when the client must re-render before it goes on.
-func (v *visitor) apply(t *visitorTransport, f chatclient.ServerFrame) bool {
+func (v *visitor) apply(t *visitorTransport, f wire.Server) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.gen != t.gen || v.resync {
@@ -357,14 +358,14 @@ func (v *visitor) flush(ctx context.Context, ws bool, tries int) error {
 }
 
 // send sends m once over the current transport and waits for its answer.
-func (v *visitor) send(ctx context.Context, m *message) (chatclient.ServerFrame, error) {
+func (v *visitor) send(ctx context.Context, m *message) (wire.Server, error) {
 	v.mu.Lock()
 	t := v.cur
 	v.mu.Unlock()
 	if t == nil {
-		return chatclient.ServerFrame{}, chatclient.ErrDown
+		return wire.Server{}, chatclient.ErrDown
 	}
-	res, err := t.live.Send(ctx, chatclient.ClientFrame{Type: chatclient.TypeMessage, ClientID: m.clientID, Text: m.text}, ackWait)
+	res, err := t.live.Send(ctx, wire.Client{Type: wire.TypeMessage, ClientID: m.clientID, Text: m.text}, ackWait)
 	if err != nil {
 		return res, fmt.Errorf("%s: send %s over %s: %w", v.name, m.clientID, t.kind(), err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/handlers/live"
+	"github.com/parley/parley/handlers/live/wire"
 	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/handlers/widget"
 	"github.com/parley/parley/views"
@@ -146,7 +147,7 @@ func (f *agentFeed) affectsQueue(ev chatstate.Event) bool {
 }
 
 // Resume brings the client from what it says it shows to what is true now.
-func (f *agentFeed) Resume(ctx context.Context, _ int64) ([]live.ServerFrame, error) {
+func (f *agentFeed) Resume(ctx context.Context, _ int64) ([]wire.Server, error) {
 	var parts []templ.Component
 	if err := f.queueParts(ctx, time.Now(), &parts); err != nil {
 		return nil, err
@@ -204,34 +205,34 @@ func (f *agentFeed) Resume(ctx context.Context, _ int64) ([]live.ServerFrame, er
 			f.removeParts(id, &parts)
 		}
 	}
-	frames := []live.ServerFrame{live.ResumeFrame(true, 0)}
+	frames := []wire.Server{live.ResumeFrame(true, 0)}
 	if len(parts) > 0 {
 		html, err := f.console.RenderString(ctx, templ.Join(parts...))
 		if err != nil {
 			return nil, err
 		}
-		frames = append(frames, live.ServerFrame{Type: live.FrameEvent, HTML: html})
+		frames = append(frames, wire.Server{Type: wire.TypeEvent, HTML: html})
 	}
 	return frames, nil
 }
 
 // EventFrames renders a live event for the console in one frame.
-func (f *agentFeed) EventFrames(ctx context.Context, ev chatstate.Event) ([]live.ServerFrame, error) {
+func (f *agentFeed) EventFrames(ctx context.Context, ev chatstate.Event) ([]wire.Server, error) {
 	frame, ok, err := f.eventFrame(ctx, ev)
 	if !ok || err != nil {
 		return nil, err
 	}
-	return []live.ServerFrame{frame}, nil
+	return []wire.Server{frame}, nil
 }
 
 // eventFrame renders a live event for the console: the queue when it
 // changed, and in the agent's own chat the event with any before it that
 // the client has not had.
-func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (live.ServerFrame, bool, error) {
+func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (wire.Server, bool, error) {
 	var parts []templ.Component
 	if f.affectsQueue(ev) {
 		if err := f.queueParts(ctx, ev.Published, &parts); err != nil {
-			return live.ServerFrame{}, false, err
+			return wire.Server{}, false, err
 		}
 	}
 	seq, shown := f.chats[ev.ChatID]
@@ -243,13 +244,13 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (live.Se
 		if ev.Seq > seq+1 {
 			missed, err := f.console.chats.EventsAfter(ctx, ev.ChatID, seq, min(int(ev.Seq-seq), widget.MaxReplay))
 			if err != nil {
-				return live.ServerFrame{}, false, err
+				return wire.Server{}, false, err
 			}
 			events = missed
 		}
 		for _, ev := range events {
 			if err := f.eventParts(ctx, ev, false, &parts); err != nil {
-				return live.ServerFrame{}, false, err
+				return wire.Server{}, false, err
 			}
 		}
 	case ev.Kind == chatstate.EventAgentJoined && (ev.ChatPhase == "" || ev.ChatAgent == f.agent):
@@ -261,22 +262,22 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (live.Se
 		// server's CPU.
 		chat, err := f.console.chats.Chat(ctx, ev.ChatID)
 		if err != nil {
-			return live.ServerFrame{}, false, err
+			return wire.Server{}, false, err
 		}
 		if chat.AgentName == f.agent && chat.Phase == chatstate.PhaseConnected {
 			if err := f.paneParts(ctx, chat, &parts); err != nil {
-				return live.ServerFrame{}, false, err
+				return wire.Server{}, false, err
 			}
 		}
 	}
 	if len(parts) == 0 {
-		return live.ServerFrame{}, false, nil
+		return wire.Server{}, false, nil
 	}
 	html, err := f.console.RenderString(ctx, templ.Join(parts...))
 	if err != nil {
-		return live.ServerFrame{}, false, err
+		return wire.Server{}, false, err
 	}
-	return live.ServerFrame{Type: live.FrameEvent, Event: live.EventOf(ev), HTML: html}, true, nil
+	return wire.Server{Type: wire.TypeEvent, Event: wire.EventOf(ev), HTML: html}, true, nil
 }
 
 // queueParts adds the queue list when it differs from the client's.
@@ -372,20 +373,20 @@ func (f *agentFeed) eventParts(ctx context.Context, ev chatstate.Event, replay b
 
 // HandleFrame answers the console's frames: it only says hello and pings;
 // replies, typing and the rest are posted as forms.
-func (f *agentFeed) HandleFrame(ctx context.Context, frame live.ClientFrame) []live.ServerFrame {
+func (f *agentFeed) HandleFrame(ctx context.Context, frame wire.Client) []wire.Server {
 	switch frame.Type {
-	case live.FramePing, live.FrameHello:
+	case wire.TypePing, wire.TypeHello:
 		return nil
 	}
-	return []live.ServerFrame{f.ErrorFrame(ctx, frame.ClientID, web.ErrInvalidOptions())}
+	return []wire.Server{f.ErrorFrame(ctx, frame.ClientID, web.ErrInvalidOptions())}
 }
 
-func (f *agentFeed) ErrorFrame(ctx context.Context, clientID string, err error) live.ServerFrame {
+func (f *agentFeed) ErrorFrame(ctx context.Context, clientID string, err error) wire.Server {
 	apiErr := web.APIErrorOf(err)
 	if apiErr.Internal() {
 		f.console.Log.ErrorContext(ctx, "agent transport frame", "agent", f.agent, "err", err)
 	}
-	return live.ServerFrame{Type: live.FrameError, ClientID: clientID, Error: apiErr, Message: agentErrorLine(err)}
+	return wire.Server{Type: wire.TypeError, ClientID: clientID, Error: live.WireError(apiErr), Message: agentErrorLine(err)}
 }
 
 // WebSocket serves the console's live transport.

@@ -10,64 +10,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/live/wire"
 	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/handlers/widget"
 	"github.com/parley/parley/views"
 )
-
-// The frames of docs/PROTOCOL.md.
-const (
-	FrameHello   = "hello"
-	FrameMessage = "message"
-	FrameTyping  = "typing"
-	FrameEnd     = "end"
-	FramePing    = "ping"
-	FrameResume  = "resume"
-	FrameEvent   = "event"
-	FrameAck     = "ack"
-	FrameError   = "error"
-)
-
-// ClientFrame is a frame from the browser.
-type ClientFrame struct {
-	Type     string `json:"type"`
-	LastSeq  int64  `json:"lastSeq,omitempty"`
-	ClientID string `json:"clientId,omitempty"`
-	Text     string `json:"text,omitempty"`
-}
-
-// ServerFrame is a frame to the browser.
-type ServerFrame struct {
-	Type      string        `json:"type"`
-	Recovered *bool         `json:"recovered,omitempty"`
-	LastSeq   int64         `json:"lastSeq,omitempty"`
-	Event     *EventJSON    `json:"event,omitempty"`
-	HTML      string        `json:"html,omitempty"`
-	Widget    string        `json:"widget,omitempty"`
-	ClientID  string        `json:"clientId,omitempty"`
-	Seq       int64         `json:"seq,omitempty"`
-	Error     *web.APIError `json:"error,omitempty"`
-	Message   string        `json:"message,omitempty"`
-}
-
-// EventJSON is an event as the session callbacks receive it.
-type EventJSON struct {
-	Seq      int64           `json:"seq"`
-	Time     time.Time       `json:"time"`
-	Kind     string          `json:"kind"`
-	From     chatstate.Party `json:"from"`
-	Text     string          `json:"text,omitempty"`
-	Page     string          `json:"page,omitempty"`
-	Reason   string          `json:"reason,omitempty"`
-	ClientID string          `json:"clientId,omitempty"`
-}
-
-func EventOf(ev chatstate.Event) *EventJSON {
-	return &EventJSON{
-		Seq: ev.Seq, Time: ev.Time, Kind: string(ev.Kind), From: ev.From,
-		Text: ev.Text, Page: ev.Page, Reason: ev.Reason, ClientID: ev.ClientID,
-	}
-}
 
 // changesWidget reports whether an event changes the widget beyond one more
 // transcript line, so the whole widget is sent along.
@@ -89,16 +36,16 @@ type Feed interface {
 	Subscribe(h *chatstate.Hub, buffer int) *chatstate.Subscription
 	// Resume returns the frames that bring a client holding lastSeq up to
 	// date, starting with a resume frame.
-	Resume(ctx context.Context, lastSeq int64) ([]ServerFrame, error)
+	Resume(ctx context.Context, lastSeq int64) ([]wire.Server, error)
 	// EventFrames renders a live event, after any of its chat's events the
 	// client has not had (a gap: the hub dropped or reordered nothing, but
 	// another instance or a slow writer may), read from the log; none for an
 	// event the client has or does not see.
-	EventFrames(ctx context.Context, ev chatstate.Event) ([]ServerFrame, error)
+	EventFrames(ctx context.Context, ev chatstate.Event) ([]wire.Server, error)
 	// HandleFrame applies a client frame and returns the frames that answer it.
-	HandleFrame(ctx context.Context, frame ClientFrame) []ServerFrame
+	HandleFrame(ctx context.Context, frame wire.Client) []wire.Server
 	// ErrorFrame reports a refused frame in the client's language.
-	ErrorFrame(ctx context.Context, clientID string, err error) ServerFrame
+	ErrorFrame(ctx context.Context, clientID string, err error) wire.Server
 	// Connect records that the client is connected from now until the
 	// returned function is called.
 	Connect() (disconnected func())
@@ -140,14 +87,14 @@ func (t *Transports) newVisitorFeed(c echo.Context, chat chatstate.Chat, news ui
 
 // EventFrames renders one event for the visitor, with the events before
 // it that the client has not had.
-func (f *visitorFeed) EventFrames(ctx context.Context, ev chatstate.Event) ([]ServerFrame, error) {
+func (f *visitorFeed) EventFrames(ctx context.Context, ev chatstate.Event) ([]wire.Server, error) {
 	if ev.Seq <= f.sent {
 		return nil, nil
 	}
 	if ev.Seq-f.sent > widget.MaxReplay {
 		// Too far behind to replay: the client re-renders the widget.
 		f.sent = ev.Seq
-		return []ServerFrame{ResumeFrame(false, ev.Seq)}, nil
+		return []wire.Server{ResumeFrame(false, ev.Seq)}, nil
 	}
 	events := []chatstate.Event{ev}
 	if ev.Seq > f.sent+1 {
@@ -162,8 +109,8 @@ func (f *visitorFeed) EventFrames(ctx context.Context, ev chatstate.Event) ([]Se
 
 // framesOf renders, in order, the events the client has not had. Typing
 // long over is skipped: replaying it would show somebody typing who is not.
-func (f *visitorFeed) framesOf(ctx context.Context, events []chatstate.Event) ([]ServerFrame, error) {
-	var frames []ServerFrame
+func (f *visitorFeed) framesOf(ctx context.Context, events []chatstate.Event) ([]wire.Server, error) {
+	var frames []wire.Server
 	for _, ev := range events {
 		if ev.Kind == chatstate.EventTyping && time.Since(ev.Time) > chatstate.TypingShown {
 			f.sent = max(f.sent, ev.Seq)
@@ -182,29 +129,29 @@ func (f *visitorFeed) framesOf(ctx context.Context, events []chatstate.Event) ([
 
 // eventFrame renders one event for the visitor; ok is false for one the
 // client has.
-func (f *visitorFeed) eventFrame(ctx context.Context, ev chatstate.Event) (ServerFrame, bool, error) {
+func (f *visitorFeed) eventFrame(ctx context.Context, ev chatstate.Event) (wire.Server, bool, error) {
 	if ev.Seq <= f.sent {
-		return ServerFrame{}, false, nil
+		return wire.Server{}, false, nil
 	}
 	frame, err := f.render(ctx, ev)
 	if err != nil {
-		return ServerFrame{}, false, err
+		return wire.Server{}, false, err
 	}
 	f.sent = ev.Seq
 	return frame, true, nil
 }
 
-func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (ServerFrame, error) {
-	frame := ServerFrame{Type: FrameEvent, Event: EventOf(ev)}
+func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (wire.Server, error) {
+	frame := wire.Server{Type: wire.TypeEvent, Event: wire.EventOf(ev)}
 	if changesWidget(ev.Kind) {
 		chat, err := f.t.chats.Chat(ctx, f.chatID)
 		if err != nil {
-			return ServerFrame{}, err
+			return wire.Server{}, err
 		}
 		w := asOf(f.t.visitors.ChatView(ctx, f.viewer, chat), ev.Seq)
 		html, err := f.t.RenderString(ctx, views.WidgetPanel(w))
 		if err != nil {
-			return ServerFrame{}, err
+			return wire.Server{}, err
 		}
 		f.t.visitors.MarkEndShown(ctx, chat)
 		frame.Widget = html
@@ -213,7 +160,7 @@ func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (ServerFra
 	if line, ok := widget.LineView(f.tr, ev); ok {
 		html, err := f.t.RenderString(ctx, views.TranscriptLine(line))
 		if err != nil {
-			return ServerFrame{}, err
+			return wire.Server{}, err
 		}
 		frame.HTML = html
 	}
@@ -222,14 +169,14 @@ func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (ServerFra
 
 // Resume answers a client that has everything up to lastSeq: a resume frame,
 // then the events it missed, in order.
-func (f *visitorFeed) Resume(ctx context.Context, lastSeq int64) ([]ServerFrame, error) {
+func (f *visitorFeed) Resume(ctx context.Context, lastSeq int64) ([]wire.Server, error) {
 	if lastSeq == f.chat.LastSeq && f.t.chats.Hub().News() == f.news {
 		// The client has the chat's last event, and the hub has heard of
 		// no commit since the chat was read (see chatstate.Hub.News): what
 		// is new comes through the subscription, made before this. An idle
 		// visitor's re-poll reads nothing more.
 		f.sent = lastSeq
-		return []ServerFrame{ResumeFrame(true, lastSeq)}, nil
+		return []wire.Server{ResumeFrame(true, lastSeq)}, nil
 	}
 	chat, err := f.t.chats.Chat(ctx, f.chatID)
 	if err != nil {
@@ -238,7 +185,7 @@ func (f *visitorFeed) Resume(ctx context.Context, lastSeq int64) ([]ServerFrame,
 	if lastSeq < 0 || lastSeq > chat.LastSeq || chat.LastSeq-lastSeq > widget.MaxReplay {
 		// The client re-renders the widget, which then shows chat.LastSeq.
 		f.sent = chat.LastSeq
-		return []ServerFrame{ResumeFrame(false, chat.LastSeq)}, nil
+		return []wire.Server{ResumeFrame(false, chat.LastSeq)}, nil
 	}
 	events, err := f.t.chats.EventsAfter(ctx, f.chatID, lastSeq, widget.MaxReplay)
 	if err != nil {
@@ -249,7 +196,7 @@ func (f *visitorFeed) Resume(ctx context.Context, lastSeq int64) ([]ServerFrame,
 	if err != nil {
 		return nil, err
 	}
-	return append([]ServerFrame{ResumeFrame(true, lastSeq)}, missed...), nil
+	return append([]wire.Server{ResumeFrame(true, lastSeq)}, missed...), nil
 }
 
 // asOf cuts a widget rendered now back to the event it is sent with: the
@@ -267,16 +214,16 @@ func asOf(w views.Widget, seq int64) views.Widget {
 	return w
 }
 
-func ResumeFrame(recovered bool, lastSeq int64) ServerFrame {
-	return ServerFrame{Type: FrameResume, Recovered: &recovered, LastSeq: lastSeq}
+func ResumeFrame(recovered bool, lastSeq int64) wire.Server {
+	return wire.Server{Type: wire.TypeResume, Recovered: &recovered, LastSeq: lastSeq}
 }
 
 // HandleFrame applies one client frame and returns the frames that answer it.
-func (f *visitorFeed) HandleFrame(ctx context.Context, frame ClientFrame) []ServerFrame {
+func (f *visitorFeed) HandleFrame(ctx context.Context, frame wire.Client) []wire.Server {
 	t := f.t
 	var err error
 	switch frame.Type {
-	case FrameMessage:
+	case wire.TypeMessage:
 		if !t.messageLimit.Allow(f.chatID) {
 			err = web.ErrRateLimited()
 			break
@@ -284,30 +231,35 @@ func (f *visitorFeed) HandleFrame(ctx context.Context, frame ClientFrame) []Serv
 		var ev chatstate.Event
 		ev, err = t.chats.SendMessage(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor}, frame.ClientID, frame.Text)
 		if err == nil {
-			return []ServerFrame{{Type: FrameAck, ClientID: frame.ClientID, Seq: ev.Seq}}
+			return []wire.Server{{Type: wire.TypeAck, ClientID: frame.ClientID, Seq: ev.Seq}}
 		}
-	case FrameTyping:
+	case wire.TypeTyping:
 		if t.typingLimit.Allow(f.chatID) {
 			err = t.chats.Typing(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor})
 		}
-	case FrameEnd:
+	case wire.TypeEnd:
 		_, err = t.chats.End(ctx, f.chatID, chatstate.Party{Type: chatstate.PartyVisitor}, chatstate.ReasonVisitor)
-	case FramePing, FrameHello:
+	case wire.TypePing, wire.TypeHello:
 	default:
 		err = web.ErrInvalidOptions()
 	}
 	if err == nil {
 		return nil
 	}
-	return []ServerFrame{f.ErrorFrame(ctx, frame.ClientID, err)}
+	return []wire.Server{f.ErrorFrame(ctx, frame.ClientID, err)}
 }
 
-func (f *visitorFeed) ErrorFrame(ctx context.Context, clientID string, err error) ServerFrame {
+func (f *visitorFeed) ErrorFrame(ctx context.Context, clientID string, err error) wire.Server {
 	apiErr := web.APIErrorOf(err)
 	if apiErr.Internal() {
 		f.t.Log.ErrorContext(ctx, "transport frame", "chat", f.chatID, "err", err)
 	}
-	return ServerFrame{Type: FrameError, ClientID: clientID, Error: apiErr, Message: f.tr.T(apiErr.Key, apiErr.Args...)}
+	return wire.Server{Type: wire.TypeError, ClientID: clientID, Error: WireError(apiErr), Message: f.tr.T(apiErr.Key, apiErr.Args...)}
+}
+
+// WireError is e as an error frame carries it.
+func WireError(e *web.APIError) *wire.Error {
+	return &wire.Error{Code: e.Code, Name: e.Name, Description: e.Description}
 }
 
 // originAllowed guards the visitor transports against other sites' pages:
@@ -343,10 +295,10 @@ func (t *Transports) transportChat(c echo.Context) (chatstate.Chat, uint64, erro
 
 // decodeFrame reads one client frame. Anything after it is refused rather
 // than dropped: {"type":"message",…}{"type":"end"} must not half apply.
-func decodeFrame(data []byte) (ClientFrame, error) {
-	var f ClientFrame
+func decodeFrame(data []byte) (wire.Client, error) {
+	var f wire.Client
 	if err := json.Unmarshal(data, &f); err != nil {
-		return ClientFrame{}, web.ErrInvalidOptions()
+		return wire.Client{}, web.ErrInvalidOptions()
 	}
 	return f, nil
 }

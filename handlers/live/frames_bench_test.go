@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/live/wire"
 )
 
 // BenchmarkDecodeFrame measures reading a client's message frame, as every
@@ -26,7 +27,7 @@ func BenchmarkDecodeFrame(b *testing.B) {
 func BenchmarkEncodeEventFrame(b *testing.B) {
 	ev := chatstate.Event{ChatID: "chat", Seq: 42, Kind: chatstate.EventMessage, Time: time.Now(),
 		From: chatstate.Party{Type: chatstate.PartyAgent, Name: "Alice"}, Text: "Yes, they come in size 46.", ClientID: "c-1"}
-	f := ServerFrame{Type: "event", Event: EventOf(ev),
+	f := wire.Server{Type: "event", Event: wire.EventOf(ev),
 		HTML: `<li id="parley-seq-42" class="parley-line parley-message parley-from-agent" data-seq="42"><span class="parley-author" dir="auto">Alice</span><span class="parley-text" dir="auto">Yes, they come in size 46.</span><time datetime="2026-11-25T15:04:05Z">15:04</time></li>`}
 	b.ReportAllocs()
 	for b.Loop() {

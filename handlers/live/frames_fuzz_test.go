@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/parley/parley/handlers/live/wire"
 	"github.com/parley/parley/handlers/web"
 )
 
@@ -48,18 +49,18 @@ func FuzzDecodeFrame(f *testing.F) {
 			if !errors.As(err, &apiErr) || apiErr.Code != web.ErrInvalidOptions().Code {
 				t.Fatalf("decodeFrame(%q) error = %v, want invalid_options", data, err)
 			}
-			if frame != (ClientFrame{}) {
+			if frame != (wire.Client{}) {
 				t.Fatalf("decodeFrame(%q) refused it but returned %+v, want a zero frame", data, frame)
 			}
 			// A frame json.Unmarshal takes must not be refused.
-			var whole ClientFrame
+			var whole wire.Client
 			if json.Unmarshal(data, &whole) == nil {
 				t.Fatalf("decodeFrame(%q) refused a frame json.Unmarshal reads as %+v", data, whole)
 			}
 			return
 		}
 		// Nor accepted one it refuses: one frame, nothing after it.
-		var whole ClientFrame
+		var whole wire.Client
 		if err := json.Unmarshal(data, &whole); err != nil {
 			t.Fatalf("decodeFrame(%q) accepted what json.Unmarshal refuses: %v", data, err)
 		}

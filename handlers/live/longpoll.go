@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/live/wire"
 	"github.com/parley/parley/handlers/web"
 )
 
@@ -20,11 +21,6 @@ const pollWait = 25 * time.Second
 // down waits before it polls again: a restart's time, or a load balancer's
 // to send it elsewhere.
 const closingRetryAfter = 2 * time.Second
-
-// pollResponse is the body of both long-poll endpoints.
-type pollResponse struct {
-	Frames []ServerFrame `json:"frames"`
-}
 
 // Poll is the long-poll fallback's receive side: it answers at once with
 // what the client has missed, or waits for the next event.
@@ -67,7 +63,7 @@ func (t *Transports) LongPoll(c echo.Context, f Feed, after int64) error {
 		return err
 	}
 	if len(frames) > 1 || !*frames[0].Recovered {
-		return c.JSON(http.StatusOK, pollResponse{Frames: frames})
+		return c.JSON(http.StatusOK, wire.Poll{Frames: frames})
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -85,16 +81,16 @@ func (t *Transports) LongPoll(c echo.Context, f Feed, after int64) error {
 	if woke == nil {
 		// Nothing was committed since the log was read, or the
 		// subscription would have said so: no need to read it again.
-		return c.JSON(http.StatusOK, pollResponse{Frames: []ServerFrame{}})
+		return c.JSON(http.StatusOK, wire.Poll{Frames: []wire.Server{}})
 	}
 	frames, err = f.Resume(ctx, after)
 	if err != nil {
 		return err
 	}
 	if len(frames) == 1 && *frames[0].Recovered {
-		frames = []ServerFrame{}
+		frames = []wire.Server{}
 	}
-	if err := c.JSON(http.StatusOK, pollResponse{Frames: frames}); err != nil {
+	if err := c.JSON(http.StatusOK, wire.Poll{Frames: frames}); err != nil {
 		return err
 	}
 	if len(frames) > 0 {
@@ -125,7 +121,7 @@ func (t *Transports) PostFrame(c echo.Context) error {
 	}
 	feed := t.newVisitorFeed(c, chat, news)
 	if len(data) > maxFrameBytes {
-		return c.JSON(http.StatusOK, pollResponse{Frames: []ServerFrame{feed.ErrorFrame(c.Request().Context(), "", web.ErrMessageTooLong())}})
+		return c.JSON(http.StatusOK, wire.Poll{Frames: []wire.Server{feed.ErrorFrame(c.Request().Context(), "", web.ErrMessageTooLong())}})
 	}
 	frame, err := decodeFrame(data)
 	if err != nil {
@@ -133,13 +129,13 @@ func (t *Transports) PostFrame(c echo.Context) error {
 	}
 	frames := feed.HandleFrame(c.Request().Context(), frame)
 	if frames == nil {
-		frames = []ServerFrame{}
+		frames = []wire.Server{}
 	}
-	if err := c.JSON(http.StatusOK, pollResponse{Frames: frames}); err != nil {
+	if err := c.JSON(http.StatusOK, wire.Poll{Frames: frames}); err != nil {
 		return err
 	}
 	for _, f := range frames {
-		if f.Type == FrameAck {
+		if f.Type == wire.TypeAck {
 			t.metrics.Acked(web.TransportHTTP, received)
 		}
 	}

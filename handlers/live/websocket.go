@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/handlers/live/wire"
 	"github.com/parley/parley/handlers/web"
 )
 
@@ -80,7 +81,7 @@ func (t *Transports) refuseSocket(c echo.Context, chat chatstate.Chat, apiErr *w
 	}
 	defer conn.Close()
 	tr := t.Translator(web.Viewer{AcceptLanguage: c.Request().Header.Get("Accept-Language")}, &chat)
-	frame := ServerFrame{Type: "error", Error: apiErr, Message: tr.T(apiErr.Key)}
+	frame := wire.Server{Type: wire.TypeError, Error: WireError(apiErr), Message: tr.T(apiErr.Key)}
 	deadline := time.Now().Add(writeWait)
 	_ = conn.SetWriteDeadline(deadline)
 	if data, err := json.Marshal(frame); err == nil {
@@ -217,9 +218,9 @@ func (s *socket) start() bool {
 func (s *socket) answer(data []byte) bool {
 	received := time.Now()
 	_ = s.conn.SetReadDeadline(received.Add(pongWait))
-	var answers []ServerFrame
+	var answers []wire.Server
 	if frame, err := decodeFrame(data); err != nil {
-		answers = []ServerFrame{s.feed.ErrorFrame(s.ctx, "", err)}
+		answers = []wire.Server{s.feed.ErrorFrame(s.ctx, "", err)}
 	} else {
 		answers = s.feed.HandleFrame(s.ctx, frame)
 	}
@@ -236,7 +237,7 @@ func (s *socket) answer(data []byte) bool {
 		return false
 	}
 	for _, a := range answers {
-		if a.Type == FrameAck {
+		if a.Type == wire.TypeAck {
 			s.t.metrics.Acked(web.TransportWebSocket, received)
 		}
 	}
@@ -257,7 +258,7 @@ func (s *socket) readHello() (int64, bool) {
 			if !s.write(s.feed.ErrorFrame(s.ctx, "", err)) {
 				return 0, false
 			}
-		case frame.Type == FrameHello:
+		case frame.Type == wire.TypeHello:
 			return frame.LastSeq, true
 		default:
 			if !s.write(s.feed.ErrorFrame(s.ctx, frame.ClientID, web.ErrInvalidOptions())) {
@@ -290,7 +291,7 @@ func (s *socket) end() {
 
 // write sends frames in order; on failure it closes the connection, which
 // ends the reader.
-func (s *socket) write(frames ...ServerFrame) bool {
+func (s *socket) write(frames ...wire.Server) bool {
 	if len(frames) == 0 {
 		return true
 	}
