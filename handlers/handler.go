@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/parley/parley/agents"
 	"github.com/parley/parley/chatstate"
@@ -132,7 +133,14 @@ type Handler struct {
 	metrics    *web.Metrics
 	// metricsToken is what a scraper of /metrics sends, when set.
 	metricsToken string
-	checks       []HealthCheck
+	checks       []*healthCheck
+}
+
+// healthCheck is a HealthCheck and whether it has passed since start: a
+// check failing before it ever passed is a server still starting.
+type healthCheck struct {
+	HealthCheck
+	passed atomic.Bool
 }
 
 // New builds the handlers; Mount puts them on a site.
@@ -196,8 +204,12 @@ func New(d Deps) *Handler {
 		MessageLimit:   messageLimit,
 	})
 	embed := widget.NewEmbedding(shared, embedders, allowed)
+	checks := make([]*healthCheck, len(d.Checks))
+	for i, c := range d.Checks {
+		checks[i] = &healthCheck{HealthCheck: c}
+	}
 	return &Handler{surface: shared, visitors: visitors, transports: transports, console: agentConsole, embed: embed,
-		metrics: metrics, metricsToken: d.MetricsToken, checks: d.Checks}
+		metrics: metrics, metricsToken: d.MetricsToken, checks: checks}
 }
 
 // WaitLive waits until every live WebSocket has closed, which they do once

@@ -162,13 +162,20 @@ func (h *Handler) Health(c echo.Context) error {
 		checkCtx, cancel := context.WithTimeout(ctx, healthTimeout)
 		err := check.Check(checkCtx)
 		cancel()
-		if err != nil {
-			healthy = false
-			h.surface.Log.ErrorContext(ctx, "health check", "check", check.Name, "err", err)
-			b.WriteString(check.Name + ": failing\n")
+		switch {
+		case err == nil:
+			check.passed.Store(true)
+			b.WriteString(check.Name + ": ok\n")
 			continue
+		case !check.passed.Load():
+			// Starting up (the listener connecting, say): the 503 keeps
+			// traffic away meanwhile, and nothing is wrong yet.
+			h.surface.Log.InfoContext(ctx, "health check: not ready yet", "check", check.Name, "err", err)
+		default:
+			h.surface.Log.ErrorContext(ctx, "health check", "check", check.Name, "err", err)
 		}
-		b.WriteString(check.Name + ": ok\n")
+		healthy = false
+		b.WriteString(check.Name + ": failing\n")
 	}
 	if !healthy {
 		return c.String(http.StatusServiceUnavailable, "unavailable\n"+b.String())
