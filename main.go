@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return netip.Prefix{}
 		}
-		return listenlimit.Client(addr, cfg.IPv6Prefix)
+		return listenlimit.Client(addr, cfg.Chat.IPv6Prefix)
 	}
 	var handler http.Handler = demo.New(chat, logger)
 	if cfg.TLSCert != "" && cfg.HSTSMaxAge > 0 {
@@ -116,7 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	listener = listenlimit.New(listener, listenlimit.Config{
 		PerAddress: cfg.MaxOpenPerAddress,
-		IPv6Prefix: cfg.IPv6Prefix,
+		IPv6Prefix: cfg.Chat.IPv6Prefix,
 		Total:      cfg.MaxOpen,
 		Exempt:     chat.IsTrustedProxy,
 	})

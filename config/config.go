@@ -45,9 +45,6 @@ type Config struct {
 	// MaxRequestsPerAddress caps the requests one client address has in
 	// flight, parked long-polls included.
 	MaxRequestsPerAddress int
-	// IPv6Prefix is how many leading bits of an IPv6 address name one
-	// client, for every per-address limit.
-	IPv6Prefix int
 	// ReadTimeout bounds reading a request, headers and body; WriteTimeout
 	// writing its answer (a long-poll's wait included); IdleTimeout closes a
 	// keep-alive connection that sends nothing.
@@ -126,7 +123,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.IntVar(&cfg.MaxOpenPerAddress, "max-open-per-address", 1024, "TCP connections one client address may hold open, idle ones included (trusted proxies are not capped)")
 	fs.IntVar(&cfg.MaxOpen, "max-open", 0, "TCP connections open at once, all clients together; 0: the open-file limit less a tenth")
 	fs.IntVar(&cfg.MaxRequestsPerAddress, "max-requests-per-address", 320, "requests one client address may have in flight, waiting long-polls included")
-	fs.IntVar(&cfg.IPv6Prefix, "ipv6-prefix", 64, "leading bits of an IPv6 address that name one client, for the per-address limits")
+	fs.IntVar(&chat.IPv6Prefix, "ipv6-prefix", 64, "leading bits of an IPv6 address that name one client, for the per-address limits")
 	fs.Var(trustedProxies, "trusted-proxy", "address or CIDR of a reverse proxy in front, whose X-Forwarded-Proto and X-Forwarded-For are believed; repeatable (PARLEY_TRUSTED_PROXIES)")
 	fs.Var(localization, "localization-url", "NAME=URL of an extra localization catalog; repeatable (PARLEY_LOCALIZATION_URLS)")
 	fs.Var(agents, "agent", "NAME[=DISPLAY NAME]:PASSWORD of an agent, who signs in as NAME and is shown to visitors as DISPLAY NAME; repeatable (PARLEY_AGENTS=\"alice=Alice:pw,bob:pw\")")
@@ -185,7 +182,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	if chat.Limits.PerChat < 0 || chat.Limits.PerAddress < 0 || chat.Limits.ParkedPolls < 0 || cfg.MaxOpenPerAddress <= 0 || cfg.MaxOpen < 0 || cfg.MaxRequestsPerAddress <= 0 {
 		return Config{}, errors.New("connection limits must not be negative")
 	}
-	if cfg.IPv6Prefix < 1 || cfg.IPv6Prefix > 128 {
+	if chat.IPv6Prefix < 1 || chat.IPv6Prefix > 128 {
 		return Config{}, errors.New("ipv6-prefix must be from 1 to 128")
 	}
 	chat.MaxOfflineCap = max(chat.MaxOfflineCap, chat.MaxOffline)

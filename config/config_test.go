@@ -38,6 +38,7 @@ func TestParse(t *testing.T) {
 	defaults := config.Config{
 		Chat: parley.Config{
 			SQLitePath:    filepath.Join("data", "parley.db"),
+			IPv6Prefix:    64,
 			Localization:  map[string]string{},
 			MaxOffline:    10 * time.Minute,
 			MaxOfflineCap: time.Hour,
@@ -51,7 +52,6 @@ func TestParse(t *testing.T) {
 
 		MaxOpenPerAddress:     1024,
 		MaxRequestsPerAddress: 320,
-		IPv6Prefix:            64,
 	}
 	with := func(change func(*config.Config)) config.Config {
 		c := defaults

@@ -684,6 +684,24 @@ func TestForwardedForIsBelievedFromTrustedProxiesOnly(t *testing.T) {
 			}
 		}
 	})
+	t.Run("from a trusted proxy that writes ports", func(t *testing.T) {
+		t.Parallel()
+		en := newEnv(t)
+		d := en.consoleDeps(nil)
+		d.TrustedProxies = prefixes("192.0.2.0/24")
+		v := en.visitor(newSite(d))
+		v.get("/agent/login")
+		// Some proxies write the client's port too; each client is still
+		// told apart, rather than all sharing the proxy's bucket.
+		for i := range 12 {
+			if got := guess(v, "198.51.100."+itoa(int64(i+1))+":4"+itoa(int64(i+1000))); got != http.StatusUnauthorized {
+				t.Fatalf("guess from forwarded client %d with a port = %d, want 401: each client has its own bucket", i+1, got)
+			}
+		}
+		if got := guess(v, "[2001:db8::7]:443"); got != http.StatusUnauthorized {
+			t.Errorf("guess from a forwarded IPv6 client with a port = %d, want 401", got)
+		}
+	})
 }
 
 // TestAgentCookieOverTLS: behind TLS the console's session is a __Host-

@@ -34,6 +34,7 @@ import (
 	"github.com/parley/parley/handlers/live"
 	"github.com/parley/parley/handlers/web"
 	"github.com/parley/parley/handlers/widget"
+	"github.com/parley/parley/listenlimit"
 	"github.com/parley/parley/localization"
 	"github.com/parley/parley/views"
 )
@@ -90,6 +91,9 @@ type Deps struct {
 	// Limits bounds the live connections per chat and per address and the
 	// waiting long-polls; zero fields take DefaultLimits.
 	Limits Limits
+	// IPv6Prefix is how many leading bits of an IPv6 address name one
+	// client for the per-address limits; 0 is listenlimit.DefaultIPv6Prefix.
+	IPv6Prefix int
 	// MetricsToken, when set, is what a scraper of /metrics must send as
 	// "Authorization: Bearer TOKEN", from anywhere; without it, /metrics
 	// answers only clients on this machine.
@@ -165,7 +169,8 @@ func New(d Deps) *Handler {
 	cookies.CSRF = cmp.Or(cookies.CSRF, defaults.CSRF)
 	cookies.UI = cmp.Or(cookies.UI, defaults.UI)
 
-	shared := &web.Surface{Log: logger, Catalogs: d.Catalogs, Cookies: cookies, Paths: views.DefaultPaths(), TrustedProxies: d.TrustedProxies}
+	shared := &web.Surface{Log: logger, Catalogs: d.Catalogs, Cookies: cookies, Paths: views.DefaultPaths(), TrustedProxies: d.TrustedProxies,
+		IPv6Prefix: cmp.Or(d.IPv6Prefix, listenlimit.DefaultIPv6Prefix)}
 	// Fast typists send a few lines a second at most, whichever way.
 	messageLimit := web.NewRateLimiter(3, 10)
 	// Typing is sent every couple of seconds while the person types.

@@ -124,6 +124,12 @@ type Config struct {
 	// browsers reach the server directly.
 	TrustedProxies []string
 
+	// IPv6Prefix is how many leading bits of an IPv6 address name one
+	// client for the per-address limits (chat starts, sign-in tries, live
+	// connections): a host picks any address of the /64 it is given, so by
+	// default a client is its /64. 128 counts each address alone.
+	IPv6Prefix int
+
 	// MaxOffline is how long a visitor may be away before the chat ends,
 	// unless the chat asks for another time (maxOfflineDuration); a chat may
 	// ask for at most MaxOfflineCap.
@@ -290,6 +296,7 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		StartOpen:      cfg.StartOpen,
 		MetricsToken:   cfg.MetricsToken,
 		Limits:         cfg.Limits,
+		IPv6Prefix:     cfg.IPv6Prefix,
 		Cookies:        cfg.Cookies,
 		Visitor:        cfg.Visitor,
 		Closing:        p.closing,
@@ -358,6 +365,8 @@ func withDefaults(cfg Config) (Config, error) {
 		return cfg, errors.New("parley: no SessionKeys: at least one key signs the cookies")
 	case cfg.MaxOffline < 0 || cfg.MaxOfflineCap < 0:
 		return cfg, errors.New("parley: MaxOffline and MaxOfflineCap must not be negative")
+	case cfg.IPv6Prefix < 0 || cfg.IPv6Prefix > 128:
+		return cfg, errors.New("parley: IPv6Prefix: want 0 (the default, 64) to 128 bits")
 	}
 	for i, key := range cfg.SessionKeys {
 		if len(key) < MinSessionKeyBytes {

@@ -92,7 +92,7 @@ func (a *Console) Login(c echo.Context) error {
 	// name's; once a name is being guessed at, each address may fail only
 	// a few times more for it. Guessers are held up, but not the agent: a
 	// right password from an address that has not been guessing gets in.
-	ip := a.ClientIP(c.Request())
+	ip := a.ClientKey(c.Request())
 	pairKey := nameKey + "\x00" + ip
 	underAttack := !a.loginNameLimit.Ready(nameKey)
 	if !a.loginIPLimit.Allow(ip) || underAttack && !a.loginPairLimit.Ready(pairKey) {

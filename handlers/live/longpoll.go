@@ -33,7 +33,7 @@ func (t *Transports) Poll(c echo.Context) error {
 	if err != nil {
 		return web.ErrInvalidOptions()
 	}
-	release, err := t.limits.acquire(chat.ID, t.ClientIP(c.Request()), true)
+	release, err := t.limits.acquire(chat.ID, t.ClientKey(c.Request()), true)
 	if err != nil {
 		return err
 	}

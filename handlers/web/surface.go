@@ -22,6 +22,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/listenlimit"
 	"github.com/parley/parley/localization"
 	"github.com/parley/parley/views"
 )
@@ -38,6 +39,9 @@ type Surface struct {
 	Paths views.Paths
 	// TrustedProxies may say, in X-Forwarded-Proto, that TLS ended at them.
 	TrustedProxies []netip.Prefix
+	// IPv6Prefix is how many leading bits of an IPv6 address name one
+	// client for the per-address limits (ClientKey).
+	IPv6Prefix int
 }
 
 // ViaTLS reports whether the browser reached the site over TLS: directly,
@@ -50,30 +54,63 @@ func (s *Surface) ViaTLS(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") && s.FromTrustedProxy(r)
 }
 
-// ClientIP is the address Parley's limits key on: the peer's, or behind a
-// Trusted proxy the nearest address it forwarded that is not a trusted
-// proxy itself. It never takes a forwarding header from anyone else, so a
+// ClientIP is the client's address: the peer's, or behind a trusted proxy
+// the nearest address it forwarded that is not a trusted proxy itself. It never takes a forwarding header from anyone else, so a
 // client cannot pick its own address, whatever the site's Echo believes.
 func (s *Surface) ClientIP(r *http.Request) string {
+	addr, ok := s.clientAddr(r)
+	if !ok {
+		return r.RemoteAddr
+	}
+	return addr.String()
+}
+
+// ClientKey is what the per-address limits count a request's client
+// under: its address, or for IPv6 the address's prefix (a host picks any
+// address of the /64 it is given, so each would be a client of its own).
+func (s *Surface) ClientKey(r *http.Request) string {
+	addr, ok := s.clientAddr(r)
+	if !ok {
+		return r.RemoteAddr
+	}
+	return listenlimit.Client(addr, s.IPv6Prefix).String()
+}
+
+// clientAddr is ClientIP's address; ok is false when the peer's address
+// cannot be read.
+func (s *Surface) clientAddr(r *http.Request) (netip.Addr, bool) {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return netip.Addr{}, false
 	}
 	peer := ap.Addr().Unmap()
 	if !s.Trusted(peer) {
-		return peer.String()
+		return peer, true
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		addr, ok := forwardedAddr(hops[i])
+		if !ok {
 			break
 		}
-		if !s.Trusted(addr.Unmap()) {
-			return addr.Unmap().String()
+		if !s.Trusted(addr) {
+			return addr, true
 		}
 	}
-	return peer.String()
+	return peer, true
+}
+
+// forwardedAddr reads an X-Forwarded-For entry: an address, which some
+// proxies write with its port ("192.0.2.7:41234", "[2001:db8::7]:41234").
+func forwardedAddr(hop string) (netip.Addr, bool) {
+	hop = strings.TrimSpace(hop)
+	if addr, err := netip.ParseAddr(hop); err == nil {
+		return addr.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
 }
 
 // Trusted reports whether addr is one of the trusted proxies.

@@ -64,7 +64,7 @@ func (vw *Widget) StartChat(c echo.Context) error {
 	if r := vw.restore(c); r.found && r.chat.Phase != chatstate.PhaseEnded {
 		return vw.afterPost(c, r.chat, returnTo)
 	}
-	if !vw.startLimit.Allow(vw.ClientIP(c.Request())) {
+	if !vw.startLimit.Allow(vw.ClientKey(c.Request())) {
 		return web.ErrRateLimited()
 	}
 	params := chatstate.StartParams{Page: pageSeen(c, returnTo)}
