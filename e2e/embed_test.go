@@ -105,7 +105,7 @@ func newTestCert(t *testing.T) testCert {
 // -tls-key), like startServer.
 func startTLSServer(t *testing.T, cert testCert, extraArgs ...string) *server {
 	t.Helper()
-	s := &server{t: t, bin: serverBin, dataDir: t.TempDir(),
+	s := &server{t: t, bin: serverBin, dataDir: t.TempDir(), keys: []string{"-session-key", testSessionKey},
 		args:   append([]string{"-tls-cert", cert.certFile, "-tls-key", cert.keyFile}, extraArgs...),
 		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.pool}}},
 	}

@@ -27,7 +27,9 @@ type server struct {
 	t       testing.TB
 	bin     string
 	dataDir string
-	args    []string
+	// keys are the flags that give the process its cookie keys.
+	keys []string
+	args []string
 	// URL is the server's origin, like http://127.0.0.1:40123.
 	URL  string
 	addr string
@@ -47,15 +49,17 @@ func startServer(t testing.TB, dataDir string, extraArgs ...string) *server {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	s := &server{t: t, bin: serverBin, dataDir: dataDir, args: extraArgs}
+	s := &server{t: t, bin: serverBin, dataDir: dataDir, keys: []string{"-session-key", testSessionKey}, args: extraArgs}
 	s.launch("127.0.0.1:0")
 	return s
 }
 
-// startExample runs the existing-site example like startServer runs parley.
+// startExample runs the existing-site example like startServer runs parley,
+// with a key of its own for the site's cookies beside Parley's.
 func startExample(t testing.TB, extraArgs ...string) *server {
 	t.Helper()
-	s := &server{t: t, bin: exampleBin, dataDir: t.TempDir(), args: extraArgs}
+	s := &server{t: t, bin: exampleBin, dataDir: t.TempDir(),
+		keys: []string{"-chat-key", testSessionKey, "-site-key", "e2e-site-key-0123456789abcdefghijklmnopqrstu"}, args: extraArgs}
 	s.launch("127.0.0.1:0")
 	return s
 }
@@ -67,7 +71,7 @@ func (s *server) launch(addr string) {
 	if s.proc == nil {
 		s.proc = &chatclient.Server{
 			Path:         s.bin,
-			Args:         append([]string{"-data", s.dataDir, "-session-key", testSessionKey}, s.args...),
+			Args:         append(append([]string{"-data", s.dataDir}, s.keys...), s.args...),
 			HTTP:         s.client,
 			StartTimeout: startTimeout,
 		}
