@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -29,17 +30,62 @@ type browser struct {
 	ctx context.Context
 }
 
-// newBrowser starts Chromium for the test and closes it at the end; extra
-// options add to (or override) the suite's.
+// sharedBrowser is the one Chromium that tests without options of their
+// own share: each of their pages is a tab in a browser context of its own
+// (its own cookies, storage and cache), so they share only the process,
+// and the suite does not start a browser per test.
+var sharedBrowser struct {
+	once sync.Once
+	b    *browser
+	err  error
+	stop func()
+}
+
+// closeSharedBrowser ends the shared Chromium, if one was started.
+func closeSharedBrowser() {
+	if sharedBrowser.stop != nil {
+		sharedBrowser.stop()
+	}
+}
+
+// newBrowser gives the test a Chromium: the shared one, or with extra
+// options (which add to or override the suite's) one of its own, closed
+// at the test's end.
 func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
+	if len(extra) == 0 {
+		sharedBrowser.once.Do(func() {
+			dir, err := os.MkdirTemp("", "parley-e2e-chromium-")
+			if err != nil {
+				sharedBrowser.err = err
+				return
+			}
+			var stops []func()
+			keep := func(f func()) { stops = append(stops, f) }
+			sharedBrowser.b, sharedBrowser.err = startBrowser(dir, keep)
+			if sharedBrowser.err != nil {
+				// As below: a start that fails once is tried once more.
+				sharedBrowser.b, sharedBrowser.err = startBrowser(dir, keep)
+			}
+			sharedBrowser.stop = func() {
+				for _, stop := range stops {
+					stop()
+				}
+				os.RemoveAll(dir)
+			}
+		})
+		if sharedBrowser.err != nil {
+			t.Fatalf("start Chromium (%s): %v", chromiumPath, sharedBrowser.err)
+		}
+		return sharedBrowser.b
+	}
 	// On a loaded machine Chromium now and then exits before it listens
 	// (seen once in a few hundred starts): a second start tells that from
 	// a browser that cannot run at all.
-	b, err := startBrowser(t, extra...)
+	b, err := startBrowser(t.TempDir(), t.Cleanup, extra...)
 	if err != nil {
 		t.Logf("start Chromium (%s), once more after: %v", chromiumPath, err)
-		b, err = startBrowser(t, extra...)
+		b, err = startBrowser(t.TempDir(), t.Cleanup, extra...)
 	}
 	if err != nil {
 		t.Fatalf("start Chromium (%s): %v", chromiumPath, err)
@@ -47,7 +93,9 @@ func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) *browser {
 	return b
 }
 
-func startBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) (*browser, error) {
+// startBrowser starts Chromium with its profile in dir, and hands cleanup
+// what ends it.
+func startBrowser(dir string, cleanup func(func()), extra ...chromedp.ExecAllocatorOption) (*browser, error) {
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.NoSandbox,
@@ -56,14 +104,14 @@ func startBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) (*browser
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(dir),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		// A fixed window, so that layouts compare across pages and runs.
 		chromedp.WindowSize(1280, 800),
 	}, extra...)...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
+	cleanup(func() {
 		cancel()
 		cancelAlloc()
 	})

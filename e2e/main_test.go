@@ -5,7 +5,9 @@
 // Tests read like a visitor's steps (clickButton("Start chat"),
 // fillField("Email", …), waitText(…)) and find controls by accessible role
 // and name, as a screen reader does. Each test gets its own server and data
-// directory and its own browser, so tests share nothing but the binary.
+// directory, and its pages are tabs of their own browser contexts (their own
+// cookies and storage) in one shared Chromium, unless a test needs a browser
+// started with options of its own.
 package e2e
 
 import (
@@ -53,5 +55,6 @@ func runTests(m *testing.M) int {
 			return 1
 		}
 	}
+	defer closeSharedBrowser()
 	return m.Run()
 }
