@@ -671,37 +671,27 @@ func TestForwardedForIsBelievedFromTrustedProxiesOnly(t *testing.T) {
 			t.Errorf("the 11th guess with yet another forged address = %d, want 429", got)
 		}
 	})
-	t.Run("from a trusted proxy", func(t *testing.T) {
-		t.Parallel()
-		en := newEnv(t)
-		d := en.consoleDeps(nil)
-		d.TrustedProxies = prefixes("192.0.2.0/24")
-		v := en.visitor(newSite(d))
-		v.get("/agent/login")
-		for i := range 12 {
-			if got := guess(v, "198.51.100."+itoa(int64(i+1))); got != http.StatusUnauthorized {
-				t.Fatalf("guess from forwarded client %d = %d, want 401: each client has its own bucket", i+1, got)
+	// Behind a trusted proxy each client has its own bucket, also when the
+	// proxy writes the client's port ("addr:port", "[addr]:port").
+	for name, forwarded := range map[string]func(i int) string{
+		"from a trusted proxy":                   func(i int) string { return "198.51.100." + itoa(int64(i)) },
+		"from a trusted proxy that writes ports": func(i int) string { return "198.51.100." + itoa(int64(i)) + ":4" + itoa(int64(i+1000)) },
+		"from a trusted proxy, IPv6 with ports":  func(i int) string { return "[2001:db8:" + itoa(int64(i)) + "::7]:443" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			en := newEnv(t)
+			d := en.consoleDeps(nil)
+			d.TrustedProxies = prefixes("192.0.2.0/24")
+			v := en.visitor(newSite(d))
+			v.get("/agent/login")
+			for i := range 12 {
+				if got := guess(v, forwarded(i+1)); got != http.StatusUnauthorized {
+					t.Fatalf("guess from forwarded client %s = %d, want 401: each client has its own bucket", forwarded(i+1), got)
+				}
 			}
-		}
-	})
-	t.Run("from a trusted proxy that writes ports", func(t *testing.T) {
-		t.Parallel()
-		en := newEnv(t)
-		d := en.consoleDeps(nil)
-		d.TrustedProxies = prefixes("192.0.2.0/24")
-		v := en.visitor(newSite(d))
-		v.get("/agent/login")
-		// Some proxies write the client's port too; each client is still
-		// told apart, rather than all sharing the proxy's bucket.
-		for i := range 12 {
-			if got := guess(v, "198.51.100."+itoa(int64(i+1))+":4"+itoa(int64(i+1000))); got != http.StatusUnauthorized {
-				t.Fatalf("guess from forwarded client %d with a port = %d, want 401: each client has its own bucket", i+1, got)
-			}
-		}
-		if got := guess(v, "[2001:db8::7]:443"); got != http.StatusUnauthorized {
-			t.Errorf("guess from a forwarded IPv6 client with a port = %d, want 401", got)
-		}
-	})
+		})
+	}
 }
 
 // TestAgentCookieOverTLS: behind TLS the console's session is a __Host-
