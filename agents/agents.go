@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/crypto/scrypt"
 )
 
 // maxPasswordBytes is the most bcrypt reads of a password; a longer one
@@ -34,6 +35,8 @@ type Credential struct {
 type Accounts struct {
 	hashes  map[string][]byte
 	display map[string]string
+	// versions change when a password does (see Version).
+	versions map[string]string
 	// dummy is checked against when the name is unknown, so a wrong name
 	// costs the same bcrypt work as a wrong password and timing does not
 	// tell which names exist.
@@ -47,7 +50,8 @@ func New(creds []Credential, cost int) (*Accounts, error) {
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
-	a := &Accounts{hashes: make(map[string][]byte, len(creds)), display: make(map[string]string, len(creds))}
+	a := &Accounts{hashes: make(map[string][]byte, len(creds)), display: make(map[string]string, len(creds)),
+		versions: make(map[string]string, len(creds))}
 	for _, c := range creds {
 		switch {
 		case strings.TrimSpace(c.Name) == "" || c.Name != strings.TrimSpace(c.Name):
@@ -72,6 +76,11 @@ func New(creds []Credential, cost int) (*Accounts, error) {
 		}
 		a.hashes[c.Name] = hash
 		a.display[c.Name] = cmp.Or(c.DisplayName, c.Name)
+		v, err := version(c, cost)
+		if err != nil {
+			return nil, fmt.Errorf("agent %q: %w", c.Name, err)
+		}
+		a.versions[c.Name] = v
 	}
 	dummy, err := bcrypt.GenerateFromPassword([]byte(NewPassword()), cost)
 	if err != nil {
@@ -101,6 +110,29 @@ func (a *Accounts) Authenticate(name, password string) bool {
 func (a *Accounts) Exists(name string) bool {
 	_, ok := a.hashes[name]
 	return ok
+}
+
+// Version names the credentials name signs in with now: a session started
+// under one version ends when the agent's password changes, on every
+// instance configured alike. It goes only into the console's signed and
+// encrypted cookie.
+func (a *Accounts) Version(name string) string { return a.versions[name] }
+
+// version derives a credential's version: the same on every instance and
+// across restarts for the same name and password, and as slow to guess a
+// password from as the password's own hash is (scrypt, salted by the name),
+// should a cookie's key ever leak. A cost below bcrypt's default (tests')
+// makes it cheap too.
+func version(c Credential, cost int) (string, error) {
+	n := 1 << 15
+	if cost < bcrypt.DefaultCost {
+		n = 1 << 10
+	}
+	key, err := scrypt.Key([]byte(c.Password), []byte("parley agent credential\x00"+c.Name), n, 8, 1, 16)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(key), nil
 }
 
 // DisplayName is the name visitors see of the agent signed in as name.

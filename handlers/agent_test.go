@@ -899,3 +899,35 @@ func dialConsole(t *testing.T, en *env, ls *httptest.Server, agent string) *webs
 	nextWith(t, conn, `id="agent-queue-list"`)
 	return conn
 }
+
+// TestNewPasswordEndsSessions: an agent's password is changed in the
+// configuration and the server restarted (here: the handlers built again
+// on the same store and keys). Every session signed in with the old
+// password ends; the new one signs in; and a restart that changes nothing
+// keeps the agent signed in.
+func TestNewPasswordEndsSessions(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	withPassword := func(password string) http.Handler {
+		accounts, err := agents.New([]agents.Credential{{Name: "alice", Password: password}}, bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := en.consoleDeps(nil)
+		d.Agents = accounts
+		return newSite(d)
+	}
+	laptop := en.visitor(withPassword("old-password"))
+	signIn(t, laptop, "alice", "old-password").wantRedirect("/agent")
+	laptop.get("/agent").wantStatus(http.StatusOK)
+
+	laptop.srv = withPassword("old-password")
+	laptop.get("/agent").wantStatus(http.StatusOK)
+
+	laptop.srv = withPassword("new-password")
+	laptop.get("/agent").wantRedirect("/agent/login")
+	laptop.post("/agent/chats/x/accept", nil).wantStatus(http.StatusUnauthorized)
+	signIn(t, laptop, "alice", "old-password").wantStatus(http.StatusUnauthorized)
+	signIn(t, laptop, "alice", "new-password").wantRedirect("/agent")
+	laptop.get("/agent").wantStatus(http.StatusOK)
+}

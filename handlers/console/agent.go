@@ -1,6 +1,7 @@
 package console
 
 import (
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"slices"
@@ -39,11 +40,11 @@ type agentMessageForm struct {
 // transport) is refused with 401.
 func (a *Console) RequireAgent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		name, err := a.jar.Agent(c.Request())
-		if err != nil && !errors.Is(err, errNoAgentSession) {
+		name, ok, err := a.signedIn(c.Request())
+		if err != nil {
 			return err
 		}
-		if err != nil || !a.accounts.Exists(name) {
+		if !ok {
 			r := c.Request()
 			if r.Method == http.MethodGet && !web.IsPartial(c) && !web.WantsJSON(c) && r.Header.Get("Upgrade") == "" {
 				return c.Redirect(http.StatusSeeOther, a.Paths.ConsoleURL("/login"))
@@ -53,6 +54,24 @@ func (a *Console) RequireAgent(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(agentContextKey, chatstate.AgentParty(name, a.accounts.DisplayName(name)))
 		return next(c)
 	}
+}
+
+// signedIn returns the agent signed in on r: a session in the store, of an
+// agent still configured, with the password it was started with (a new
+// password ends every session of the old one). err is the store's.
+func (a *Console) signedIn(r *http.Request) (name string, ok bool, err error) {
+	name, version, err := a.jar.Agent(r)
+	if errors.Is(err, errNoAgentSession) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	current := a.accounts.Version(name)
+	if !a.accounts.Exists(name) || subtle.ConstantTimeCompare([]byte(version), []byte(current)) != 1 {
+		return "", false, nil
+	}
+	return name, true, nil
 }
 
 // agentOf is the signed-in agent's sign-in name, which decides whose
@@ -68,7 +87,7 @@ func agentParty(c echo.Context) chatstate.Party {
 
 // LoginPage shows the sign-in form, or the console to a signed-in agent.
 func (a *Console) LoginPage(c echo.Context) error {
-	if name, err := a.jar.Agent(c.Request()); err == nil && a.accounts.Exists(name) {
+	if _, ok, err := a.signedIn(c.Request()); err == nil && ok {
 		return c.Redirect(http.StatusSeeOther, a.Paths.Console)
 	}
 	return a.Render(c, http.StatusOK, views.AgentLoginPage(views.AgentLogin{CSRF: a.CSRFToken(c)}))
@@ -105,7 +124,7 @@ func (a *Console) Login(c echo.Context) error {
 		view.Error = "Wrong name or password."
 		return a.Render(c, http.StatusUnauthorized, views.AgentLoginPage(view))
 	}
-	if err := a.jar.SignIn(c.Response(), c.Request(), name); err != nil {
+	if err := a.jar.SignIn(c.Response(), c.Request(), name, a.accounts.Version(name)); err != nil {
 		return err
 	}
 	a.Log.InfoContext(c.Request().Context(), "agent signed in", "agent", name)

@@ -87,6 +87,8 @@ type agentAccounts interface {
 	Exists(name string) bool
 	// DisplayName is what visitors see of the agent signed in as name.
 	DisplayName(name string) string
+	// Version changes when name's password does, ending its sessions.
+	Version(name string) string
 }
 
 // noAgents is the console with no accounts: nobody signs in.
@@ -95,3 +97,4 @@ type noAgents struct{}
 func (noAgents) Authenticate(string, string) bool { return false }
 func (noAgents) Exists(string) bool               { return false }
 func (noAgents) DisplayName(string) string        { return "" }
+func (noAgents) Version(string) string            { return "" }

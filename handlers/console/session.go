@@ -13,6 +13,9 @@ import (
 
 const (
 	agentTokenKey = "token"
+	// agentVersionKey holds the version of the credentials the agent signed
+	// in with (agents.Accounts.Version): a new password ends the session.
+	agentVersionKey = "version"
 	// agentSessionMaxAge is one working day: an agent signs in each morning.
 	agentSessionMaxAge = 12 * 60 * 60
 )
@@ -44,39 +47,44 @@ func newAgentJar(secrets [][]byte, name string, viaTLS func(*http.Request) bool,
 // visitor-facing one; Mount calls it with the console's path.
 func (j *agentJar) setPath(path string) { j.store.Options.Path = path }
 
-// token is the session token of r's cookie, or "".
-func (j *agentJar) token(r *http.Request) string {
+// cookie is the session token of r's cookie and the version of the
+// credentials it was signed in with, or "".
+func (j *agentJar) cookie(r *http.Request) (token, version string) {
 	values, _, err := web.ReadCookie(j.store, r, j.name, j.viaTLS(r))
 	if err != nil {
-		return ""
+		return "", ""
 	}
-	token, _ := values[agentTokenKey].(string)
-	return token
+	token, _ = values[agentTokenKey].(string)
+	version, _ = values[agentVersionKey].(string)
+	return token, version
 }
 
-// Agent returns the name of the agent signed in on r, or errNoAgentSession.
+// Agent returns the name of the agent signed in on r and the version of
+// the credentials the session was started with, or errNoAgentSession.
 // Another error is the store's, and not the agent's fault.
-func (j *agentJar) Agent(r *http.Request) (string, error) {
-	name, err := j.sessions.AgentOfSession(r.Context(), j.token(r))
+func (j *agentJar) Agent(r *http.Request) (name, version string, err error) {
+	token, version := j.cookie(r)
+	name, err = j.sessions.AgentOfSession(r.Context(), token)
 	if errors.Is(err, chatstate.ErrNoAgentSession) {
-		return "", errNoAgentSession
+		return "", "", errNoAgentSession
 	}
-	return name, err
+	return name, version, err
 }
 
-// SignIn starts a session for name and writes its cookie with the newest
-// key.
-func (j *agentJar) SignIn(w http.ResponseWriter, r *http.Request, name string) error {
+// SignIn starts a session for name, signed in with the credentials of
+// version, and writes its cookie with the newest key.
+func (j *agentJar) SignIn(w http.ResponseWriter, r *http.Request, name, version string) error {
 	token, err := j.sessions.StartAgentSession(r.Context(), name, agentSessionMaxAge*time.Second)
 	if err != nil {
 		return err
 	}
-	return web.SaveCookie(j.store, w, r, j.name, map[any]any{agentTokenKey: token}, j.viaTLS(r))
+	return web.SaveCookie(j.store, w, r, j.name, map[any]any{agentTokenKey: token, agentVersionKey: version}, j.viaTLS(r))
 }
 
 // SignOut ends the session and deletes the cookie.
 func (j *agentJar) SignOut(w http.ResponseWriter, r *http.Request) error {
-	if err := j.sessions.EndAgentSession(r.Context(), j.token(r)); err != nil {
+	token, _ := j.cookie(r)
+	if err := j.sessions.EndAgentSession(r.Context(), token); err != nil {
 		return err
 	}
 	web.ExpireCookie(j.store, w, j.name, j.viaTLS(r))
