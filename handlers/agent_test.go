@@ -246,25 +246,41 @@ func TestAgentLoginRateLimited(t *testing.T) {
 			t.Errorf("rate-limited sign-in says %q", got)
 		}
 	})
-	t.Run("per name", func(t *testing.T) {
+	t.Run("per name, from many addresses", func(t *testing.T) {
 		t.Parallel()
 		en := newEnv(t)
 		srv := en.consoleServer()
-		guesser := en.visitor(srv)
-		for range 3 {
-			signIn(t, guesser, "alice", "wrong").wantStatus(http.StatusUnauthorized)
-		}
-		for range 2 {
+		// Alice signed in at her laptop before: a browser the console knows.
+		laptop := en.visitor(srv)
+		signIn(t, laptop, "alice", "alice-password").wantRedirect("/agent")
+		laptop.post("/agent/logout", nil).wantRedirect("/agent/login")
+
+		// Thirty addresses guess at her password, three times each: the
+		// name's budget (five wrong guesses) is all they get, however many
+		// addresses they spread over.
+		checked := 0
+		for range 30 {
 			v := en.visitor(srv) // a new address each time
-			signIn(t, v, "alice", "wrong").wantStatus(http.StatusUnauthorized)
+			for range 3 {
+				switch res := signIn(t, v, "ALICE", "guess"); res.status {
+				case http.StatusUnauthorized:
+					checked++
+				case http.StatusTooManyRequests:
+				default:
+					t.Fatalf("a guess answered %d", res.status)
+				}
+			}
 		}
-		// Alice's name is under attack: the address that failed three
-		// times for it is held up, even with the right password...
-		signIn(t, guesser, "ALICE", "alice-password").wantStatus(http.StatusTooManyRequests)
-		// ...but alice, from her own address, is not locked out.
-		signIn(t, en.visitor(srv), "alice", "alice-password").wantRedirect("/agent")
+		if checked > 5 {
+			t.Errorf("90 guesses from 30 addresses had %d passwords checked, want at most the name's 5", checked)
+		}
+		// Alice, at her laptop, is not locked out...
+		signIn(t, laptop, "alice", "alice-password").wantRedirect("/agent")
+		// ...while a browser that never signed in as her waits, even with
+		// the right password, until her name recovers.
+		signIn(t, en.visitor(srv), "alice", "alice-password").wantStatus(http.StatusTooManyRequests)
 		// Other names are not held up.
-		signIn(t, guesser, "bob", "bob-password").wantRedirect("/agent")
+		signIn(t, en.visitor(srv), "bob", "bob-password").wantRedirect("/agent")
 	})
 }
 

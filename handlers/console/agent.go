@@ -107,24 +107,27 @@ func (a *Console) Login(c echo.Context) error {
 	if len(nameKey) > agents.MaxNameBytes {
 		nameKey = nameKey[:agents.MaxNameBytes]
 	}
-	// Every attempt spends the address's bucket. Wrong guesses spend the
-	// name's; once a name is being guessed at, each address may fail only
-	// a few times more for it. Guessers are held up, but not the agent: a
-	// right password from an address that has not been guessing gets in.
+	// Every attempt spends the address's bucket, and a wrong guess the
+	// name's. A name whose bucket is empty is under attack: from then on
+	// only the browsers it signed in from before may try it, however many
+	// addresses the guessers spread over, until the bucket refills. The
+	// agent, at a browser of theirs, is not locked out.
 	ip := a.ClientKey(c.Request())
-	pairKey := nameKey + "\x00" + ip
 	underAttack := !a.loginNameLimit.Ready(nameKey)
-	if !a.loginIPLimit.Allow(ip) || underAttack && !a.loginPairLimit.Ready(pairKey) {
+	known := a.jar.KnownDevice(c.Request(), nameKey)
+	if !a.loginIPLimit.Allow(ip) || underAttack && !known {
 		view.Error = "Too many sign-in attempts. Please wait a few minutes and try again."
 		return a.Render(c, http.StatusTooManyRequests, views.AgentLoginPage(view))
 	}
 	if !a.accounts.Authenticate(name, f.Password) {
 		a.loginNameLimit.Allow(nameKey)
-		a.loginPairLimit.Allow(pairKey)
 		view.Error = "Wrong name or password."
 		return a.Render(c, http.StatusUnauthorized, views.AgentLoginPage(view))
 	}
 	if err := a.jar.SignIn(c.Response(), c.Request(), name, a.accounts.Version(name)); err != nil {
+		return err
+	}
+	if err := a.jar.RememberDevice(c.Response(), c.Request(), nameKey); err != nil {
 		return err
 	}
 	a.Log.InfoContext(c.Request().Context(), "agent signed in", "agent", name)

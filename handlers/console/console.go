@@ -25,7 +25,6 @@ type Console struct {
 	jar            *agentJar
 	loginIPLimit   *web.RateLimiter
 	loginNameLimit *web.RateLimiter
-	loginPairLimit *web.RateLimiter
 	// queue is the waiting chats as last read, shared by all consoles.
 	queue        *queueSnapshot
 	typingLimit  *web.RateLimiter
@@ -65,11 +64,10 @@ func New(d Deps) *Console {
 		jar:        newAgentJar(d.SessionSecrets, d.Surface.Cookies.Agent, d.Surface.ViaTLS, d.Chats),
 		// Sign-in: a few tries, then one a minute per address; a name that
 		// took five wrong guesses is under attack until it recovers (one
-		// every five minutes), and then an address may fail three times for
-		// it per quarter hour.
+		// every five minutes), and only its known browsers may try it
+		// meanwhile.
 		loginIPLimit:   web.ShareLimit(web.NewRateLimiter(1.0/60, 10), d.SharedLimits, "login-address"),
 		loginNameLimit: web.ShareLimit(web.NewRateLimiter(1.0/300, 5), d.SharedLimits, "login-name"),
-		loginPairLimit: web.ShareLimit(web.NewRateLimiter(1.0/900, 3), d.SharedLimits, "login-name-address"),
 		typingLimit:    d.TypingLimit,
 		messageLimit:   d.MessageLimit,
 		queue:          &queueSnapshot{},

@@ -3,6 +3,8 @@ package console
 import (
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -12,7 +14,12 @@ import (
 )
 
 const (
-	agentTokenKey = "token"
+	// knownDeviceMaxAge is how long a browser that signed in stays known.
+	knownDeviceMaxAge = 90 * 24 * 60 * 60
+	// knownDeviceNames bounds the names one browser remembers.
+	knownDeviceNames = 8
+	agentNamesKey    = "names"
+	agentTokenKey    = "token"
 	// agentVersionKey holds the version of the credentials the agent signed
 	// in with (agents.Accounts.Version): a new password ends the session.
 	agentVersionKey = "version"
@@ -30,9 +37,13 @@ var errNoAgentSession = errors.New("no agent session")
 // cookie, which browsers take only for the whole host). The session itself is in the
 // store, so that a sign-out voids the cookie wherever it was copied.
 type agentJar struct {
-	store  *sessions.CookieStore
-	name   string
-	viaTLS func(*http.Request) bool
+	store *sessions.CookieStore
+	name  string
+	// devices remembers, in a cookie of its own that outlives sign-out, the
+	// names that signed in from this browser: while a name is under attack
+	// only its known browsers may try it (see Console.Login).
+	devices *sessions.CookieStore
+	viaTLS  func(*http.Request) bool
 	// sessions keeps who is signed in where: in the store, so that a
 	// sign-out holds on every instance and across restarts.
 	sessions *chatstate.Service
@@ -40,12 +51,47 @@ type agentJar struct {
 
 func newAgentJar(secrets [][]byte, name string, viaTLS func(*http.Request) bool, s *chatstate.Service) *agentJar {
 	store := web.NewCookieStore(secrets, "parley agent session", agentSessionMaxAge, "/agent", http.SameSiteStrictMode)
-	return &agentJar{store: store, name: name, viaTLS: viaTLS, sessions: s}
+	devices := web.NewCookieStore(secrets, "parley agent device", knownDeviceMaxAge, "/agent", http.SameSiteStrictMode)
+	return &agentJar{store: store, devices: devices, name: name, viaTLS: viaTLS, sessions: s}
+}
+
+// deviceCookie is the name of the cookie that remembers the names signed
+// in from a browser.
+func (j *agentJar) deviceCookie() string { return j.name + "_device" }
+
+// knownNames are the names (lower case) that signed in from r's browser.
+func (j *agentJar) knownNames(r *http.Request) []string {
+	values, _, err := web.ReadCookie(j.devices, r, j.deviceCookie(), j.viaTLS(r))
+	if err != nil {
+		return nil
+	}
+	names, _ := values[agentNamesKey].(string)
+	if names == "" {
+		return nil
+	}
+	// Names hold no control characters (agents.New refuses them).
+	return strings.Split(names, "\n")
+}
+
+// KnownDevice reports whether nameKey signed in from r's browser before.
+func (j *agentJar) KnownDevice(r *http.Request, nameKey string) bool {
+	return slices.Contains(j.knownNames(r), nameKey)
+}
+
+// RememberDevice records that nameKey signed in from r's browser.
+func (j *agentJar) RememberDevice(w http.ResponseWriter, r *http.Request, nameKey string) error {
+	names := slices.DeleteFunc(j.knownNames(r), func(n string) bool { return n == nameKey })
+	names = append([]string{nameKey}, names...)
+	names = names[:min(len(names), knownDeviceNames)]
+	return web.SaveCookie(j.devices, w, r, j.deviceCookie(), map[any]any{agentNamesKey: strings.Join(names, "\n")}, j.viaTLS(r))
 }
 
 // setPath keeps the cookie on the console's own requests, off every
 // visitor-facing one; Mount calls it with the console's path.
-func (j *agentJar) setPath(path string) { j.store.Options.Path = path }
+func (j *agentJar) setPath(path string) {
+	j.store.Options.Path = path
+	j.devices.Options.Path = path
+}
 
 // cookie is the session token of r's cookie and the version of the
 // credentials it was signed in with, or "".
