@@ -395,7 +395,7 @@ func (a *Console) WebSocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := a.transports.Acquire("", a.ClientKey(c.Request()), false)
+	release, err := a.transports.Acquire("", a.ClientKey(c.Request()))
 	if err != nil {
 		return err
 	}
@@ -408,7 +408,7 @@ func (a *Console) Poll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := a.transports.Acquire("", a.ClientKey(c.Request()), true)
+	release, err := a.transports.Acquire("", a.ClientKey(c.Request()))
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func (t *Transports) Poll(c echo.Context) error {
 	if err != nil {
 		return web.ErrInvalidOptions()
 	}
-	release, err := t.limits.acquire(chat.ID, t.ClientKey(c.Request()), true)
+	release, err := t.limits.acquire(chat.ID, t.ClientKey(c.Request()))
 	if err != nil {
 		return err
 	}
@@ -63,8 +63,14 @@ func (t *Transports) LongPoll(c echo.Context, f Feed, after int64) error {
 		return err
 	}
 	if len(frames) > 1 || !*frames[0].Recovered {
+		// A poll with something to answer needs no place to wait in.
 		return c.JSON(http.StatusOK, wire.Poll{Frames: frames})
 	}
+	shed, unpark, err := t.limits.park(t.ClientKey(c.Request()))
+	if err != nil {
+		return err
+	}
+	defer unpark()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	// woke is the event that ended the wait, if one did: its frame is
@@ -73,6 +79,9 @@ func (t *Transports) LongPoll(c echo.Context, f Feed, after int64) error {
 	select {
 	case woke = <-sub.Events():
 	case <-timer.C:
+	case <-shed:
+		// Its place went to another address's poll: the client polls
+		// again, as after a wait with no news.
 	case <-ctx.Done():
 		return nil
 	case <-t.closing:

@@ -77,10 +77,9 @@ func New(d Deps) *Transports {
 }
 
 // Acquire takes a place for a live connection of chat (none for the
-// console's) from addr, parked when it is a long-poll; release gives it
-// back (see connLimits.acquire).
-func (t *Transports) Acquire(chat, addr string, parked bool) (release func(), err error) {
-	return t.limits.acquire(chat, addr, parked)
+// console's) from addr; release gives it back (see connLimits.acquire).
+func (t *Transports) Acquire(chat, addr string) (release func(), err error) {
+	return t.limits.acquire(chat, addr)
 }
 
 // Wait waits until every live WebSocket has closed, which they do once

@@ -56,7 +56,7 @@ func (t *Transports) WebSocket(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := t.limits.acquire(chat.ID, t.ClientKey(c.Request()), false)
+	release, err := t.limits.acquire(chat.ID, t.ClientKey(c.Request()))
 	var apiErr *web.APIError
 	if errors.As(err, &apiErr) && apiErr.Name == "too_many_connections" {
 		return t.refuseSocket(c, chat, apiErr)
