@@ -698,7 +698,7 @@ func TestForwardedForIsBelievedFromTrustedProxiesOnly(t *testing.T) {
 			t.Parallel()
 			en := newEnv(t)
 			d := en.consoleDeps(nil)
-			d.TrustedProxies = prefixes("192.0.2.0/24")
+			d.Options.TrustedProxies = prefixes("192.0.2.0/24")
 			v := en.visitor(newSite(d))
 			v.get("/agent/login")
 			for i := range 12 {
@@ -716,7 +716,7 @@ func TestAgentCookieOverTLS(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t)
 	deps := en.consoleDeps(nil)
-	deps.TrustedProxies = prefixes("192.0.2.0/24") // httptest's clients
+	deps.Options.TrustedProxies = prefixes("192.0.2.0/24") // httptest's clients
 	v := en.visitor(newSite(deps))
 	v.header = http.Header{"X-Forwarded-Proto": {"https"}}
 	res := signIn(t, v, "alice", "alice-password")

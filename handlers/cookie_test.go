@@ -88,8 +88,8 @@ func TestCookieFlags(t *testing.T) {
 				Chats:          en.chats,
 				Catalogs:       en.cats,
 				SessionSecrets: [][]byte{secretNew},
-				TrustedProxies: prefixes(tt.trusted),
 				Logger:         slog.New(slog.DiscardHandler),
+				Options:        handlers.Options{TrustedProxies: prefixes(tt.trusted)},
 			}))
 			if tt.proto != "" {
 				v.header = http.Header{"X-Forwarded-Proto": {tt.proto}}

@@ -32,9 +32,8 @@ func (en *env) embedServer() http.Handler {
 		Chats:          en.chats,
 		Catalogs:       en.cats,
 		SessionSecrets: [][]byte{secretNew},
-		EmbedOrigins:   []string{shopOrigin},
-		AllowedOrigins: []string{transportOrigin},
 		Logger:         slog.New(slog.DiscardHandler),
+		Options:        handlers.Options{EmbedOrigins: []string{shopOrigin}, AllowedOrigins: []string{transportOrigin}},
 	})
 }
 
@@ -294,8 +293,8 @@ func TestEmbedTransports(t *testing.T) {
 		Chats:          en.chats,
 		Catalogs:       en.cats,
 		SessionSecrets: [][]byte{secretNew},
-		EmbedOrigins:   []string{shopOrigin},
 		Logger:         slog.New(slog.DiscardHandler),
+		Options:        handlers.Options{EmbedOrigins: []string{shopOrigin}},
 	})
 	v, _ := registeredVisitor(t, en, ls)
 	conn, _, err := dial(t, ls, v, shopOrigin)

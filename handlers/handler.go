@@ -25,7 +25,6 @@ import (
 	"context"
 	"log/slog"
 	"maps"
-	"net/netip"
 	"sync/atomic"
 
 	"github.com/parley/parley/agents"
@@ -42,11 +41,11 @@ import (
 // Visitor is a signed-in user of the host site, as the site tells Parley:
 // the chat is tied to ID (so it restores wherever the user signs in), and
 // the names and email fill in the registration.
-type Visitor = widget.Visitor
+type Visitor = web.Visitor
 
 // IdentifyVisitor tells Parley who the request's visitor is, when the site
 // knows; ok is false for an anonymous visitor.
-type IdentifyVisitor = widget.IdentifyVisitor
+type IdentifyVisitor = web.IdentifyVisitor
 
 // CookieNames are the names of Parley's cookies, which a host site may
 // change where they would collide with its own.
@@ -58,10 +57,10 @@ func DefaultCookieNames() CookieNames { return web.DefaultCookieNames() }
 
 // Limits bounds what one visitor, one address or all of them together may
 // hold open.
-type Limits = live.Limits
+type Limits = web.Limits
 
 // DefaultLimits returns the limits Parley uses unless told otherwise.
-func DefaultLimits() Limits { return live.DefaultLimits() }
+func DefaultLimits() Limits { return web.DefaultLimits() }
 
 // SharedLimits keeps token buckets that several instances spend from
 // together, so that a limit holds across instances instead of per instance.
@@ -78,33 +77,9 @@ type Deps struct {
 	Agents *agents.Accounts
 	// SessionSecrets sign and encrypt the cookies, newest first.
 	SessionSecrets [][]byte
-	// AllowedOrigins may open the transports besides the server's own.
-	AllowedOrigins []string
-	// EmbedOrigins may put the widget on their pages with the script tag
-	// (embed.js): their pages get CORS, their visitors partitioned cookies,
-	// and they may open the transports.
-	EmbedOrigins []string
-	// TrustedProxies are the addresses of reverse proxies in front that end
-	// TLS: their X-Forwarded-Proto decides the site's own origin's scheme
-	// and whether cookies are Secure. Nobody else's is believed.
-	TrustedProxies []netip.Prefix
-	// Limits bounds the live connections per chat and per address and the
-	// waiting long-polls; zero fields take DefaultLimits.
-	Limits Limits
-	// IPv6Prefix is how many leading bits of an IPv6 address name one
-	// client for the per-address limits; 0 is listenlimit.DefaultIPv6Prefix.
-	IPv6Prefix int
-	// MetricsToken, when set, is what a scraper of /metrics must send as
-	// "Authorization: Bearer TOKEN", from anywhere; without it, /metrics
-	// answers only clients on this machine.
-	MetricsToken string
-	// StartOpen shows the widget open to a visitor who has not opened or
-	// minimized it yet; otherwise it starts as its launcher.
-	StartOpen bool
-	// Cookies names Parley's cookies; empty names take the defaults.
-	Cookies CookieNames
-	// Visitor, when set, names the host site's signed-in user.
-	Visitor IdentifyVisitor
+	// Options are the host's choices, as parley.Config sets them; zero
+	// fields take the defaults.
+	Options Options
 	// Closing is closed when the server starts to shut down: live
 	// transports end then, since http.Server.Shutdown does not close them.
 	Closing <-chan struct{}
@@ -118,6 +93,10 @@ type Deps struct {
 	Checks []HealthCheck
 	Logger *slog.Logger
 }
+
+// Options are the host's choices that the handlers read (see
+// parley.Config, where a host sets them).
+type Options = web.Options
 
 // HealthCheck is one part of /healthz: a name and how to check it.
 type HealthCheck struct {
@@ -135,9 +114,7 @@ type Handler struct {
 	console    *console.Console
 	embed      *widget.Embedding
 	metrics    *web.Metrics
-	// metricsToken is what a scraper of /metrics sends, when set.
-	metricsToken string
-	checks       []*healthCheck
+	checks     []*healthCheck
 }
 
 // healthCheck is a HealthCheck and whether it has passed since start: a
@@ -153,24 +130,24 @@ func New(d Deps) *Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	opts := d.Options
 	allowed, embedders := map[string]struct{}{}, map[string]struct{}{}
-	for _, origin := range d.AllowedOrigins {
+	for _, origin := range opts.AllowedOrigins {
 		allowed[origin] = struct{}{}
 	}
-	for _, origin := range d.EmbedOrigins {
+	for _, origin := range opts.EmbedOrigins {
 		embedders[origin] = struct{}{}
 	}
 	transportOrigins := maps.Clone(allowed)
 	maps.Copy(transportOrigins, embedders)
-	cookies := d.Cookies
 	defaults := DefaultCookieNames()
-	cookies.Chat = cmp.Or(cookies.Chat, defaults.Chat)
-	cookies.Agent = cmp.Or(cookies.Agent, defaults.Agent)
-	cookies.CSRF = cmp.Or(cookies.CSRF, defaults.CSRF)
-	cookies.UI = cmp.Or(cookies.UI, defaults.UI)
+	opts.Cookies.Chat = cmp.Or(opts.Cookies.Chat, defaults.Chat)
+	opts.Cookies.Agent = cmp.Or(opts.Cookies.Agent, defaults.Agent)
+	opts.Cookies.CSRF = cmp.Or(opts.Cookies.CSRF, defaults.CSRF)
+	opts.Cookies.UI = cmp.Or(opts.Cookies.UI, defaults.UI)
+	opts.IPv6Prefix = cmp.Or(opts.IPv6Prefix, listenlimit.DefaultIPv6Prefix)
 
-	shared := &web.Surface{Log: logger, Catalogs: d.Catalogs, Cookies: cookies, Paths: views.DefaultPaths(), TrustedProxies: d.TrustedProxies,
-		IPv6Prefix: cmp.Or(d.IPv6Prefix, listenlimit.DefaultIPv6Prefix)}
+	shared := &web.Surface{Options: opts, Log: logger, Catalogs: d.Catalogs, Paths: views.DefaultPaths()}
 	// Fast typists send a few lines a second at most, whichever way.
 	messageLimit := web.NewRateLimiter(3, 10)
 	// Typing is sent every couple of seconds while the person types.
@@ -181,11 +158,9 @@ func New(d Deps) *Handler {
 		Surface:        shared,
 		Chats:          d.Chats,
 		SessionSecrets: d.SessionSecrets,
-		Identify:       d.Visitor,
 		SharedLimits:   d.SharedLimits,
 		MessageLimit:   messageLimit,
 		Metrics:        metrics,
-		StartOpen:      d.StartOpen,
 	})
 	transports := live.New(live.Deps{
 		Surface:        shared,
@@ -196,7 +171,6 @@ func New(d Deps) *Handler {
 		TypingLimit:    typingLimit,
 		MessageLimit:   messageLimit,
 		Metrics:        metrics,
-		Limits:         d.Limits,
 	})
 	agentConsole := console.New(console.Deps{
 		Surface:        shared,
@@ -214,7 +188,7 @@ func New(d Deps) *Handler {
 		checks[i] = &healthCheck{HealthCheck: c}
 	}
 	return &Handler{surface: shared, visitors: visitors, transports: transports, console: agentConsole, embed: embed,
-		metrics: metrics, metricsToken: d.MetricsToken, checks: checks}
+		metrics: metrics, checks: checks}
 }
 
 // WaitLive waits until every live WebSocket has closed, which they do once

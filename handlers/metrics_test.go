@@ -258,7 +258,7 @@ func TestMetricsHistograms(t *testing.T) {
 
 func TestMetricsToken(t *testing.T) {
 	en := newEnv(t)
-	srv := newSite(handlers.Deps{Chats: en.chats, Catalogs: en.cats, SessionSecrets: [][]byte{secretNew}, MetricsToken: "s3cret-scraper-token"})
+	srv := newSite(handlers.Deps{Chats: en.chats, Catalogs: en.cats, SessionSecrets: [][]byte{secretNew}, Options: handlers.Options{MetricsToken: "s3cret-scraper-token"}})
 	for _, tt := range []struct {
 		name, peer, auth string
 		want             int

@@ -207,9 +207,9 @@ func (h *Handler) Metrics(c echo.Context) error {
 // token configured, a client on this machine that did not come through a
 // proxy (through a trusted one on this machine, anyone could).
 func (h *Handler) metricsAllowed(r *http.Request) bool {
-	if h.metricsToken != "" {
+	if h.surface.MetricsToken != "" {
 		sent, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		return ok && subtle.ConstantTimeCompare([]byte(sent), []byte(h.metricsToken)) == 1
+		return ok && subtle.ConstantTimeCompare([]byte(sent), []byte(h.surface.MetricsToken)) == 1
 	}
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	return err == nil && peer.Addr().IsLoopback() && !h.surface.FromTrustedProxy(r) && r.Header.Get("X-Forwarded-For") == ""

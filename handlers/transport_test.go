@@ -58,8 +58,8 @@ func newLiveServer(t *testing.T, en *env, allowedOrigins ...string) *liveServer 
 		Chats:          en.chats,
 		Catalogs:       en.cats,
 		SessionSecrets: [][]byte{secretNew},
-		AllowedOrigins: allowedOrigins,
 		Logger:         slog.New(slog.DiscardHandler),
+		Options:        handlers.Options{AllowedOrigins: allowedOrigins},
 	})
 }
 
@@ -302,8 +302,8 @@ func TestBehindTLSProxy(t *testing.T) {
 				Chats:          en.chats,
 				Catalogs:       en.cats,
 				SessionSecrets: [][]byte{secretNew},
-				TrustedProxies: prefixes(tt.trusted),
 				Logger:         slog.New(slog.DiscardHandler),
+				Options:        handlers.Options{TrustedProxies: prefixes(tt.trusted)},
 			})
 			v := en.visitor(ls.Config.Handler)
 			if tt.proto != "" {
@@ -562,8 +562,8 @@ func TestConnectionLimits(t *testing.T) {
 	en := newEnv(t)
 	ls := startLiveServer(t, handlers.Deps{
 		Chats: en.chats, Catalogs: en.cats, SessionSecrets: [][]byte{secretNew},
-		Limits: handlers.Limits{PerChat: 2, PerAddress: 3, ParkedPolls: 1},
-		Logger: slog.New(slog.DiscardHandler),
+		Logger:  slog.New(slog.DiscardHandler),
+		Options: handlers.Options{Limits: handlers.Limits{PerChat: 2, PerAddress: 3, ParkedPolls: 1}},
 	})
 	ada, adaChat := registeredVisitor(t, en, ls)
 	const why = "Too many chat windows are open"
@@ -656,8 +656,8 @@ func TestParkedPollsLimited(t *testing.T) {
 	en := newEnv(t)
 	ls := startLiveServer(t, handlers.Deps{
 		Chats: en.chats, Catalogs: en.cats, SessionSecrets: [][]byte{secretNew},
-		Limits: handlers.Limits{ParkedPolls: 1},
-		Logger: slog.New(slog.DiscardHandler),
+		Logger:  slog.New(slog.DiscardHandler),
+		Options: handlers.Options{Limits: handlers.Limits{ParkedPolls: 1}},
 	})
 	ada, adaChat := registeredVisitor(t, en, ls)
 	bob, _ := registeredVisitor(t, en, ls)

@@ -45,7 +45,7 @@ func TestWidgetOpenOrCollapsed(t *testing.T) {
 		}
 	})
 	t.Run("the site can start it open", func(t *testing.T) {
-		v := en.visitor(newSite(handlers.Deps{Chats: en.chats, Catalogs: en.cats, SessionSecrets: [][]byte{secretNew}, StartOpen: true, Logger: slog.New(slog.DiscardHandler)}))
+		v := en.visitor(newSite(handlers.Deps{Chats: en.chats, Catalogs: en.cats, SessionSecrets: [][]byte{secretNew}, Options: handlers.Options{StartOpen: true}, Logger: slog.New(slog.DiscardHandler)}))
 		wantOpen(t, v.get("/").widget(), true)
 	})
 	t.Run("open and minimized without JavaScript", func(t *testing.T) {

@@ -8,30 +8,10 @@ import (
 	"github.com/parley/parley/handlers/web"
 )
 
-// Limits bounds what one visitor, one address or all of them together may
-// hold open: a live connection costs memory and a file, and one client
-// must not take the server's.
-type Limits struct {
-	// PerChat caps a chat's open WebSockets and waiting long-polls: one a
-	// tab, so the default (16) is more tabs than a person keeps.
-	PerChat int
-	// PerAddress caps one client address's (default 256: an office behind
-	// one address holds many visitors).
-	PerAddress int
-	// ParkedPolls caps the long-polls waiting at once, all clients
-	// together (default 10,000).
-	ParkedPolls int
-}
-
-// DefaultLimits returns the limits Parley uses unless told otherwise.
-func DefaultLimits() Limits {
-	return Limits{PerChat: 16, PerAddress: 256, ParkedPolls: 10_000}
-}
-
 // connLimits counts the open live connections by chat and by address, and
 // keeps the waiting long-polls.
 type connLimits struct {
-	Limits
+	web.Limits
 	mu    sync.Mutex
 	chats map[string]int
 	addrs map[string]int
@@ -46,8 +26,8 @@ type parkedPoll struct {
 	shed chan struct{}
 }
 
-func newConnLimits(l Limits) *connLimits {
-	d := DefaultLimits()
+func newConnLimits(l web.Limits) *connLimits {
+	d := web.DefaultLimits()
 	if l.PerChat <= 0 {
 		l.PerChat = d.PerChat
 	}

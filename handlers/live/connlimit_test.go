@@ -12,7 +12,7 @@ import (
 // still waits, the address holding the most giving up its newest poll; a
 // poll from the address holding the most is refused instead.
 func TestParkSheds(t *testing.T) {
-	l := newConnLimits(Limits{ParkedPolls: 4})
+	l := newConnLimits(web.Limits{ParkedPolls: 4})
 	park := func(addr string) (<-chan struct{}, func()) {
 		t.Helper()
 		shed, unpark, err := l.park(addr)

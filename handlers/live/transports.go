@@ -46,8 +46,6 @@ type Deps struct {
 	TypingLimit  *web.RateLimiter
 	MessageLimit *web.RateLimiter
 	Metrics      *web.Metrics
-	// Limits bounds the live connections; zero fields take DefaultLimits.
-	Limits Limits
 }
 
 // New builds the transports; once Closing is closed they take no new
@@ -62,7 +60,7 @@ func New(d Deps) *Transports {
 		typingLimit:    d.TypingLimit,
 		messageLimit:   d.MessageLimit,
 		metrics:        d.Metrics,
-		limits:         newConnLimits(d.Limits),
+		limits:         newConnLimits(d.Surface.Limits),
 		sockets:        newSocketSet(),
 	}
 	transports.upgrader = newUpgrader(transports)

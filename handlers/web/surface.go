@@ -31,17 +31,13 @@ import (
 // routes are mounted, the strings, the cookies' names, the logger, and the
 // token of Parley's forms.
 type Surface struct {
+	// Options are the host's, with the defaults filled in.
+	Options
 	Log *slog.Logger
 	// Catalogs pick the strings a visitor sees.
 	Catalogs *localization.Catalogs
-	Cookies  CookieNames
 	// Paths are where Mount put the routes, as the browser sees them.
 	Paths views.Paths
-	// TrustedProxies may say, in X-Forwarded-Proto, that TLS ended at them.
-	TrustedProxies []netip.Prefix
-	// IPv6Prefix is how many leading bits of an IPv6 address name one
-	// client for the per-address limits (ClientKey).
-	IPv6Prefix int
 }
 
 // ViaTLS reports whether the browser reached the site over TLS: directly,

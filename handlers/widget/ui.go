@@ -66,7 +66,7 @@ func (vw *Widget) isOpen(ui uiState) bool {
 	if ui.set {
 		return ui.open
 	}
-	return vw.startOpen
+	return vw.StartOpen
 }
 
 // unread counts the agent's messages after what a collapsed widget had

@@ -33,7 +33,6 @@ type Widget struct {
 	*web.Surface
 	chats        *chatstate.Service
 	jar          *tokenJar
-	identify     IdentifyVisitor
 	startLimit   *web.RateLimiter
 	draftLimit   *web.RateLimiter
 	messageLimit *web.RateLimiter
@@ -41,8 +40,6 @@ type Widget struct {
 	metrics      *web.Metrics
 	// pages are the latest lines of the chats restored lately, rendered.
 	pages *recentPages
-	// startOpen is the widget's state for a visitor who has not chosen.
-	startOpen bool
 }
 
 // Deps are what the widget is built from.
@@ -51,8 +48,6 @@ type Deps struct {
 	Chats   *chatstate.Service
 	// SessionSecrets sign and encrypt the restore cookie, newest first.
 	SessionSecrets [][]byte
-	// Identify names the host site's signed-in user; nil knows nobody.
-	Identify IdentifyVisitor
 	// SharedLimits, when set, holds the bucket of chat starts, so that it
 	// holds across instances.
 	SharedLimits web.SharedLimits
@@ -60,21 +55,14 @@ type Deps struct {
 	// transports spend from too.
 	MessageLimit *web.RateLimiter
 	Metrics      *web.Metrics
-	// StartOpen shows the widget open to a visitor who has not chosen.
-	StartOpen bool
 }
 
 // New builds the widget.
 func New(d Deps) *Widget {
-	identify := d.Identify
-	if identify == nil {
-		identify = func(echo.Context) (Visitor, bool) { return Visitor{}, false }
-	}
 	return &Widget{
-		Surface:  d.Surface,
-		chats:    d.Chats,
-		jar:      newTokenJar(d.SessionSecrets, d.Surface.Cookies.Chat, d.Surface.ViaTLS),
-		identify: identify,
+		Surface: d.Surface,
+		chats:   d.Chats,
+		jar:     newTokenJar(d.SessionSecrets, d.Surface.Cookies.Chat, d.Surface.ViaTLS),
 		// A person starts a chat now and then; a script starts hundreds.
 		startLimit:   web.ShareLimit(web.NewRateLimiter(0.2, 5), d.SharedLimits, "start"),
 		draftLimit:   web.NewRateLimiter(10, 20),
@@ -84,8 +72,15 @@ func New(d Deps) *Widget {
 		pageLimit: web.NewRateLimiter(0.5, 10),
 		metrics:   d.Metrics,
 		pages:     newRecentPages(recentPagesBytes),
-		startOpen: d.StartOpen,
 	}
+}
+
+// identify is the host site's signed-in user of c, if the site says.
+func (vw *Widget) identify(c echo.Context) (web.Visitor, bool) {
+	if vw.Visitor == nil {
+		return web.Visitor{}, false
+	}
+	return vw.Visitor(c)
 }
 
 // Viewer is what rendering the widget needs to know of the person looking,
