@@ -503,3 +503,26 @@ func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// openSite opens a tab of b on the test site's page at path, with the site
+// harness as setup installs it, and waits for the site's own restoreChat
+// call to settle, as a visitor's page load does.
+func openSite(t *testing.T, b *browser, srv *server, path string, setup siteSetup) *page {
+	t.Helper()
+	p := b.newPage(t)
+	installSite(p, setup)
+	p.navigate(srv.URL + path)
+	siteRestore(t, p)
+	return p
+}
+
+// embeddedChat starts the API test server, signs its agent in, and has a
+// visitor on the site's home page start a chat through the API (Ada): the
+// setup of the tests that go on from a running chat.
+func embeddedChat(t *testing.T) (srv *server, agent *agentClient, p *page, chatID string) {
+	t.Helper()
+	srv = startAPIServer(t)
+	agent = signInAgent(t, srv)
+	p = openSite(t, newBrowser(t), srv, "/", siteSetup{})
+	return srv, agent, p, startEmbedded(t, p, "{embedded: true}", "Ada")
+}

@@ -89,10 +89,7 @@ func TestAPIStartRegisterReload(t *testing.T) {
 func TestAPIRestoreDuringRegistration(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "")
-	p := newBrowser(t).newPage(t)
-	installSite(p, siteSetup{})
-	p.navigate(srv.URL + "/pricing")
-	siteRestore(t, p)
+	p := openSite(t, newBrowser(t), srv, "/pricing", siteSetup{})
 
 	start := callJS(p, "startChat", "{embedded: true}")
 	typed := map[string]string{"First name": "Grace", "Last name": "Hopper", "Email": "grace@example.com", "Subject": "Tent poles"}
@@ -154,13 +151,7 @@ func sendAndWait(t *testing.T, p *page, text string) string {
 
 func TestAPINavigation(t *testing.T) {
 	t.Parallel()
-	srv := startAPIServer(t)
-	agent := signInAgent(t, srv)
-	p := newBrowser(t).newPage(t)
-	installSite(p, siteSetup{})
-	p.navigate(srv.URL + "/")
-	siteRestore(t, p)
-	chatID := startEmbedded(t, p, "{embedded: true}", "Ada")
+	_, agent, p, chatID := embeddedChat(t)
 	agent.accept(chatID)
 	p.waitText("alice joined the chat.")
 
@@ -271,10 +262,7 @@ func TestAPIDisableWebSockets(t *testing.T) {
 	t.Parallel()
 	srv := startAPIServer(t)
 	agent := signInAgent(t, srv)
-	p := newBrowser(t).newPage(t)
-	installSite(p, siteSetup{restoreOptions: "{disableWebSockets: true}"})
-	p.navigate(srv.URL + "/")
-	siteRestore(t, p)
+	p := openSite(t, newBrowser(t), srv, "/", siteSetup{restoreOptions: "{disableWebSockets: true}"})
 	chatID := startEmbedded(t, p, "{embedded: true, disableWebSockets: true}", "Ada")
 	agent.accept(chatID)
 	exchange(t, p, agent, chatID, "before reload")
@@ -298,10 +286,7 @@ func TestAPIWebSocketBlocked(t *testing.T) {
 	t.Parallel()
 	srv := startAPIServer(t)
 	agent := signInAgent(t, srv)
-	p := newBrowser(t).newPage(t)
-	installSite(p, siteSetup{webSocket: "block"})
-	p.navigate(srv.URL + "/")
-	siteRestore(t, p)
+	p := openSite(t, newBrowser(t), srv, "/", siteSetup{webSocket: "block"})
 	chatID := startEmbedded(t, p, "{embedded: true}", "Ada")
 	agent.accept(chatID)
 	// The accept re-renders the widget: the form is another element after it.
@@ -354,10 +339,7 @@ func TestAPICustomTransport(t *testing.T) {
 	t.Parallel()
 	srv := startAPIServer(t)
 	agent := signInAgent(t, srv)
-	p := newBrowser(t).newPage(t)
-	installSite(p, siteSetup{prelude: customTransport, restoreOptions: "{transport: e2e.transport}"})
-	p.navigate(srv.URL + "/")
-	siteRestore(t, p)
+	p := openSite(t, newBrowser(t), srv, "/", siteSetup{prelude: customTransport, restoreOptions: "{transport: e2e.transport}"})
 	chatID := startEmbedded(t, p, "{embedded: true, transport: e2e.transport}", "Ada")
 	agent.accept(chatID)
 
@@ -420,10 +402,7 @@ func TestAPICustomRegistration(t *testing.T) {
 	t.Parallel()
 	srv := startAPIServer(t)
 	agent := signInAgent(t, srv)
-	p := newBrowser(t).newPage(t)
-	installSite(p, siteSetup{prelude: customRegistration, restoreOptions: "{registration: e2e.registration}"})
-	p.navigate(srv.URL + "/")
-	siteRestore(t, p)
+	p := openSite(t, newBrowser(t), srv, "/", siteSetup{prelude: customRegistration, restoreOptions: "{registration: e2e.registration}"})
 
 	start := callJS(p, "startChat", "{embedded: true, registration: e2e.registration}")
 	waitUntil(t, p, "the site's registration function is called", "e2e.registrations === 1")
@@ -528,10 +507,7 @@ func validTime(s string) bool {
 func TestAPIPopup(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "")
-	p := newBrowser(t).newPage(t)
-	installSite(p, siteSetup{})
-	p.navigate(srv.URL + "/")
-	siteRestore(t, p)
+	p := openSite(t, newBrowser(t), srv, "/", siteSetup{})
 
 	popup := openPopup(t, p, `e2e.call("startChat", {})`)
 	if c := waitCall(t, p, 1); c.State != "done" || !c.Popup {
@@ -583,10 +559,7 @@ func TestAPIErrors(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "")
 	b := newBrowser(t)
-	p := b.newPage(t)
-	installSite(p, siteSetup{})
-	p.navigate(srv.URL + "/")
-	siteRestore(t, p)
+	p := openSite(t, b, srv, "/", siteSetup{})
 	// Another tab of the same visitor, open before any chat starts.
 	other, _ := siblingPage(t, p)
 	installSite(other, siteSetup{})
@@ -636,10 +609,7 @@ func TestAPILocalization(t *testing.T) {
 	b := newBrowser(t)
 
 	t.Run("restoreChat option and the widget's own start button", func(t *testing.T) {
-		p := b.newPage(t)
-		installSite(p, siteSetup{restoreOptions: `{localization: "de"}`})
-		p.navigate(srv.URL + "/")
-		siteRestore(t, p)
+		p := openSite(t, b, srv, "/", siteSetup{restoreOptions: `{localization: "de"}`})
 		p.waitFor(widgetRole, "Chatten Sie mit uns")
 		p.clickButton("Chat öffnen")
 		p.clickButton("Chat starten")
@@ -656,10 +626,7 @@ func TestAPILocalization(t *testing.T) {
 	})
 
 	t.Run("startChat option", func(t *testing.T) {
-		p := b.newPage(t)
-		installSite(p, siteSetup{})
-		p.navigate(srv.URL + "/")
-		siteRestore(t, p)
+		p := openSite(t, b, srv, "/", siteSetup{})
 		start := callJS(p, "startChat", `{embedded: true, localization: "de"}`)
 		p.waitFor(widgetRole, "Chatten Sie mit uns")
 		p.fillField("Vorname", "Ada")
@@ -680,13 +647,7 @@ func TestAPILocalization(t *testing.T) {
 
 func TestAPITwoTabs(t *testing.T) {
 	t.Parallel()
-	srv := startAPIServer(t)
-	agent := signInAgent(t, srv)
-	a := newBrowser(t).newPage(t)
-	installSite(a, siteSetup{})
-	a.navigate(srv.URL + "/")
-	siteRestore(t, a)
-	chatID := startEmbedded(t, a, "{embedded: true}", "Ada")
+	srv, agent, a, chatID := embeddedChat(t)
 
 	b, _ := siblingPage(t, a)
 	installSite(b, siteSetup{})
@@ -718,13 +679,7 @@ func TestAPITwoTabs(t *testing.T) {
 
 func TestAPIAgentMessageWhileNavigating(t *testing.T) {
 	t.Parallel()
-	srv := startAPIServer(t)
-	agent := signInAgent(t, srv)
-	p := newBrowser(t).newPage(t)
-	installSite(p, siteSetup{})
-	p.navigate(srv.URL + "/")
-	siteRestore(t, p)
-	chatID := startEmbedded(t, p, "{embedded: true}", "Ada")
+	srv, agent, p, chatID := embeddedChat(t)
 	agent.accept(chatID)
 	p.waitText("alice joined the chat.")
 
@@ -795,10 +750,7 @@ func TestAPIMaxOfflineDuration(t *testing.T) {
 	siteRestore(t, visitor)
 	// Meanwhile another visitor opens the registration form and leaves it
 	// alone: with no transport in that phase, the chat expires.
-	idle := newBrowser(t).newPage(t)
-	installSite(idle, siteSetup{})
-	idle.navigate(srv.URL + "/contact")
-	siteRestore(t, idle)
+	idle := openSite(t, newBrowser(t), srv, "/contact", siteSetup{})
 	idleStart := callJS(idle, "startChat", "{embedded: true, maxOfflineDuration: 2}")
 	idle.waitFor("textbox", "First name")
 
@@ -846,13 +798,7 @@ func TestAPIMaxOfflineDuration(t *testing.T) {
 
 func TestAPIAgentCallbacks(t *testing.T) {
 	t.Parallel()
-	srv := startAPIServer(t)
-	agent := signInAgent(t, srv)
-	p := newBrowser(t).newPage(t)
-	installSite(p, siteSetup{})
-	p.navigate(srv.URL + "/")
-	siteRestore(t, p)
-	chatID := startEmbedded(t, p, "{embedded: true}", "Ada")
+	_, agent, p, chatID := embeddedChat(t)
 	before := time.Now().Add(-time.Minute)
 
 	agent.accept(chatID)
@@ -950,13 +896,7 @@ func TestAPIUIOptions(t *testing.T) {
 
 func TestAPIReconnect(t *testing.T) {
 	t.Parallel()
-	srv := startAPIServer(t)
-	agent := signInAgent(t, srv)
-	p := newBrowser(t).newPage(t)
-	installSite(p, siteSetup{})
-	p.navigate(srv.URL + "/")
-	siteRestore(t, p)
-	chatID := startEmbedded(t, p, "{embedded: true}", "Ada")
+	srv, agent, p, chatID := embeddedChat(t)
 	agent.accept(chatID)
 	p.waitText("alice joined the chat.")
 
@@ -982,13 +922,7 @@ func TestAPIReconnect(t *testing.T) {
 // false and re-renders the widget from the server: every line back, once.
 func TestAPIUnrecoverableGapReRenders(t *testing.T) {
 	t.Parallel()
-	srv := startAPIServer(t)
-	agent := signInAgent(t, srv)
-	a := newBrowser(t).newPage(t)
-	installSite(a, siteSetup{})
-	a.navigate(srv.URL + "/")
-	siteRestore(t, a)
-	chatID := startEmbedded(t, a, "{embedded: true}", "Ada")
+	srv, agent, a, chatID := embeddedChat(t)
 	agent.accept(chatID)
 	agent.send(chatID, "Before the gap")
 	waitLines(t, a, "Before the gap", 1)

@@ -36,10 +36,7 @@ func TestAPIEventThatFailsIsReadAgain(t *testing.T) {
 		{"long-poll", "{embedded: true, logger: e2e.logger, disableWebSockets: true}"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newBrowser(t).newPage(t)
-			installSite(p, siteSetup{prelude: unusableLog})
-			p.navigate(srv.URL + "/")
-			siteRestore(t, p)
+			p := openSite(t, newBrowser(t), srv, "/", siteSetup{prelude: unusableLog})
 			chatID := startEmbedded(t, p, tt.options, "Ada")
 			agent.accept(chatID)
 			p.waitText("alice joined the chat.")
@@ -84,10 +81,7 @@ func TestAPIEventThatFailsIsReadAgain(t *testing.T) {
 func TestAPINoPrivateMembers(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "")
-	p := newBrowser(t).newPage(t)
-	installSite(p, siteSetup{})
-	p.navigate(srv.URL + "/")
-	siteRestore(t, p)
+	p := openSite(t, newBrowser(t), srv, "/", siteSetup{})
 	startEmbedded(t, p, "{embedded: true}", "Ada")
 	for _, expr := range []string{"e2e.api", "e2e.session", "e2e.api.restoreChat({embedded: true})"} {
 		got := evalJS[[]string](p, fmt.Sprintf(`(o => { const names = []; for (const k in o) names.push(k);

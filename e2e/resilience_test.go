@@ -64,10 +64,7 @@ func TestWebSocketComesBack(t *testing.T) {
 func TestPromisesAreTheLibrarys(t *testing.T) {
 	t.Parallel()
 	srv := startAPIServer(t)
-	p := newBrowser(t).newPage(t)
-	installSite(p, siteSetup{})
-	p.navigate(srv.URL + "/")
-	siteRestore(t, p)
+	p := openSite(t, newBrowser(t), srv, "/", siteSetup{})
 	got := evalJS[[]string](p, `(() => {
 		const p = e2e.api.restoreChat({embedded: true});
 		// restoreChat fails here (no chat): the derived promises are handled.
