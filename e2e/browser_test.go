@@ -48,37 +48,45 @@ func closeSharedBrowser() {
 	}
 }
 
-// newBrowser gives the test a Chromium: the shared one, or with extra
-// options (which add to or override the suite's) one of its own, closed
-// at the test's end.
+// newBrowser gives the test the shared Chromium or, with extra options
+// (which add to or override the suite's), one of its own, closed at the
+// test's end.
 func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
-	if len(extra) == 0 {
-		sharedBrowser.once.Do(func() {
-			dir, err := os.MkdirTemp("", "parley-e2e-chromium-")
-			if err != nil {
-				sharedBrowser.err = err
-				return
-			}
-			var stops []func()
-			keep := func(f func()) { stops = append(stops, f) }
-			sharedBrowser.b, sharedBrowser.err = startBrowser(dir, keep)
-			if sharedBrowser.err != nil {
-				// As below: a start that fails once is tried once more.
-				sharedBrowser.b, sharedBrowser.err = startBrowser(dir, keep)
-			}
-			sharedBrowser.stop = func() {
-				for _, stop := range stops {
-					stop()
-				}
-				os.RemoveAll(dir)
-			}
-		})
-		if sharedBrowser.err != nil {
-			t.Fatalf("start Chromium (%s): %v", chromiumPath, sharedBrowser.err)
-		}
-		return sharedBrowser.b
+	if len(extra) > 0 {
+		return ownBrowser(t, extra...)
 	}
+	sharedBrowser.once.Do(func() {
+		dir, err := os.MkdirTemp("", "parley-e2e-chromium-")
+		if err != nil {
+			sharedBrowser.err = err
+			return
+		}
+		var stops []func()
+		keep := func(f func()) { stops = append(stops, f) }
+		sharedBrowser.b, sharedBrowser.err = startBrowser(dir, keep)
+		if sharedBrowser.err != nil {
+			// As in ownBrowser: a start that fails once is tried once more.
+			sharedBrowser.b, sharedBrowser.err = startBrowser(dir, keep)
+		}
+		sharedBrowser.stop = func() {
+			for _, stop := range stops {
+				stop()
+			}
+			os.RemoveAll(dir)
+		}
+	})
+	if sharedBrowser.err != nil {
+		t.Fatalf("start Chromium (%s): %v", chromiumPath, sharedBrowser.err)
+	}
+	return sharedBrowser.b
+}
+
+// ownBrowser starts a Chromium for t alone, with extra options, closed at
+// t's end. A test that times rendering (layout shifts, first paint) takes
+// one of its own: other tests' tabs in the shared browser would disturb it.
+func ownBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) *browser {
+	t.Helper()
 	// On a loaded machine Chromium now and then exits before it listens
 	// (seen once in a few hundred starts): a second start tells that from
 	// a browser that cannot run at all.

@@ -16,7 +16,7 @@ import (
 //	go test -run='^$' -bench=FirstPaint -benchtime=40x ./e2e
 func BenchmarkFirstPaint(b *testing.B) {
 	srv := startServer(b, "")
-	br := newBrowser(b)
+	br := ownBrowser(b)
 	withChat, without := br.newPage(b), br.newPage(b)
 	openChat(b, withChat, srv, "Ada", "ada@example.com")
 	for i := range 60 {

@@ -338,7 +338,7 @@ func TestRegistrationErrorsShowInPlace(t *testing.T) {
 func TestRestoreCausesNoLayoutShift(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "")
-	p := newBrowser(t).newPage(t)
+	p := ownBrowser(t).newPage(t)
 
 	p.navigate(srv.URL + "/products")
 	fresh := mainBox(p)
