@@ -391,11 +391,7 @@ func (f *agentFeed) ErrorFrame(ctx context.Context, clientID string, err error) 
 
 // WebSocket serves the console's live transport.
 func (a *Console) WebSocket(c echo.Context) error {
-	f, err := a.newAgentFeed(c)
-	if err != nil {
-		return err
-	}
-	release, err := a.transports.Acquire("", a.ClientKey(c.Request()))
+	f, release, err := a.openFeed(c)
 	if err != nil {
 		return err
 	}
@@ -404,14 +400,24 @@ func (a *Console) WebSocket(c echo.Context) error {
 
 // Poll is the console's long-poll fallback.
 func (a *Console) Poll(c echo.Context) error {
-	f, err := a.newAgentFeed(c)
-	if err != nil {
-		return err
-	}
-	release, err := a.transports.Acquire("", a.ClientKey(c.Request()))
+	f, release, err := a.openFeed(c)
 	if err != nil {
 		return err
 	}
 	defer release()
 	return a.transports.LongPoll(c, f, 0)
+}
+
+// openFeed builds the agent's feed and takes its connection's place from
+// the address's; release gives the place back.
+func (a *Console) openFeed(c echo.Context) (f *agentFeed, release func(), err error) {
+	f, err = a.newAgentFeed(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	release, err = a.transports.Acquire("", a.ClientKey(c.Request()))
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, release, nil
 }
