@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/a-h/templ"
@@ -55,6 +57,47 @@ func Example() {
 	// Output:
 	// 200 Open chat
 	// /chat/static/chat.js
+}
+
+// A server stops in three steps: Parley's live connections first (they
+// would hold http.Server.Shutdown up, and are told to come back later),
+// then the server's other requests, then Parley's background work and
+// store.
+func ExampleParley_Shutdown() {
+	dir, err := os.MkdirTemp("", "parley-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	// New's context bounds opening the store only: a setup timeout is fine.
+	setup, cancelSetup := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelSetup()
+	chat, err := parley.New(setup, parley.Config{
+		SQLitePath:  filepath.Join(dir, "chat.db"),
+		SessionKeys: [][]byte{[]byte("replace me: 32 or more random bytes")},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	e := echo.New()
+	chat.Mount(e)
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	server := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	go server.Serve(listener)
+
+	// On SIGTERM:
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fmt.Println(chat.Shutdown(ctx))
+	fmt.Println(server.Shutdown(ctx))
+	fmt.Println(chat.Close())
+	// Output:
+	// <nil>
+	// <nil>
+	// <nil>
 }
 
 // layout stands for the site's own templ layout: in a .templ file it is
