@@ -590,7 +590,7 @@ func TestAgentFeed(t *testing.T) {
 	q := en.chatsQueueVersion(t, a)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ls.URL+"/agent/poll?queue="+q+"&chats="+id+"."+itoa(chat.LastSeq), nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ls.URL+"/agent/poll?"+q+"&chats="+id+"."+itoa(chat.LastSeq), nil)
 	req.Header.Set("Cookie", a.cookieHeader())
 	if res, err := http.DefaultClient.Do(req); err == nil {
 		res.Body.Close()
@@ -618,10 +618,15 @@ func nextWith(t *testing.T, conn *websocket.Conn, s string) frame {
 	return frame{}
 }
 
-// chatsQueueVersion is the queue version the console shows now.
+// chatsQueueVersion is what the console says of its queue when it
+// reconnects: the "queue" and "pages" parameters of its feed.
 func (en *env) chatsQueueVersion(t *testing.T, a *visitor) string {
 	t.Helper()
-	return a.get("/agent").doc().Find("#agent-queue-list").AttrOr("data-version", "")
+	doc := a.get("/agent").doc()
+	return url.Values{
+		"queue": {doc.Find("#agent-queue-list").AttrOr("data-version", "")},
+		"pages": {doc.Find("#agent-queue-pages").AttrOr("data-pages", "")},
+	}.Encode()
 }
 
 // TestSignOutEndsCopiedSessions: a copy of an agent's cookie (a shared
@@ -946,4 +951,56 @@ func TestNewPasswordEndsSessions(t *testing.T) {
 	signIn(t, laptop, "alice", "old-password").wantStatus(http.StatusUnauthorized)
 	signIn(t, laptop, "alice", "new-password").wantRedirect("/agent")
 	laptop.get("/agent").wantStatus(http.StatusOK)
+}
+
+// TestWaitingVisitorsMoveSendsItsPage: a waiting visitor's page move
+// reaches each console as that page alone, not the queue: with 200 waiting
+// chats, each move re-rendering the whole queue for every console sent an
+// idle console hundreds of megabytes a minute. A console that reconnects
+// with the pages it shows gets nothing more; one with older pages gets the
+// pages that moved.
+func TestWaitingVisitorsMoveSendsItsPage(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	ls := consoleServer(t, en)
+	srv := ls.Config.Handler
+	conn := dialConsole(t, en, ls, "alice")
+	var ids []string
+	for i := range 30 {
+		ids = append(ids, en.visitor(srv).register("/products", "Visitor"+itoa(int64(i))))
+		nextWith(t, conn, "agent-queue-"+ids[i])
+	}
+	v := en.visitor(srv)
+	moving := v.register("/products", "Ada")
+	full := nextWith(t, conn, "agent-queue-"+moving)
+
+	v.get("/pricing")
+	moved := nextWith(t, conn, "/pricing")
+	if strings.Contains(moved.HTML, `id="agent-queue-list"`) || len(moved.HTML) > len(full.HTML)/10 {
+		t.Errorf("a move sent %d bytes (the queue is %d): %.300s; want the page alone", len(moved.HTML), len(full.HTML), moved.HTML)
+	}
+	if !strings.Contains(moved.HTML, `id="agent-queue-`+moving+`-page"`) {
+		t.Errorf("the move's fragment (%.200s) does not name the row's page", moved.HTML)
+	}
+
+	// Reconnecting (each long-poll does) with the pages shown: nothing to
+	// send, the poll waits.
+	a := agentBrowser(t, en, srv, "bob")
+	current := en.chatsQueueVersion(t, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ls.URL+"/agent/poll?"+current+"&chats=", nil)
+	req.Header.Set("Cookie", a.cookieHeader())
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		t.Errorf("a poll with the queue's pages answered %d at once, want it to wait", res.StatusCode)
+	}
+	// With the pages from before the move: the pages, not the queue.
+	q, _ := url.ParseQuery(current)
+	status, frames := pollFrames(t, &liveServer{Server: ls}, a, http.MethodGet,
+		"/agent/poll?queue="+url.QueryEscape(q.Get("queue"))+"&pages=before&chats=", "")
+	if status != http.StatusOK || len(frames) != 2 || strings.Contains(frames[1].HTML, `id="agent-queue-list"`) ||
+		!strings.Contains(frames[1].HTML, `id="agent-queue-`+moving+`-page"`) {
+		t.Errorf("a poll with old pages = %d %+v, want the pages without the list", status, frames)
+	}
 }

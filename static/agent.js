@@ -479,7 +479,9 @@
     each(document.querySelectorAll("#agent-panes > .agent-pane[data-chat-id]"), function (pane) {
       chats.push(pane.getAttribute("data-chat-id") + "." + (pane.getAttribute("data-last-seq") || "0"));
     });
+    var pages = byId("agent-queue-pages");
     return "queue=" + encodeURIComponent(list ? list.getAttribute("data-version") || "" : "") +
+      "&pages=" + encodeURIComponent(pages ? pages.getAttribute("data-pages") || "" : "") +
       "&chats=" + encodeURIComponent(chats.join(","));
   }
 

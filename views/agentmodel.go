@@ -58,9 +58,11 @@ type AgentConsole struct {
 
 // AgentQueue is the list of waiting chats.
 type AgentQueue struct {
-	// Version changes whenever anything shown in the list changes, so a
-	// reconnecting console can say what it shows in a few bytes.
+	// Version changes whenever the chats listed or their details change,
+	// and Pages whenever a visitor's page does, so that a reconnecting
+	// console can say what it shows in a few bytes.
 	Version string
+	Pages   string
 	Rows    []QueueRow
 	CSRF    string
 }

@@ -34,8 +34,12 @@ type agentFeed struct {
 	console *Console
 	agent   string
 	csrf    string
-	// queue is the version of the queue list the client shows.
-	queue string
+	// queue is the version of the queue list the client shows, and pages
+	// the version of the pages it shows in it.
+	queue, pages string
+	// shownPages are the waiting visitors' pages the client shows, once
+	// the feed knows them: a visitor's move is sent as its page alone.
+	shownPages map[string]string
 	// chats maps each chat the client shows to the newest seq it has.
 	chats map[string]int64
 	// sub is the feed's subscription, which follows the chats it shows.
@@ -99,7 +103,7 @@ func (a *Console) newAgentFeed(c echo.Context) (*agentFeed, error) {
 	if !a.SameOrigin(c.Request()) {
 		return nil, web.ErrOriginNotAllowed()
 	}
-	f := &agentFeed{console: a, agent: agentOf(c), csrf: a.CSRFToken(c), queue: c.QueryParam("queue"), chats: map[string]int64{}, names: map[string]string{}}
+	f := &agentFeed{console: a, agent: agentOf(c), csrf: a.CSRFToken(c), queue: c.QueryParam("queue"), pages: c.QueryParam("pages"), chats: map[string]int64{}, names: map[string]string{}}
 	raw := c.QueryParam("chats")
 	if raw == "" {
 		return f, nil
@@ -280,7 +284,10 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (wire.Se
 	return wire.Server{Type: wire.TypeEvent, Event: wire.EventOf(ev), HTML: html}, true, nil
 }
 
-// queueParts adds the queue list when it differs from the client's.
+// queueParts adds what of the queue differs from the client's: the whole
+// list when the chats in it or their details do, and otherwise only the
+// pages that moved. (Each page move of a waiting visitor sent the whole
+// list to every console: with 200 waiting, hundreds of megabytes a minute.)
 func (f *agentFeed) queueParts(ctx context.Context, after time.Time, parts *[]templ.Component) error {
 	queue, err := f.console.queueViewAfter(ctx, f.csrf, after)
 	if err != nil {
@@ -288,9 +295,38 @@ func (f *agentFeed) queueParts(ctx context.Context, after time.Time, parts *[]te
 	}
 	if queue.Version != f.queue {
 		*parts = append(*parts, views.AgentQueueList(queue))
-		f.queue = queue.Version
+		f.queue, f.pages = queue.Version, queue.Pages
+		f.shownPages = pagesOf(queue.Rows)
+		return nil
+	}
+	if f.shownPages == nil {
+		// Resumed: the client's pages are the rows' when its version of
+		// them says so; otherwise each is sent.
+		f.shownPages = map[string]string{}
+		if queue.Pages == f.pages {
+			f.shownPages = pagesOf(queue.Rows)
+		}
+	}
+	for _, row := range queue.Rows {
+		if shown, ok := f.shownPages[row.ChatID]; !ok || shown != row.Page {
+			*parts = append(*parts, views.AgentQueuePage(row.ChatID, row.Page))
+			f.shownPages[row.ChatID] = row.Page
+		}
+	}
+	if queue.Pages != f.pages {
+		*parts = append(*parts, views.AgentQueuePages(queue.Pages))
+		f.pages = queue.Pages
 	}
 	return nil
+}
+
+// pagesOf maps the rows' chats to their pages.
+func pagesOf(rows []views.QueueRow) map[string]string {
+	pages := make(map[string]string, len(rows))
+	for _, row := range rows {
+		pages[row.ChatID] = row.Page
+	}
+	return pages
 }
 
 // paneParts adds a chat whole: its entry in "My chats" and its pane, off

@@ -37,7 +37,20 @@ func (a *Console) queueViewAfter(ctx context.Context, csrf string, after time.Ti
 	if err != nil {
 		return views.AgentQueue{}, err
 	}
-	return views.AgentQueue{CSRF: csrf, Rows: rows, Version: version}, nil
+	return views.AgentQueue{CSRF: csrf, Rows: rows, Version: version, Pages: pagesVersion(rows)}, nil
+}
+
+// pagesVersion names the pages the rows show, so that a reconnecting
+// console can say in a few bytes whether its pages are current.
+func pagesVersion(rows []views.QueueRow) string {
+	sum := fnv.New64a()
+	for _, row := range rows {
+		sum.Write([]byte(row.ChatID))
+		sum.Write([]byte{0})
+		sum.Write([]byte(row.Page))
+		sum.Write([]byte{0})
+	}
+	return hex.EncodeToString(sum.Sum(nil))
 }
 
 // readQueue reads the waiting chats from the store.
@@ -60,7 +73,9 @@ func (a *Console) readQueue(ctx context.Context) ([]views.QueueRow, string, erro
 			Now:     now,
 		}
 		rows = append(rows, row)
-		for _, s := range []string{row.ChatID, row.Name, row.Email, row.Subject, row.Page} {
+		// Pages move often, and each move is sent as it happens (see
+		// agentFeed.queueParts): the version leaves them out.
+		for _, s := range []string{row.ChatID, row.Name, row.Email, row.Subject} {
 			sum.Write([]byte(s))
 			sum.Write([]byte{0})
 		}
