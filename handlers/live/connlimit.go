@@ -77,11 +77,13 @@ func (l *connLimits) acquire(chat, addr string) (release func(), err error) {
 }
 
 // park lets a long-poll from addr wait for news. With ParkedPolls waiting
-// already, the address holding the most waiting polls gives one up: its
-// newest is told to answer now (shed), so that a few addresses cannot
-// hold every place while others are refused; if addr holds the most
-// itself, its own poll is refused with rate_limited instead. The poll
-// waits until shed is closed or it calls unpark.
+// already, the address holding the most waiting polls gives one up if it
+// holds more than addr would: its newest is told to answer now (shed), so
+// that a few addresses cannot hold every place while others are refused.
+// Otherwise (addr holds as many, or the places are spread evenly, where
+// shedding one poll for another would only have the shed one take the
+// next) addr's poll is refused with rate_limited. The poll waits until
+// shed is closed or it calls unpark.
 func (l *connLimits) park(addr string) (shed <-chan struct{}, unpark func(), err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -92,7 +94,7 @@ func (l *connLimits) park(addr string) (shed <-chan struct{}, unpark func(), err
 				heaviest = a
 			}
 		}
-		if heaviest == addr {
+		if len(l.parked[heaviest]) <= len(l.parked[addr])+1 {
 			return nil, nil, errConnectionsExhausted()
 		}
 		polls := l.parked[heaviest]

@@ -56,6 +56,21 @@ func TestParkSheds(t *testing.T) {
 	if l.parkedAll != 4 {
 		t.Errorf("%d polls counted as waiting, want 4", l.parkedAll)
 	}
+
+	// Full again (attacker 2, other 1, another 1): a new address takes the
+	// attacker's newest place...
+	park("fresh")
+	if !shedNow(a2) || shedNow(a1) {
+		t.Error("a poll from a new address did not take the attacker's newest place")
+	}
+	// ...and once every address holds one, a newcomer is refused rather
+	// than shed another's poll, whose next poll would shed yet another.
+	if _, _, err := l.park("newcomer"); !isRateLimited(err) {
+		t.Errorf("park(newcomer) with the places spread evenly = %v, want rate_limited", err)
+	}
+	if shedNow(a1) || shedNow(b1) || shedNow(d1) {
+		t.Error("a newcomer shed a poll of an address holding one")
+	}
 }
 
 func isRateLimited(err error) bool {
