@@ -616,9 +616,9 @@ func dialChat(t *testing.T, srv *httptest.Server, header http.Header) *websocket
 
 // TestSetupContextEndsEarly builds Parley under the host's usual setup
 // timeout, which ends long before the server does: the context bounds the
-// opening only, and chats go on after it. (When it was also Parley's
-// lifetime, every WebSocket was refused and every long-poll answered at
-// once from then on, and the clients spun.)
+// opening only, and chats go on after it; were it Parley's lifetime, every
+// WebSocket would be refused and every long-poll answered at once, and the
+// clients would spin.
 func TestSetupContextEndsEarly(t *testing.T) {
 	setup, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	chat := newParleyCtx(t, setup, testConfig(t))

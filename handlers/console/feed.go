@@ -286,8 +286,9 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (wire.Se
 
 // queueParts adds what of the queue differs from the client's: the whole
 // list when the chats in it or their details do, and otherwise only the
-// pages that moved. (Each page move of a waiting visitor sent the whole
-// list to every console: with 200 waiting, hundreds of megabytes a minute.)
+// pages that moved: waiting visitors move often, and a queue of 200 rows
+// sent to every console on each move would be hundreds of megabytes a
+// minute.
 func (f *agentFeed) queueParts(ctx context.Context, after time.Time, parts *[]templ.Component) error {
 	queue, err := f.console.queueViewAfter(ctx, f.csrf, after)
 	if err != nil {

@@ -84,9 +84,9 @@ func (a *Console) readQueue(ctx context.Context) ([]views.QueueRow, string, erro
 }
 
 // queueSnapshot is the queue as last read, shared by the consoles: with
-// many agents, each event that touches the queue used to make every
-// Home read and sort it again (two thirds of the server's CPU with ten
-// agents and 2,000 waiting chats).
+// many agents, a read and sort of the queue by every console for each
+// event that touches it would be most of the server's CPU (two thirds with
+// ten agents and 2,000 waiting chats).
 type queueSnapshot struct {
 	mu      sync.Mutex
 	readAt  time.Time
