@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/hex"
+	"hash"
 	"hash/fnv"
 	"maps"
 	"slices"
@@ -45,10 +46,7 @@ func (a *Console) queueViewAfter(ctx context.Context, csrf string, after time.Ti
 func pagesVersion(rows []views.QueueRow) string {
 	sum := fnv.New64a()
 	for _, row := range rows {
-		sum.Write([]byte(row.ChatID))
-		sum.Write([]byte{0})
-		sum.Write([]byte(row.Page))
-		sum.Write([]byte{0})
+		writeFields(sum, row.ChatID, row.Page)
 	}
 	return hex.EncodeToString(sum.Sum(nil))
 }
@@ -75,12 +73,18 @@ func (a *Console) readQueue(ctx context.Context) ([]views.QueueRow, string, erro
 		rows = append(rows, row)
 		// Pages move often, and each move is sent as it happens (see
 		// agentFeed.queueParts): the version leaves them out.
-		for _, s := range []string{row.ChatID, row.Name, row.Email, row.Subject} {
-			sum.Write([]byte(s))
-			sum.Write([]byte{0})
-		}
+		writeFields(sum, row.ChatID, row.Name, row.Email, row.Subject)
 	}
 	return rows, hex.EncodeToString(sum.Sum(nil)), nil
+}
+
+// writeFields adds fields to a version's hash, each ended by a NUL so that
+// no two lists of fields hash alike by running together.
+func writeFields(h hash.Hash, fields ...string) {
+	for _, f := range fields {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
 }
 
 // queueSnapshot is the queue as last read, shared by the consoles: with
