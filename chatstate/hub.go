@@ -260,18 +260,9 @@ func (h *Hub) watched() (chats []string, all bool) {
 	return chats, len(h.allChat) > 0
 }
 
-// drop ends the subscriptions of chat id as if they had lagged: their
+// dropWatchers ends every all-chat subscription as if it had lagged: its
 // clients resume from the log by seq, which is exact where the hub cannot
 // be.
-func (h *Hub) drop(id string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for s := range h.byChat[id] {
-		h.lagLocked(s)
-	}
-}
-
-// dropWatchers ends every all-chat subscription as drop does.
 func (h *Hub) dropWatchers() {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -192,9 +192,10 @@ func (s *Service) Watched() (chats []string, all bool) {
 // head lost a notification, and catches up from the log.
 //
 // With gap, notifications may have been lost (the listener reconnected):
-// chats with entries catch up from them; the followers of a chat with news
-// and no entry cannot be told exactly what they missed, so they are
-// dropped, as lagging subscribers are, and resume from the log themselves.
+// chats with entries catch up from them; the followers of a chat with no
+// entry get its newest event, and read what they lack before it from the
+// log themselves (followers fill gaps by seq); watchers of every chat are
+// dropped, as lagging subscribers are, and resume from the log.
 func (s *Service) Settle(ctx context.Context, heads []Head, gap bool) error {
 	if s.relay == nil {
 		return nil
@@ -244,10 +245,16 @@ func (s *Service) settle(ctx context.Context, h Head, gap bool) (drop bool, err 
 	case !gap || h.LastSeq == 0:
 		s.relay.set(h.ChatID, h.LastSeq)
 	default:
-		// News of a chat that is followed here with no entry, across a
-		// gap: who follows it may have missed some.
-		s.hub.drop(h.ChatID)
-		s.relay.set(h.ChatID, h.LastSeq)
+		// A chat followed here with no entry, across a gap: its followers
+		// may have missed commits, and the hub cannot tell which. Its
+		// newest event goes out: a follower that lacks events before it
+		// reads them from the log by seq, as the feeds do for any gap, so
+		// it is not dropped for it. Watchers of every chat may have missed
+		// other chats' news that no event here would tell them of (a chat
+		// that joined the queue and moved on), so they resume.
+		if err := s.catchUpLocked(ctx, h.ChatID, h.LastSeq-1); err != nil {
+			return false, err
+		}
 		return true, nil
 	}
 	return false, nil

@@ -170,12 +170,18 @@ func (s *Service) Chat(ctx context.Context, id string) (Chat, error) {
 // reads only those rows, so a long chat's latest page costs what a short
 // chat's does.
 func (s *Service) RecentLines(ctx context.Context, id string, upTo int64, lines int) ([]Event, bool, error) {
-	// One line past the page says whether there are earlier ones.
-	evs, err := s.store.LastEvents(ctx, id, upTo+1, readableKinds(), lines+1)
+	return s.RecentEvents(ctx, id, upTo, readableKinds(), lines)
+}
+
+// RecentEvents is RecentLines for the events of the given kinds: the last
+// n of them up to seq upTo, oldest first, and whether earlier ones exist.
+func (s *Service) RecentEvents(ctx context.Context, id string, upTo int64, kinds []EventKind, n int) ([]Event, bool, error) {
+	// One event past the page says whether there are earlier ones.
+	evs, err := s.store.LastEvents(ctx, id, upTo+1, kinds, n+1)
 	if err != nil {
 		return nil, false, err
 	}
-	if len(evs) > lines {
+	if len(evs) > n {
 		return evs[1:], true, nil
 	}
 	return evs, false, nil

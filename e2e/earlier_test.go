@@ -73,6 +73,27 @@ func TestLongChatShowsItsLatestPage(t *testing.T) {
 	if tail := evalJS[[]string](p, `e2e.session.getTranscript({fromIndex: 119}).then(lines => lines.map(l => l.text))`); len(tail) == 0 {
 		t.Error("getTranscript({fromIndex: 119}) is empty")
 	}
+
+	// The agent's pane is paged the same way: the latest 100 lines, and
+	// the link brings the rest in above, keeping the agent's place.
+	console := newBrowser(t).newPage(t)
+	signIn(t, console, srv, apiAgentName, apiAgentPassword)
+	console.navigate(srv.URL + "/agent/chats/" + chatID)
+	agentLines := `document.querySelectorAll("#agent-log-` + chatID + ` > li").length`
+	waitUntil(t, console, "the pane's latest page", agentLines+` === 100`)
+	firstLine := evalJS[string](console, `document.querySelector("#agent-log-`+chatID+` > li").id`)
+	console.clickLink("Show earlier messages")
+	waitUntil(t, console, "every line of the chat in the pane", `document.querySelector("#agent-chat-`+chatID+` .agent-earlier") === null`)
+	if n := evalJS[int](console, agentLines); n != 122 {
+		t.Errorf("with every line loaded the pane shows %d lines, want 122 (the wait, the join and 120 messages)", n)
+	}
+	if visible := evalJS[bool](console, fmt.Sprintf(`(() => {
+		const box = document.querySelector("#agent-chat-%s .agent-scroll").getBoundingClientRect();
+		const line = document.getElementById(%q).getBoundingClientRect();
+		return line.top >= box.top - 1 && line.top < box.bottom;
+	})()`, chatID, firstLine)); !visible {
+		t.Error("after the earlier lines came in, the line the agent was reading is out of view")
+	}
 }
 
 // appendAgentMessages writes n agent messages into the chat's log, as a

@@ -101,7 +101,7 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("parley_live_subscriptions = %v, want 1 (one open subscription)", got)
 	}
 	for _, name := range []string{
-		"parley_deliveries_total", "parley_lagging_subscribers_total", "parley_goroutines", "parley_heap_bytes",
+		"parley_deliveries_total", "parley_lagging_subscribers_total", "parley_websocket_resyncs_total", "parley_goroutines", "parley_heap_bytes",
 		// The Go runtime's and the process's collectors.
 		"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "process_cpu_seconds_total",
 	} {

@@ -97,6 +97,7 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	console.GET("", a.Home)
 	console.GET("/", a.Home)
 	console.GET("/chats/:id", a.ShowChat)
+	console.GET("/chats/:id/transcript", a.Earlier)
 	console.POST("/chats/:id/accept", a.Accept)
 	console.POST("/chats/:id/messages", h.metrics.TimeSend(a.Send))
 	console.POST("/chats/:id/typing", a.Typing)

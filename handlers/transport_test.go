@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -801,5 +803,70 @@ func TestSocketTakesConcurrentSendsInOrder(t *testing.T) {
 			t.Fatalf("event seq %d after %d: want every seq once, in order", f.Event.Seq, last)
 		}
 		last = f.Event.Seq
+	}
+}
+
+// TestLaggingSocketCatchesUpInPlace: a visitor's connection that stops
+// reading while its chat goes on falls behind until the hub drops its
+// subscription; once it reads again it gets every message, once and in
+// order, on the same connection, not a reconnect the visitor would see.
+func TestLaggingSocketCatchesUpInPlace(t *testing.T) {
+	en := newEnv(t)
+	ls := newLiveServer(t, en)
+	v, id := registeredVisitor(t, en, ls)
+	if _, err := en.chats.Accept(context.Background(), id, chatstate.AgentParty("alice", "")); err != nil {
+		t.Fatal(err)
+	}
+	// A small receive buffer, so that a client that stops reading stops
+	// the server's writes soon.
+	dialer := *websocket.DefaultDialer
+	dialer.NetDialContext = (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		if cerr := c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) }); cerr != nil {
+			return cerr
+		}
+		return err
+	}}).DialContext
+	conn, _, err := dialer.Dial("ws"+strings.TrimPrefix(ls.URL, "http")+"/chat/ws?page=/pricing", http.Header{"Cookie": {v.cookieHeader()}, "Origin": {ls.URL}})
+	if err != nil {
+		t.Fatalf("dial /chat/ws: %v", err)
+	}
+	defer conn.Close()
+	send(t, conn, map[string]any{"type": "hello", "lastSeq": en.chat(id).LastSeq})
+	wantResume(t, next(t, conn), true)
+
+	// The client reads nothing while the agent writes, until the hub has
+	// dropped it, and a few more after that.
+	text := strings.Repeat("long answer ", chatstate.MaxMessageRunes/12)
+	sent, after := 0, -1
+	for after < 5 {
+		if sent == 3000 {
+			t.Fatal("3,000 messages sent to a client that reads nothing, and the hub never dropped it")
+		}
+		if _, err := en.chats.SendMessage(context.Background(), id, chatstate.AgentParty("alice", ""), "", fmt.Sprintf("%d %s", sent, text)); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+		if after >= 0 || en.chats.Hub().Stats().Dropped > 0 {
+			after++
+		}
+	}
+
+	got := 0
+	for got < sent {
+		f := next(t, conn)
+		if f.Type == "resume" {
+			if f.Recovered == nil || !*f.Recovered {
+				t.Fatalf("a resume frame %+v mid-stream, want one that recovered the gap", f)
+			}
+			continue
+		}
+		if f.Event == nil || f.Event.Kind != "message" {
+			continue
+		}
+		if want := fmt.Sprintf("%d ", got); !strings.HasPrefix(f.Event.Text, want) {
+			t.Fatalf("message %d of %d reads %.20q: want each once, in order", got, sent, f.Event.Text)
+		}
+		got++
 	}
 }

@@ -17,7 +17,52 @@
   var DRAFT_KEY = "parley.agent.draft.";
   var UNREAD_KEY = "parley.agent.unread";
 
-  if (!document.body || document.body.getAttribute("data-agent-page") !== "console") return;
+  if (!document.body) return;
+  var PAGE = document.body.getAttribute("data-agent-page");
+
+  // "Show earlier messages" in a chat's pane (console and history) puts the
+  // page of lines before the first one shown in place, keeping what the
+  // agent was reading where it was; without this script the link opens
+  // the page on its own.
+  if (PAGE === "console" || PAGE === "history") {
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest && event.target.closest(".agent-pane .agent-earlier a");
+      if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+      event.preventDefault();
+      earlierLines(link);
+    });
+  }
+  function earlierLines(link) {
+    var box = link.parentNode, scroll = box.parentNode, log = scroll.querySelector(".agent-log");
+    if (box.getAttribute("aria-busy") === "true") return;
+    box.setAttribute("aria-busy", "true");
+    fetch(link.href, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("earlier messages: " + response.status);
+        return response.text();
+      })
+      .then(function (markup) {
+        var t = document.createElement("template");
+        t.innerHTML = markup;
+        var page = t.content.querySelector(".agent-earlier-page");
+        var fromBottom = scroll.scrollHeight - scroll.scrollTop, first = log.firstElementChild;
+        Array.prototype.forEach.call(page.querySelectorAll(".agent-log > li"), function (li) {
+          if (!document.getElementById(li.id)) log.insertBefore(li, first);
+        });
+        var next = page.querySelector(".agent-earlier a");
+        if (next) {
+          link.setAttribute("href", next.getAttribute("href"));
+        } else {
+          if (box.contains(document.activeElement)) scroll.focus();
+          box.remove();
+        }
+        scroll.scrollTop = scroll.scrollHeight - fromBottom;
+      })
+      .catch(function (e) { if (window.console) console.warn("parley agent:", e); })
+      .finally(function () { box.removeAttribute("aria-busy"); });
+  }
+
+  if (PAGE !== "console") return;
 
   var csrfMeta = document.querySelector('meta[name="parley-csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";

@@ -93,7 +93,10 @@ type AgentChat struct {
 	Live  bool
 	Ended string
 	Lines []AgentLine
-	Trail []TrailItem
+	// EarlierBefore, when set, is the seq of the first line shown, which
+	// older lines precede: the pane offers them on demand.
+	EarlierBefore int64
+	Trail         []TrailItem
 	// LastSeq is the newest event the pane shows.
 	LastSeq int64
 	// Shown is set for the one chat on screen.
@@ -188,4 +191,22 @@ func historyPath(ctx context.Context, id, query string) string {
 		p += "?q=" + url.QueryEscape(query)
 	}
 	return p
+}
+
+// AgentEarlier is a page of a chat's older lines, asked for by "Show earlier
+// messages": agent.js puts its lines in the pane; without JavaScript it is
+// a page of its own.
+type AgentEarlier struct {
+	Shell   AgentShell
+	ChatID  string
+	Visitor string
+	Lines   []AgentLine
+	// EarlierBefore, when set, links the page before this one.
+	EarlierBefore int64
+	// Back is the pane the page came from.
+	Back string
+}
+
+func earlierLinesPath(ctx context.Context, id string, before int64) string {
+	return chatPath(ctx, id) + "/transcript?before=" + seqString(before)
 }

@@ -1,6 +1,10 @@
 package views
 
-import "context"
+import (
+	"context"
+	"net/url"
+	"strconv"
+)
 
 // Paths are where Parley's routes are mounted, as the browser sees them.
 // A host site chooses them (and may mount under a prefix of its own), so
@@ -39,4 +43,17 @@ func pathsOf(ctx context.Context) Paths {
 		return p
 	}
 	return DefaultPaths()
+}
+
+// earlierPath is the transcript page of the lines before the first of
+// lines, for a browser without JavaScript, with the way back to returnTo.
+func earlierPath(returnTo string, lines []Line) string {
+	q := url.Values{}
+	if len(lines) > 0 {
+		q.Set("before", strconv.FormatInt(lines[0].Seq, 10))
+	}
+	if returnTo != "" {
+		q.Set("return_to", returnTo)
+	}
+	return "/transcript?" + q.Encode()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/a-h/templ"
@@ -378,6 +379,43 @@ func (a *Console) refusePane(c echo.Context, err error) error {
 		return a.Render(c, apiErr.Status, views.AgentPaneError(c.Param("id"), line))
 	}
 	return a.renderConsole(c, apiErr.Status, "", line, nil)
+}
+
+// Earlier answers "Show earlier messages" in a chat's pane: the page of
+// lines before a seq, for agent.js to put in place, or on a page of its own
+// for a browser without JavaScript. An agent reads the chats it holds and,
+// as the history does, every ended one.
+func (a *Console) Earlier(c echo.Context) error {
+	ctx := c.Request().Context()
+	chat, err := a.chats.Chat(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	ended := chat.Phase == chatstate.PhaseEnded
+	if !ended && (chat.Phase != chatstate.PhaseConnected || chat.AgentName != agentOf(c)) {
+		return web.ErrNotYourChat()
+	}
+	before, err := strconv.ParseInt(c.QueryParam("before"), 10, 64)
+	if err != nil || before < 1 {
+		return web.ErrInvalidOptions()
+	}
+	events, earlier, err := a.chats.RecentEvents(ctx, chat.ID, min(before-1, chat.LastSeq), agentLineKinds(), consolePageLines)
+	if err != nil {
+		return err
+	}
+	v := views.AgentEarlier{ChatID: chat.ID, Visitor: visitorName(chat), Lines: agentLines(events)}
+	if earlier && len(v.Lines) > 0 {
+		v.EarlierBefore = v.Lines[0].Seq
+	}
+	if web.IsPartial(c) {
+		return a.Render(c, http.StatusOK, views.AgentEarlierLines(v))
+	}
+	v.Shell = views.AgentShell{Agent: agentOf(c), CSRF: a.CSRFToken(c)}
+	v.Back = a.Paths.ConsoleURL("/chats/" + chat.ID)
+	if ended {
+		v.Back = a.Paths.ConsoleURL("/history/" + chat.ID)
+	}
+	return a.Render(c, http.StatusOK, views.AgentTranscriptPage(v))
 }
 
 // History searches the ended chats, with one transcript open.

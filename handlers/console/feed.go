@@ -150,6 +150,12 @@ func (f *agentFeed) affectsQueue(ev chatstate.Event) bool {
 	return f.console.queue.mayList(ev.ChatID)
 }
 
+// Resync brings the client from what the feed has sent it to what is true
+// now: Resume does, from what the feed knows the client shows.
+func (f *agentFeed) Resync(ctx context.Context) ([]wire.Server, error) {
+	return f.Resume(ctx, 0)
+}
+
 // Resume brings the client from what it says it shows to what is true now.
 func (f *agentFeed) Resume(ctx context.Context, _ int64) ([]wire.Server, error) {
 	var parts []templ.Component

@@ -141,9 +141,15 @@ func (a *Console) heldChats(ctx context.Context, agent string) ([]chatstate.Chat
 	return a.chats.ListChats(ctx, chatstate.ChatFilter{Phases: []chatstate.Phase{chatstate.PhaseConnected}, Agent: agent, OldestFirst: true, Limit: heldLimit})
 }
 
-// chatView renders a chat for the console from its whole log.
+// chatView renders a chat for the console: its latest page of lines and
+// pages, so a long chat's pane costs what a short one's does; older lines
+// come on demand (Earlier).
 func (a *Console) chatView(ctx context.Context, chat chatstate.Chat, csrf string) (views.AgentChat, error) {
-	events, err := a.chats.Transcript(ctx, chat.ID)
+	events, earlier, err := a.chats.RecentEvents(ctx, chat.ID, chat.LastSeq, agentLineKinds(), consolePageLines)
+	if err != nil {
+		return views.AgentChat{}, err
+	}
+	pages, _, err := a.chats.RecentEvents(ctx, chat.ID, chat.LastSeq, []chatstate.EventKind{chatstate.EventPage}, maxTrailShown)
 	if err != nil {
 		return views.AgentChat{}, err
 	}
@@ -165,25 +171,38 @@ func (a *Console) chatView(ctx context.Context, chat chatstate.Chat, csrf string
 	if !v.Live {
 		v.Ended = "The chat has ended."
 	}
+	for _, ev := range pages {
+		v.Trail = append(v.Trail, trailItem(ev))
+	}
+	v.Lines = agentLines(events)
+	if earlier && len(v.Lines) > 0 {
+		v.EarlierBefore = v.Lines[0].Seq
+	}
 	for _, ev := range events {
-		v.LastSeq = max(v.LastSeq, ev.Seq)
-		switch {
-		case ev.Kind == chatstate.EventPage:
-			v.Trail = append(v.Trail, trailItem(ev))
-			if len(v.Trail) > maxTrailShown {
-				v.Trail = v.Trail[1:]
-			}
-		case ev.Kind == chatstate.EventEnded:
-			v.Ended = agentEndedLine(ev)
-			v.End = ev.Time
-			fallthrough
-		default:
-			if line, ok := agentLine(ev); ok {
-				v.Lines = append(v.Lines, line)
-			}
+		if ev.Kind == chatstate.EventEnded {
+			v.Ended, v.End = agentEndedLine(ev), ev.Time
 		}
 	}
 	return v, nil
+}
+
+// agentLineKinds are the events the console shows as lines.
+func agentLineKinds() []chatstate.EventKind {
+	return []chatstate.EventKind{chatstate.EventMessage, chatstate.EventRegistered, chatstate.EventAgentJoined, chatstate.EventAgentLeft, chatstate.EventEnded}
+}
+
+// consolePageLines is how many lines a chat's pane shows at first, and how
+// many more each "Show earlier messages" brings.
+const consolePageLines = 100
+
+func agentLines(events []chatstate.Event) []views.AgentLine {
+	lines := make([]views.AgentLine, 0, len(events))
+	for _, ev := range events {
+		if line, ok := agentLine(ev); ok {
+			lines = append(lines, line)
+		}
+	}
+	return lines
 }
 
 // maxTrailShown keeps the agent's view of a page trail to its newest pages,

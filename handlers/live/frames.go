@@ -37,6 +37,10 @@ type Feed interface {
 	// Resume returns the frames that bring a client holding lastSeq up to
 	// date, starting with a resume frame.
 	Resume(ctx context.Context, lastSeq int64) ([]wire.Server, error)
+	// Resync returns the frames that bring the client up to date from
+	// what the feed has sent it, starting with a resume frame, once its
+	// subscription was dropped and made again.
+	Resync(ctx context.Context) ([]wire.Server, error)
 	// EventFrames renders a live event, after any of its chat's events the
 	// client has not had (a gap: the hub dropped or reordered nothing, but
 	// another instance or a slow writer may), read from the log; none for an
@@ -165,6 +169,13 @@ func (f *visitorFeed) render(ctx context.Context, ev chatstate.Event) (wire.Serv
 		frame.HTML = html
 	}
 	return frame, nil
+}
+
+// Resync resumes the client from the last event sent to it. A dropped
+// subscription moved the hub's news count (see chatstate.Hub.News), so
+// Resume reads the chat.
+func (f *visitorFeed) Resync(ctx context.Context) ([]wire.Server, error) {
+	return f.Resume(ctx, f.sent)
 }
 
 // Resume answers a client that has everything up to lastSeq: a resume frame,

@@ -127,10 +127,14 @@ func (t *Transports) Upgrade(c echo.Context, f Feed, release func()) error {
 // connection's memory. Its presence costs nothing while it lasts: the chat
 // is held connected from the hello to the end.
 type socket struct {
-	t      *Transports
-	conn   *websocket.Conn
-	feed   Feed
+	t    *Transports
+	conn *websocket.Conn
+	feed Feed
+	// sub is replaced, under delivering and subMu, when the hub drops it
+	// (see resync); subMu lets the socket's end close the one in use.
 	sub    *chatstate.Subscription
+	subMu  sync.Mutex
+	buffer int
 	ctx    context.Context
 	cancel context.CancelFunc
 	// writing serializes frames: replies from the reader, events from the
@@ -163,7 +167,7 @@ func (t *Transports) newSocket(conn *websocket.Conn, f Feed) *socket {
 	// Subscribe before the client says what it has, so that nothing
 	// committed meanwhile is missed; the resume skips what it repeats.
 	sub := f.Subscribe(t.chats.Hub(), buffer)
-	return &socket{t: t, conn: conn, feed: f, sub: sub, ctx: ctx, cancel: cancel}
+	return &socket{t: t, conn: conn, feed: f, sub: sub, buffer: buffer, ctx: ctx, cancel: cancel}
 }
 
 // serve runs the connection until either side ends it or the server shuts
@@ -211,6 +215,31 @@ func (s *socket) start() bool {
 	defer s.timers.Unlock()
 	s.ping = time.AfterFunc(onTimerGrid(time.Now(), pingPeriod), s.sendPing)
 	return true
+}
+
+// resync replaces a subscription the hub dropped (it fell behind, or the
+// hub could not tell it exactly what it missed) and sends the client what
+// it lacks from the log, on the same connection: a reconnect would cost the
+// client as much and show the visitor a dropped line. The delivering lock
+// is held. False once the connection is done for.
+func (s *socket) resync() bool {
+	s.subMu.Lock()
+	if s.ctx.Err() != nil {
+		s.subMu.Unlock()
+		return false
+	}
+	s.sub = s.feed.Subscribe(s.t.chats.Hub(), s.buffer)
+	s.sub.OnReady(s.wake)
+	s.subMu.Unlock()
+	frames, err := s.feed.Resync(s.ctx)
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.t.Log.Error("resync", "topic", s.feed.Topic(), "err", err)
+		}
+		return false
+	}
+	s.t.metrics.Resynced()
+	return s.write(frames...)
 }
 
 // answer applies one client frame and writes its answers; false if the
@@ -281,8 +310,10 @@ func (s *socket) end() {
 	// No drain starts after this, and a running one fails fast on the
 	// closed connection: wait for it, so that nothing uses the store once
 	// the server has closed it.
+	s.subMu.Lock()
 	s.sub.OnReady(nil)
 	s.sub.Close()
+	s.subMu.Unlock()
 	s.drains.Wait()
 	if s.disconnected != nil {
 		s.disconnected()
@@ -352,8 +383,10 @@ func (s *socket) writeQueued() bool {
 		select {
 		case ev, ok := <-s.sub.Events():
 			if !ok {
-				// Closed by the reader's end, or dropped for lagging:
-				// the client reconnects and resumes from its last seq.
+				// Closed by the reader's end, or dropped for lagging.
+				if s.sub.Lagged() && s.resync() {
+					continue
+				}
 				s.conn.Close()
 				return false
 			}

@@ -41,6 +41,9 @@ type Metrics struct {
 	// publishDelivery times an event from the hub to a live subscriber's
 	// connection, by transport.
 	publishDelivery *prometheus.HistogramVec
+	// resyncs counts WebSockets whose dropped subscription was made again
+	// and caught up in place.
+	resyncs prometheus.Counter
 }
 
 // NewMetrics registers the runtime's, the process's and Parley's metrics;
@@ -62,6 +65,10 @@ func NewMetrics(hubStats func() chatstate.HubStats, log *slog.Logger) *Metrics {
 			Help:    "Time from an event's publication to its frame written to a live subscriber, by transport.",
 			Buckets: latencyBuckets(),
 		}, []string{"transport"}),
+		resyncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_websocket_resyncs_total",
+			Help: "WebSockets whose subscription the hub dropped, caught up from the log on the same connection.",
+		}),
 	}
 	for _, transport := range []string{TransportWebSocket, TransportHTTP} {
 		// Both series exist from the start, so a rate over them is never
@@ -84,7 +91,7 @@ func NewMetrics(hubStats func() chatstate.HubStats, log *slog.Logger) *Metrics {
 				runtime.ReadMemStats(&mem)
 				return float64(mem.HeapAlloc)
 			}),
-		m.RestoreRender, m.sendAck, m.publishDelivery,
+		m.RestoreRender, m.sendAck, m.publishDelivery, m.resyncs,
 	)
 	m.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError),
@@ -106,6 +113,10 @@ func (m *Metrics) Delivered(transport string, published time.Time) {
 		m.publishDelivery.WithLabelValues(transport).Observe(time.Since(published).Seconds())
 	}
 }
+
+// Resynced records a WebSocket caught up in place after the hub dropped
+// its subscription.
+func (m *Metrics) Resynced() { m.resyncs.Inc() }
 
 // TimeSend records in parley_send_ack_seconds a send posted as a form,
 // whose answer (the widget, the line, or a redirect to them) is its ack; a

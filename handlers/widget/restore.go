@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"math"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -142,9 +141,9 @@ func (vw *Widget) widgetView(ctx context.Context, v Viewer, r restored) views.Wi
 		earlier bool
 		err     error
 	)
-	if v.wholeTranscript {
+	if v.transcriptBefore > 0 {
 		var events []chatstate.Event
-		events, earlier, err = vw.chats.RecentLines(ctx, chat.ID, chat.LastSeq, math.MaxInt32)
+		events, earlier, err = vw.chats.RecentLines(ctx, chat.ID, min(v.transcriptBefore-1, chat.LastSeq), transcriptPageLines)
 		lines = linesOf(tr, events)
 	} else {
 		lines, earlier, err = vw.recentLines(ctx, tr, *chat)

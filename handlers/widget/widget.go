@@ -92,9 +92,10 @@ type Viewer struct {
 	ui uiState
 	// uiCookie is what chat.js calls the cookie that remembers it.
 	uiCookie string
-	// wholeTranscript shows every line rather than the latest page (the
-	// transcript page of a browser without JavaScript).
-	wholeTranscript bool
+	// transcriptBefore, when set, shows the page of lines before that seq
+	// rather than the latest page (the transcript pages of a browser
+	// without JavaScript).
+	transcriptBefore int64
 }
 
 // ViewerOf is the person looking at the widget on the page returnTo.
@@ -269,7 +270,8 @@ func (vw *Widget) Panel(c echo.Context) error {
 
 // Earlier answers "Show earlier messages". chat.js asks for the page of
 // lines before a seq and puts them in place; a browser without JavaScript
-// gets the whole transcript on a page of Parley's own, with a way back.
+// gets the same page of lines in the widget on a page of Parley's own, with
+// the link to the page before it and a way back.
 func (vw *Widget) Earlier(c echo.Context) error {
 	r := vw.restore(c)
 	if r.err != nil {
@@ -278,16 +280,20 @@ func (vw *Widget) Earlier(c echo.Context) error {
 	if !r.found || r.chat.Phase == chatstate.PhaseRegistration {
 		return web.ErrNoChat()
 	}
+	before, err := strconv.ParseInt(c.QueryParam("before"), 10, 64)
+	if c.QueryParam("before") == "" && !web.IsPartial(c) {
+		// The latest page, as the widget shows it.
+		before, err = r.chat.LastSeq+1, nil
+	}
+	if err != nil || before < 1 {
+		return web.ErrInvalidOptions()
+	}
 	v := vw.ViewerOf(c, SafeReturnTo(c.QueryParam("return_to")))
 	if !web.IsPartial(c) {
-		v.wholeTranscript = true
+		v.transcriptBefore = before
 		w := vw.widgetView(c.Request().Context(), v, r)
 		w.Standalone = true
 		return vw.Render(c, http.StatusOK, views.WidgetPage(w))
-	}
-	before, err := strconv.ParseInt(c.QueryParam("before"), 10, 64)
-	if err != nil || before < 1 {
-		return web.ErrInvalidOptions()
 	}
 	ctx := c.Request().Context()
 	events, more, err := vw.chats.RecentLines(ctx, r.chat.ID, min(before-1, r.chat.LastSeq), transcriptPageLines)
