@@ -252,6 +252,7 @@ func (s *shops) serve(w http.ResponseWriter, r *http.Request) {
 <html lang="en"%s>
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Shop: %s</title>
 <script src="/site.js"></script>
 %s

@@ -166,7 +166,7 @@ func (p *page) tapAction(role, name string) chromedp.Action[chromedp.Void] {
 	at := evalOn[point](p, role, name, `function () {
 		const r = this.getBoundingClientRect();
 		const x = r.left + r.width / 2, y = r.top + r.height / 2;
-		const hit = document.elementFromPoint(x, y);
+		const hit = this.getRootNode().elementFromPoint(x, y);
 		return {X: x, Y: y, Blocked: hit === this || this.contains(hit) ? "" : hit ? hit.outerHTML.slice(0, 120) : "nothing: it is off screen"};
 	}`)
 	if at.Blocked != "" {
@@ -175,6 +175,10 @@ func (p *page) tapAction(role, name string) chromedp.Action[chromedp.Void] {
 	return chromedp.TapXY(at.X, at.Y)
 }
 
+// widgetRootJS finds the tree the widget is in: the embed's shadow root
+// once exposeShadowRoot has let the test's scripts reach it, else the page.
+const widgetRootJS = `const root = document.querySelector("parley-chat")?.shadowRoot ?? document;`
+
 // checkPressable checks every control of the widget that shows: it lies
 // inside the viewport, is at least 44 CSS pixels high and wide (a
 // finger's width; a text field's width is its own), and a tap at its
@@ -182,8 +186,9 @@ func (p *page) tapAction(role, name string) chromedp.Action[chromedp.Void] {
 func checkPressable(t *testing.T, p *page, what string) {
 	t.Helper()
 	problems := evalJS[[]string](p, `(() => {
+		`+widgetRootJS+`
 		const out = [];
-		const controls = document.querySelectorAll('#parley-widget :is(a[href], button, input:not([type=hidden]), select, textarea)');
+		const controls = root.querySelectorAll('#parley-widget :is(a[href], button, input:not([type=hidden]), select, textarea)');
 		for (const el of controls) {
 			if (el.getClientRects().length === 0 || getComputedStyle(el).visibility !== "visible") continue;
 			const r = el.getBoundingClientRect();
@@ -196,7 +201,7 @@ func checkPressable(t *testing.T, p *page, what string) {
 			if (r.height < 43.5 || (el.matches("button, a") && r.width < 43.5)) {
 				out.push(name + " is " + Math.round(r.width) + "×" + Math.round(r.height) + ", smaller than a finger (44×44)");
 			}
-			const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+			const hit = root.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
 			if (hit !== el && !el.contains(hit)) {
 				out.push(name + " is covered at its centre by " + (hit ? hit.outerHTML.slice(0, 100) : "nothing"));
 			}
@@ -219,7 +224,8 @@ func checkFillsScreen(t *testing.T, p *page, what string, inset int64) {
 		ControlsTop, Bottom float64 // the highest top and lowest bottom of its controls
 	}
 	got := evalJS[layout](p, `(() => {
-		const panel = document.getElementById("parley-panel"), r = panel.getBoundingClientRect();
+		`+widgetRootJS+`
+		const panel = root.getElementById("parley-panel"), r = panel.getBoundingClientRect();
 		let top = Infinity, bottom = 0;
 		for (const el of panel.querySelectorAll('button, input:not([type=hidden]), textarea, h2')) {
 			if (el.getClientRects().length === 0) continue;
@@ -284,7 +290,8 @@ func checkAboveKeyboard(t *testing.T, p *page, what, selector string) {
 	settle(p)
 	type span struct{ Top, Bottom, ViewTop, ViewBottom float64 }
 	got := evalJS[span](p, fmt.Sprintf(`(() => {
-		const r = document.querySelector(%q).getBoundingClientRect(), vv = window.visualViewport;
+		`+widgetRootJS+`
+		const r = root.querySelector(%q).getBoundingClientRect(), vv = window.visualViewport;
 		return {Top: r.top, Bottom: r.bottom, ViewTop: vv.offsetTop, ViewBottom: vv.offsetTop + vv.height};
 	})()`, selector))
 	if got.Top < got.ViewTop-0.5 || got.Bottom > got.ViewBottom+0.5 {
@@ -297,7 +304,8 @@ func checkAboveKeyboard(t *testing.T, p *page, what, selector string) {
 func checkNotClipped(t *testing.T, p *page, what string) {
 	t.Helper()
 	clipped := evalJS[[]string](p, `(() => {
-		const panel = document.getElementById("parley-panel"), box = panel.getBoundingClientRect(), out = [];
+		`+widgetRootJS+`
+		const panel = root.getElementById("parley-panel"), box = panel.getBoundingClientRect(), out = [];
 		for (const el of panel.querySelectorAll('button, input:not([type=hidden]), textarea')) {
 			if (el.getClientRects().length === 0) continue;
 			const r = el.getBoundingClientRect();

@@ -65,10 +65,12 @@ func acceptLanguage(p *page, lang string) {
 }
 
 // settle waits until the page's animations (the panel opening) have
-// finished, so that what is measured is where things come to rest.
+// finished, so that what is measured is where things come to rest; the
+// embed's, in its shadow root, once exposeShadowRoot has made it reachable.
 func settle(p *page) {
 	p.t.Helper()
-	evalJS[bool](p, `Promise.all(document.getAnimations().map(a => a.finished.catch(() => {})))
+	evalJS[bool](p, `Promise.all([...document.getAnimations(), ...(document.querySelector("parley-chat")?.shadowRoot?.getAnimations() ?? [])]
+		.map(a => a.finished.catch(() => {})))
 		.then(() => new Promise(r => requestAnimationFrame(() => r(true))))`)
 }
 
