@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	cdppage "github.com/chromedp/cdproto/page"
@@ -15,9 +14,10 @@ import (
 // as a dying connection does, and then cut the connection.
 const frameDropper = `(() => {
   window.__sockets = [];
+  window.__dropped = "";
   window.WebSocket = class extends window.WebSocket {
     constructor(...args) { super(...args); window.__sockets.push(this); }
-    set onmessage(fn) { super.onmessage = e => { if (!window.__dropFrames) fn(e); }; }
+    set onmessage(fn) { super.onmessage = e => { if (!window.__dropFrames) fn(e); else window.__dropped += e.data; }; }
     get onmessage() { return super.onmessage; }
   };
 })();`
@@ -42,7 +42,7 @@ func TestConsoleResumesPastItsOwnReply(t *testing.T) {
 
 	evalJS[bool](agent, "(window.__dropFrames = true)")
 	visitor.say("Are you still there?")
-	time.Sleep(300 * time.Millisecond) // its frame arrives, and is lost
+	waitUntil(t, agent, "the visitor's message arrives, and is lost", `window.__dropped.includes("Are you still there?")`)
 	agent.fillField("Message", "Yes, one moment")
 	agent.clickButton("Send")
 	waitLogLine(t, agent, chatLog("Ada"), "Yes, one moment")
