@@ -11,6 +11,7 @@ import (
 
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/chatstate/sqlite"
+	"github.com/parley/parley/chatstate/storetest"
 )
 
 // bus stands in for PostgreSQL's NOTIFY between instances sharing a
@@ -174,33 +175,6 @@ func (in *instance) settle(t *testing.T, store chatstate.Store, gap bool) {
 	}
 }
 
-// collect reads sub until it has had seq want of chat id, failing on a
-// seq published twice or out of order, or a gap after resumed (what the
-// follower read from the log when it subscribed: like the feeds, it
-// drops events up to there, so those may come again); got is what it has
-// had so far, per chat.
-func collect(t *testing.T, what string, sub *chatstate.Subscription, resumed, got map[string]int64, id string, want int64) {
-	t.Helper()
-	for got[id] < want {
-		select {
-		case ev, ok := <-sub.Events():
-			if !ok {
-				t.Fatalf("%s: subscription closed (lagged %v) at seq %d of %d", what, sub.Lagged(), got[id], want)
-			}
-			prev, seen := got[ev.ChatID]
-			if seen && ev.Seq <= prev {
-				t.Fatalf("%s: chat %s published seq %d after %d: want each once, in order", what, ev.ChatID, ev.Seq, prev)
-			}
-			if from := max(prev, resumed[ev.ChatID]); ev.Seq > from+1 {
-				t.Fatalf("%s: chat %s published seq %d after %d: a gap", what, ev.ChatID, ev.Seq, from)
-			}
-			got[ev.ChatID] = ev.Seq
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: published up to seq %d, want %d", what, got[id], want)
-		}
-	}
-}
-
 // TestRelayAcrossInstances has two instances write to one chat at once
 // while their notifications reach each other late: a subscriber of the
 // chat and a watcher of every chat, on each instance, get every event
@@ -250,7 +224,7 @@ func TestRelayAcrossInstances(t *testing.T) {
 	}
 	wg.Wait()
 	for _, f := range followers {
-		collect(t, f.what, f.sub, f.last, f.got, c.ID, c.LastSeq+2*writers*each)
+		storetest.Follow(t, f.what, f.sub, f.last, f.got, c.ID, c.LastSeq+2*writers*each)
 	}
 	drained(ins)
 	for _, f := range followers {
@@ -308,7 +282,7 @@ func TestRelayRecoversLostNotifications(t *testing.T) {
 	b.lose = false
 	b.mu.Unlock()
 	b.settle(t, store, true)
-	collect(t, "settled follower", knownSub, map[string]int64{known.ID: known.LastSeq}, map[string]int64{}, known.ID, known.LastSeq+5)
+	storetest.Follow(t, "settled follower", knownSub, map[string]int64{known.ID: known.LastSeq}, map[string]int64{}, known.ID, known.LastSeq+5)
 	// The follower of unknown gets its newest event, not a drop: what it
 	// lacks before that it reads from the log, as the feeds do.
 	select {
@@ -329,7 +303,7 @@ func TestRelayRecoversLostNotifications(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	collect(t, "follower after the gap", unknownSub, map[string]int64{unknown.ID: ev.Seq - 1}, map[string]int64{}, unknown.ID, ev.Seq)
+	storetest.Follow(t, "follower after the gap", unknownSub, map[string]int64{unknown.ID: ev.Seq - 1}, map[string]int64{}, unknown.ID, ev.Seq)
 }
 
 // TestRelayCheckLearnsFollowedChats: a check (settle without gap) gives a
@@ -365,7 +339,7 @@ func TestRelayCheckLearnsFollowedChats(t *testing.T) {
 	b.lose = false
 	b.mu.Unlock()
 	b.settle(t, store, true)
-	collect(t, "follower settled by a check", sub, map[string]int64{c.ID: c.LastSeq}, map[string]int64{}, c.ID, c.LastSeq+3)
+	storetest.Follow(t, "follower settled by a check", sub, map[string]int64{c.ID: c.LastSeq}, map[string]int64{}, c.ID, c.LastSeq+3)
 
 	sub.Close()
 	b.settle(t, store, false)
@@ -400,7 +374,7 @@ func TestRelayLocalCommitAfterUnseenRemote(t *testing.T) {
 	b.hold.Unlock()
 	drained(ins)
 	for what, s := range map[string]*chatstate.Subscription{"subscriber": sub, "watcher": watcher} {
-		collect(t, what, s, map[string]int64{c.ID: c.LastSeq}, map[string]int64{}, c.ID, c.LastSeq+2)
+		storetest.Follow(t, what, s, map[string]int64{c.ID: c.LastSeq}, map[string]int64{}, c.ID, c.LastSeq+2)
 	}
 }
 

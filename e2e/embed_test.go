@@ -468,22 +468,6 @@ func hostCount(p *page) int {
 	return evalJS[int](p, `document.getElementsByTagName("parley-chat").length`)
 }
 
-// renderedEmbedForm asks the chat server for the widget, with the shop
-// page's partitioned cookies, and reads its form (label → value).
-func renderedEmbedForm(ctx context.Context, chat string) (map[string]string, error) {
-	return chromedp.Run(ctx, chromedp.Evaluate[map[string]string](fmt.Sprintf(`fetch(%q, {credentials: "include"})
-		.then(r => r.text())
-		.then(html => {
-			const doc = new DOMParser().parseFromString(html, "text/html");
-			const form = {};
-			for (const label of doc.querySelectorAll("#parley-widget label[for]")) {
-				const field = doc.getElementById(label.htmlFor);
-				if (field) form[label.textContent.trim()] = field.value;
-			}
-			return form;
-		})`, chat+"/chat/widget?return_to=/"), chromedp.EvalAwaitPromise))
-}
-
 // TestEmbedOnAnotherSite: a visitor of the shop starts a chat with the
 // widget that the shop added with one script tag, fills in the form
 // (kept across a reload), talks to an agent, reloads, minimizes, and moves
@@ -514,7 +498,7 @@ func TestEmbedOnAnotherSite(t *testing.T) {
 	var saved map[string]string
 	if !p.poll(func(ctx context.Context) bool {
 		var err error
-		saved, err = renderedEmbedForm(ctx, chat)
+		saved, err = renderedForm(ctx, chat+"/chat/widget?return_to=/")
 		return err == nil && cmp.Equal(saved, typed)
 	}) {
 		t.Fatalf("the chat server never saved the draft: its form holds %q, want %q", saved, typed)

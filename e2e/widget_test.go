@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -145,7 +146,7 @@ func waitDraftSaved(t *testing.T, p *page, want map[string]string) {
 	var got map[string]string
 	ok := p.poll(func(ctx context.Context) bool {
 		var err error
-		got, err = renderedForm(ctx)
+		got, err = renderedForm(ctx, "/chat/widget")
 		return err == nil && cmp.Equal(got, want)
 	})
 	if !ok {
@@ -153,10 +154,11 @@ func waitDraftSaved(t *testing.T, p *page, want map[string]string) {
 	}
 }
 
-// renderedForm fetches /chat/widget with the page's cookies and reads the
-// value of each labelled field of the form in it.
-func renderedForm(ctx context.Context) (map[string]string, error) {
-	return chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`fetch("/chat/widget", {credentials: "same-origin"})
+// renderedForm fetches the widget at url with the page's cookies (those
+// of the chat server's site, partitioned by the page's, for the embed) and
+// reads the value of each labelled field of the form in it.
+func renderedForm(ctx context.Context, url string) (map[string]string, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[map[string]string](fmt.Sprintf(`fetch(%q, {credentials: "include"})
 		.then(r => r.text())
 		.then(html => {
 			const doc = new DOMParser().parseFromString(html, "text/html");
@@ -166,7 +168,7 @@ func renderedForm(ctx context.Context) (map[string]string, error) {
 				if (field) form[label.textContent.trim()] = field.value;
 			}
 			return form;
-		})`, chromedp.EvalAwaitPromise))
+		})`, url), chromedp.EvalAwaitPromise))
 }
 
 func TestChatSurvivesNavigation(t *testing.T) {

@@ -27,15 +27,9 @@ func FuzzParseReferenceCatalog(f *testing.F) {
 	f.Add("en", []byte("{\"messages\": {\"k\": \"raw \xff bytes {n}\"}}"))
 	f.Add("en", []byte(`{"messages": {"k": "v"}, "messages": null}`))
 	f.Fuzz(func(t *testing.T, name string, data []byte) {
-		cat, _, err := parseCatalog(name, data, nil)
-		if err != nil {
-			if cat != nil {
-				t.Errorf("parseCatalog returned a catalog with error %v", err)
-			}
+		cat := parsedCatalog(t, name, data, nil)
+		if cat == nil {
 			return
-		}
-		if cat.Name() != name {
-			t.Errorf("Name() = %q, want %q", cat.Name(), name)
 		}
 		if len(cat.messages) == 0 {
 			t.Error("reference catalog accepted with no messages")
@@ -163,4 +157,21 @@ func checkT(t *testing.T, cat *Catalog) {
 	if got := cat.T(unknown, "a", "b"); got != unknown {
 		t.Errorf("T(%q), an unknown key, = %q, want the key", unknown, got)
 	}
+}
+
+// parsedCatalog parses data as catalog name over en: the catalog, or nil
+// when it was refused, which must then come without one.
+func parsedCatalog(t *testing.T, name string, data []byte, en *Catalog) *Catalog {
+	t.Helper()
+	cat, _, err := parseCatalog(name, data, en)
+	if err != nil {
+		if cat != nil {
+			t.Errorf("parseCatalog returned a catalog with error %v", err)
+		}
+		return nil
+	}
+	if cat.Name() != name {
+		t.Errorf("Name() = %q, want %q", cat.Name(), name)
+	}
+	return cat
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,27 +12,18 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/chatstate/chatrow"
 )
-
-// chatColumns lists what scanChat reads, in order.
-const chatColumns = `id, phase, draft, visitor, locale, agent_name, end_reason, end_seen,
-	page, max_offline_ms, visitor_seen_at, created_at, updated_at, last_seq, user_id`
-
-// defaultListLimit is ListChats' cap when the filter sets none.
-const defaultListLimit = 100
 
 // CreateChat stores a new chat under tokenHash. A new chat's log is empty, so
 // c.LastSeq is ignored and stored as 0. Creating a chat whose ID or token
 // hash is already taken fails.
 func (s *Store) CreateChat(ctx context.Context, c chatstate.Chat, tokenHash []byte) error {
-	if c.ID == "" {
-		return errors.New("postgres: create chat: empty id")
-	}
-	if len(tokenHash) == 0 {
-		return errors.New("postgres: create chat: empty token hash")
+	if err := chatrow.CheckNew(c, tokenHash); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	c.LastSeq = 0
-	row, err := chatRow(c)
+	row, err := chatrow.Encode(c)
 	if err != nil {
 		return fmt.Errorf("postgres: create chat %s: %w", c.ID, err)
 	}
@@ -41,8 +31,8 @@ func (s *Store) CreateChat(ctx context.Context, c chatstate.Chat, tokenHash []by
 		locale, agent_name, end_reason, end_seen, page, max_offline_ms, visitor_seen_at, created_at,
 		updated_at, last_seq, user_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-		c.ID, tokenHash, string(c.Phase), row.draft, row.visitor, row.search, c.Locale, c.AgentName,
-		c.EndReason, c.EndSeen, c.Page, row.maxOfflineMS, nullTime(c.VisitorSeenAt),
+		c.ID, tokenHash, string(c.Phase), row.Draft, row.Visitor, row.Search, c.Locale, c.AgentName,
+		c.EndReason, c.EndSeen, c.Page, row.MaxOfflineMS, nullTime(c.VisitorSeenAt),
 		nullTime(c.CreatedAt), nullTime(c.UpdatedAt), c.LastSeq, c.UserID)
 	if err != nil {
 		return fmt.Errorf("postgres: create chat %s: %w", c.ID, err)
@@ -54,7 +44,7 @@ func (s *Store) CreateChat(ctx context.Context, c chatstate.Chat, tokenHash []by
 // chatstate.ErrNotFound.
 func (s *Store) ChatByToken(ctx context.Context, tokenHash []byte) (chatstate.Chat, error) {
 	c, err := scanChat(s.pool.QueryRow(ctx,
-		`SELECT `+chatColumns+` FROM chats WHERE token_hash = $1`, tokenHash))
+		`SELECT `+chatrow.ChatColumns+` FROM chats WHERE token_hash = $1`, tokenHash))
 	if err != nil {
 		return chatstate.Chat{}, fmt.Errorf("postgres: chat by token: %w", err)
 	}
@@ -70,7 +60,7 @@ func (s *Store) ChatByUser(ctx context.Context, userID string) (chatstate.Chat, 
 	}
 	// "user_id <> ''" repeats the partial index's condition so that the
 	// planner may use that index.
-	c, err := scanChat(s.pool.QueryRow(ctx, `SELECT `+chatColumns+` FROM chats
+	c, err := scanChat(s.pool.QueryRow(ctx, `SELECT `+chatrow.ChatColumns+` FROM chats
 		WHERE user_id = $1 AND user_id <> '' ORDER BY created_at DESC NULLS LAST, n DESC LIMIT 1`, userID))
 	if err != nil {
 		return chatstate.Chat{}, fmt.Errorf("postgres: chat by user: %w", err)
@@ -81,7 +71,7 @@ func (s *Store) ChatByUser(ctx context.Context, userID string) (chatstate.Chat, 
 // Chat returns the chat with the given id, or chatstate.ErrNotFound.
 func (s *Store) Chat(ctx context.Context, id string) (chatstate.Chat, error) {
 	c, err := scanChat(s.pool.QueryRow(ctx,
-		`SELECT `+chatColumns+` FROM chats WHERE id = $1`, id))
+		`SELECT `+chatrow.ChatColumns+` FROM chats WHERE id = $1`, id))
 	if err != nil {
 		return chatstate.Chat{}, fmt.Errorf("postgres: chat %s: %w", id, err)
 	}
@@ -109,7 +99,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Ch
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 
-	c, err := scanChat(tx.QueryRow(ctx, `SELECT `+chatColumns+` FROM chats WHERE id = $1 FOR UPDATE`, id))
+	c, err := scanChat(tx.QueryRow(ctx, `SELECT `+chatrow.ChatColumns+` FROM chats WHERE id = $1 FOR UPDATE`, id))
 	if err != nil {
 		return chatstate.Chat{}, nil, fmt.Errorf("postgres: update chat %s: %w", id, err)
 	}
@@ -127,11 +117,11 @@ func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Ch
 	}
 	c.LastSeq = lastSeq + int64(len(fresh))
 	c.VisitorSeenAt, c.CreatedAt, c.UpdatedAt = micro(c.VisitorSeenAt), micro(c.CreatedAt), micro(c.UpdatedAt)
-	row, err := chatRow(c)
+	row, err := chatrow.Encode(c)
 	if err != nil {
 		return chatstate.Chat{}, nil, fmt.Errorf("postgres: update chat %s: %w", id, err)
 	}
-	c.MaxOffline = time.Duration(row.maxOfflineMS) * time.Millisecond
+	c.MaxOffline = time.Duration(row.MaxOfflineMS) * time.Millisecond
 
 	// The writes go in one round trip.
 	var b pgx.Batch
@@ -142,8 +132,8 @@ func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Ch
 		agent_name = $6, end_reason = $7, end_seen = $8, page = $9, max_offline_ms = $10,
 		visitor_seen_at = $11, created_at = $12, updated_at = $13, last_seq = $14, user_id = $15
 		WHERE id = $16`,
-		string(c.Phase), row.draft, row.visitor, row.search, c.Locale, c.AgentName, c.EndReason,
-		c.EndSeen, c.Page, row.maxOfflineMS, nullTime(c.VisitorSeenAt), nullTime(c.CreatedAt),
+		string(c.Phase), row.Draft, row.Visitor, row.Search, c.Locale, c.AgentName, c.EndReason,
+		c.EndSeen, c.Page, row.MaxOfflineMS, nullTime(c.VisitorSeenAt), nullTime(c.CreatedAt),
 		nullTime(c.UpdatedAt), c.LastSeq, c.UserID, id)
 	if len(fresh) > 0 {
 		b.Queue(`SELECT pg_notify($1, $2)`, Channel, id+":"+strconv.FormatInt(c.LastSeq, 10))
@@ -218,9 +208,9 @@ func listQuery(filter chatstate.ChatFilter) (query string, args []any, ok bool) 
 	}
 	limit := filter.Limit
 	if limit <= 0 {
-		limit = defaultListLimit
+		limit = chatrow.DefaultListLimit
 	}
-	query = `SELECT ` + chatColumns + ` FROM chats c`
+	query = `SELECT ` + chatrow.ChatColumns + ` FROM chats c`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -233,36 +223,12 @@ func listQuery(filter chatstate.ChatFilter) (query string, args []any, ok bool) 
 	return query, args, true
 }
 
-// chatFields are the columns of a chat that need encoding.
-type chatFields struct {
-	draft, visitor []byte // JSON
-	search         string
-	maxOfflineMS   int64
-}
-
-func chatRow(c chatstate.Chat) (chatFields, error) {
-	draft, err := json.Marshal(c.Draft)
-	if err != nil {
-		return chatFields{}, fmt.Errorf("encode draft: %w", err)
-	}
-	visitor, err := json.Marshal(c.Visitor)
-	if err != nil {
-		return chatFields{}, fmt.Errorf("encode visitor: %w", err)
-	}
-	return chatFields{
-		draft:        draft,
-		visitor:      visitor,
-		search:       chatstate.SearchText(c.Visitor),
-		maxOfflineMS: c.MaxOffline.Milliseconds(),
-	}, nil
-}
-
 // scanner is a pgx.Row or pgx.Rows.
 type scanner interface {
 	Scan(dest ...any) error
 }
 
-// scanChat reads the columns of chatColumns, mapping no row to
+// scanChat reads the columns of chatrow.ChatColumns, mapping no row to
 // chatstate.ErrNotFound.
 func scanChat(r scanner) (chatstate.Chat, error) {
 	var (
@@ -280,14 +246,9 @@ func scanChat(r scanner) (chatstate.Chat, error) {
 	if err != nil {
 		return chatstate.Chat{}, err
 	}
-	if err := json.Unmarshal(draft, &c.Draft); err != nil {
-		return chatstate.Chat{}, fmt.Errorf("decode draft of chat %s: %w", c.ID, err)
+	if err := chatrow.Decode(&c, phase, draft, visitor, maxOfflineMS); err != nil {
+		return chatstate.Chat{}, err
 	}
-	if err := json.Unmarshal(visitor, &c.Visitor); err != nil {
-		return chatstate.Chat{}, fmt.Errorf("decode visitor of chat %s: %w", c.ID, err)
-	}
-	c.Phase = chatstate.Phase(phase)
-	c.MaxOffline = time.Duration(maxOfflineMS) * time.Millisecond
 	c.VisitorSeenAt = fromNull(visitorSeenAt)
 	c.CreatedAt = fromNull(createdAt)
 	c.UpdatedAt = fromNull(updatedAt)

@@ -12,6 +12,7 @@ import (
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/chatstate/postgres"
 	"github.com/parley/parley/chatstate/postgres/pgtest"
+	"github.com/parley/parley/chatstate/storetest"
 )
 
 // node is one Parley instance's chat layer on a shared database: its own
@@ -82,33 +83,6 @@ func connectedChat(t testing.TB, svc *chatstate.Service) chatstate.Chat {
 	return c
 }
 
-// follow reads sub until it has had seq want of chat id, failing on a seq
-// published twice or out of order, or a gap after resumed (what the
-// follower read from the log when it subscribed: like the feeds, it drops
-// events up to there, so those may come again); got is what it has had so
-// far, per chat.
-func follow(t *testing.T, what string, sub *chatstate.Subscription, resumed, got map[string]int64, id string, want int64) {
-	t.Helper()
-	for got[id] < want {
-		select {
-		case ev, ok := <-sub.Events():
-			if !ok {
-				t.Fatalf("%s: subscription closed (lagged %v) at seq %d of %d", what, sub.Lagged(), got[id], want)
-			}
-			prev, seen := got[ev.ChatID]
-			if seen && ev.Seq <= prev {
-				t.Fatalf("%s: chat %s published seq %d after %d: want each once, in order", what, ev.ChatID, ev.Seq, prev)
-			}
-			if from := max(prev, resumed[ev.ChatID]); ev.Seq > from+1 {
-				t.Fatalf("%s: chat %s published seq %d after %d: a gap", what, ev.ChatID, ev.Seq, from)
-			}
-			got[ev.ChatID] = ev.Seq
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: published up to seq %d, want %d", what, got[id], want)
-		}
-	}
-}
-
 // terminateListener ends the listening session of the instance named
 // name, as a dropped connection or a restarted server would.
 func terminateListener(t *testing.T, s *postgres.Store, name string) {
@@ -164,7 +138,7 @@ func TestListenerAcrossInstances(t *testing.T) {
 	wg.Wait()
 	want := c.LastSeq + 4*each
 	for _, f := range followers {
-		follow(t, f.what, f.sub, f.last, f.got, c.ID, want)
+		storetest.Follow(t, f.what, f.sub, f.last, f.got, c.ID, want)
 	}
 
 	// The chat is followed across a check, then b stops hearing.
@@ -179,7 +153,7 @@ func TestListenerAcrossInstances(t *testing.T) {
 	}
 	want += 10
 	for _, f := range followers {
-		follow(t, f.what+" across a reconnection", f.sub, f.last, f.got, c.ID, want)
+		storetest.Follow(t, f.what+" across a reconnection", f.sub, f.last, f.got, c.ID, want)
 	}
 	if b.listener.Sessions() <= sessions {
 		t.Errorf("b's listener made %d connections, want a new one after its connection was cut", b.listener.Sessions())
@@ -436,7 +410,7 @@ func TestListenerIgnoresStrangers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	follow(t, "b's watcher", watcher, map[string]int64{}, map[string]int64{}, c.ID, ev.Seq)
+	storetest.Follow(t, "b's watcher", watcher, map[string]int64{}, map[string]int64{}, c.ID, ev.Seq)
 	if n := b.listener.Sessions(); n != 1 {
 		t.Errorf("b's listener made %d connections, want 1: strangers' notifications must not end it", n)
 	}

@@ -9,10 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/chatstate/chatrow"
 )
-
-// eventColumns lists what scanEvent reads, in order.
-const eventColumns = `chat_id, seq, kind, time, from_type, from_name, text, client_id, page, reason`
 
 // Events returns up to limit events of chat id with seq > after, in seq
 // order; limit <= 0 means no cap. An unknown chat gives chatstate.ErrNotFound.
@@ -22,7 +20,7 @@ func (s *Store) Events(ctx context.Context, id string, after int64, limit int) (
 		n := int64(limit)
 		lim = &n
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
+	rows, err := s.pool.Query(ctx, `SELECT `+chatrow.EventColumns+` FROM events
 		WHERE chat_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, id, after, lim)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: events of chat %s: %w", id, err)
@@ -91,7 +89,7 @@ func eventsByClientID(ctx context.Context, tx pgx.Tx, id string, evs []chatstate
 	}
 	// "client_id <> ''" repeats the partial index's condition so that the
 	// planner may use that index.
-	rows, err := tx.Query(ctx, `SELECT `+eventColumns+` FROM events
+	rows, err := tx.Query(ctx, `SELECT `+chatrow.EventColumns+` FROM events
 		WHERE chat_id = $1 AND client_id = ANY($2) AND client_id <> ''`, id, ids)
 	if err != nil {
 		return nil, fmt.Errorf("look up client ids: %w", err)
@@ -115,13 +113,13 @@ func queueInsertEvent(b *pgx.Batch, e chatstate.Event) {
 			folded = &f
 		}
 	}
-	b.Queue(`INSERT INTO events (`+eventColumns+`, folded)
+	b.Queue(`INSERT INTO events (`+chatrow.EventColumns+`, folded)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		e.ChatID, e.Seq, string(e.Kind), nullTime(e.Time), string(e.From.Type), e.From.Name, e.Text,
 		e.ClientID, e.Page, e.Reason, folded)
 }
 
-// scanEvent reads the columns of eventColumns.
+// scanEvent reads the columns of chatrow.EventColumns.
 func scanEvent(r scanner) (chatstate.Event, error) {
 	var (
 		e              chatstate.Event

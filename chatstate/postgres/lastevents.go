@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/chatstate/chatrow"
 )
 
 // LastEvents returns the last limit events of chat id of the given kinds
@@ -21,7 +22,7 @@ func (s *Store) LastEvents(ctx context.Context, id string, before int64, kinds [
 	for i, k := range kinds {
 		names[i] = string(k)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
+	rows, err := s.pool.Query(ctx, `SELECT `+chatrow.EventColumns+` FROM events
 		WHERE chat_id = $1 AND seq < $2 AND kind = ANY($3) ORDER BY seq DESC LIMIT $4`, id, before, names, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: last events of chat %s: %w", id, err)

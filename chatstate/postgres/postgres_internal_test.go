@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/chatstate/chatrow"
 	"github.com/parley/parley/chatstate/postgres/pgtest"
 )
 
@@ -61,14 +62,14 @@ func TestQueriesUseIndexes(t *testing.T) {
 		args  []any
 		index string
 	}{
-		{"client id dedup", `SELECT ` + eventColumns + ` FROM events
+		{"client id dedup", `SELECT ` + chatrow.EventColumns + ` FROM events
 			WHERE chat_id = $1 AND client_id = ANY($2) AND client_id <> ''`, []any{"c", []string{"m"}}, "events_client_id"},
-		{"events after a seq", `SELECT ` + eventColumns + ` FROM events
+		{"events after a seq", `SELECT ` + chatrow.EventColumns + ` FROM events
 			WHERE chat_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, []any{"c", 0, 10}, "events_pkey"},
-		{"last events of some kinds", `SELECT ` + eventColumns + ` FROM events
+		{"last events of some kinds", `SELECT ` + chatrow.EventColumns + ` FROM events
 			WHERE chat_id = $1 AND seq < $2 AND kind = ANY($3) ORDER BY seq DESC LIMIT $4`, []any{"c", 100, []string{"message"}, 10}, "events_pkey"},
-		{"chat by token", `SELECT ` + chatColumns + ` FROM chats WHERE token_hash = $1`, []any{[]byte("h")}, "chats_token_hash_key"},
-		{"chat by user", `SELECT ` + chatColumns + ` FROM chats
+		{"chat by token", `SELECT ` + chatrow.ChatColumns + ` FROM chats WHERE token_hash = $1`, []any{[]byte("h")}, "chats_token_hash_key"},
+		{"chat by user", `SELECT ` + chatrow.ChatColumns + ` FROM chats
 			WHERE user_id = $1 AND user_id <> '' ORDER BY created_at DESC NULLS LAST, n DESC LIMIT 1`, []any{"u"}, "chats_user_created"},
 	}
 	for _, tt := range tests {

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -383,117 +381,20 @@ func TestNotify(t *testing.T) {
 	}
 }
 
-// newBenchChat opens a store on a new database holding one connected chat.
-func newBenchChat(b *testing.B, id string) *postgres.Store {
-	b.Helper()
-	s := openURL(b, pgtest.URL(b))
-	var fsync, syncCommit string
-	if err := s.Pool().QueryRow(context.Background(), `SELECT current_setting('fsync'), current_setting('synchronous_commit')`).Scan(&fsync, &syncCommit); err != nil {
-		b.Fatal(err)
-	}
-	// A figure without the fsync of each commit is no durable send.
-	b.Logf("server: fsync=%s synchronous_commit=%s", fsync, syncCommit)
-	createBenchChat(b, s, id)
-	return s
-}
-
-func createBenchChat(b *testing.B, s *postgres.Store, id string) {
-	b.Helper()
-	hash := sha256.Sum256([]byte("bench token " + id))
-	now := time.Now()
-	c := chatstate.Chat{ID: id, Phase: chatstate.PhaseConnected, CreatedAt: now, UpdatedAt: now,
-		Visitor: chatstate.Registration{FirstName: "Ada", Email: "ada@example.com"}}
-	if err := s.CreateChat(context.Background(), c, hash[:]); err != nil {
-		b.Fatalf("CreateChat() = %v, want nil", err)
-	}
-}
-
-// appendMessage is the durable send: one message with a fresh ClientID.
-func appendMessage(ctx context.Context, s *postgres.Store, id, clientID string) error {
-	_, _, err := s.Update(ctx, id, func(c *chatstate.Chat) ([]chatstate.Event, error) {
-		now := time.Now()
-		c.UpdatedAt = now
-		return []chatstate.Event{{
-			Kind:     chatstate.EventMessage,
-			Time:     now,
-			From:     chatstate.Party{Type: chatstate.PartyVisitor, Name: "Ada"},
-			Text:     "Hello, I have a question about my invoice from last month.",
-			ClientID: clientID,
-		}}, nil
-	})
-	return err
-}
-
-// BenchmarkAppendMessage measures durable sends, as the SQLite backend's
-// benchmark of the same name does: each op is one committed Update
-// appending one message (fsynced when the server runs with fsync=on; the
-// log says). "parallel" sends from GOMAXPROCS goroutines to one chat, whose
-// row lock serializes them; "parallel-chats" from 64×GOMAXPROCS goroutines
-// to 256 chats, as a busy server sends, through the pool's connections.
+// BenchmarkAppendMessage: storetest.BenchmarkAppendMessage on a new
+// database each; the log says whether the server fsyncs its commits (a
+// figure without that is no durable send). "parallel-chats" goes through
+// the pool's connections.
 func BenchmarkAppendMessage(b *testing.B) {
-	b.Run("serial", func(b *testing.B) {
-		s := newBenchChat(b, "bench")
-		ctx := context.Background()
-		lat := make([]time.Duration, 0, b.N)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			start := time.Now()
-			if err := appendMessage(ctx, s, "bench", fmt.Sprint("m", i)); err != nil {
-				b.Fatal(err)
-			}
-			lat = append(lat, time.Since(start))
+	storetest.BenchmarkAppendMessage(b, func(b *testing.B) chatstate.Store {
+		s := openURL(b, pgtest.URL(b))
+		var fsync, syncCommit string
+		if err := s.Pool().QueryRow(context.Background(), `SELECT current_setting('fsync'), current_setting('synchronous_commit')`).Scan(&fsync, &syncCommit); err != nil {
+			b.Fatal(err)
 		}
-		reportSends(b, lat)
+		b.Logf("server: fsync=%s synchronous_commit=%s", fsync, syncCommit)
+		return s
 	})
-	parallel := func(b *testing.B, chats, parallelism int) {
-		s := newBenchChat(b, "chat-0")
-		ids := []string{"chat-0"}
-		for i := 1; i < chats; i++ {
-			ids = append(ids, fmt.Sprint("chat-", i))
-			createBenchChat(b, s, ids[i])
-		}
-		ctx := context.Background()
-		var (
-			n   atomic.Int64
-			mu  sync.Mutex
-			lat = make([]time.Duration, 0, b.N)
-		)
-		b.SetParallelism(parallelism)
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			var mine []time.Duration
-			for pb.Next() {
-				i := n.Add(1)
-				start := time.Now()
-				if err := appendMessage(ctx, s, ids[int(i)%chats], fmt.Sprint("m", i)); err != nil {
-					b.Error(err)
-					return
-				}
-				mine = append(mine, time.Since(start))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		})
-		reportSends(b, lat)
-	}
-	b.Run("parallel", func(b *testing.B) { parallel(b, 1, 1) })
-	b.Run("parallel-chats", func(b *testing.B) { parallel(b, 256, 64) })
-}
-
-// reportSends adds throughput and the p99 ack latency, the two figures of
-// the durable-send target.
-func reportSends(b *testing.B, lat []time.Duration) {
-	b.Helper()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-	if len(lat) == 0 {
-		return
-	}
-	slices.Sort(lat)
-	p99 := lat[min(len(lat)-1, len(lat)*99/100)]
-	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 }
 
 // BenchmarkOfflineSweep: the sweep's query beside 20,000 ended chats and

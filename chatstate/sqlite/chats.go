@@ -3,31 +3,21 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/chatstate/chatrow"
 )
-
-// chatColumns lists what scanChat reads, in order.
-const chatColumns = `id, phase, draft, visitor, locale, agent_name, end_reason, end_seen,
-	page, max_offline_ms, visitor_seen_at, created_at, updated_at, last_seq, user_id`
-
-// defaultListLimit is ListChats' cap when the filter sets none.
-const defaultListLimit = 100
 
 // CreateChat stores a new chat under tokenHash. A new chat's log is empty, so
 // c.LastSeq is ignored and stored as 0. Creating a chat whose ID or token
 // hash is already taken fails.
 func (s *Store) CreateChat(ctx context.Context, c chatstate.Chat, tokenHash []byte) error {
-	if c.ID == "" {
-		return errors.New("sqlite: create chat: empty id")
-	}
-	if len(tokenHash) == 0 {
-		return errors.New("sqlite: create chat: empty token hash")
+	if err := chatrow.CheckNew(c, tokenHash); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	c.LastSeq = 0
 	row, err := chatRow(c)
@@ -38,8 +28,8 @@ func (s *Store) CreateChat(ctx context.Context, c chatstate.Chat, tokenHash []by
 		_, err := tx.ExecContext(ctx, `INSERT INTO chats (id, token_hash, phase, draft, visitor, search,
 		locale, agent_name, end_reason, end_seen, page, max_offline_ms, visitor_seen_at, created_at,
 		updated_at, last_seq, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, tokenHash, row.phase, row.draft, row.visitor, row.search, c.Locale, c.AgentName,
-			c.EndReason, c.EndSeen, c.Page, row.maxOfflineMS, row.visitorSeenAt, row.createdAt,
+			c.ID, tokenHash, string(c.Phase), string(row.Draft), string(row.Visitor), row.Search, c.Locale, c.AgentName,
+			c.EndReason, c.EndSeen, c.Page, row.MaxOfflineMS, row.visitorSeenAt, row.createdAt,
 			row.updatedAt, c.LastSeq, c.UserID)
 		return err
 	})
@@ -53,7 +43,7 @@ func (s *Store) CreateChat(ctx context.Context, c chatstate.Chat, tokenHash []by
 // chatstate.ErrNotFound.
 func (s *Store) ChatByToken(ctx context.Context, tokenHash []byte) (chatstate.Chat, error) {
 	c, err := scanChat(s.reads.QueryRowContext(ctx,
-		`SELECT `+chatColumns+` FROM chats WHERE token_hash = ?`, tokenHash))
+		`SELECT `+chatrow.ChatColumns+` FROM chats WHERE token_hash = ?`, tokenHash))
 	if err != nil {
 		return chatstate.Chat{}, fmt.Errorf("sqlite: chat by token: %w", err)
 	}
@@ -66,7 +56,7 @@ func (s *Store) ChatByUser(ctx context.Context, userID string) (chatstate.Chat, 
 	if userID == "" {
 		return chatstate.Chat{}, chatstate.ErrNotFound
 	}
-	c, err := scanChat(s.reads.QueryRowContext(ctx, `SELECT `+chatColumns+` FROM chats
+	c, err := scanChat(s.reads.QueryRowContext(ctx, `SELECT `+chatrow.ChatColumns+` FROM chats
 		WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`, userID))
 	if err != nil {
 		return chatstate.Chat{}, fmt.Errorf("sqlite: chat by user: %w", err)
@@ -77,7 +67,7 @@ func (s *Store) ChatByUser(ctx context.Context, userID string) (chatstate.Chat, 
 // Chat returns the chat with the given id, or chatstate.ErrNotFound.
 func (s *Store) Chat(ctx context.Context, id string) (chatstate.Chat, error) {
 	c, err := scanChat(s.reads.QueryRowContext(ctx,
-		`SELECT `+chatColumns+` FROM chats WHERE id = ?`, id))
+		`SELECT `+chatrow.ChatColumns+` FROM chats WHERE id = ?`, id))
 	if err != nil {
 		return chatstate.Chat{}, fmt.Errorf("sqlite: chat %s: %w", id, err)
 	}
@@ -114,7 +104,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Ch
 // updateIn is one Update inside tx. A change error is returned as is, with
 // nothing written.
 func updateIn(ctx context.Context, tx *batchTx, id string, change func(*chatstate.Chat) ([]chatstate.Event, error)) (chatstate.Chat, []chatstate.Event, error) {
-	c, err := scanChat(tx.QueryRowContext(ctx, `SELECT `+chatColumns+` FROM chats WHERE id = ?`, id))
+	c, err := scanChat(tx.QueryRowContext(ctx, `SELECT `+chatrow.ChatColumns+` FROM chats WHERE id = ?`, id))
 	if err != nil {
 		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: %w", id, err)
 	}
@@ -139,13 +129,13 @@ func updateIn(ctx context.Context, tx *batchTx, id string, change func(*chatstat
 	_, err = tx.ExecContext(ctx, `UPDATE chats SET phase = ?, draft = ?, visitor = ?, search = ?,
 		locale = ?, agent_name = ?, end_reason = ?, end_seen = ?, page = ?, max_offline_ms = ?,
 		visitor_seen_at = ?, created_at = ?, updated_at = ?, last_seq = ?, user_id = ? WHERE id = ?`,
-		row.phase, row.draft, row.visitor, row.search, c.Locale, c.AgentName, c.EndReason,
-		c.EndSeen, c.Page, row.maxOfflineMS, row.visitorSeenAt, row.createdAt, row.updatedAt,
+		string(c.Phase), string(row.Draft), string(row.Visitor), row.Search, c.Locale, c.AgentName, c.EndReason,
+		c.EndSeen, c.Page, row.MaxOfflineMS, row.visitorSeenAt, row.createdAt, row.updatedAt,
 		c.LastSeq, c.UserID, id)
 	if err != nil {
 		return chatstate.Chat{}, nil, fmt.Errorf("sqlite: update chat %s: %w", id, err)
 	}
-	c.MaxOffline = time.Duration(row.maxOfflineMS) * time.Millisecond
+	c.MaxOffline = time.Duration(row.MaxOfflineMS) * time.Millisecond
 	c.VisitorSeenAt = fromMicros(row.visitorSeenAt)
 	c.CreatedAt = fromMicros(row.createdAt)
 	c.UpdatedAt = fromMicros(row.updatedAt)
@@ -220,9 +210,9 @@ func listQuery(filter chatstate.ChatFilter) (string, []any) {
 	}
 	limit := filter.Limit
 	if limit <= 0 {
-		limit = defaultListLimit
+		limit = chatrow.DefaultListLimit
 	}
-	query := `SELECT ` + chatColumns + ` FROM chats c`
+	query := `SELECT ` + chatrow.ChatColumns + ` FROM chats c`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -236,36 +226,18 @@ func listQuery(filter chatstate.ChatFilter) (string, []any) {
 	return query, args
 }
 
-// chatFields are the columns of a chat that need encoding.
+// chatFields are a chat's fields as its row keeps them.
 type chatFields struct {
-	phase          string
-	draft, visitor string
-	search         string
-	maxOfflineMS   int64
-	visitorSeenAt  sql.NullInt64
-	createdAt      sql.NullInt64
-	updatedAt      sql.NullInt64
+	chatrow.Encoded
+	visitorSeenAt, createdAt, updatedAt sql.NullInt64
 }
 
 func chatRow(c chatstate.Chat) (chatFields, error) {
-	draft, err := json.Marshal(c.Draft)
+	encoded, err := chatrow.Encode(c)
 	if err != nil {
-		return chatFields{}, fmt.Errorf("encode draft: %w", err)
+		return chatFields{}, err
 	}
-	visitor, err := json.Marshal(c.Visitor)
-	if err != nil {
-		return chatFields{}, fmt.Errorf("encode visitor: %w", err)
-	}
-	return chatFields{
-		phase:         string(c.Phase),
-		draft:         string(draft),
-		visitor:       string(visitor),
-		search:        chatstate.SearchText(c.Visitor),
-		maxOfflineMS:  c.MaxOffline.Milliseconds(),
-		visitorSeenAt: toMicros(c.VisitorSeenAt),
-		createdAt:     toMicros(c.CreatedAt),
-		updatedAt:     toMicros(c.UpdatedAt),
-	}, nil
+	return chatFields{Encoded: encoded, visitorSeenAt: toMicros(c.VisitorSeenAt), createdAt: toMicros(c.CreatedAt), updatedAt: toMicros(c.UpdatedAt)}, nil
 }
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -273,7 +245,7 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
-// scanChat reads the columns of chatColumns, mapping no row to
+// scanChat reads the columns of chatrow.ChatColumns, mapping no row to
 // chatstate.ErrNotFound.
 func scanChat(r scanner) (chatstate.Chat, error) {
 	var (
@@ -290,14 +262,9 @@ func scanChat(r scanner) (chatstate.Chat, error) {
 	if err != nil {
 		return chatstate.Chat{}, err
 	}
-	if err := json.Unmarshal([]byte(draft), &c.Draft); err != nil {
-		return chatstate.Chat{}, fmt.Errorf("decode draft of chat %s: %w", c.ID, err)
+	if err := chatrow.Decode(&c, phase, []byte(draft), []byte(visitor), maxOfflineMS); err != nil {
+		return chatstate.Chat{}, err
 	}
-	if err := json.Unmarshal([]byte(visitor), &c.Visitor); err != nil {
-		return chatstate.Chat{}, fmt.Errorf("decode visitor of chat %s: %w", c.ID, err)
-	}
-	c.Phase = chatstate.Phase(phase)
-	c.MaxOffline = time.Duration(maxOfflineMS) * time.Millisecond
 	c.VisitorSeenAt = fromMicros(visitorSeenAt)
 	c.CreatedAt = fromMicros(createdAt)
 	c.UpdatedAt = fromMicros(updatedAt)

@@ -9,10 +9,8 @@ import (
 	"strings"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/chatstate/chatrow"
 )
-
-// eventColumns lists what scanEvent reads, in order.
-const eventColumns = `chat_id, seq, kind, time, from_type, from_name, text, client_id, page, reason`
 
 // Events returns up to limit events of chat id with seq > after, in seq
 // order; limit <= 0 means no cap. An unknown chat gives chatstate.ErrNotFound.
@@ -20,7 +18,7 @@ func (s *Store) Events(ctx context.Context, id string, after int64, limit int) (
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	rows, err := s.reads.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
+	rows, err := s.reads.QueryContext(ctx, `SELECT `+chatrow.EventColumns+` FROM events
 		WHERE chat_id = ? AND seq > ? ORDER BY seq LIMIT ?`, id, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: events of chat %s: %w", id, err)
@@ -69,7 +67,7 @@ func appendEvents(ctx context.Context, tx *batchTx, id string, lastSeq int64, ev
 			}
 			// "client_id <> ''" repeats the partial index's condition so
 			// the planner may use that index.
-			prev, err := scanEvent(tx.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events
+			prev, err := scanEvent(tx.QueryRowContext(ctx, `SELECT `+chatrow.EventColumns+` FROM events
 				WHERE chat_id = ? AND client_id = ? AND client_id <> ''`, id, e.ClientID))
 			switch {
 			case err == nil:
@@ -85,7 +83,7 @@ func appendEvents(ctx context.Context, tx *batchTx, id string, lastSeq int64, ev
 		e.Seq = lastSeq
 		tm := toMicros(e.Time)
 		e.Time = fromMicros(tm)
-		_, err := tx.ExecContext(ctx, `INSERT INTO events (`+eventColumns+`)
+		_, err := tx.ExecContext(ctx, `INSERT INTO events (`+chatrow.EventColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ChatID, e.Seq, string(e.Kind), tm, string(e.From.Type), e.From.Name, e.Text,
 			e.ClientID, e.Page, e.Reason)
@@ -100,7 +98,7 @@ func appendEvents(ctx context.Context, tx *batchTx, id string, lastSeq int64, ev
 	return out, lastSeq, nil
 }
 
-// scanEvent reads the columns of eventColumns; no row is sql.ErrNoRows.
+// scanEvent reads the columns of chatrow.EventColumns; no row is sql.ErrNoRows.
 func scanEvent(r scanner) (chatstate.Event, error) {
 	var (
 		e              chatstate.Event
@@ -132,7 +130,7 @@ func (s *Store) LastEvents(ctx context.Context, id string, before int64, kinds [
 		args = append(args, string(k))
 	}
 	args = append(args, limit)
-	rows, err := s.reads.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
+	rows, err := s.reads.QueryContext(ctx, `SELECT `+chatrow.EventColumns+` FROM events
 		WHERE chat_id = ? AND seq < ? AND kind IN (`+strings.Join(marks, ", ")+`)
 		ORDER BY seq DESC LIMIT ?`, args...)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/chatstate/chatrow"
 )
 
 // TestPragmas checks the settings durability and concurrency rest on, on
@@ -67,7 +68,7 @@ func TestClientIDLookupUsesIndex(t *testing.T) {
 		t.Fatalf("Open() = %v, want nil", err)
 	}
 	defer s.Close()
-	plan := queryPlan(t, s, `SELECT `+eventColumns+` FROM events
+	plan := queryPlan(t, s, `SELECT `+chatrow.EventColumns+` FROM events
 		WHERE chat_id = ? AND client_id = ? AND client_id <> ''`, "c", "m")
 	if want := "USING INDEX events_client_id"; !strings.Contains(plan, want) {
 		t.Errorf("query plan:\n%s\nwant it to contain %q", plan, want)

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,146 +133,33 @@ func TestReopen(t *testing.T) {
 	}
 }
 
-// newBenchChat opens a store under b.TempDir holding one connected chat.
-func newBenchChat(b *testing.B) (*sqlite.Store, string, []byte) {
+// newBenchStore opens an empty store under b.TempDir.
+func newBenchStore(b *testing.B) chatstate.Store {
 	b.Helper()
 	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "parley.db"))
 	if err != nil {
 		b.Fatalf("Open() = %v, want nil", err)
 	}
 	b.Cleanup(func() { s.Close() })
-	hash := sha256.Sum256([]byte("bench token"))
-	now := time.Now()
-	c := chatstate.Chat{ID: "bench", Phase: chatstate.PhaseConnected, CreatedAt: now, UpdatedAt: now,
-		Visitor: chatstate.Registration{FirstName: "Ada", Email: "ada@example.com"}}
-	if err := s.CreateChat(context.Background(), c, hash[:]); err != nil {
-		b.Fatalf("CreateChat() = %v, want nil", err)
-	}
-	return s, c.ID, hash[:]
+	return s
 }
 
-// appendMessage is the durable send: one message with a fresh ClientID.
-func appendMessage(ctx context.Context, s *sqlite.Store, id, clientID string) error {
-	_, _, err := s.Update(ctx, id, func(c *chatstate.Chat) ([]chatstate.Event, error) {
-		now := time.Now()
-		c.UpdatedAt = now
-		return []chatstate.Event{{
-			Kind:     chatstate.EventMessage,
-			Time:     now,
-			From:     chatstate.Party{Type: chatstate.PartyVisitor, Name: "Ada"},
-			Text:     "Hello, I have a question about my invoice from last month.",
-			ClientID: clientID,
-		}}, nil
-	})
-	return err
-}
-
-// BenchmarkAppendMessage measures durable sends: each op is one committed,
-// fsynced Update appending one message.
+// BenchmarkAppendMessage: storetest.BenchmarkAppendMessage, each commit
+// fsynced; in "parallel-chats" the Updates waiting together share one
+// commit.
 func BenchmarkAppendMessage(b *testing.B) {
-	b.Run("serial", func(b *testing.B) {
-		s, id, _ := newBenchChat(b)
-		ctx := context.Background()
-		lat := make([]time.Duration, 0, b.N)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			start := time.Now()
-			if err := appendMessage(ctx, s, id, fmt.Sprint("m", i)); err != nil {
-				b.Fatal(err)
-			}
-			lat = append(lat, time.Since(start))
-		}
-		reportSends(b, lat)
-	})
-	b.Run("parallel", func(b *testing.B) {
-		s, id, _ := newBenchChat(b)
-		ctx := context.Background()
-		var (
-			n   atomic.Int64
-			mu  sync.Mutex
-			lat = make([]time.Duration, 0, b.N)
-		)
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			var mine []time.Duration
-			for pb.Next() {
-				start := time.Now()
-				if err := appendMessage(ctx, s, id, fmt.Sprint("m", n.Add(1))); err != nil {
-					b.Error(err)
-					return
-				}
-				mine = append(mine, time.Since(start))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		})
-		reportSends(b, lat)
-	})
-	// Many chats at once, as a busy server sends: the Updates waiting
-	// together share one commit.
-	b.Run("parallel-chats", func(b *testing.B) {
-		s, _, _ := newBenchChat(b)
-		ctx := context.Background()
-		const chats = 256
-		ids := make([]string, chats)
-		for i := range ids {
-			ids[i] = fmt.Sprint("chat-", i)
-			hash := sha256.Sum256([]byte(ids[i]))
-			now := time.Now()
-			if err := s.CreateChat(ctx, chatstate.Chat{ID: ids[i], Phase: chatstate.PhaseConnected, CreatedAt: now, UpdatedAt: now}, hash[:]); err != nil {
-				b.Fatal(err)
-			}
-		}
-		var (
-			n   atomic.Int64
-			mu  sync.Mutex
-			lat = make([]time.Duration, 0, b.N)
-		)
-		b.SetParallelism(64)
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			var mine []time.Duration
-			for pb.Next() {
-				i := n.Add(1)
-				start := time.Now()
-				if err := appendMessage(ctx, s, ids[i%chats], fmt.Sprint("m", i)); err != nil {
-					b.Error(err)
-					return
-				}
-				mine = append(mine, time.Since(start))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		})
-		reportSends(b, lat)
-	})
-}
-
-// reportSends adds throughput and the p99 ack latency, the two figures of
-// the durable-send target.
-func reportSends(b *testing.B, lat []time.Duration) {
-	b.Helper()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-	if len(lat) == 0 {
-		return
-	}
-	slices.Sort(lat)
-	p99 := lat[min(len(lat)-1, len(lat)*99/100)]
-	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+	storetest.BenchmarkAppendMessage(b, newBenchStore)
 }
 
 // BenchmarkRestore300 measures the store's part of a restore: the chat by
 // its token, then its 300 events.
 func BenchmarkRestore300(b *testing.B) {
-	s, id, hash := newBenchChat(b)
+	s, id := newBenchStore(b), "bench"
+	storetest.CreateBenchChat(b, s, id)
+	hash := storetest.BenchTokenHash(id)
 	ctx := context.Background()
 	for i := range 300 {
-		if err := appendMessage(ctx, s, id, fmt.Sprint("m", i)); err != nil {
+		if err := storetest.AppendMessage(ctx, s, id, fmt.Sprint("m", i)); err != nil {
 			b.Fatal(err)
 		}
 	}
