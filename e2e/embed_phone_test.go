@@ -21,12 +21,8 @@ import (
 // shadow root, finds nothing serious there.
 func TestEmbedOnPhones(t *testing.T) {
 	t.Parallel()
-	cert := newTestCert(t)
-	sites := startShops(t, cert)
+	sites, _, b := startShopAndChat(t)
 	shop := sites.origin("shop.test")
-	srv := startTLSServer(t, cert, "-embed-origin", shop)
-	sites.serveChat(srv)
-	b := newEmbedBrowser(t, cert)
 	for _, lang := range []string{"en", "ar"} {
 		words := loadCatalog(t, lang)
 		for _, s := range []struct{ width, height int64 }{{390, 844}, {360, 640}} {

@@ -159,6 +159,18 @@ func startShops(t *testing.T, cert testCert) *shops {
 
 func (s *shops) origin(host string) string { return "https://" + host + ":" + s.port }
 
+// startShopAndChat starts the shops and Parley serving TLS itself for them
+// (with extraArgs), the shop on its list of embedding sites, and a browser
+// that finds and trusts both.
+func startShopAndChat(t *testing.T, extraArgs ...string) (*shops, *server, *browser) {
+	t.Helper()
+	cert := newTestCert(t)
+	sites := startShops(t, cert)
+	srv := startTLSServer(t, cert, append([]string{"-embed-origin", sites.origin("shop.test")}, extraArgs...)...)
+	sites.serveChat(srv)
+	return sites, srv, newEmbedBrowser(t, cert)
+}
+
 // serveChat tells the shops where the chat server is.
 func (s *shops) serveChat(srv *server) {
 	_, port, _ := strings.Cut(srv.addr, ":")
@@ -477,14 +489,10 @@ func hostCount(p *page) int {
 // partitioned, HttpOnly cookie, with third-party cookies blocked.
 func TestEmbedOnAnotherSite(t *testing.T) {
 	t.Parallel()
-	cert := newTestCert(t)
-	sites := startShops(t, cert)
-	shop := sites.origin("shop.test")
-	srv := startTLSServer(t, cert, "-embed-origin", shop, "-agent", apiAgentName+":"+apiAgentPassword)
-	sites.serveChat(srv)
-	chat := *sites.chat.Load()
+	sites, srv, b := startShopAndChat(t, "-agent", apiAgentName+":"+apiAgentPassword)
+	shop, chat := sites.origin("shop.test"), *sites.chat.Load()
 	agent := signInAgent(t, srv)
-	p := newEmbedBrowser(t, cert).newPage(t)
+	p := b.newPage(t)
 
 	p.navigate(shop + "/")
 	checkThirdPartyCookiesBlocked(t, p, sites)
@@ -649,12 +657,9 @@ func checkRestoreCookie(t *testing.T, p *page, chat, site string) {
 // chat on the allowed shop, no WebSocket, no cookie of Parley's.
 func TestEmbedNotAllowed(t *testing.T) {
 	t.Parallel()
-	cert := newTestCert(t)
-	sites := startShops(t, cert)
-	srv := startTLSServer(t, cert, "-embed-origin", sites.origin("shop.test"), "-agent", apiAgentName+":"+apiAgentPassword)
-	sites.serveChat(srv)
+	sites, _, b := startShopAndChat(t, "-agent", apiAgentName+":"+apiAgentPassword)
 	chat := *sites.chat.Load()
-	p := newEmbedBrowser(t, cert).newPage(t)
+	p := b.newPage(t)
 
 	// The visitor has a chat on the allowed shop.
 	p.navigate(sites.origin("shop.test") + "/")
@@ -700,12 +705,9 @@ func TestEmbedNotAllowed(t *testing.T) {
 // accessible names and its keyboard use.
 func TestEmbedPageStylesLeaveTheWidgetAlone(t *testing.T) {
 	t.Parallel()
-	cert := newTestCert(t)
-	sites := startShops(t, cert)
+	sites, _, b := startShopAndChat(t)
 	shop := sites.origin("shop.test")
-	srv := startTLSServer(t, cert, "-embed-origin", shop)
-	sites.serveChat(srv)
-	p := newEmbedBrowser(t, cert).newPage(t)
+	p := b.newPage(t)
 
 	look := func(path string) (launcher, panel, start styledBox) {
 		p.navigate(shop + path)
@@ -763,13 +765,10 @@ func TestEmbedPageStylesLeaveTheWidgetAlone(t *testing.T) {
 // both ways over it, from another site, with its cookies partitioned.
 func TestEmbedLongPollAndOptions(t *testing.T) {
 	t.Parallel()
-	cert := newTestCert(t)
-	sites := startShops(t, cert)
+	sites, srv, b := startShopAndChat(t, "-agent", apiAgentName+":"+apiAgentPassword)
 	shop := sites.origin("shop.test")
-	srv := startTLSServer(t, cert, "-embed-origin", shop, "-agent", apiAgentName+":"+apiAgentPassword)
-	sites.serveChat(srv)
 	agent := signInAgent(t, srv)
-	p := newEmbedBrowser(t, cert).newPage(t)
+	p := b.newPage(t)
 
 	p.navigate(shop + "/poll")
 	p.clickButton("Open chat")
