@@ -128,15 +128,7 @@ func checkFocusRings(t *testing.T, p *page, what string) {
 		Visible bool   // :focus-visible, with a clear outline
 		Style   string
 	}
-	// Start from the top of the document, as a freshly loaded page does:
-	// focusing the root moves the point Tab starts from there.
-	evalJS[bool](p, `(() => {
-		const root = document.documentElement;
-		root.tabIndex = -1;
-		root.focus({preventScroll: true});
-		root.removeAttribute("tabindex");
-		return true;
-	})()`)
+	focusDocumentStart(p)
 	var stops []focused
 	seen := map[string]bool{}
 	for range 60 {

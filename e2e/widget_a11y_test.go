@@ -247,13 +247,7 @@ func checkPageBehind(t *testing.T, p *page, what string, covered bool) {
 	if !covered {
 		return
 	}
-	evalJS[bool](p, `(() => {
-		const root = document.documentElement;
-		root.tabIndex = -1;
-		root.focus({preventScroll: true});
-		root.removeAttribute("tabindex");
-		return true;
-	})()`)
+	focusDocumentStart(p)
 	for stops := 0; stops < 12; stops++ {
 		pressKey(p, "Tab", "", 9)
 		// Past the last control focus leaves the page (to the body).
@@ -344,4 +338,17 @@ func TestWidgetFocus(t *testing.T) {
 			t.Errorf("with reduced motion the panel animates with %q, want none", got)
 		}
 	})
+}
+
+// focusDocumentStart moves the point Tab starts from to the top of the
+// document, as a freshly loaded page has it.
+func focusDocumentStart(p *page) {
+	p.t.Helper()
+	evalJS[bool](p, `(() => {
+		const root = document.documentElement;
+		root.tabIndex = -1;
+		root.focus({preventScroll: true});
+		root.removeAttribute("tabindex");
+		return true;
+	})()`)
 }

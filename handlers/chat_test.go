@@ -285,51 +285,44 @@ func TestSendMessageRefused(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		for _, partial := range []bool{false, true} {
-			name := tt.name + "/plain"
-			if partial {
-				name = tt.name + "/hx"
-			}
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				en := newEnv(t)
-				v := en.visitor(en.server())
-				id := v.register("/", "Ada")
-				cid := composeClientID(v.get("/").widget())
+		bothWays(t, tt.name, func(t *testing.T, partial bool) {
+			en := newEnv(t)
+			v := en.visitor(en.server())
+			id := v.register("/", "Ada")
+			cid := composeClientID(v.get("/").widget())
 
-				var opts []reqOpt
-				if partial {
-					opts = append(opts, hx)
-				}
-				res := v.postRaw("/chat/messages", tt.body(v.csrf, cid), opts...)
-				res.wantStatus(tt.wantStatus)
-				if !utf8.Valid(res.body) {
-					t.Error("response is not valid UTF-8")
-				}
-				var w *goquery.Selection
-				if partial {
-					w = res.wantFragment()
-				} else {
-					w = res.wantPage()
-				}
-				textarea := w.Find("form.parley-compose textarea#parley-message")
-				if got := textarea.Text(); got != tt.wantDraft {
-					t.Errorf("textarea keeps %q (%d runes), want %q (%d runes)", got, utf8.RuneCountInString(got), tt.wantDraft, utf8.RuneCountInString(tt.wantDraft))
-				}
-				if got := textarea.AttrOr("aria-invalid", ""); got != "true" {
-					t.Errorf("textarea aria-invalid = %q, want true", got)
-				}
-				if got, want := strings.TrimSpace(w.Find(`#parley-message-error[role="alert"]`).Text()), en.en(tt.wantKey[0], tt.wantKey[1:]...); got != want {
-					t.Errorf("message error = %q, want %q", got, want)
-				}
-				if got := composeClientID(w); got != cid {
-					t.Errorf("client_id = %q, want the refused form's %q, so a fixed resend is still one message", got, cid)
-				}
-				if n := len(en.events(id, chatstate.EventMessage)); n != 0 {
-					t.Errorf("stored messages = %d, want 0", n)
-				}
-			})
-		}
+			var opts []reqOpt
+			if partial {
+				opts = append(opts, hx)
+			}
+			res := v.postRaw("/chat/messages", tt.body(v.csrf, cid), opts...)
+			res.wantStatus(tt.wantStatus)
+			if !utf8.Valid(res.body) {
+				t.Error("response is not valid UTF-8")
+			}
+			var w *goquery.Selection
+			if partial {
+				w = res.wantFragment()
+			} else {
+				w = res.wantPage()
+			}
+			textarea := w.Find("form.parley-compose textarea#parley-message")
+			if got := textarea.Text(); got != tt.wantDraft {
+				t.Errorf("textarea keeps %q (%d runes), want %q (%d runes)", got, utf8.RuneCountInString(got), tt.wantDraft, utf8.RuneCountInString(tt.wantDraft))
+			}
+			if got := textarea.AttrOr("aria-invalid", ""); got != "true" {
+				t.Errorf("textarea aria-invalid = %q, want true", got)
+			}
+			if got, want := strings.TrimSpace(w.Find(`#parley-message-error[role="alert"]`).Text()), en.en(tt.wantKey[0], tt.wantKey[1:]...); got != want {
+				t.Errorf("message error = %q, want %q", got, want)
+			}
+			if got := composeClientID(w); got != cid {
+				t.Errorf("client_id = %q, want the refused form's %q, so a fixed resend is still one message", got, cid)
+			}
+			if n := len(en.events(id, chatstate.EventMessage)); n != 0 {
+				t.Errorf("stored messages = %d, want 0", n)
+			}
+		})
 	}
 }
 
@@ -588,35 +581,28 @@ func TestPartial(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		for _, partial := range []bool{false, true} {
-			name := tt.name + "/plain"
-			if partial {
-				name = tt.name + "/hx"
+		bothWays(t, tt.name, func(t *testing.T, partial bool) {
+			en := newEnv(t)
+			v := en.visitor(en.server())
+			tt.setup(v)
+			form := url.Values{}
+			for k, vs := range tt.form {
+				form[k] = vs
 			}
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				en := newEnv(t)
-				v := en.visitor(en.server())
-				tt.setup(v)
-				form := url.Values{}
-				for k, vs := range tt.form {
-					form[k] = vs
-				}
-				if !partial {
-					res := v.post(tt.path, form)
-					if tt.wantStatus == 0 {
-						res.wantRedirect("/pricing")
-						return
-					}
-					res.wantStatus(tt.wantStatus)
-					tt.check(t, en, res.wantPage())
+			if !partial {
+				res := v.post(tt.path, form)
+				if tt.wantStatus == 0 {
+					res.wantRedirect("/pricing")
 					return
 				}
-				res := v.post(tt.path, form, hx)
-				res.wantStatus(max(tt.wantStatus, http.StatusOK))
-				tt.check(t, en, res.wantFragment())
-			})
-		}
+				res.wantStatus(tt.wantStatus)
+				tt.check(t, en, res.wantPage())
+				return
+			}
+			res := v.post(tt.path, form, hx)
+			res.wantStatus(max(tt.wantStatus, http.StatusOK))
+			tt.check(t, en, res.wantFragment())
+		})
 	}
 }
 
@@ -721,5 +707,21 @@ func TestPageTrailLimited(t *testing.T) {
 	}
 	if got := en.chat(id).VisitorSeenAt; time.Since(got) > time.Minute {
 		t.Errorf("visitor last seen %v, want now: limited views still count as presence", got)
+	}
+}
+
+// bothWays runs a parallel subtest of a form posted as a plain HTML form
+// ("name/plain") and as a partial swap ("name/hx").
+func bothWays(t *testing.T, name string, test func(t *testing.T, partial bool)) {
+	t.Helper()
+	for _, partial := range []bool{false, true} {
+		way := "/plain"
+		if partial {
+			way = "/hx"
+		}
+		t.Run(name+way, func(t *testing.T) {
+			t.Parallel()
+			test(t, partial)
+		})
 	}
 }
