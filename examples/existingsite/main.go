@@ -147,10 +147,12 @@ func serve(ctx context.Context, e *echo.Echo, chat *parley.Parley, addr string, 
 		return err
 	case <-ctx.Done():
 	}
+	// docs/embedding.md "Shutdown": begin
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := chat.Shutdown(shutdownCtx); err != nil {
 		return err
 	}
 	return server.Shutdown(shutdownCtx)
+	// docs/embedding.md "Shutdown": end
 }

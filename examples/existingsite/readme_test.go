@@ -13,7 +13,8 @@ const maxAdoptionLines = 20
 // TestREADMEShowsThisExample holds README.md's "Add Parley to your Echo
 // site" to this example: its Go block is, line for line, the marked part of
 // main.go, and with its templ lines it stays under maxAdoptionLines. The
-// install steps, in docs/embedding.md, name the templ go.mod pins.
+// install steps, in docs/embedding.md, name the templ go.mod pins, and
+// its shutdown is the marked part of serve.
 func TestREADMEShowsThisExample(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -62,6 +63,18 @@ func TestREADMEShowsThisExample(t *testing.T) {
 	install := between(t, string(embedding), "### Install\n", "\n### ")
 	if !strings.Contains(install, "github.com/a-h/templ/cmd/templ@"+pinned+" ") {
 		t.Errorf("docs/embedding.md's templ install does not name go.mod's templ %s", pinned)
+	}
+
+	// The shutdown that docs/embedding.md shows is this example's.
+	shutdown := between(t, string(embedding), "### Shutdown\n", "\n## ")
+	shutdownShown := between(t, shutdown, "```go\n", "```\n")
+	shutdownMarked := between(t, string(main), "\t// docs/embedding.md \"Shutdown\": begin\n", "\t// docs/embedding.md \"Shutdown\": end\n")
+	var shutdownExample []string
+	for _, line := range strings.Split(shutdownMarked, "\n") {
+		shutdownExample = append(shutdownExample, strings.TrimPrefix(line, "\t"))
+	}
+	if got, want := shutdownShown, strings.Join(shutdownExample, "\n"); got != want {
+		t.Errorf("docs/embedding.md's shutdown differs from main.go's marked lines:\ndocs:\n%s\nmain.go:\n%s", got, want)
 	}
 
 	lines := 0
