@@ -15,6 +15,7 @@ var (
 	ErrMessageInvalid  = errors.New("message is malformed")
 	ErrAlreadyAccepted = errors.New("chat was accepted by another agent")
 	ErrNotYourChat     = errors.New("chat is held by another agent")
+	ErrNoSuchStatus    = errors.New("no such agent status")
 )
 
 // FieldError is one invalid registration field, as a translation key and

@@ -48,6 +48,9 @@ type Store interface {
 	// DeleteAgentSession removes the session, if there is one: its cookie,
 	// wherever it was copied, signs in no more.
 	DeleteAgentSession(ctx context.Context, idHash []byte) error
+	// AgentPresences keeps what every instance must know of the agents'
+	// availability.
+	AgentPresences
 	// Close releases the store's resources.
 	Close() error
 }

@@ -63,6 +63,8 @@ func Run(t *testing.T, open func(t *testing.T) chatstate.Store) {
 		{"ListChats/OfflineAt", testListChatsOfflineAt},
 		{"AgentSession/Lifecycle", testAgentSessionLifecycle},
 		{"AgentSession/Expiry", testAgentSessionExpiry},
+		{"AgentPresences", testAgentPresences},
+		{"AgentPresences/Concurrent", testAgentPresencesConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,119 @@
+package chatstate_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/chatstate/sqlite"
+)
+
+// availabilityOn runs an Availability over store, on clk, as one instance
+// of several does, until t ends.
+func availabilityOn(t *testing.T, store chatstate.Store, clk *clock) *chatstate.Availability {
+	t.Helper()
+	a := chatstate.NewAvailability(chatstate.AvailabilityConfig{Store: store, OfflineAfter: time.Minute, Now: clk.Now})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Run(ctx, func(err error) { t.Errorf("availability: %v", err) })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return a
+}
+
+// TestAgentAvailability follows two agents through a day, on two instances
+// sharing a store: a console makes its agent online on both, a choice of
+// away holds, consoles all gone for the limit make an agent offline by
+// itself, and a console coming back brings back what the agent chose.
+func TestAgentAvailability(t *testing.T) {
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	clk := &clock{now: time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)}
+	a, b := availabilityOn(t, store, clk), availabilityOn(t, store, clk)
+	ctx := t.Context()
+	team := []string{"alice", "bob"}
+	// want waits for what instance in says of the team: the other
+	// instance's console reaches the store in a moment.
+	want := func(what string, in *chatstate.Availability, alice, bob chatstate.AgentStatus, online bool) {
+		t.Helper()
+		var got []chatstate.AgentState
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			clk.Advance(3 * time.Second) // past what was read before
+			got, err = in.Team(ctx, team)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0].Status == alice && got[1].Status == bob || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if diff := cmp.Diff([]chatstate.AgentStatus{alice, bob}, []chatstate.AgentStatus{got[0].Status, got[1].Status}); diff != "" {
+			t.Errorf("%s: statuses of alice and bob (-want +got):\n%s", what, diff)
+		}
+		if any, err := in.AnyOnline(ctx); err != nil || any != online {
+			t.Errorf("%s: AnyOnline() = %v, %v; want %v", what, any, err, online)
+		}
+	}
+
+	want("before anybody came", a, chatstate.AgentOffline, chatstate.AgentOffline, false)
+	closeAlice := a.ConsoleOpened("alice")
+	want("alice's console on a, seen from a", a, chatstate.AgentOnline, chatstate.AgentOffline, true)
+	want("alice's console on a, seen from b", b, chatstate.AgentOnline, chatstate.AgentOffline, true)
+
+	if err := b.Choose(ctx, "alice", chatstate.AgentAway); err != nil {
+		t.Fatal(err)
+	}
+	want("alice chose away", a, chatstate.AgentAway, chatstate.AgentOffline, false)
+	closeBob := b.ConsoleOpened("bob")
+	want("bob's console on b", a, chatstate.AgentAway, chatstate.AgentOnline, true)
+
+	// Alice's tab closes: she stays away, then is offline once her
+	// consoles have been gone for the limit.
+	closeAlice()
+	closeAlice() // a second call changes nothing
+	want("alice's console just closed", b, chatstate.AgentAway, chatstate.AgentOnline, true)
+	clk.Advance(time.Minute)
+	want("alice's consoles gone for the limit", b, chatstate.AgentOffline, chatstate.AgentOnline, true)
+	if got, err := b.Team(ctx, []string{"alice"}); err != nil || got[0].Chosen != chatstate.AgentAway {
+		t.Errorf("alice offline by herself: Team() = %+v, %v; want her choice, away, kept", got, err)
+	}
+
+	// Bob's console closes too: nobody is online.
+	closeBob()
+	clk.Advance(2 * time.Minute)
+	want("every console gone", a, chatstate.AgentOffline, chatstate.AgentOffline, false)
+
+	// Alice comes back, on b: what she chose is back.
+	b.ConsoleOpened("alice")
+	want("alice back on b", a, chatstate.AgentAway, chatstate.AgentOffline, false)
+	if err := a.Choose(ctx, "alice", chatstate.AgentOnline); err != nil {
+		t.Fatal(err)
+	}
+	want("alice chose online", b, chatstate.AgentOnline, chatstate.AgentOffline, true)
+}
+
+func TestParseAgentStatus(t *testing.T) {
+	for _, s := range []string{"online", "away", "offline"} {
+		if got, err := chatstate.ParseAgentStatus(s); err != nil || string(got) != s {
+			t.Errorf("ParseAgentStatus(%q) = %q, %v", s, got, err)
+		}
+	}
+	for _, s := range []string{"", "Online", "busy", "online "} {
+		if _, err := chatstate.ParseAgentStatus(s); err == nil {
+			t.Errorf("ParseAgentStatus(%q) = nil error, want one", s)
+		}
+	}
+}
