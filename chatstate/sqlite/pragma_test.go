@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,6 +32,10 @@ func TestPragmas(t *testing.T) {
 		err = s.read.QueryRowContext(ctx, query).Scan(&got)
 		return got, err
 	}
+	steps, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		pool   string
 		query  func(context.Context, string) (string, error)
@@ -41,7 +46,7 @@ func TestPragmas(t *testing.T) {
 		{"write", onWriter, "synchronous", "2"}, // FULL
 		{"write", onWriter, "foreign_keys", "1"},
 		{"write", onWriter, "busy_timeout", "10000"},
-		{"write", onWriter, "user_version", "6"},
+		{"write", onWriter, "user_version", strconv.Itoa(len(steps))}, // every migration applied
 		{"read", onReader, "journal_mode", "wal"},
 		{"read", onReader, "foreign_keys", "1"},
 		{"read", onReader, "busy_timeout", "10000"},
