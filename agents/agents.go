@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -137,6 +139,9 @@ func version(c Credential, cost int) (string, error) {
 
 // DisplayName is the name visitors see of the agent signed in as name.
 func (a *Accounts) DisplayName(name string) string { return a.display[name] }
+
+// Names returns the agents' sign-in names, sorted.
+func (a *Accounts) Names() []string { return slices.Sorted(maps.Keys(a.hashes)) }
 
 // Len is the number of agents.
 func (a *Accounts) Len() int { return len(a.hashes) }

@@ -89,8 +89,11 @@ type Availability struct {
 	now          func() time.Time
 
 	mu sync.Mutex
-	// open counts the consoles open here, by agent.
+	// open counts the consoles open here, by agent; seen is when an agent
+	// last used the console here otherwise (a page, a form), which Run
+	// tells the store of.
 	open map[string]int
+	seen map[string]time.Time
 	// read is the team as last read, at readAt.
 	read   []AgentPresence
 	readAt time.Time
@@ -101,7 +104,7 @@ type Availability struct {
 // NewAvailability returns an Availability over cfg.Store.
 func NewAvailability(cfg AvailabilityConfig) *Availability {
 	a := &Availability{store: cfg.Store, offlineAfter: cfg.OfflineAfter, now: cfg.Now,
-		open: map[string]int{}, wake: make(chan struct{}, 1)}
+		open: map[string]int{}, seen: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 	if a.offlineAfter <= 0 {
 		a.offlineAfter = DefaultOfflineAfter
 	}
@@ -123,10 +126,7 @@ func (a *Availability) ConsoleOpened(agent string) (closed func()) {
 	first := a.open[agent] == 1
 	a.mu.Unlock()
 	if first {
-		select {
-		case a.wake <- struct{}{}:
-		default:
-		}
+		a.poke()
 	}
 	return sync.OnceFunc(func() {
 		a.mu.Lock()
@@ -137,6 +137,27 @@ func (a *Availability) ConsoleOpened(agent string) (closed func()) {
 		// The store was told within the last tellEvery: the agent stays
 		// online for OfflineAfter from then, on every instance.
 	})
+}
+
+// Seen records that agent used the console here now (loaded a page of it,
+// sent a form): present, as with a console open, for OfflineAfter.
+func (a *Availability) Seen(agent string) {
+	now := a.now().UTC()
+	a.mu.Lock()
+	news := now.Sub(a.seen[agent]) > a.tellEvery()
+	a.seen[agent] = now
+	a.mu.Unlock()
+	if news {
+		a.poke()
+	}
+}
+
+// poke asks Run to tell the store now.
+func (a *Availability) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Choose records the status agent chose.
@@ -180,6 +201,11 @@ func (a *Availability) AnyOnline(ctx context.Context) (bool, error) {
 			return true, nil
 		}
 	}
+	for agent := range a.seen {
+		if a.stateLocked(findPresence(presences, agent), now).Status == AgentOnline {
+			return true, nil
+		}
+	}
 	for _, p := range presences {
 		if a.stateLocked(p, now).Status == AgentOnline {
 			return true, nil
@@ -204,7 +230,11 @@ func (a *Availability) stateLocked(p AgentPresence, now time.Time) AgentState {
 		chosen = AgentOnline
 	}
 	st := AgentState{Agent: p.Agent, Chosen: chosen, Status: chosen}
-	if a.open[p.Agent] == 0 && now.Sub(p.ConsoleSeenAt) > a.offlineAfter {
+	seen := p.ConsoleSeenAt
+	if local := a.seen[p.Agent]; local.After(seen) {
+		seen = local
+	}
+	if a.open[p.Agent] == 0 && now.Sub(seen) > a.offlineAfter {
 		st.Status = AgentOffline
 	}
 	return st
@@ -259,17 +289,35 @@ func (a *Availability) Run(ctx context.Context, report func(error)) {
 }
 
 // tell records in the store that the agents with a console open here are
-// there now.
+// there now, and when those who used the console otherwise last did (kept
+// here too until it no longer matters, so that no read of the store in
+// between shows them gone).
 func (a *Availability) tell(ctx context.Context) error {
+	now := a.now().UTC()
 	a.mu.Lock()
 	agents := make([]string, 0, len(a.open))
 	for agent := range a.open {
 		agents = append(agents, agent)
 	}
-	a.mu.Unlock()
-	if len(agents) == 0 {
-		return nil
+	seen := map[string]time.Time{}
+	for agent, at := range a.seen {
+		if now.Sub(at) > a.offlineAfter {
+			delete(a.seen, agent)
+			continue
+		}
+		seen[agent] = at
 	}
-	slices.Sort(agents)
-	return a.store.MarkConsolesSeen(ctx, agents, a.now().UTC())
+	a.mu.Unlock()
+	if len(agents) > 0 {
+		slices.Sort(agents)
+		if err := a.store.MarkConsolesSeen(ctx, agents, now); err != nil {
+			return err
+		}
+	}
+	for agent, at := range seen {
+		if err := a.store.MarkConsolesSeen(ctx, []string{agent}, at); err != nil {
+			return err
+		}
+	}
+	return nil
 }

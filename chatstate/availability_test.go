@@ -117,3 +117,43 @@ func TestParseAgentStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentSeenWithoutAConsole: an agent who loads a page of the console,
+// with no live console open, is online for the limit, on every instance.
+func TestAgentSeenWithoutAConsole(t *testing.T) {
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	clk := &clock{now: time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)}
+	a, b := availabilityOn(t, store, clk), availabilityOn(t, store, clk)
+	status := func(in *chatstate.Availability) chatstate.AgentStatus {
+		t.Helper()
+		got, err := in.Team(t.Context(), []string{"carol"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got[0].Status
+	}
+	a.Seen("carol")
+	if got := status(a); got != chatstate.AgentOnline {
+		t.Errorf("carol just loaded a page on a: a says %s, want online", got)
+	}
+	// b hears of it once a tells the store (every OfflineAfter/4).
+	deadline := time.Now().Add(20 * time.Second)
+	for status(b) != chatstate.AgentOnline {
+		if time.Now().After(deadline) {
+			t.Fatal("b never heard that carol loaded a page on a")
+		}
+		clk.Advance(statusRead)
+		time.Sleep(20 * time.Millisecond)
+	}
+	clk.Advance(time.Minute + statusRead)
+	if got := status(b); got != chatstate.AgentOffline {
+		t.Errorf("carol a minute after her last page: b says %s, want offline", got)
+	}
+}
+
+// statusRead is past how long an Availability serves what it read.
+const statusRead = 3 * time.Second

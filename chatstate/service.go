@@ -35,6 +35,9 @@ type Config struct {
 	// and Settle bring them; presence goes to the store; and the offline
 	// sweep runs on one instance at a time.
 	Cluster Cluster
+	// AgentOfflineAfter is how long an agent's consoles may all be gone
+	// before the agent is offline; 0 means DefaultOfflineAfter.
+	AgentOfflineAfter time.Duration
 }
 
 // chatLocks is how many locks the chats share: enough that two busy chats
@@ -57,6 +60,7 @@ type Service struct {
 	now               func() time.Time
 	defaultMaxOffline time.Duration
 	maxOfflineCap     time.Duration
+	availability      *Availability
 }
 
 // NewService returns a Service over cfg.Store.
@@ -79,6 +83,7 @@ func NewService(cfg Config) *Service {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.availability = NewAvailability(AvailabilityConfig{Store: cfg.Store, OfflineAfter: cfg.AgentOfflineAfter, Now: s.now})
 	s.started = s.now().UTC()
 	if s.defaultMaxOffline <= 0 {
 		s.defaultMaxOffline = 10 * time.Minute
@@ -88,6 +93,9 @@ func NewService(cfg Config) *Service {
 	}
 	return s
 }
+
+// Availability is the agents' availability, over the service's store.
+func (s *Service) Availability() *Availability { return s.availability }
 
 // Hub returns the hub the service publishes to.
 func (s *Service) Hub() *Hub { return s.hub }

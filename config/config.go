@@ -93,12 +93,14 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		agents         = newListFlag(getenv, "PARLEY_AGENTS")
 		trustedProxies = newListFlag(getenv, "PARLEY_TRUSTED_PROXIES")
 	)
-	if v := getenv("PARLEY_MAX_OFFLINE"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("PARLEY_MAX_OFFLINE: %w", err)
+	for name, d := range map[string]*time.Duration{"PARLEY_MAX_OFFLINE": &chat.MaxOffline, "PARLEY_AGENT_OFFLINE_AFTER": &chat.AgentOfflineAfter} {
+		if v := getenv(name); v != "" {
+			parsed, err := time.ParseDuration(v)
+			if err != nil {
+				return Config{}, fmt.Errorf("%s: %w", name, err)
+			}
+			*d = parsed
 		}
-		chat.MaxOffline = d
 	}
 
 	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
@@ -128,6 +130,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.Var(localization, "localization-url", "NAME=URL of an extra localization catalog; repeatable (PARLEY_LOCALIZATION_URLS)")
 	fs.Var(agents, "agent", "NAME[=DISPLAY NAME]:PASSWORD of an agent, who signs in as NAME and is shown to visitors as DISPLAY NAME; repeatable (PARLEY_AGENTS=\"alice=Alice:pw,bob:pw\")")
 	fs.DurationVar(&chat.MaxOffline, "max-offline", chat.MaxOffline, "default time a visitor may be offline before the chat ends (PARLEY_MAX_OFFLINE)")
+	fs.DurationVar(&chat.AgentOfflineAfter, "agent-offline-after", chat.AgentOfflineAfter, "time an agent's consoles may all be gone before the agent is offline; 0: 2m (PARLEY_AGENT_OFFLINE_AFTER)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -170,6 +173,9 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 			return Config{}, errors.New("agent: want NAME[=DISPLAY NAME]:PASSWORD")
 		}
 		chat.Agents = append(chat.Agents, parley.Agent{Name: name, Password: password, DisplayName: display})
+	}
+	if chat.AgentOfflineAfter < 0 {
+		return Config{}, errors.New("agent-offline-after must not be negative")
 	}
 	if chat.MaxOffline <= 0 {
 		return Config{}, errors.New("max-offline must be positive")

@@ -69,16 +69,17 @@ func TestParse(t *testing.T) {
 		{
 			name: "environment",
 			env: map[string]string{
-				"PARLEY_ADDR":              "0.0.0.0:9000",
-				"PARLEY_DATA":              "/var/lib/parley",
-				"PARLEY_DATABASE_URL":      "postgres://db/parley",
-				"PARLEY_SESSION_KEYS":      key1 + ", " + key2,
-				"PARLEY_ALLOWED_ORIGINS":   "https://a.example,https://b.example",
-				"PARLEY_LOCALIZATION_URLS": "fr=https://l.example/fr.json",
-				"PARLEY_AGENTS":            "alice:pw, bob:secret ,,carol:x:y",
-				"PARLEY_MAX_OFFLINE":       "90s",
-				"PARLEY_TRUSTED_PROXIES":   "127.0.0.1, 10.0.0.0/8",
-				"PARLEY_METRICS_TOKEN":     "scrape-me",
+				"PARLEY_ADDR":                "0.0.0.0:9000",
+				"PARLEY_DATA":                "/var/lib/parley",
+				"PARLEY_DATABASE_URL":        "postgres://db/parley",
+				"PARLEY_SESSION_KEYS":        key1 + ", " + key2,
+				"PARLEY_ALLOWED_ORIGINS":     "https://a.example,https://b.example",
+				"PARLEY_LOCALIZATION_URLS":   "fr=https://l.example/fr.json",
+				"PARLEY_AGENTS":              "alice:pw, bob:secret ,,carol:x:y",
+				"PARLEY_MAX_OFFLINE":         "90s",
+				"PARLEY_AGENT_OFFLINE_AFTER": "5m",
+				"PARLEY_TRUSTED_PROXIES":     "127.0.0.1, 10.0.0.0/8",
+				"PARLEY_METRICS_TOKEN":       "scrape-me",
 			},
 			want: with(func(c *config.Config) {
 				c.Addr, c.DataDir, c.Chat.DatabaseURL, c.Chat.SQLitePath = "0.0.0.0:9000", "/var/lib/parley", "postgres://db/parley", ""
@@ -89,22 +90,24 @@ func TestParse(t *testing.T) {
 				c.Chat.Localization = map[string]string{"fr": "https://l.example/fr.json"}
 				c.Chat.Agents = []parley.Agent{{Name: "alice", Password: "pw"}, {Name: "bob", Password: "secret"}, {Name: "carol", Password: "x:y"}}
 				c.Chat.MaxOffline = 90 * time.Second
+				c.Chat.AgentOfflineAfter = 5 * time.Minute
 			}),
 		},
 		{
 			name: "flags win over the environment",
 			args: []string{"-addr", ":8081", "-data", "d2", "-database-url", "postgres://flag/db",
 				"-session-key", key3, "-allowed-origin", "https://c.example", "-localization-url", "de=https://l.example/de.json",
-				"-agent", "dave:pw", "-max-offline", "2m"},
+				"-agent", "dave:pw", "-max-offline", "2m", "-agent-offline-after", "30s"},
 			env: map[string]string{
-				"PARLEY_ADDR":              "0.0.0.0:9000",
-				"PARLEY_DATA":              "/var/lib/parley",
-				"PARLEY_DATABASE_URL":      "postgres://env/db",
-				"PARLEY_SESSION_KEYS":      key1 + "," + key2,
-				"PARLEY_ALLOWED_ORIGINS":   "https://a.example",
-				"PARLEY_LOCALIZATION_URLS": "fr=https://l.example/fr.json",
-				"PARLEY_AGENTS":            "alice:pw",
-				"PARLEY_MAX_OFFLINE":       "90s",
+				"PARLEY_ADDR":                "0.0.0.0:9000",
+				"PARLEY_DATA":                "/var/lib/parley",
+				"PARLEY_DATABASE_URL":        "postgres://env/db",
+				"PARLEY_SESSION_KEYS":        key1 + "," + key2,
+				"PARLEY_ALLOWED_ORIGINS":     "https://a.example",
+				"PARLEY_LOCALIZATION_URLS":   "fr=https://l.example/fr.json",
+				"PARLEY_AGENTS":              "alice:pw",
+				"PARLEY_MAX_OFFLINE":         "90s",
+				"PARLEY_AGENT_OFFLINE_AFTER": "5m",
 			},
 			want: with(func(c *config.Config) {
 				c.Addr, c.DataDir, c.Chat.DatabaseURL, c.Chat.SQLitePath = ":8081", "d2", "postgres://flag/db", ""
@@ -114,6 +117,7 @@ func TestParse(t *testing.T) {
 				c.Chat.Localization = map[string]string{"de": "https://l.example/de.json"}
 				c.Chat.Agents = []parley.Agent{{Name: "dave", Password: "pw"}}
 				c.Chat.MaxOffline = 2 * time.Minute
+				c.Chat.AgentOfflineAfter = 30 * time.Second
 				c.SecretFlags = map[string]string{"-agent": "PARLEY_AGENTS", "-session-key": "PARLEY_SESSION_KEYS"}
 			}),
 		},
@@ -215,6 +219,8 @@ func TestParseErrors(t *testing.T) {
 		{"max-offline not a duration", []string{"-max-offline", "soon"}, nil, "max-offline"},
 		{"max-offline variable not a duration", nil, map[string]string{"PARLEY_MAX_OFFLINE": "600"}, "PARLEY_MAX_OFFLINE"},
 		{"max-offline variable zero", nil, map[string]string{"PARLEY_MAX_OFFLINE": "0s"}, "positive"},
+		{"agent-offline-after negative", []string{"-agent-offline-after", "-1m"}, nil, "must not be negative"},
+		{"agent-offline-after variable not a duration", nil, map[string]string{"PARLEY_AGENT_OFFLINE_AFTER": "2"}, "PARLEY_AGENT_OFFLINE_AFTER"},
 		{"read-timeout shorter than a long-poll", []string{"-read-timeout", "20s"}, nil, "read-timeout"},
 		{"negative limit", []string{"-max-conns-per-chat", "-1"}, nil, "must not be negative"},
 		{"unknown flag", []string{"-port", "80"}, nil, "port"},

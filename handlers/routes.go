@@ -103,6 +103,8 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	console.POST("/chats/:id/typing", a.Typing)
 	console.POST("/chats/:id/end", a.End)
 	console.POST("/chats/:id/release", a.Release)
+	console.GET("/team", a.Team)
+	console.POST("/status", a.SetStatus)
 	console.GET("/history", a.History)
 	console.GET("/history/:id", a.History)
 	console.GET("/ws", a.WebSocket)

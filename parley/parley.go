@@ -136,6 +136,12 @@ type Config struct {
 	MaxOffline    time.Duration
 	MaxOfflineCap time.Duration
 
+	// AgentOfflineAfter is how long an agent's consoles may all be gone
+	// (closed, or cut off) before the agent counts as offline, for the
+	// team and for whether chat is open; a console coming back brings back
+	// the status the agent chose. Default 2 minutes.
+	AgentOfflineAfter time.Duration
+
 	// Limits bounds the live connections (WebSockets and waiting
 	// long-polls) per chat and per client address, and the long-polls
 	// waiting at once; the one over a limit is refused with a clear error
@@ -261,6 +267,7 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		Store:             store,
 		DefaultMaxOffline: cfg.MaxOffline,
 		MaxOfflineCap:     cfg.MaxOfflineCap,
+		AgentOfflineAfter: cfg.AgentOfflineAfter,
 	}
 	checks := []handlers.HealthCheck{{Name: "database", Check: func(ctx context.Context) error {
 		_, err := store.ListChats(ctx, chatstate.ChatFilter{Limit: 1})
@@ -317,6 +324,9 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 	}
 	p.background.Go(func() {
 		chats.RunExpiry(bgCtx, expirySweep, func(err error) { logger.Error("expire offline chats", "err", err) })
+	})
+	p.background.Go(func() {
+		chats.Availability().Run(bgCtx, func(err error) { logger.Error("agents' availability", "err", err) })
 	})
 	return p, nil
 }

@@ -386,6 +386,21 @@
     }
   });
 
+  // ---- the team: statuses change on other consoles and instances, and
+  // by themselves (consoles gone), so the list is read again now and then
+  // while the console shows, and as soon as it shows again.
+
+  var TEAM_EVERY_MS = 15000;
+  function refreshTeam() {
+    if (document.hidden) return;
+    fetch(BASE + "/team", { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (response) { return response.ok ? response.text() : ""; })
+      .then(function (html) { if (html) applyHTML(html); })
+      .catch(function () { /* the next round tries again */ });
+  }
+  setInterval(refreshTeam, TEAM_EVERY_MS);
+  document.addEventListener("visibilitychange", refreshTeam);
+
   window.addEventListener("popstate", function () {
     var m = location.pathname.slice(BASE.length).match(/^\/chats\/([0-9a-f]+)$/);
     show(m ? m[1] : "", false);

@@ -54,6 +54,60 @@ type AgentConsole struct {
 	Alert string
 	// Unread is the count the title starts with: the waiting chats.
 	Unread int
+	// Team is every agent's availability, the agent's own switch first.
+	Team AgentTeam
+}
+
+// AgentTeam is the team's availability, as the console shows it: the
+// signed-in agent's status switch, and each agent's status and chats.
+type AgentTeam struct {
+	CSRF string
+	// Chosen is the status the signed-in agent chose.
+	Chosen  string
+	Members []TeamMember
+}
+
+// TeamMember is one agent in the team's list.
+type TeamMember struct {
+	// Name is what the team calls the agent (the display name).
+	Name string
+	// Status is online, away or offline.
+	Status string
+	Chats  int
+	// Me marks the signed-in agent.
+	Me bool
+}
+
+// AgentStatuses are the statuses an agent may choose, in the switch's
+// order, with their labels.
+func AgentStatuses() []StatusChoice {
+	return []StatusChoice{{"online", "Online"}, {"away", "Away"}, {"offline", "Offline"}}
+}
+
+// StatusChoice is one status of the switch.
+type StatusChoice struct{ Value, Label string }
+
+func statusLabel(status string) string {
+	for _, c := range AgentStatuses() {
+		if c.Value == status {
+			return c.Label
+		}
+	}
+	return status
+}
+
+func memberName(m TeamMember) string {
+	if m.Me {
+		return m.Name + " (you)"
+	}
+	return m.Name
+}
+
+func chatsHeld(n int) string {
+	if n == 1 {
+		return "1 chat"
+	}
+	return strconv.Itoa(n) + " chats"
 }
 
 // AgentQueue is the list of waiting chats.

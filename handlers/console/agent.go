@@ -53,6 +53,7 @@ func (a *Console) RequireAgent(next echo.HandlerFunc) echo.HandlerFunc {
 			return web.ErrAgentAuth()
 		}
 		c.Set(agentContextKey, chatstate.AgentParty(name, a.accounts.DisplayName(name)))
+		a.chats.Availability().Seen(name)
 		return next(c)
 	}
 }
@@ -197,6 +198,9 @@ func (a *Console) renderConsole(c echo.Context, status int, shown, alert string,
 		ShownID: shown,
 		Alert:   alert,
 		Unread:  len(queue.Rows),
+	}
+	if v.Team, err = a.teamView(ctx, agent, csrf); err != nil {
+		return err
 	}
 	for _, chat := range held {
 		cv, err := a.chatView(ctx, chat, csrf)

@@ -87,6 +87,8 @@ type agentAccounts interface {
 	DisplayName(name string) string
 	// Version changes when name's password does, ending its sessions.
 	Version(name string) string
+	// Names are every agent's, sorted.
+	Names() []string
 }
 
 // noAgents is the console with no accounts: nobody signs in.
@@ -96,3 +98,4 @@ func (noAgents) Authenticate(string, string) bool { return false }
 func (noAgents) Exists(string) bool               { return false }
 func (noAgents) DisplayName(string) string        { return "" }
 func (noAgents) Version(string) string            { return "" }
+func (noAgents) Names() []string                  { return nil }

@@ -52,8 +52,10 @@ type agentFeed struct {
 func (f *agentFeed) Topic() string            { return "" }
 func (f *agentFeed) Heartbeat() time.Duration { return 30 * time.Second }
 
-// Connect records nothing: an agent's presence does not keep a chat alive.
-func (f *agentFeed) Connect() func() { return func() {} }
+// Connect records that a console of the agent's is open: the agent is
+// online (unless they chose otherwise) while one is, and for
+// chatstate.AvailabilityConfig.OfflineAfter after the last has gone.
+func (f *agentFeed) Connect() func() { return f.console.chats.Availability().ConsoleOpened(f.agent) }
 
 // Subscribe takes what may change the queue, and follows the chats the
 // client says it shows.
