@@ -220,9 +220,12 @@ func parseSpan(f string) (span, error) {
 	if !ok {
 		return span{}, fmt.Errorf("%q: want a span of time like 09:00-17:00", f)
 	}
-	start, err1 := parseClock(from)
-	end, err2 := parseClock(to)
-	if err := errors.Join(err1, err2); err != nil {
+	start, err := parseClock(from)
+	if err != nil {
+		return span{}, fmt.Errorf("%q: %w", f, err)
+	}
+	end, err := parseClock(to)
+	if err != nil {
 		return span{}, fmt.Errorf("%q: %w", f, err)
 	}
 	if start >= end {
