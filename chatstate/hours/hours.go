@@ -77,7 +77,8 @@ func (s *Schedule) Open(t time.Time) bool {
 
 // NextOpen returns the first instant at or after t when the schedule is
 // open (t itself when it is open at t), in the schedule's zone; false when
-// it stays shut for the next year.
+// it stays shut for the next year. A nil Schedule, having no zone, returns t
+// as it is.
 func (s *Schedule) NextOpen(t time.Time) (time.Time, bool) {
 	if s.alwaysOpen() {
 		return t, true
