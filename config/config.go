@@ -131,11 +131,18 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.Var(agents, "agent", "NAME[=DISPLAY NAME]:PASSWORD of an agent, who signs in as NAME and is shown to visitors as DISPLAY NAME; repeatable (PARLEY_AGENTS=\"alice=Alice:pw,bob:pw\")")
 	fs.DurationVar(&chat.MaxOffline, "max-offline", chat.MaxOffline, "default time a visitor may be offline before the chat ends (PARLEY_MAX_OFFLINE)")
 	fs.DurationVar(&chat.AgentOfflineAfter, "agent-offline-after", chat.AgentOfflineAfter, "time an agent's consoles may all be gone before the agent is offline; 0: 2m (PARLEY_AGENT_OFFLINE_AFTER)")
+	var hoursText, hoursFile string
+	fs.StringVar(&hoursText, "hours", "", "opening hours, like \"Europe/Berlin; Mon-Fri 09:00-17:00; closed 2026-12-24\"; always open when empty (PARLEY_HOURS)")
+	fs.StringVar(&hoursFile, "hours-file", "", "file of opening hours, one rule a line, instead of -hours (PARLEY_HOURS_FILE)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	var err error
+	if chat.Hours, err = parseHours(fs, getenv, hoursText, hoursFile); err != nil {
+		return Config{}, err
 	}
 
 	for name, list := range map[string]*listFlag{"-session-key": sessionKeys, "-agent": agents} {
@@ -196,6 +203,44 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		chat.SQLitePath = filepath.Join(cfg.DataDir, "parley.db")
 	}
 	return cfg, nil
+}
+
+// parseHours reads the opening hours from -hours or -hours-file, or else
+// from their variables: the two forms are one setting, so a flag of
+// either kind wins over both variables, and giving both forms at one level
+// is an error rather than a guess.
+func parseHours(fs *flag.FlagSet, getenv func(string) string, text, file string) (*parley.Schedule, error) {
+	textName, fileName := "-hours", "-hours-file"
+	var textSet, fileSet bool
+	fs.Visit(func(f *flag.Flag) {
+		textSet = textSet || f.Name == "hours"
+		fileSet = fileSet || f.Name == "hours-file"
+	})
+	if !textSet && !fileSet {
+		textName, fileName = "PARLEY_HOURS", "PARLEY_HOURS_FILE"
+		text, file = getenv(textName), getenv(fileName)
+	}
+	switch {
+	case text != "" && file != "":
+		return nil, fmt.Errorf("%s and %s are one setting: give one of them", textName, fileName)
+	case file != "":
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fileName, err)
+		}
+		schedule, err := parley.ParseHours(string(data))
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", fileName, file, err)
+		}
+		return schedule, nil
+	case strings.TrimSpace(text) != "":
+		schedule, err := parley.ParseHours(text)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", textName, err)
+		}
+		return schedule, nil
+	}
+	return nil, nil
 }
 
 // SessionSecrets returns the configured cookie keys, or the one kept under

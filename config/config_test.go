@@ -33,8 +33,34 @@ func parse(t *testing.T, args []string, vars map[string]string) (config.Config, 
 	return config.Parse(args, env(vars), &stderr)
 }
 
+// hoursFile writes opening hours in the file form into a test's directory.
+func hoursFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hours")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func mustHours(t *testing.T, text string) *parley.Schedule {
+	t.Helper()
+	s, err := parley.ParseHours(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// sameHours compares schedules by their canonical text, which holds all
+// of them.
+var sameHours = cmp.Comparer(func(a, b *parley.Schedule) bool { return a.String() == b.String() })
+
 func TestParse(t *testing.T) {
 	t.Parallel()
+	weekdays := mustHours(t, "Europe/Berlin; Mon-Fri 09:00-17:00")
+	fromFile := mustHours(t, "America/New_York; Mon-Fri 08:00-12:00, 13:00-17:00; closed 2026-12-25")
+	file := hoursFile(t, "# Support\nAmerica/New_York\nMon-Fri 08:00-12:00, 13:00-17:00\nclosed 2026-12-25 # Christmas\n")
 	defaults := config.Config{
 		Chat: parley.Config{
 			SQLitePath:    filepath.Join("data", "parley.db"),
@@ -178,6 +204,38 @@ func TestParse(t *testing.T) {
 			}),
 		},
 		{
+			name: "hours by flag",
+			args: []string{"-hours", "Europe/Berlin; Mon-Fri 09:00-17:00"},
+			want: with(func(c *config.Config) { c.Chat.Hours = weekdays }),
+		},
+		{
+			name: "hours by variable",
+			env:  map[string]string{"PARLEY_HOURS": "Europe/Berlin; Mon-Fri 09:00-17:00"},
+			want: with(func(c *config.Config) { c.Chat.Hours = weekdays }),
+		},
+		{
+			name: "hours file by flag",
+			args: []string{"-hours-file", file},
+			want: with(func(c *config.Config) { c.Chat.Hours = fromFile }),
+		},
+		{
+			name: "hours file by variable",
+			env:  map[string]string{"PARLEY_HOURS_FILE": file},
+			want: with(func(c *config.Config) { c.Chat.Hours = fromFile }),
+		},
+		{
+			name: "an hours flag wins over both variables",
+			args: []string{"-hours-file", file},
+			env:  map[string]string{"PARLEY_HOURS": "Europe/Berlin; Mon-Fri 09:00-17:00", "PARLEY_HOURS_FILE": "/nonexistent"},
+			want: with(func(c *config.Config) { c.Chat.Hours = fromFile }),
+		},
+		{
+			name: "an empty hours flag is always open",
+			args: []string{"-hours", ""},
+			env:  map[string]string{"PARLEY_HOURS": "Europe/Berlin; Mon-Fri 09:00-17:00"},
+			want: defaults,
+		},
+		{
 			name: "a longer max-offline raises the cap",
 			args: []string{"-max-offline", "3h"},
 			want: with(func(c *config.Config) { c.Chat.MaxOffline, c.Chat.MaxOfflineCap = 3*time.Hour, 3*time.Hour }),
@@ -190,7 +248,7 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse() = %v, want nil", err)
 			}
-			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty(), sameHours); diff != "" {
 				t.Errorf("Parse() (-want +got):\n%s", diff)
 			}
 		})
@@ -199,6 +257,8 @@ func TestParse(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	t.Parallel()
+	goodHours := hoursFile(t, "UTC\nMon 09:00-17:00\n")
+	badHours := hoursFile(t, "UTC\nMon 09:00-17:00\nTue 9-17\n")
 	tests := []struct {
 		name    string
 		args    []string
@@ -227,6 +287,14 @@ func TestParseErrors(t *testing.T) {
 		{"certificate without key", []string{"-tls-cert", "cert.pem"}, nil, "tls-cert and tls-key go together"},
 		{"key without certificate", nil, map[string]string{"PARLEY_TLS_KEY": "key.pem"}, "tls-cert and tls-key go together"},
 		{"extra argument", []string{"-addr", ":80", "serve"}, nil, "unexpected arguments: serve"},
+		{"hours and hours-file", []string{"-hours", "UTC; Mon 09:00-17:00", "-hours-file", goodHours}, nil, "-hours and -hours-file are one setting"},
+		{"both hours variables", nil, map[string]string{"PARLEY_HOURS": "UTC; Mon 09:00-17:00", "PARLEY_HOURS_FILE": goodHours}, "PARLEY_HOURS and PARLEY_HOURS_FILE are one setting"},
+		{"bad hours", []string{"-hours", "Europe/Berlin; Mon-Fir 09:00-17:00"}, nil, `-hours: hours: "Mon-Fir 09:00-17:00": unknown day "Fir"`},
+		{"unknown hours zone", []string{"-hours", "Berlin; Mon 09:00-17:00"}, nil, `-hours: hours: "Berlin": unknown time zone`},
+		{"bad hours variable", nil, map[string]string{"PARLEY_HOURS": "UTC; Mon 17:00-09:00"}, "PARLEY_HOURS: hours: "},
+		{"bad hours file", []string{"-hours-file", badHours}, nil, "-hours-file " + badHours + `: hours: line 3: "Tue 9-17"`},
+		{"bad hours file variable", nil, map[string]string{"PARLEY_HOURS_FILE": badHours}, "PARLEY_HOURS_FILE " + badHours + ": hours: line 3"},
+		{"missing hours file", []string{"-hours-file", goodHours + ".missing"}, nil, "-hours-file: open "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -100,6 +100,32 @@ func ExampleParley_Shutdown() {
 	// <nil>
 }
 
+// Opening hours in the team's time zone: the schedule reads the zone's wall
+// clock, in summer and in winter alike.
+func ExampleParseHours() {
+	hours, err := parley.ParseHours(`
+		Europe/Berlin
+		Mon-Fri 09:00-17:00   # weekdays
+		Sat 10:00-14:00
+		closed 2026-12-24..2026-12-26
+	`)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(hours)
+
+	friday := time.Date(2026, 12, 18, 16, 30, 0, 0, time.UTC) // 17:30 in Berlin
+	next, _ := hours.NextOpen(friday)
+	fmt.Println(hours.Open(friday), next)
+	christmasEve := time.Date(2026, 12, 24, 9, 0, 0, 0, time.UTC)
+	next, _ = hours.NextOpen(christmasEve)
+	fmt.Println(hours.Open(christmasEve), next)
+	// Output:
+	// Europe/Berlin; Mon-Fri 09:00-17:00; Sat 10:00-14:00; closed 2026-12-24..2026-12-26
+	// false 2026-12-19 10:00:00 +0100 CET
+	// false 2026-12-28 09:00:00 +0100 CET
+}
+
 // layout stands for the site's own templ layout: in a .templ file it is
 //
 //	templ layout(title string, chatAssets, chatWidget templ.Component) {

@@ -45,6 +45,7 @@ import (
 
 	"github.com/parley/parley/agents"
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/chatstate/hours"
 	"github.com/parley/parley/chatstate/postgres"
 	"github.com/parley/parley/chatstate/sqlite"
 	"github.com/parley/parley/handlers"
@@ -99,6 +100,14 @@ type Config struct {
 	Localization map[string]string
 	// Agents may sign in to the console; with none, nobody can.
 	Agents []Agent
+	// Hours are the support team's opening hours: a weekly schedule in a
+	// named time zone, with closed dates, as ParseHours reads it:
+	//
+	//	hours, err := parley.ParseHours("Europe/Berlin; Mon-Fri 09:00-17:00; closed 2026-12-24")
+	//
+	// Nil, the default, is always open. (Parley keeps the schedule for the
+	// widget's out-of-hours state, which does not use it yet.)
+	Hours *Schedule
 	// AgentPasswordCost is the bcrypt cost of the agents' password hashes;
 	// 0 is bcrypt's default.
 	AgentPasswordCost int
@@ -205,6 +214,23 @@ type CookieNames = handlers.CookieNames
 // Router is where Mount puts Parley's routes: the site's *echo.Echo, or an
 // *echo.Group under a prefix of the site's choosing.
 type Router = handlers.Router
+
+// Schedule is a weekly schedule in one time zone, plus closed dates, for
+// Config.Hours: Open(t) reports whether t is within it, NextOpen and
+// NextClose when that changes next. A nil Schedule is always open.
+type Schedule = hours.Schedule
+
+// ParseHours reads a Schedule: rules separated by semicolons or new lines,
+// the time zone first (an IANA name), then days with spans of the zone's
+// wall clock and closed dates of its calendar:
+//
+//	Europe/Berlin; Mon-Fri 09:00-17:00; Sat 10:00-14:00, 15:00-18:00; closed 2026-12-24..2026-12-26
+//
+// Overnight hours are two spans, "Fri 22:00-24:00; Sat 00:00-02:00". A #
+// starts a comment to the end of its line. docs/configuration.md, "Business
+// hours", has the whole grammar and what daylight saving time does to a
+// span.
+func ParseHours(text string) (*Schedule, error) { return hours.Parse(text) }
 
 // Parley is the chat of one site. Its methods are safe for concurrent use
 // once Mount has returned.
