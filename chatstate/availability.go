@@ -60,6 +60,10 @@ type AvailabilityConfig struct {
 	OfflineAfter time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ReadEvery is how long what was read of the team serves; 0 means 2
+	// seconds: the widget asks on every page it renders, and a few seconds
+	// late is right. A negative one reads the store every time.
+	ReadEvery time.Duration
 }
 
 // DefaultOfflineAfter is how long an agent's consoles may all be gone, by
@@ -67,10 +71,6 @@ type AvailabilityConfig struct {
 // network change or a console's reconnect backoff, short enough that a
 // visitor is not told somebody is there when nobody is.
 const DefaultOfflineAfter = 2 * time.Minute
-
-// statusReadEvery is how long what was read of the team serves: the widget
-// asks on every page it renders, and a few seconds late is right.
-const statusReadEvery = 2 * time.Second
 
 // AgentState is an agent as the team sees them.
 type AgentState struct {
@@ -86,6 +86,7 @@ type AgentState struct {
 type Availability struct {
 	store        AgentPresences
 	offlineAfter time.Duration
+	readEvery    time.Duration
 	now          func() time.Time
 
 	mu sync.Mutex
@@ -103,13 +104,16 @@ type Availability struct {
 
 // NewAvailability returns an Availability over cfg.Store.
 func NewAvailability(cfg AvailabilityConfig) *Availability {
-	a := &Availability{store: cfg.Store, offlineAfter: cfg.OfflineAfter, now: cfg.Now,
+	a := &Availability{store: cfg.Store, offlineAfter: cfg.OfflineAfter, readEvery: cfg.ReadEvery, now: cfg.Now,
 		open: map[string]int{}, seen: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 	if a.offlineAfter <= 0 {
 		a.offlineAfter = DefaultOfflineAfter
 	}
 	if a.now == nil {
 		a.now = time.Now
+	}
+	if a.readEvery == 0 {
+		a.readEvery = 2 * time.Second
 	}
 	return a
 }
@@ -241,11 +245,11 @@ func (a *Availability) stateLocked(p AgentPresence, now time.Time) AgentState {
 }
 
 // presences reads the team from the store, or from what was read in the
-// last statusReadEvery, sorted by agent.
+// last readEvery, sorted by agent.
 func (a *Availability) presences(ctx context.Context) ([]AgentPresence, error) {
 	now := a.now()
 	a.mu.Lock()
-	if !a.readAt.IsZero() && now.Sub(a.readAt) < statusReadEvery {
+	if a.readEvery > 0 && !a.readAt.IsZero() && now.Sub(a.readAt) < a.readEvery {
 		read := a.read
 		a.mu.Unlock()
 		return read, nil

@@ -16,7 +16,9 @@ import (
 // of several does, until t ends.
 func availabilityOn(t *testing.T, store chatstate.Store, clk *clock) *chatstate.Availability {
 	t.Helper()
-	a := chatstate.NewAvailability(chatstate.AvailabilityConfig{Store: store, OfflineAfter: time.Minute, Now: clk.Now})
+	// Every read goes to the store: what one instance told it, the other
+	// sees as soon as it is there.
+	a := chatstate.NewAvailability(chatstate.AvailabilityConfig{Store: store, OfflineAfter: time.Minute, Now: clk.Now, ReadEvery: -1})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -49,8 +51,7 @@ func TestAgentAvailability(t *testing.T) {
 	want := func(what string, in *chatstate.Availability, alice, bob chatstate.AgentStatus, online bool) {
 		t.Helper()
 		var got []chatstate.AgentState
-		for deadline := time.Now().Add(5 * time.Second); ; {
-			clk.Advance(3 * time.Second) // past what was read before
+		for deadline := time.Now().Add(10 * time.Second); ; {
 			got, err = in.Team(ctx, team)
 			if err != nil {
 				t.Fatal(err)
@@ -85,7 +86,7 @@ func TestAgentAvailability(t *testing.T) {
 	closeAlice()
 	closeAlice() // a second call changes nothing
 	want("alice's console just closed", b, chatstate.AgentAway, chatstate.AgentOnline, true)
-	clk.Advance(time.Minute)
+	clk.Advance(time.Minute + time.Second)
 	want("alice's consoles gone for the limit", b, chatstate.AgentOffline, chatstate.AgentOnline, true)
 	if got, err := b.Team(ctx, []string{"alice"}); err != nil || got[0].Chosen != chatstate.AgentAway {
 		t.Errorf("alice offline by herself: Team() = %+v, %v; want her choice, away, kept", got, err)
@@ -140,20 +141,16 @@ func TestAgentSeenWithoutAConsole(t *testing.T) {
 	if got := status(a); got != chatstate.AgentOnline {
 		t.Errorf("carol just loaded a page on a: a says %s, want online", got)
 	}
-	// b hears of it once a tells the store (every OfflineAfter/4).
-	deadline := time.Now().Add(20 * time.Second)
+	// b hears of it as soon as a tells the store.
+	deadline := time.Now().Add(10 * time.Second)
 	for status(b) != chatstate.AgentOnline {
 		if time.Now().After(deadline) {
 			t.Fatal("b never heard that carol loaded a page on a")
 		}
-		clk.Advance(statusRead)
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
-	clk.Advance(time.Minute + statusRead)
+	clk.Advance(time.Minute + time.Second)
 	if got := status(b); got != chatstate.AgentOffline {
 		t.Errorf("carol a minute after her last page: b says %s, want offline", got)
 	}
 }
-
-// statusRead is past how long an Availability serves what it read.
-const statusRead = 3 * time.Second

@@ -12,15 +12,33 @@ import (
 type Phase string
 
 // The phases of a chat: registration → queued → connected ⇄ queued → ended.
+// While chat is closed (out of hours, nobody online) a visitor leaves a
+// message instead: leave_message (the form) → waiting_reply → replied (an
+// agent answered, by email too) → waiting_reply (the visitor wrote again).
 const (
 	PhaseRegistration Phase = "registration"
 	PhaseQueued       Phase = "queued"
 	PhaseConnected    Phase = "connected"
 	PhaseEnded        Phase = "ended"
+	PhaseLeaveMessage Phase = "leave_message"
+	PhaseWaitingReply Phase = "waiting_reply"
+	PhaseReplied      Phase = "replied"
 )
 
 // Live reports whether the chat is waiting for or talking to an agent.
 func (p Phase) Live() bool { return p == PhaseQueued || p == PhaseConnected }
+
+// Attended reports whether the chat needs its visitor here: one away for
+// longer than MaxOffline ends it. A message left for later does not, and
+// such a chat keeps no VisitorSeenAt, so that the offline sweep's index
+// never holds the messages that pile up.
+func (p Phase) Attended() bool {
+	switch p {
+	case PhaseRegistration, PhaseLeaveMessage, PhaseQueued, PhaseConnected:
+		return true
+	}
+	return false
+}
 
 // Registration is what the visitor tells us before the chat starts.
 type Registration struct {
@@ -29,6 +47,9 @@ type Registration struct {
 	Email     string            `json:"email"`
 	Subject   string            `json:"subject"`
 	UserData  map[string]string `json:"userData,omitempty"`
+	// Message is the text of a message left while chat was closed, while
+	// it is being written (a draft).
+	Message string `json:"message,omitempty"`
 }
 
 // Chat is one conversation between a visitor and, eventually, an agent.
@@ -83,13 +104,16 @@ const (
 	EventAgentLeft   EventKind = "agent_left"
 	EventPage        EventKind = "page"
 	EventEnded       EventKind = "ended"
+	// EventLeftMessage is a visitor's message left while chat was closed:
+	// a line, and what puts the chat among the messages agents answer.
+	EventLeftMessage EventKind = "left_message"
 )
 
 // readableKinds are the events people read as lines of the transcript: a
 // message, an agent joining or leaving, the end. Registration, typing and
 // page changes are not lines.
 func readableKinds() []EventKind {
-	return []EventKind{EventMessage, EventAgentJoined, EventAgentLeft, EventEnded}
+	return []EventKind{EventMessage, EventLeftMessage, EventAgentJoined, EventAgentLeft, EventEnded}
 }
 
 // PartyType says who caused an event.

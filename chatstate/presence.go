@@ -177,7 +177,7 @@ func (s *Service) ExpireOffline(ctx context.Context) (int, error) {
 	now := s.now().UTC()
 	s.presence.forget(now)
 	chats, err := s.store.ListChats(ctx, ChatFilter{
-		Phases:    []Phase{PhaseRegistration, PhaseQueued, PhaseConnected},
+		Phases:    attendedPhases(),
 		OfflineAt: now,
 		Limit:     expireBatch,
 	})
@@ -220,6 +220,12 @@ func (s *Service) ExpireOffline(ctx context.Context) (int, error) {
 }
 
 var errStillOnline = errors.New("visitor is back online")
+
+// attendedPhases are the phases whose chats end when their visitor is away
+// too long (Phase.Attended).
+func attendedPhases() []Phase {
+	return []Phase{PhaseRegistration, PhaseLeaveMessage, PhaseQueued, PhaseConnected}
+}
 
 // RunExpiry sweeps for offline visitors every interval until ctx is done.
 // Sweep errors are passed to report and the sweeping goes on. When other

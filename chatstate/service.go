@@ -111,6 +111,9 @@ type StartParams struct {
 	// Draft fills in the registration form, with what the site knows of
 	// its signed-in user.
 	Draft Registration
+	// LeaveMessage starts the chat as a message to leave, for when chat
+	// is closed (leave_message instead of registration).
+	LeaveMessage bool
 }
 
 // Start creates a chat in the registration phase and returns it with its
@@ -122,9 +125,13 @@ func (s *Service) Start(ctx context.Context, p StartParams) (Chat, string, error
 		maxOffline = s.defaultMaxOffline
 	}
 	maxOffline = min(maxOffline, s.maxOfflineCap)
+	phase := PhaseRegistration
+	if p.LeaveMessage {
+		phase = PhaseLeaveMessage
+	}
 	c := Chat{
 		ID:            newID(),
-		Phase:         PhaseRegistration,
+		Phase:         phase,
 		Locale:        p.Locale,
 		Page:          p.Page,
 		MaxOffline:    maxOffline,
@@ -218,18 +225,20 @@ func (s *Service) EventsAfter(ctx context.Context, id string, after int64, limit
 	return s.store.Events(ctx, id, after, limit)
 }
 
-// SaveDraft keeps what the visitor has typed into the registration form so
-// far, so a reload brings it back. A visitor typing is present: the form
+// SaveDraft keeps what the visitor has typed into the registration form (or
+// a message to leave) so far, so a reload brings it back. A visitor typing is present: the form
 // has no live connection to say so.
 func (s *Service) SaveDraft(ctx context.Context, id string, draft Registration) (Chat, error) {
 	draft = clampDraft(draft)
 	now := s.now().UTC()
 	c, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
-		if c.Phase != PhaseRegistration {
+		if c.Phase != PhaseRegistration && c.Phase != PhaseLeaveMessage && c.Phase != PhaseReplied {
 			return nil, ErrWrongPhase
 		}
 		c.Draft = draft
-		c.VisitorSeenAt = now
+		if c.Phase.Attended() {
+			c.VisitorSeenAt = now
+		}
 		return nil, nil
 	})
 	return c, err
@@ -303,7 +312,7 @@ func (s *Service) Typing(ctx context.Context, id string, from Party) error {
 func (s *Service) Visit(ctx context.Context, id, page string) (Chat, error) {
 	now := s.now().UTC()
 	c, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
-		if c.Phase == PhaseEnded {
+		if !c.Phase.Attended() {
 			return nil, nil
 		}
 		c.VisitorSeenAt = now
@@ -392,7 +401,9 @@ func (s *Service) mayTalk(c *Chat, from Party) error {
 	switch {
 	case c.Phase == PhaseEnded:
 		return ErrChatEnded
-	case c.Phase == PhaseRegistration:
+	case !c.Phase.Live():
+		// The form, or a message left for later: nobody is there to talk
+		// to (an agent answers a left message with Reply).
 		return ErrWrongPhase
 	case from.Type == PartyAgent && c.AgentName != from.ID:
 		return ErrNotYourChat

@@ -96,6 +96,7 @@ func clampDraft(r Registration) Registration {
 	r.LastName = truncate(r.LastName, maxDraftRunes)
 	r.Email = truncate(r.Email, maxDraftRunes)
 	r.Subject = truncate(r.Subject, maxDraftRunes)
+	r.Message = clampMessage(r.Message)
 	return r
 }
 

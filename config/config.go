@@ -130,6 +130,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.Var(localization, "localization-url", "NAME=URL of an extra localization catalog; repeatable (PARLEY_LOCALIZATION_URLS)")
 	fs.Var(agents, "agent", "NAME[=DISPLAY NAME]:PASSWORD of an agent, who signs in as NAME and is shown to visitors as DISPLAY NAME; repeatable (PARLEY_AGENTS=\"alice=Alice:pw,bob:pw\")")
 	fs.DurationVar(&chat.MaxOffline, "max-offline", chat.MaxOffline, "default time a visitor may be offline before the chat ends (PARLEY_MAX_OFFLINE)")
+	fs.BoolVar(&chat.QueueWithoutAgents, "queue-without-agents", getenv("PARLEY_QUEUE_WITHOUT_AGENTS") == "true", "while no agent is online, visitors still start chats and wait in the queue, instead of leaving a message (PARLEY_QUEUE_WITHOUT_AGENTS=true)")
 	fs.DurationVar(&chat.AgentOfflineAfter, "agent-offline-after", chat.AgentOfflineAfter, "time an agent's consoles may all be gone before the agent is offline; 0: 2m (PARLEY_AGENT_OFFLINE_AFTER)")
 	var hoursText, hoursFile string
 	fs.StringVar(&hoursText, "hours", "", "opening hours, like \"Europe/Berlin; Mon-Fri 09:00-17:00; closed 2026-12-24\"; always open when empty (PARLEY_HOURS)")

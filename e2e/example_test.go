@@ -24,6 +24,8 @@ func signInToExample(t *testing.T, p *page, srv *server, name, password string) 
 func TestExistingSiteExample(t *testing.T) {
 	t.Parallel()
 	srv := startExample(t, "-agent", apiAgentName+":"+apiAgentPassword)
+	// An agent is at work (signed in: online), so chat is open.
+	agent := signInAgent(t, srv)
 	b := newBrowser(t)
 	laptop := b.newPage(t)
 	countSockets(laptop)
@@ -41,7 +43,6 @@ func TestExistingSiteExample(t *testing.T) {
 		t.Error("the registration form showed for a signed-in user")
 	}
 	chatID := evalJS[string](laptop, `document.getElementById("parley-widget").getAttribute("data-chat-id")`)
-	agent := signInAgent(t, srv)
 	agent.accept(chatID)
 	laptop.waitText("alice joined the chat.")
 	sendMessage(t, laptop, "Where is order 1051?")

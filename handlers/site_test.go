@@ -20,6 +20,15 @@ var sitePaths = []string{"/", "/products", "/pricing", "/contact"}
 // newSite is a small host site with Parley mounted at its default paths:
 // each page renders the widget restored for its request.
 func newSite(d handlers.Deps) http.Handler {
+	// The tests of live chat do not keep an agent online: chat stays open
+	// without one. The tests of leaving a message build their site with
+	// siteAsConfigured.
+	d.Options.QueueWithoutAgents = true
+	return siteAsConfigured(d)
+}
+
+// siteAsConfigured is the test site over d as given.
+func siteAsConfigured(d handlers.Deps) http.Handler {
 	h := handlers.New(d)
 	e := echo.New()
 	// No IPExtractor: Echo's default believes X-Forwarded-For from anyone,

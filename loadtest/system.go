@@ -62,7 +62,9 @@ func parleySystem(ctx context.Context, o options, stderr io.Writer) (*system, er
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-data", dir, "-session-key", "loadtest-session-key-0123456789abcdefghij"}
+	// The load's visitors start chats whether or not its agents are
+	// online yet.
+	args := []string{"-data", dir, "-session-key", "loadtest-session-key-0123456789abcdefghij", "-queue-without-agents"}
 	if o.metricsToken != "" {
 		args = append(args, "-metrics-token", o.metricsToken)
 	}

@@ -105,9 +105,15 @@ type Config struct {
 	//
 	//	hours, err := parley.ParseHours("Europe/Berlin; Mon-Fri 09:00-17:00; closed 2026-12-24")
 	//
-	// Nil, the default, is always open. (Parley keeps the schedule for the
-	// widget's out-of-hours state, which does not use it yet.)
+	// Nil, the default, is always open. Chat is open inside the hours with
+	// at least one agent online; otherwise the widget offers to leave a
+	// message, which an agent answers later by email.
 	Hours *Schedule
+	// QueueWithoutAgents keeps chat open within the hours while no agent
+	// is online (none has a console open, or all chose away or offline):
+	// visitors start chats and wait in the queue, as a team that watches
+	// for new chats in other ways may want, instead of leaving a message.
+	QueueWithoutAgents bool
 	// AgentPasswordCost is the bcrypt cost of the agents' password hashes;
 	// 0 is bcrypt's default.
 	AgentPasswordCost int
@@ -324,15 +330,17 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		Agents:         accounts,
 		SessionSecrets: cfg.SessionKeys,
 		Options: handlers.Options{
-			AllowedOrigins: cfg.AllowedOrigins,
-			EmbedOrigins:   cfg.EmbedOrigins,
-			TrustedProxies: trusted,
-			IPv6Prefix:     cfg.IPv6Prefix,
-			Cookies:        cfg.Cookies,
-			Limits:         cfg.Limits,
-			StartOpen:      cfg.StartOpen,
-			MetricsToken:   cfg.MetricsToken,
-			Visitor:        cfg.Visitor,
+			AllowedOrigins:     cfg.AllowedOrigins,
+			EmbedOrigins:       cfg.EmbedOrigins,
+			TrustedProxies:     trusted,
+			IPv6Prefix:         cfg.IPv6Prefix,
+			Cookies:            cfg.Cookies,
+			Limits:             cfg.Limits,
+			StartOpen:          cfg.StartOpen,
+			MetricsToken:       cfg.MetricsToken,
+			Visitor:            cfg.Visitor,
+			Hours:              cfg.Hours,
+			QueueWithoutAgents: cfg.QueueWithoutAgents,
 		},
 		Closing:      p.closing,
 		SharedLimits: sharedLimits,

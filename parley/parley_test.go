@@ -36,6 +36,8 @@ func testConfig(t *testing.T) parley.Config {
 		Agents:            []parley.Agent{{Name: "alice", Password: "alice-password"}},
 		AgentPasswordCost: bcrypt.MinCost,
 		Logger:            slog.New(slog.DiscardHandler),
+		// These tests' visitors chat with no agent online.
+		QueueWithoutAgents: true,
 	}
 }
 

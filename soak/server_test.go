@@ -24,7 +24,7 @@ const stopTimeout = 15 * time.Second
 // newServer is the parley process under test: started, killed with
 // SIGKILL and started again on the same address and data.
 func newServer(dataDir string, args []string) *chatclient.Server {
-	return &chatclient.Server{Path: serverBin, Args: append([]string{"-data", dataDir, "-session-key", sessionKey}, args...)}
+	return &chatclient.Server{Path: serverBin, Args: append([]string{"-data", dataDir, "-session-key", sessionKey, "-queue-without-agents"}, args...)}
 }
 
 // stablePort finds a free loopback port below the kernel's ephemeral range,

@@ -56,6 +56,32 @@ type AgentConsole struct {
 	Unread int
 	// Team is every agent's availability, the agent's own switch first.
 	Team AgentTeam
+	// Messages are the messages left while chat was closed that wait for
+	// an answer.
+	Messages []MessageRow
+}
+
+// MessageRow is a message left while chat was closed, in the console's
+// list of those waiting for an answer.
+type MessageRow struct {
+	ChatID, Name, Email string
+	// Excerpt is the start of the visitor's latest message.
+	Excerpt string
+	Since   time.Time
+	Now     time.Time
+}
+
+// AgentMessage is a left message's page: the exchange so far, and the
+// reply, which goes to the visitor by email and into their widget.
+type AgentMessage struct {
+	Shell AgentShell
+	Chat  AgentChat
+	// Waiting says the visitor's last message has no answer yet.
+	Waiting bool
+	// Sent says a reply just went.
+	Sent  bool
+	Error string
+	Draft string
 }
 
 // AgentTeam is the team's availability, as the console shows it: the

@@ -21,6 +21,9 @@ const (
 	WidgetStart        WidgetState = "start"
 	WidgetRegistration WidgetState = "registration"
 	WidgetConversation WidgetState = "conversation"
+	// WidgetLeaveMessage is the form of a message left while chat is
+	// closed.
+	WidgetLeaveMessage WidgetState = "leave_message"
 )
 
 // Widget is everything the chat widget shows.
@@ -52,6 +55,11 @@ type Widget struct {
 	// Standalone is the widget as a page of its own (the popup): always
 	// open, with no launcher.
 	Standalone bool
+	// Closed says that chat is closed (out of hours, or nobody online): the
+	// start offers to leave a message, and OpensAt, when known, says when
+	// chat opens again.
+	Closed  bool
+	OpensAt string
 }
 
 // WidgetError is a coded error as the browser API reports it, with its
@@ -66,6 +74,8 @@ type WidgetError struct {
 // any per-field errors, already localized.
 type RegistrationForm struct {
 	FirstName, LastName, Email, Subject Field
+	// Message is the text of a message left while chat is closed.
+	Message Field
 	// Summary is the line read out when the form comes back with errors.
 	Summary string
 }
@@ -92,6 +102,11 @@ type Conversation struct {
 	// carries the same id and is stored once.
 	ClientID     string
 	MessageError string
+	// LeftMessage marks a message left while chat was closed, which an
+	// agent answers by email: no compose box, Status says where the
+	// answer goes, and WriteAgain offers to write once an agent answered.
+	LeftMessage bool
+	WriteAgain  bool
 }
 
 // Line is one entry of the transcript as the visitor sees it.

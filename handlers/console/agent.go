@@ -133,6 +133,7 @@ func (a *Console) Login(c echo.Context) error {
 		return err
 	}
 	a.Log.InfoContext(c.Request().Context(), "agent signed in", "agent", name)
+	a.chats.Availability().Seen(name)
 	return c.Redirect(http.StatusSeeOther, a.Paths.Console)
 }
 
@@ -200,6 +201,9 @@ func (a *Console) renderConsole(c echo.Context, status int, shown, alert string,
 		Unread:  len(queue.Rows),
 	}
 	if v.Team, err = a.teamView(ctx, agent, csrf); err != nil {
+		return err
+	}
+	if v.Messages, err = a.messageRows(ctx); err != nil {
 		return err
 	}
 	for _, chat := range held {

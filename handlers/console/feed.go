@@ -76,7 +76,7 @@ func wantedByConsoles(ev *chatstate.Event) bool {
 		// one from another instance does not say, so it is taken.
 		return ev.ChatPhase == "" || ev.ChatPhase == chatstate.PhaseQueued
 	}
-	return joinsOrLeavesQueue(ev.Kind)
+	return joinsOrLeavesQueue(ev.Kind) || ev.Kind == chatstate.EventLeftMessage
 }
 
 // joinsOrLeavesQueue reports whether an event of this kind puts a chat in
@@ -246,6 +246,14 @@ func (f *agentFeed) eventFrame(ctx context.Context, ev chatstate.Event) (wire.Se
 		if err := f.queueParts(ctx, ev.Published, &parts); err != nil {
 			return wire.Server{}, false, err
 		}
+	}
+	if ev.Kind == chatstate.EventLeftMessage {
+		// A message left while chat was closed joins the list at once.
+		rows, err := f.console.messageRows(ctx)
+		if err != nil {
+			return wire.Server{}, false, err
+		}
+		parts = append(parts, views.AgentMessageList(rows))
 	}
 	seq, shown := f.chats[ev.ChatID]
 	switch {

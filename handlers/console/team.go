@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/parley/parley/chatstate"
@@ -42,13 +43,19 @@ func (a *Console) teamView(ctx context.Context, agent, csrf string) (views.Agent
 	return v, nil
 }
 
-// Team answers the console's refresh of the team's list.
+// Team answers the console's refresh of what changes without a chat's
+// event: the team's list, and the messages waiting for an answer.
 func (a *Console) Team(c echo.Context) error {
-	v, err := a.teamView(c.Request().Context(), agentOf(c), a.CSRFToken(c))
+	ctx := c.Request().Context()
+	v, err := a.teamView(ctx, agentOf(c), a.CSRFToken(c))
 	if err != nil {
 		return err
 	}
-	return a.Render(c, http.StatusOK, views.AgentTeamList(v))
+	messages, err := a.messageRows(ctx)
+	if err != nil {
+		return err
+	}
+	return a.Render(c, http.StatusOK, templ.Join(views.AgentTeamList(v), views.AgentMessageList(messages)))
 }
 
 // SetStatus records the status the agent chose: the team's list for the

@@ -188,7 +188,7 @@ func (a *Console) chatView(ctx context.Context, chat chatstate.Chat, csrf string
 
 // agentLineKinds are the events the console shows as lines.
 func agentLineKinds() []chatstate.EventKind {
-	return []chatstate.EventKind{chatstate.EventMessage, chatstate.EventRegistered, chatstate.EventAgentJoined, chatstate.EventAgentLeft, chatstate.EventEnded}
+	return []chatstate.EventKind{chatstate.EventMessage, chatstate.EventLeftMessage, chatstate.EventRegistered, chatstate.EventAgentJoined, chatstate.EventAgentLeft, chatstate.EventEnded}
 }
 
 // consolePageLines is how many lines a chat's pane shows at first, and how
@@ -218,7 +218,7 @@ func trailItem(ev chatstate.Event) views.TrailItem {
 func agentLine(ev chatstate.Event) (views.AgentLine, bool) {
 	line := views.AgentLine{ChatID: ev.ChatID, Line: views.Line{Seq: ev.Seq, Kind: views.LineNotice, From: string(ev.From.Type), Time: ev.Time}}
 	switch ev.Kind {
-	case chatstate.EventMessage:
+	case chatstate.EventMessage, chatstate.EventLeftMessage:
 		line.Kind, line.Author, line.Text = views.LineMessage, ev.From.Name, ev.Text
 	case chatstate.EventRegistered:
 		line.Text = ev.From.Name + " is waiting for an agent."

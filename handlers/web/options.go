@@ -3,6 +3,8 @@ package web
 import (
 	"net/netip"
 
+	"github.com/parley/parley/chatstate/hours"
+
 	"github.com/labstack/echo/v4"
 )
 
@@ -31,6 +33,11 @@ type Options struct {
 	MetricsToken string
 	// Visitor names the host site's signed-in user; nil knows nobody.
 	Visitor IdentifyVisitor
+	// Hours are when the team answers chats; nil is always.
+	Hours *hours.Schedule
+	// QueueWithoutAgents keeps chat open within the hours while no agent
+	// is online: visitors wait in the queue instead of leaving a message.
+	QueueWithoutAgents bool
 }
 
 // Visitor is a signed-in user of the host site, as the site tells Parley:

@@ -31,12 +31,14 @@ type registrationForm struct {
 	Email     string `form:"email"`
 	Subject   string `form:"subject"`
 	UserData  string `form:"user_data"`
+	// Message is the text of a message left while chat is closed.
+	Message string `form:"message"`
 }
 
 // registration maps the form to the domain's registration. userData comes
 // from a site's own registration function as a JSON object of strings.
 func (f registrationForm) registration() (chatstate.Registration, error) {
-	r := chatstate.Registration{FirstName: f.FirstName, LastName: f.LastName, Email: f.Email, Subject: f.Subject}
+	r := chatstate.Registration{FirstName: f.FirstName, LastName: f.LastName, Email: f.Email, Subject: f.Subject, Message: f.Message}
 	if f.UserData != "" {
 		if err := json.Unmarshal([]byte(f.UserData), &r.UserData); err != nil {
 			return chatstate.Registration{}, web.ErrInvalidOptions()
@@ -68,6 +70,9 @@ func (vw *Widget) StartChat(c echo.Context) error {
 		return web.ErrRateLimited()
 	}
 	params := chatstate.StartParams{Page: pageSeen(c, returnTo)}
+	// While chat is closed, the start is of a message to leave.
+	open, _ := vw.ChatOpen(c.Request().Context())
+	params.LeaveMessage = !open
 	if f.Localization != "" {
 		if _, err := vw.Catalogs.Resolve(f.Localization); err != nil {
 			return web.ErrLocalizationNotAllowed()
@@ -98,7 +103,7 @@ func (vw *Widget) StartChat(c echo.Context) error {
 			return err
 		}
 	}
-	if signedIn && user.FirstName != "" && user.Email != "" {
+	if signedIn && user.FirstName != "" && user.Email != "" && !params.LeaveMessage {
 		// The site knows who this is: no form to fill in. Should the site's
 		// data not pass, the form shows it, filled in, to correct.
 		registered, err := vw.chats.Register(ctx, chat.ID, params.Draft)
@@ -187,6 +192,45 @@ func (vw *Widget) Register(c echo.Context) error {
 			LastName:  views.Field{Value: strings.ToValidUTF8(f.LastName, "")},
 			Email:     views.Field{Value: strings.ToValidUTF8(f.Email, "")},
 			Subject:   views.Field{Value: strings.ToValidUTF8(f.Subject, "")},
+		}, verr)
+		return vw.respondWidget(c, http.StatusUnprocessableEntity, w)
+	}
+	if err != nil {
+		return err
+	}
+	return vw.afterPost(c, updated, returnTo)
+}
+
+// LeaveMessage submits a message left while chat was closed, or the
+// visitor's next one once an agent answered. Invalid fields come back in
+// place, localized, with everything the visitor typed.
+func (vw *Widget) LeaveMessage(c echo.Context) error {
+	var f registrationForm
+	chat, err := vw.bindVisitorPost(c, &f)
+	if err != nil {
+		return err
+	}
+	returnTo := SafeReturnTo(f.ReturnTo)
+	if chat.Phase != chatstate.PhaseLeaveMessage && chat.Phase != chatstate.PhaseReplied {
+		// A form submitted twice, or from a stale tab: show where the chat is.
+		return vw.afterPost(c, chat, returnTo)
+	}
+	if !vw.messageLimit.Allow(chat.ID) {
+		return web.ErrRateLimited()
+	}
+	r, err := f.registration()
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	updated, err := vw.chats.LeaveMessage(ctx, chat.ID, r)
+	var verr *chatstate.ValidationError
+	if errors.As(err, &verr) {
+		w := vw.widgetView(ctx, vw.ViewerOf(c, returnTo), restored{chat: chat, found: true})
+		w.Form = formErrors(w.T, views.RegistrationForm{
+			FirstName: views.Field{Value: strings.ToValidUTF8(f.FirstName, "")},
+			Email:     views.Field{Value: strings.ToValidUTF8(f.Email, "")},
+			Message:   views.Field{Value: strings.ToValidUTF8(f.Message, "")},
 		}, verr)
 		return vw.respondWidget(c, http.StatusUnprocessableEntity, w)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -124,12 +125,26 @@ func (vw *Widget) widgetView(ctx context.Context, v Viewer, r restored) views.Wi
 	if r.err != nil {
 		w.Error = widgetError(tr, r.err)
 	}
+	if chat == nil || chat.Phase == chatstate.PhaseEnded {
+		// The start button shows: what it offers depends on whether chat
+		// is open now.
+		open, opensAt := vw.ChatOpen(ctx)
+		w.Closed = !open
+		if !opensAt.IsZero() {
+			w.OpensAt = opensAtLine(tr, opensAt, time.Now())
+		}
+	}
 	if chat == nil {
 		return w
 	}
 	w.ChatID, w.Phase, w.LastSeq = chat.ID, string(chat.Phase), chat.LastSeq
-	if chat.Phase == chatstate.PhaseRegistration {
+	switch chat.Phase {
+	case chatstate.PhaseRegistration:
 		w.State = views.WidgetRegistration
+		w.Form = formView(chat.Draft)
+		return w
+	case chatstate.PhaseLeaveMessage:
+		w.State = views.WidgetLeaveMessage
 		w.Form = formView(chat.Draft)
 		return w
 	}
@@ -156,6 +171,9 @@ func (vw *Widget) widgetView(ctx context.Context, v Viewer, r restored) views.Wi
 	}
 	w.State = views.WidgetConversation
 	w.Talk = talkView(tr, *chat, lines)
+	if w.Talk.WriteAgain {
+		w.Form = formView(chat.Draft) // what the visitor began to write
+	}
 	w.Talk.Earlier = earlier
 	if !w.Open {
 		w.Unread = unread(v.ui, *chat, lines)
@@ -189,6 +207,7 @@ func formView(r chatstate.Registration) views.RegistrationForm {
 		LastName:  views.Field{Value: r.LastName},
 		Email:     views.Field{Value: r.Email},
 		Subject:   views.Field{Value: r.Subject},
+		Message:   views.Field{Value: r.Message},
 	}
 }
 
@@ -199,6 +218,7 @@ func formErrors(tr views.Translator, f views.RegistrationForm, verr *chatstate.V
 		chatstate.FieldLastName:  &f.LastName,
 		chatstate.FieldEmail:     &f.Email,
 		chatstate.FieldSubject:   &f.Subject,
+		chatstate.FieldMessage:   &f.Message,
 	}
 	for name, fe := range verr.Fields {
 		if field := fields[name]; field != nil {
@@ -216,8 +236,53 @@ func talkView(tr views.Translator, chat chatstate.Chat, lines []views.Line) view
 		talk.Status = tr.T("conversation.waiting", "name", chat.Visitor.FirstName)
 	case chatstate.PhaseEnded:
 		talk.Ended = tr.T("conversation.ended")
+	case chatstate.PhaseWaitingReply:
+		talk.LeftMessage = true
+		talk.Status = tr.T("leave.waiting", "name", chat.Visitor.FirstName, "email", chat.Visitor.Email)
+	case chatstate.PhaseReplied:
+		talk.LeftMessage, talk.WriteAgain = true, true
+		talk.Status = tr.T("leave.replied", "email", chat.Visitor.Email)
 	}
 	return talk
+}
+
+// ChatOpen says whether chat is open now: within the hours (Config.Hours)
+// and with an agent online, on any instance (unless QueueWithoutAgents). When it is not, opensAt is
+// when the hours open again (zero when they are open and it is agents who
+// are missing). Availability that cannot be read counts as open: a
+// visitor who waits in the queue is better off than one turned away.
+func (vw *Widget) ChatOpen(ctx context.Context) (open bool, opensAt time.Time) {
+	now := time.Now()
+	if !vw.Hours.Open(now) {
+		next, _ := vw.Hours.NextOpen(now)
+		return false, next
+	}
+	if vw.QueueWithoutAgents {
+		return true, time.Time{}
+	}
+	online, err := vw.chats.Availability().AnyOnline(ctx)
+	if err != nil {
+		vw.Log.ErrorContext(ctx, "read agents' availability", "err", err)
+		return true, time.Time{}
+	}
+	return online, time.Time{}
+}
+
+// opensAtLine says when chat opens again, in the visitor's language: the
+// day (today, tomorrow, or the weekday) and the time in the schedule's
+// zone, whose name it gives.
+func opensAtLine(tr views.Translator, at, now time.Time) string {
+	y1, m1, d1 := now.In(at.Location()).Date()
+	y2, m2, d2 := at.Date()
+	days := int(time.Date(y2, m2, d2, 0, 0, 0, 0, time.UTC).Sub(time.Date(y1, m1, d1, 0, 0, 0, 0, time.UTC)).Hours() / 24)
+	day := "day." + strconv.Itoa(int(at.Weekday()))
+	switch days {
+	case 0:
+		day = "day.today"
+	case 1:
+		day = "day.tomorrow"
+	}
+	return tr.T("widget.opens_at", "day", tr.T(day), "time", at.Format("15:04"), "zone", at.Format("MST"))
 }
 
 // linesOf turns logged events into transcript lines.
@@ -236,7 +301,7 @@ func linesOf(tr views.Translator, events []chatstate.Event) []views.Line {
 func LineView(tr views.Translator, ev chatstate.Event) (views.Line, bool) {
 	line := views.Line{Seq: ev.Seq, Kind: views.LineNotice, From: string(ev.From.Type), Time: ev.Time}
 	switch ev.Kind {
-	case chatstate.EventMessage:
+	case chatstate.EventMessage, chatstate.EventLeftMessage:
 		line.Kind, line.Text, line.Author = views.LineMessage, ev.Text, ev.From.Name
 		if ev.From.Type == chatstate.PartyVisitor {
 			line.Author = tr.T("conversation.you")

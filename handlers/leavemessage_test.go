@@ -1,0 +1,132 @@
+package handlers_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/chatstate/hours"
+)
+
+// TestLeaveAMessageWhileNobodyIsOnline: with no agent online, the first
+// paint of the widget already offers to leave a message; the form keeps
+// its draft across reloads and its errors in place; the message waits in
+// the console's list; an agent's answer is in the visitor's widget on the
+// next visit, where the visitor may write again; and once an agent is
+// online, a new visitor is offered a chat.
+func TestLeaveAMessageWhileNobodyIsOnline(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	srv := siteAsConfigured(en.consoleDeps(nil))
+	v := en.visitor(srv)
+
+	w := v.get("/pricing").widget()
+	if got := strings.TrimSpace(w.Find(".parley-start button").Text()); got != en.en("widget.leave_message") {
+		t.Errorf("nobody online: the start button says %q, want %q", got, en.en("widget.leave_message"))
+	}
+	if got := strings.TrimSpace(w.Find(".parley-intro").Text()); got != en.en("widget.closed") {
+		t.Errorf("nobody online: the intro says %q", got)
+	}
+
+	v.post("/chat/start", url.Values{"return_to": {"/pricing"}}).wantRedirect("/pricing")
+	w = v.get("/pricing").widget()
+	if got := w.AttrOr("data-state", ""); got != "leave_message" {
+		t.Fatalf("after start the widget is %q, want the leave_message form", got)
+	}
+	res := v.post("/chat/draft", url.Values{"first_name": {"Ada"}, "message": {"Do you ship"}})
+	res.wantStatus(http.StatusNoContent)
+	w = v.get("/contact").widget()
+	if got := w.Find("#parley-first_name").AttrOr("value", ""); got != "Ada" {
+		t.Errorf("after a reload the name is %q, want the draft's", got)
+	}
+	if got := w.Find("#parley-left-message").Text(); got != "Do you ship" {
+		t.Errorf("after a reload the message is %q, want the draft's", got)
+	}
+
+	// Without an email: refused in place, nothing typed lost.
+	res = v.post("/chat/leave", url.Values{"return_to": {"/contact"}, "first_name": {"Ada"}, "message": {"Do you ship to Norway?"}}, hx)
+	res.wantStatus(http.StatusUnprocessableEntity)
+	frag := res.wantFragment()
+	if got := frag.Find("#parley-email-error").Text(); got != en.en("registration.error.required") {
+		t.Errorf("the email's error = %q", got)
+	}
+	if got := frag.Find("#parley-left-message").Text(); got != "Do you ship to Norway?" {
+		t.Errorf("a refused message comes back as %q", got)
+	}
+
+	v.post("/chat/leave", url.Values{"return_to": {"/contact"}, "first_name": {"Ada"}, "email": {"ada@example.com"}, "message": {"Do you ship to Norway?"}}).wantRedirect("/contact")
+	w = v.get("/contact").widget()
+	if got, want := strings.TrimSpace(w.Find(".parley-status").Text()), en.en("leave.waiting", "name", "Ada", "email", "ada@example.com"); got != want {
+		t.Errorf("the waiting message's status = %q, want %q", got, want)
+	}
+	if n := w.Find("form.parley-compose, form.parley-end").Length(); n != 0 {
+		t.Errorf("a waiting message shows %d chat forms, want none: nobody is there", n)
+	}
+	id := w.AttrOr("data-chat-id", "")
+
+	alice := agentBrowser(t, en, srv, "alice")
+	console := alice.get("/agent").doc()
+	row := console.Find("#agent-messages li")
+	if row.Length() != 1 || !strings.Contains(row.Text(), "Do you ship to Norway?") || !strings.Contains(row.Text(), "ada@example.com") {
+		t.Fatalf("the console's messages: %q, want Ada's", console.Find("#agent-messages").Text())
+	}
+	page := alice.get("/agent/messages/" + id)
+	page.wantStatus(http.StatusOK)
+	cid := page.doc().Find(`input[name="client_id"]`).AttrOr("value", "")
+	for range 2 { // sent twice, stored once
+		res = alice.post("/agent/messages/"+id+"/reply", url.Values{"client_id": {cid}, "text": {"We do, in three days."}})
+		res.wantStatus(http.StatusOK)
+	}
+	if n := len(en.events(id, chatstate.EventMessage)); n != 1 {
+		t.Errorf("the reply was stored %d times, want once", n)
+	}
+	if n := alice.get("/agent").doc().Find("#agent-messages li").Length(); n != 0 {
+		t.Errorf("after the answer the console lists %d messages, want none", n)
+	}
+
+	// The visitor's next visit: the answer, and a way to write again.
+	w = v.get("/").widget()
+	lines := transcript(w)
+	if len(lines) != 2 || lines[1].Text != "We do, in three days." || lines[0].Text != "Do you ship to Norway?" {
+		t.Errorf("the visitor's widget shows %+v, want the message and the answer", lines)
+	}
+	v.post("/chat/leave", url.Values{"return_to": {"/"}, "message": {"And to Sweden?"}}).wantRedirect("/")
+	if got := en.chat(id).Phase; got != chatstate.PhaseWaitingReply {
+		t.Errorf("after writing again the chat is %s, want waiting_reply", got)
+	}
+
+	// Alice signed in: she is online, and a new visitor may chat.
+	fresh := en.visitor(srv)
+	if got := strings.TrimSpace(fresh.get("/").widget().Find(".parley-start button").Text()); got != en.en("widget.start") {
+		t.Errorf("with alice online the start button says %q, want %q", got, en.en("widget.start"))
+	}
+}
+
+// TestClosedHoursOfferAMessage: outside the hours the widget offers to
+// leave a message even with an agent online, and says when chat opens.
+func TestClosedHoursOfferAMessage(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	today := time.Now().UTC()
+	schedule, err := hours.Parse("UTC; Mon-Sun 09:00-17:00; closed " + today.Format("2006-01-02"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := en.consoleDeps(nil)
+	d.Options.Hours = schedule
+	srv := siteAsConfigured(d)
+	agentBrowser(t, en, srv, "alice") // online, but the hours say closed
+	w := en.visitor(srv).get("/").widget()
+	if got := strings.TrimSpace(w.Find(".parley-start button").Text()); got != en.en("widget.leave_message") {
+		t.Errorf("closed today: the start button says %q, want %q", got, en.en("widget.leave_message"))
+	}
+	want := en.en("widget.opens_at", "day", en.en("day.tomorrow"), "time", "09:00", "zone", "UTC")
+	if diff := cmp.Diff(want, strings.TrimSpace(w.Find(".parley-opens").Text())); diff != "" {
+		t.Errorf("when chat opens (-want +got):\n%s", diff)
+	}
+}
