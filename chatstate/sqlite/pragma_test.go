@@ -41,7 +41,7 @@ func TestPragmas(t *testing.T) {
 		{"write", onWriter, "synchronous", "2"}, // FULL
 		{"write", onWriter, "foreign_keys", "1"},
 		{"write", onWriter, "busy_timeout", "10000"},
-		{"write", onWriter, "user_version", "6"},
+		{"write", onWriter, "user_version", "7"},
 		{"read", onReader, "journal_mode", "wal"},
 		{"read", onReader, "foreign_keys", "1"},
 		{"read", onReader, "busy_timeout", "10000"},
