@@ -252,8 +252,9 @@ func (s *Sender) sendBatch(ctx context.Context, items []chatstate.OutboxItem) {
 			continue
 		}
 		if err := batch.Err(); err != nil {
-			// Stopped, or out of time: the rest go back, due at once.
-			s.release(record, items[i:], "sender stopped before this mail")
+			// Stopped, or out of time: the rest go back, due at once,
+			// rather than wait for the lease to end.
+			s.release(record, items[i:], "not attempted: the sender stopped, or its batch ran out of time")
 			return
 		}
 		if conn == nil {
