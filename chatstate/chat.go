@@ -178,6 +178,13 @@ type Event struct {
 	// another agent's without reading the chat. Set with ChatPhase, and
 	// like it never stored nor sent to a client.
 	ChatAgent string `json:"-"`
+	// Outbox is what the event sends out of Parley (mails, say): Update
+	// writes it to the store's outbox in the event's transaction, so that
+	// it goes out if and only if the event was committed. It is not a
+	// column of the log: events Update returns or a read gives have none,
+	// and an event already in the log (a retry, by ClientID) enqueues
+	// nothing again.
+	Outbox []Outgoing `json:"-"`
 }
 
 // setChat gives a live event the chat's state once it was committed: its

@@ -38,6 +38,10 @@ type Config struct {
 	// AgentOfflineAfter is how long an agent's consoles may all be gone
 	// before the agent is offline; 0 means DefaultOfflineAfter.
 	AgentOfflineAfter time.Duration
+	// Outboxed, when set, is called after a commit whose events carried
+	// Outbox items, so that a sender wakes for them rather than at its
+	// next poll. It must not block.
+	Outboxed func()
 }
 
 // chatLocks is how many locks the chats share: enough that two busy chats
@@ -57,6 +61,7 @@ type Service struct {
 	// cluster and relay are set when other instances share the store.
 	cluster           Cluster
 	relay             *relay
+	outboxed          func()
 	now               func() time.Time
 	defaultMaxOffline time.Duration
 	maxOfflineCap     time.Duration
@@ -72,6 +77,7 @@ func NewService(cfg Config) *Service {
 		defaultMaxOffline: cfg.DefaultMaxOffline,
 		maxOfflineCap:     cfg.MaxOfflineCap,
 		cluster:           cfg.Cluster,
+		outboxed:          cfg.Outboxed,
 	}
 	if s.cluster != nil {
 		s.relay = &relay{published: map[string]int64{}}
@@ -433,7 +439,10 @@ func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]E
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
 	now := s.now().UTC()
-	var lastSeq int64
+	var (
+		lastSeq  int64
+		outgoing bool
+	)
 	c, events, err := s.store.Update(ctx, id, func(c *Chat) ([]Event, error) {
 		lastSeq = c.LastSeq
 		evs, err := change(c)
@@ -446,11 +455,15 @@ func (s *Service) update(ctx context.Context, id string, change func(*Chat) ([]E
 			// Only the log's own fields go in: an agent's sign-in name
 			// decided whose chat it is, and stops here.
 			evs[i].From.ID = ""
+			outgoing = outgoing || len(evs[i].Outbox) > 0
 		}
 		return evs, nil
 	})
 	if err != nil {
 		return Chat{}, nil, err
+	}
+	if outgoing && s.outboxed != nil {
+		s.outboxed()
 	}
 	// A retried send comes back as the event stored the first time, which
 	// was published then; publishing it again would break seq order.

@@ -26,8 +26,10 @@ type Store interface {
 	// next seq and the chat's id, and setting the chat's LastSeq. An event
 	// whose ClientID is already in the chat's log is not appended again: the
 	// stored one is returned in its place. If change returns an error nothing
-	// is written and that error is returned. Update returns the saved chat and
-	// the events as stored, in order.
+	// is written and that error is returned. Each appended event's Outbox
+	// goes into the store's outbox (see Outbox) in the same transaction,
+	// and a failing Update writes none of it. Update returns the saved chat
+	// and the events as stored (with no Outbox), in order.
 	Update(ctx context.Context, id string, change func(*Chat) ([]Event, error)) (Chat, []Event, error)
 	// Events returns up to limit events of chat id with seq > after, in seq
 	// order.

@@ -9,11 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/parley/parley/mail"
 	"github.com/parley/parley/parley"
 )
 
@@ -72,6 +74,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		Chat: parley.Config{
 			DatabaseURL:   getenv("PARLEY_DATABASE_URL"),
 			MetricsToken:  getenv("PARLEY_METRICS_TOKEN"),
+			SMTPURL:       getenv("PARLEY_SMTP_URL"),
+			MailFrom:      getenv("PARLEY_MAIL_FROM"),
 			MaxOffline:    parley.DefaultMaxOffline,
 			MaxOfflineCap: parley.DefaultMaxOfflineCap,
 		},
@@ -135,6 +139,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	var hoursText, hoursFile string
 	fs.StringVar(&hoursText, "hours", "", "opening hours, like \"Europe/Berlin; Mon-Fri 09:00-17:00; closed 2026-12-24\"; always open when empty (PARLEY_HOURS)")
 	fs.StringVar(&hoursFile, "hours-file", "", "file of opening hours, one rule a line, instead of -hours (PARLEY_HOURS_FILE)")
+	fs.StringVar(&chat.SMTPURL, "smtp-url", chat.SMTPURL, "SMTP server to send mail through: smtp://user:password@host:587 (STARTTLS, required unless on this machine) or smtps://… (TLS); no mail when empty (PARLEY_SMTP_URL)")
+	fs.StringVar(&chat.MailFrom, "mail-from", chat.MailFrom, "sender of Parley's mails, like \"Parley <chat@shop.example>\"; required with -smtp-url (PARLEY_MAIL_FROM)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -154,6 +160,14 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 			cfg.SecretFlags[name] = list.variable
 		}
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "smtp-url" && hasPassword(chat.SMTPURL) {
+			if cfg.SecretFlags == nil {
+				cfg.SecretFlags = map[string]string{}
+			}
+			cfg.SecretFlags["-smtp-url"] = "PARLEY_SMTP_URL"
+		}
+	})
 	cfg.SessionKeys = sessionKeys.values()
 	for _, key := range cfg.SessionKeys {
 		if len(key) < minSessionKeyLen {
@@ -198,6 +212,17 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	}
 	if chat.IPv6Prefix < 1 || chat.IPv6Prefix > 128 {
 		return Config{}, errors.New("ipv6-prefix must be from 1 to 128")
+	}
+	if (chat.SMTPURL == "") != (chat.MailFrom == "") {
+		return Config{}, errors.New("smtp-url and mail-from go together: give both to send mail, or neither")
+	}
+	if chat.SMTPURL != "" {
+		if _, err := mail.ParseURL(chat.SMTPURL); err != nil {
+			return Config{}, fmt.Errorf("smtp-url: %w", err)
+		}
+		if _, err := mail.ParseAddress(chat.MailFrom); err != nil {
+			return Config{}, fmt.Errorf("mail-from: %w", err)
+		}
 	}
 	chat.MaxOfflineCap = max(chat.MaxOfflineCap, chat.MaxOffline)
 	if chat.DatabaseURL == "" {
@@ -306,6 +331,18 @@ func loadOrCreateKey(path string) (string, error) {
 		return "", fmt.Errorf("create session key: %w", err)
 	}
 	return key, nil
+}
+
+// hasPassword reports whether a URL carries a password, which the command
+// warns of when it is given as a flag.
+func hasPassword(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// Unreadable: it may hold one all the same.
+		return true
+	}
+	_, set := u.User.Password()
+	return set
 }
 
 func envOr(getenv func(string) string, name, fallback string) string {

@@ -236,6 +236,27 @@ func TestParse(t *testing.T) {
 			want: defaults,
 		},
 		{
+			name: "mail from the environment: no warning for a password there",
+			env:  map[string]string{"PARLEY_SMTP_URL": "smtp://parley:s3cret@mail.example.com:587", "PARLEY_MAIL_FROM": "Parley <chat@shop.example>"},
+			want: with(func(c *config.Config) {
+				c.Chat.SMTPURL, c.Chat.MailFrom = "smtp://parley:s3cret@mail.example.com:587", "Parley <chat@shop.example>"
+			}),
+		},
+		{
+			name: "mail by flags over the environment: a password in the flag is warned of",
+			args: []string{"-smtp-url", "smtps://parley:s3cret@mail.example.com", "-mail-from", "chat@shop.example"},
+			env:  map[string]string{"PARLEY_SMTP_URL": "smtp://127.0.0.1:1025", "PARLEY_MAIL_FROM": "old@shop.example"},
+			want: with(func(c *config.Config) {
+				c.Chat.SMTPURL, c.Chat.MailFrom = "smtps://parley:s3cret@mail.example.com", "chat@shop.example"
+				c.SecretFlags = map[string]string{"-smtp-url": "PARLEY_SMTP_URL"}
+			}),
+		},
+		{
+			name: "mail by flag without a password",
+			args: []string{"-smtp-url", "smtp://127.0.0.1:1025", "-mail-from", "chat@localhost"},
+			want: with(func(c *config.Config) { c.Chat.SMTPURL, c.Chat.MailFrom = "smtp://127.0.0.1:1025", "chat@localhost" }),
+		},
+		{
 			name: "a longer max-offline raises the cap",
 			args: []string{"-max-offline", "3h"},
 			want: with(func(c *config.Config) { c.Chat.MaxOffline, c.Chat.MaxOfflineCap = 3*time.Hour, 3*time.Hour }),
@@ -295,6 +316,10 @@ func TestParseErrors(t *testing.T) {
 		{"bad hours file", []string{"-hours-file", badHours}, nil, "-hours-file " + badHours + `: hours: line 3: "Tue 9-17"`},
 		{"bad hours file variable", nil, map[string]string{"PARLEY_HOURS_FILE": badHours}, "PARLEY_HOURS_FILE " + badHours + ": hours: line 3"},
 		{"missing hours file", []string{"-hours-file", goodHours + ".missing"}, nil, "-hours-file: open "},
+		{"smtp-url without mail-from", []string{"-smtp-url", "smtp://127.0.0.1:1025"}, nil, "smtp-url and mail-from go together"},
+		{"mail-from without smtp-url", nil, map[string]string{"PARLEY_MAIL_FROM": "chat@shop.example"}, "smtp-url and mail-from go together"},
+		{"smtp-url not smtp", []string{"-smtp-url", "https://user:pw@mail.example.com", "-mail-from", "chat@shop.example"}, nil, "smtp-url: SMTP URL"},
+		{"mail-from two addresses", []string{"-smtp-url", "smtp://127.0.0.1:1025", "-mail-from", "a@shop.example, b@shop.example"}, nil, "mail-from"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,7 @@ import (
 	"github.com/parley/parley/handlers/widget"
 	"github.com/parley/parley/listenlimit"
 	"github.com/parley/parley/localization"
+	"github.com/parley/parley/mail"
 	"github.com/parley/parley/views"
 )
 
@@ -91,7 +92,10 @@ type Deps struct {
 	// several instances, the listener too): /healthz lists each, and
 	// answers 503 when one fails.
 	Checks []HealthCheck
-	Logger *slog.Logger
+	// MailStats, when mail is sent, reads the outbox and the sender's
+	// counts for the metrics.
+	MailStats func(context.Context) (mail.Stats, error)
+	Logger    *slog.Logger
 }
 
 // Options are the host's choices that the handlers read (see
@@ -153,7 +157,7 @@ func New(d Deps) *Handler {
 	// Typing is sent every couple of seconds while the person types.
 	typingLimit := web.NewRateLimiter(0.5, 1)
 	// The hub's load is read at each scrape.
-	metrics := web.NewMetrics(func() chatstate.HubStats { return d.Chats.Hub().Stats() }, logger)
+	metrics := web.NewMetrics(func() chatstate.HubStats { return d.Chats.Hub().Stats() }, d.MailStats, logger)
 	visitors := widget.New(widget.Deps{
 		Surface:        shared,
 		Chats:          d.Chats,

@@ -50,6 +50,7 @@ import (
 	"github.com/parley/parley/chatstate/sqlite"
 	"github.com/parley/parley/handlers"
 	"github.com/parley/parley/localization"
+	"github.com/parley/parley/mail"
 )
 
 // Defaults of Config.
@@ -163,6 +164,15 @@ type Config struct {
 	// while the others go on. Zero fields take the defaults: 16 per chat,
 	// 256 per address, 10,000 waiting polls.
 	Limits Limits
+
+	// SMTPURL, when set, sends Parley's mails through that SMTP server:
+	// smtp://user:password@host:587 upgrades with STARTTLS, required
+	// unless the host is this machine; smtps://… speaks TLS from the
+	// start. Mails go through an outbox in the store, sent once each
+	// across restarts and instances (docs/mail.md). MailFrom is then
+	// required: the mails' sender, like "Parley <chat@shop.example>".
+	SMTPURL  string
+	MailFrom string
 
 	// MetricsToken, when set, lets a scraper read Metrics from anywhere
 	// with "Authorization: Bearer TOKEN"; without it, Metrics answers only
@@ -282,6 +292,12 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		return nil, err
 	}
 	store, owns := cfg.Store, false
+	// closeOwned closes the store New opened, when New fails after it.
+	closeOwned := func() {
+		if owns {
+			store.Close()
+		}
+	}
 	if store == nil {
 		if cfg.DatabaseURL != "" {
 			store, err = postgres.Open(ctx, cfg.DatabaseURL)
@@ -316,6 +332,21 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 	if shared != nil {
 		serviceCfg.Cluster = shared
 	}
+	var sender *mail.Sender
+	if cfg.SMTPURL != "" {
+		outbox, ok := outboxOf(store)
+		if !ok {
+			closeOwned()
+			return nil, fmt.Errorf("parley: Store %T keeps no outbox (chatstate.Outbox), which SMTPURL needs", store)
+		}
+		sender, err = mail.NewSender(mail.Config{Outbox: outbox, SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, Logger: logger})
+		if err != nil {
+			closeOwned()
+			return nil, fmt.Errorf("parley: %w", err)
+		}
+		// A commit that enqueued mail wakes the sender at once.
+		serviceCfg.Outboxed = sender.Wake
+	}
 	chats := chatstate.NewService(serviceCfg)
 	var follower chatstate.Follower
 	var sharedLimits handlers.SharedLimits
@@ -323,6 +354,10 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		sharedLimits = shared
 		follower = shared.Follow(chats, logger)
 		checks = append(checks, handlers.HealthCheck{Name: "listener", Check: follower.Check})
+	}
+	var mailStats func(context.Context) (mail.Stats, error)
+	if sender != nil {
+		mailStats = sender.Stats
 	}
 	p.handler = handlers.New(handlers.Deps{
 		Chats:          chats,
@@ -345,6 +380,7 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 		Closing:      p.closing,
 		SharedLimits: sharedLimits,
 		Checks:       checks,
+		MailStats:    mailStats,
 		Logger:       logger,
 	})
 
@@ -362,7 +398,21 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 	p.background.Go(func() {
 		chats.Availability().Run(bgCtx, func(err error) { logger.Error("agents' availability", "err", err) })
 	})
+	if sender != nil {
+		p.background.Go(func() { sender.Run(bgCtx) })
+	}
 	return p, nil
+}
+
+// outboxOf is the outbox of store, or of the store it wraps.
+func outboxOf(store chatstate.Store) (chatstate.Outbox, bool) {
+	if o, ok := store.(chatstate.Outbox); ok {
+		return o, true
+	}
+	if wrapper, ok := store.(interface{ Unwrap() chatstate.Store }); ok {
+		return outboxOf(wrapper.Unwrap())
+	}
+	return nil, false
 }
 
 // sharedStore is what a store that several instances share offers besides
@@ -413,6 +463,18 @@ func withDefaults(cfg Config) (Config, error) {
 		return cfg, errors.New("parley: MaxOffline and MaxOfflineCap must not be negative")
 	case cfg.IPv6Prefix < 0 || cfg.IPv6Prefix > 128:
 		return cfg, errors.New("parley: IPv6Prefix: want 0 (the default, 64) to 128 bits")
+	case cfg.SMTPURL != "" && cfg.MailFrom == "":
+		return cfg, errors.New("parley: SMTPURL is set but MailFrom is not: mails need a sender address, like \"Parley <chat@shop.example>\"")
+	case cfg.SMTPURL == "" && cfg.MailFrom != "":
+		return cfg, errors.New("parley: MailFrom is set but SMTPURL is not: with no SMTP server no mail is sent")
+	}
+	if cfg.SMTPURL != "" {
+		if _, err := mail.ParseURL(cfg.SMTPURL); err != nil {
+			return cfg, fmt.Errorf("parley: SMTPURL: %w", err)
+		}
+		if _, err := mail.ParseAddress(cfg.MailFrom); err != nil {
+			return cfg, fmt.Errorf("parley: MailFrom: %w", err)
+		}
 	}
 	for i, key := range cfg.SessionKeys {
 		if len(key) < MinSessionKeyBytes {

@@ -90,6 +90,14 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"embed origin null", func(c *parley.Config) { c.EmbedOrigins = []string{"null"} }, `EmbedOrigins: "null"`},
 		{"allowed origin null", func(c *parley.Config) { c.AllowedOrigins = []string{"null"} }, `AllowedOrigins: "null"`},
 		{"allowed origin with a path", func(c *parley.Config) { c.AllowedOrigins = []string{"https://a.example/x"} }, "AllowedOrigins"},
+		{"SMTP without a sender", func(c *parley.Config) { c.SMTPURL = "smtp://127.0.0.1:1025" }, "MailFrom is not"},
+		{"a sender without SMTP", func(c *parley.Config) { c.MailFrom = "chat@shop.example" }, "SMTPURL is not"},
+		{"SMTP URL of another scheme", func(c *parley.Config) {
+			c.SMTPURL, c.MailFrom = "http://user:s3cret@mail.example.com", "chat@shop.example"
+		}, "SMTPURL: SMTP URL http://user:xxxxx@mail.example.com"},
+		{"two senders", func(c *parley.Config) {
+			c.SMTPURL, c.MailFrom = "smtp://127.0.0.1:1025", "a@shop.example, b@shop.example"
+		}, "MailFrom: 2 addresses"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -127,6 +127,9 @@ func (s *Store) Update(ctx context.Context, id string, change func(*chatstate.Ch
 	var b pgx.Batch
 	for _, e := range fresh {
 		queueInsertEvent(&b, e)
+		if err := queueEnqueue(&b, e.Outbox); err != nil {
+			return chatstate.Chat{}, nil, fmt.Errorf("postgres: update chat %s: %w", id, err)
+		}
 	}
 	b.Queue(`UPDATE chats SET phase = $1, draft = $2, visitor = $3, search = $4, locale = $5,
 		agent_name = $6, end_reason = $7, end_seen = $8, page = $9, max_offline_ms = $10,

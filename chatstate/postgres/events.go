@@ -46,7 +46,7 @@ func (s *Store) Events(ctx context.Context, id string, after int64, limit int) (
 // which holds the chat's row lock. An event whose ClientID is already in
 // the log, or earlier in evs, is replaced by the stored one instead of
 // being numbered. It returns the events as Update returns them and, of
-// those, the ones to insert.
+// those, the ones to insert, which alone keep their Outbox.
 func numberEvents(ctx context.Context, tx pgx.Tx, id string, lastSeq int64, evs []chatstate.Event) (stored, fresh []chatstate.Event, err error) {
 	if len(evs) == 0 {
 		return nil, nil, nil
@@ -65,11 +65,14 @@ func numberEvents(ctx context.Context, tx pgx.Tx, id string, lastSeq int64, evs 
 		e.ChatID = id
 		e.Seq = lastSeq
 		e.Time = micro(e.Time)
+		// Only a fresh event carries its Outbox on, to be written.
+		withOutbox := e
+		e.Outbox = nil
 		if e.ClientID != "" {
 			byClientID[e.ClientID] = e
 		}
 		stored = append(stored, e)
-		fresh = append(fresh, e)
+		fresh = append(fresh, withOutbox)
 	}
 	return stored, fresh, nil
 }

@@ -403,3 +403,52 @@ func BenchmarkOfflineSweep(b *testing.B) {
 	s := openURL(b, pgtest.URL(b))
 	storetest.BenchmarkOfflineSweep(b, s, 20000, 2000, s.Analyze)
 }
+
+// TestOutboxClaimAcrossStores claims one outbox from two stores at once, as
+// two instances do: each item goes to exactly one of them.
+func TestOutboxClaimAcrossStores(t *testing.T) {
+	url := pgtest.URL(t)
+	stores := []*postgres.Store{openURL(t, url), openURL(t, url)}
+	const total = 300
+	items := make([]chatstate.Outgoing, total)
+	for i := range items {
+		items[i] = chatstate.Outgoing{Kind: chatstate.OutboxMail, Key: fmt.Sprintf("m%d", i), Payload: []byte(`{}`)}
+	}
+	if err := stores[0].EnqueueOutbox(t.Context(), items...); err != nil {
+		t.Fatalf("EnqueueOutbox() = %v", err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		seen = map[int64]string{}
+	)
+	for i, s := range stores {
+		for w := range 4 {
+			wg.Go(func() {
+				owner := fmt.Sprintf("store%d-claimer%d", i, w)
+				for {
+					got, err := s.ClaimOutbox(t.Context(), chatstate.OutboxMail, owner, 5, time.Hour)
+					if err != nil {
+						t.Errorf("ClaimOutbox(%s) = %v", owner, err)
+						return
+					}
+					if len(got) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, it := range got {
+						if prev, ok := seen[it.ID]; ok {
+							t.Errorf("item %s claimed by %s and %s", it.Key, prev, owner)
+						}
+						seen[it.ID] = owner
+					}
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if len(seen) != total {
+		t.Errorf("claimed %d items, want %d", len(seen), total)
+	}
+}

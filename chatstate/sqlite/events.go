@@ -52,11 +52,13 @@ func (s *Store) Events(ctx context.Context, id string, after int64, limit int) (
 // appendEvents stores evs in chat id's log after lastSeq, inside tx. An
 // event whose ClientID is already in the log, or earlier in evs, is replaced
 // by the stored one instead of being appended. It returns the events as
-// stored and the new last seq.
+// stored and the new last seq, and writes the Outbox of the events
+// appended, of those only.
 func appendEvents(ctx context.Context, tx *batchTx, id string, lastSeq int64, evs []chatstate.Event) ([]chatstate.Event, int64, error) {
 	if len(evs) == 0 {
 		return nil, lastSeq, nil
 	}
+	var outbox []chatstate.Outgoing
 	out := make([]chatstate.Event, 0, len(evs))
 	byClientID := map[string]chatstate.Event{}
 	for _, e := range evs {
@@ -81,6 +83,8 @@ func appendEvents(ctx context.Context, tx *batchTx, id string, lastSeq int64, ev
 		lastSeq++
 		e.ChatID = id
 		e.Seq = lastSeq
+		outbox = append(outbox, e.Outbox...)
+		e.Outbox = nil
 		tm := toMicros(e.Time)
 		e.Time = fromMicros(tm)
 		_, err := tx.ExecContext(ctx, `INSERT INTO events (`+chatrow.EventColumns+`)
@@ -94,6 +98,9 @@ func appendEvents(ctx context.Context, tx *batchTx, id string, lastSeq int64, ev
 			byClientID[e.ClientID] = e
 		}
 		out = append(out, e)
+	}
+	if err := enqueueIn(ctx, tx, outbox); err != nil {
+		return nil, 0, err
 	}
 	return out, lastSeq, nil
 }

@@ -207,6 +207,14 @@ func (t *batchTx) ExecContext(ctx context.Context, query string, args ...any) (s
 	return st.ExecContext(ctx, args...)
 }
 
+func (t *batchTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
 func (t *batchTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	st, err := t.stmt(ctx, query)
 	if err != nil {

@@ -65,6 +65,12 @@ func Run(t *testing.T, open func(t *testing.T) chatstate.Store) {
 		{"AgentSession/Expiry", testAgentSessionExpiry},
 		{"AgentPresences", testAgentPresences},
 		{"AgentPresences/Concurrent", testAgentPresencesConcurrent},
+		{"Outbox/UpdateWrites", testOutboxUpdateWrites},
+		{"Outbox/Dedup", testOutboxDedup},
+		{"Outbox/FailedUpdate", testOutboxFailedUpdate},
+		{"Outbox/Lifecycle", testOutboxLifecycle},
+		{"Outbox/LeaseExpiry", testOutboxLeaseExpiry},
+		{"Outbox/ClaimConcurrent", testOutboxClaimConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/parley/parley/chatstate"
+	"github.com/parley/parley/mail"
 )
 
 // The transport label of the latency histograms: a WebSocket, or plain
@@ -47,8 +49,8 @@ type Metrics struct {
 }
 
 // NewMetrics registers the runtime's, the process's and Parley's metrics;
-// hubStats is read at each scrape.
-func NewMetrics(hubStats func() chatstate.HubStats, log *slog.Logger) *Metrics {
+// hubStats and, when mail is sent, mailStats are read at each scrape.
+func NewMetrics(hubStats func() chatstate.HubStats, mailStats func(context.Context) (mail.Stats, error), log *slog.Logger) *Metrics {
 	m := &Metrics{
 		RestoreRender: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "parley_restore_render_seconds",
@@ -93,6 +95,9 @@ func NewMetrics(hubStats func() chatstate.HubStats, log *slog.Logger) *Metrics {
 			}),
 		m.RestoreRender, m.sendAck, m.publishDelivery, m.resyncs,
 	)
+	if mailStats != nil {
+		reg.MustRegister(newMailCollector(mailStats, log))
+	}
 	m.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError),
 		Registry: reg,
@@ -164,4 +169,61 @@ func (h *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(h.subscriptions, prometheus.GaugeValue, float64(s.Subscriptions))
 	ch <- prometheus.MustNewConstMetric(h.deliveries, prometheus.CounterValue, float64(s.Delivered))
 	ch <- prometheus.MustNewConstMetric(h.lagging, prometheus.CounterValue, float64(s.Dropped))
+}
+
+// mailScrapeTimeout bounds reading the outbox's counts for one scrape.
+const mailScrapeTimeout = 2 * time.Second
+
+// mailCollector reads the outbox and the mail sender at each scrape. The
+// gauges are the outbox's, the same on every instance sharing it; the
+// counters are this instance's, to be summed across instances.
+type mailCollector struct {
+	stats                     func(context.Context) (mail.Stats, error)
+	log                       *slog.Logger
+	queued, failedNow, oldest *prometheus.Desc
+	sent, retries, failed     *prometheus.Desc
+}
+
+func newMailCollector(stats func(context.Context) (mail.Stats, error), log *slog.Logger) *mailCollector {
+	return &mailCollector{
+		stats: stats,
+		log:   log,
+		queued: prometheus.NewDesc("parley_mail_queued",
+			"Mails in the outbox waiting to be sent, retries included (every instance's).", nil, nil),
+		failedNow: prometheus.NewDesc("parley_mail_failed",
+			"Mails given up and kept in the outbox as failed (every instance's).", nil, nil),
+		oldest: prometheus.NewDesc("parley_mail_oldest_queued_seconds",
+			"Age of the oldest mail waiting in the outbox; 0 when none waits.", nil, nil),
+		sent: prometheus.NewDesc("parley_mail_sent_total",
+			"Mails this instance sent.", nil, nil),
+		retries: prometheus.NewDesc("parley_mail_retries_total",
+			"Attempts of this instance that failed and will be retried.", nil, nil),
+		failed: prometheus.NewDesc("parley_mail_failed_total",
+			"Mails this instance gave up on.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *mailCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.queued, c.failedNow, c.oldest, c.sent, c.retries, c.failed} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. When the outbox cannot be
+// read, its gauges are left out rather than reported as zero.
+func (c *mailCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), mailScrapeTimeout)
+	defer cancel()
+	s, err := c.stats(ctx)
+	if err != nil {
+		c.log.Error("metrics: read the mail outbox", "err", err)
+	} else {
+		ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(s.Outbox.Queued))
+		ch <- prometheus.MustNewConstMetric(c.failedNow, prometheus.GaugeValue, float64(s.Outbox.Failed))
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, s.Outbox.OldestQueued.Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(c.sent, prometheus.CounterValue, float64(s.Sent))
+	ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(s.Retried))
+	ch <- prometheus.MustNewConstMetric(c.failed, prometheus.CounterValue, float64(s.Failed))
 }
