@@ -79,8 +79,10 @@ func validateLeftMessage(r Registration) (string, *ValidationError) {
 
 // Reply answers a left message: the agent's message goes into the chat's
 // log, and the chat is replied until the visitor writes again. clientID
-// makes a resent reply count once, as a message's does.
-func (s *Service) Reply(ctx context.Context, id string, agent Party, clientID, text string) (Event, error) {
+// makes a resent reply count once, as a message's does. outbox (the mail
+// that takes the answer to the visitor) is written with the reply, in one
+// transaction, or not at all.
+func (s *Service) Reply(ctx context.Context, id string, agent Party, clientID, text string, outbox ...Outgoing) (Event, error) {
 	text, err := cleanMessage(text)
 	if err != nil {
 		return Event{}, err
@@ -93,7 +95,7 @@ func (s *Service) Reply(ctx context.Context, id string, agent Party, clientID, t
 		if c.AgentName == "" {
 			c.AgentName = agent.ID
 		}
-		return []Event{{Kind: EventMessage, From: agent, Text: text, ClientID: clientID}}, nil
+		return []Event{{Kind: EventMessage, From: agent, Text: text, ClientID: clientID, Outbox: outbox}}, nil
 	})
 	if err != nil {
 		return Event{}, err

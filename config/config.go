@@ -140,6 +140,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&hoursText, "hours", "", "opening hours, like \"Europe/Berlin; Mon-Fri 09:00-17:00; closed 2026-12-24\"; always open when empty (PARLEY_HOURS)")
 	fs.StringVar(&hoursFile, "hours-file", "", "file of opening hours, one rule a line, instead of -hours (PARLEY_HOURS_FILE)")
 	fs.StringVar(&chat.SMTPURL, "smtp-url", chat.SMTPURL, "SMTP server to send mail through: smtp://user:password@host:587 (STARTTLS, required unless on this machine) or smtps://… (TLS); no mail when empty (PARLEY_SMTP_URL)")
+	fs.StringVar(&chat.SiteURL, "site-url", getenv("PARLEY_SITE_URL"), "the site's public origin, like https://shop.example, for the links in mails (PARLEY_SITE_URL)")
 	fs.StringVar(&chat.MailFrom, "mail-from", chat.MailFrom, "sender of Parley's mails, like \"Parley <chat@shop.example>\"; required with -smtp-url (PARLEY_MAIL_FROM)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err

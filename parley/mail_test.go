@@ -4,12 +4,14 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/labstack/echo/v4"
 	"go.uber.org/goleak"
 
@@ -124,4 +126,85 @@ func TestMailNeedsAnOutbox(t *testing.T) {
 	} else if !strings.Contains(err.Error(), "keeps no outbox") {
 		t.Errorf("parley.New() = %v, want it to say the store keeps no outbox", err)
 	}
+}
+
+// TestAnswerToALeftMessageArrivesByMail: out of hours a visitor leaves a
+// message; an agent's answer, sent twice, reaches the visitor's address
+// once through a real SMTP server, in both parts, with the link back to
+// the page the message was left on, and nothing the visitor or the agent
+// typed unescaped in the HTML.
+func TestAnswerToALeftMessageArrivesByMail(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Config{})
+	cfg := testConfig(t)
+	cfg.QueueWithoutAgents = false
+	cfg.SMTPURL, cfg.MailFrom, cfg.SiteURL = srv.URL(), "Shop <chat@shop.example>", "https://shop.example"
+	chat := newParley(t, cfg)
+	site := liveSite(t, chat)
+
+	v := newClient(t, site.URL)
+	_, doc := v.get("/")
+	if got := widgetState(doc); got != "start" || !strings.Contains(doc.Find(".parley-start button").Text(), "Leave a message") {
+		t.Fatalf("nobody online: the widget is %q with %q, want the start of a message", got, doc.Find(".parley-start button").Text())
+	}
+	res, _ := v.post("/chat/start", url.Values{"parley_csrf": {chatToken(doc)}, "return_to": {"/"}})
+	wantStatus(t, "start", res, http.StatusSeeOther)
+	_, doc = v.get("/")
+	res, _ = v.post("/chat/leave", url.Values{"parley_csrf": {chatToken(doc)}, "return_to": {"/"},
+		"first_name": {"Ada <b>"}, "email": {"ada@example.com"}, "message": {"Do you ship <script>?"}})
+	wantStatus(t, "leave a message", res, http.StatusSeeOther)
+	_, doc = v.get("/")
+	chatID := doc.Find("#parley-widget").AttrOr("data-chat-id", "")
+
+	agent := newClient(t, site.URL)
+	_, doc = agent.get("/agent/login")
+	res, _ = agent.post("/agent/login", url.Values{"parley_csrf": {formToken(doc)}, "name": {"alice"}, "password": {"alice-password"}})
+	wantStatus(t, "sign in", res, http.StatusSeeOther)
+	_, doc = agent.get("/agent/messages/" + chatID)
+	form := url.Values{"parley_csrf": {formToken(doc)}, "client_id": {doc.Find(`input[name="client_id"]`).AttrOr("value", "")},
+		"text": {"We do, <i>in three days</i>."}}
+	for range 2 {
+		res, _ = agent.post("/agent/messages/"+chatID+"/reply", form)
+		wantStatus(t, "reply", res, http.StatusOK)
+	}
+
+	got := srv.Wait(t, 1, 10*time.Second)[0]
+	if len(got.To) != 1 || got.To[0] != "ada@example.com" {
+		t.Errorf("the mail went to %q, want ada@example.com only", got.To)
+	}
+	if got.Subject != "alice answered your message" {
+		t.Errorf("subject %q", got.Subject)
+	}
+	for _, want := range []string{"alice answered your message:", "We do, <i>in three days</i>.", "Read the conversation and write again: https://shop.example/"} {
+		if !strings.Contains(got.Text, want) {
+			t.Errorf("the text part lacks %q:\n%s", want, got.Text)
+		}
+	}
+	html, err := goquery.NewDocumentFromReader(strings.NewReader(got.HTML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if html.Find("i, script, b").Length() != 0 || !strings.Contains(html.Find("blockquote").Text(), "We do, <i>in three days</i>.") {
+		t.Errorf("the HTML part does not show the answer as text:\n%s", got.HTML)
+	}
+	if href := html.Find("a").AttrOr("href", ""); href != "https://shop.example/" {
+		t.Errorf("the HTML part links to %q, want the page the message was left on", href)
+	}
+	// Nothing else is queued or on its way: the outbox kept one mail.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		text := metricsText(t, chat)
+		if strings.Contains(text, "\nparley_mail_queued 0\n") && strings.Contains(text, "\nparley_mail_sent_total 1\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the outbox never settled at one mail sent:\n%s", text)
+		}
+	}
+	if n := len(srv.Mails()); n != 1 {
+		t.Errorf("%d mails arrived for one answer sent twice, want 1", n)
+	}
+}
+
+// formToken is Parley's CSRF token in the first form of a page of its own.
+func formToken(doc *goquery.Document) string {
+	return doc.Find(`form input[name="parley_csrf"]`).AttrOr("value", "")
 }

@@ -173,6 +173,12 @@ type Config struct {
 	// required: the mails' sender, like "Parley <chat@shop.example>".
 	SMTPURL  string
 	MailFrom string
+	// SiteURL is the site's public origin, like https://shop.example: the
+	// link in a mail that brings the visitor back to their chat points to
+	// the page they left it from, on this origin. Without it, a mail
+	// links back only to pages of a script-tag site (they come with their
+	// origin).
+	SiteURL string
 
 	// MetricsToken, when set, lets a scraper read Metrics from anywhere
 	// with "Authorization: Bearer TOKEN"; without it, Metrics answers only
@@ -376,6 +382,8 @@ func New(ctx context.Context, cfg Config) (*Parley, error) {
 			Visitor:            cfg.Visitor,
 			Hours:              cfg.Hours,
 			QueueWithoutAgents: cfg.QueueWithoutAgents,
+			Mail:               cfg.SMTPURL != "",
+			SiteURL:            strings.TrimSuffix(cfg.SiteURL, "/"),
 		},
 		Closing:      p.closing,
 		SharedLimits: sharedLimits,
@@ -474,6 +482,12 @@ func withDefaults(cfg Config) (Config, error) {
 		}
 		if _, err := mail.ParseAddress(cfg.MailFrom); err != nil {
 			return cfg, fmt.Errorf("parley: MailFrom: %w", err)
+		}
+	}
+	if cfg.SiteURL != "" {
+		u, err := url.Parse(cfg.SiteURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+			return cfg, fmt.Errorf("parley: SiteURL %q: want the site's origin, like https://shop.example", cfg.SiteURL)
 		}
 	}
 	for i, key := range cfg.SessionKeys {

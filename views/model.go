@@ -131,3 +131,17 @@ const (
 	LineMessage LineKind = "message"
 	LineNotice  LineKind = "notice"
 )
+
+// ReplyMail is the mail that takes an agent's answer to a visitor who left
+// a message.
+type ReplyMail struct {
+	T       Translator
+	Subject string
+	// Agent is the name the visitor knows the agent by.
+	Agent  string
+	Answer string
+	// Link brings the visitor back to the page they wrote from, where
+	// the widget shows the exchange; empty when Parley cannot tell the
+	// page's address.
+	Link string
+}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/handlers/web"
+	"github.com/parley/parley/handlers/widget"
+	"github.com/parley/parley/mail"
 	"github.com/parley/parley/views"
 )
 
@@ -93,10 +95,13 @@ func (a *Console) ReplyToMessage(c echo.Context) error {
 		return err
 	}
 	agent := agentParty(c)
+	ctx := c.Request().Context()
+	clientID, text := c.FormValue("client_id"), c.FormValue("text")
+	var outbox []chatstate.Outgoing
 	if !a.messageLimit.Allow(chat.ID) {
 		err = web.ErrRateLimited()
-	} else {
-		_, err = a.chats.Reply(c.Request().Context(), chat.ID, agent, c.FormValue("client_id"), c.FormValue("text"))
+	} else if outbox, err = a.replyMail(ctx, chat, agent, clientID, text); err == nil {
+		_, err = a.chats.Reply(ctx, chat.ID, agent, clientID, text, outbox...)
 	}
 	if err != nil {
 		apiErr := web.APIErrorOf(err)
@@ -112,4 +117,48 @@ func (a *Console) ReplyToMessage(c echo.Context) error {
 		return err
 	}
 	return a.renderMessage(c, http.StatusOK, chat, func(v *views.AgentMessage) { v.Sent = true })
+}
+
+// replyMail is the mail that takes agent's answer to the visitor who left
+// the message, in the chat's language, to go out with the answer: none
+// while mail is off. A resent answer (the same clientID) makes the same
+// mail, which the outbox keeps once.
+func (a *Console) replyMail(ctx context.Context, chat chatstate.Chat, agent chatstate.Party, clientID, text string) ([]chatstate.Outgoing, error) {
+	answer := strings.TrimSpace(text)
+	if !a.Mail || answer == "" {
+		return nil, nil // an empty answer is refused by Reply
+	}
+	if clientID == "" {
+		clientID = widget.NewClientID()
+	}
+	tr := a.Translator(web.Viewer{}, &chat)
+	m := views.ReplyMail{T: tr, Agent: agent.Name, Answer: answer, Link: a.pageLink(chat.Page)}
+	m.Subject = tr.T("mail.reply.subject", "name", agent.Name)
+	html, err := a.RenderString(ctx, views.MailReply(m))
+	if err != nil {
+		return nil, err
+	}
+	body := tr.T("mail.reply.intro", "name", agent.Name) + "\n\n" + answer + "\n"
+	if m.Link != "" {
+		body += "\n" + tr.T("mail.reply.link") + ": " + m.Link + "\n"
+	}
+	body += "\n-- \n" + tr.T("mail.reply.footer") + "\n"
+	o, err := mail.Message{To: chat.Visitor.Email, Subject: m.Subject, Text: body, HTML: html}.Outgoing("reply:" + chat.ID + ":" + clientID)
+	if err != nil {
+		return nil, err
+	}
+	return []chatstate.Outgoing{o}, nil
+}
+
+// pageLink is the address of page, where a visitor left a message: pages
+// of a script-tag site come with their origin; the site's own pages are
+// paths on Config.SiteURL, when it is set.
+func (a *Console) pageLink(page string) string {
+	switch {
+	case strings.HasPrefix(page, "https://") || strings.HasPrefix(page, "http://"):
+		return page
+	case a.SiteURL != "" && strings.HasPrefix(page, "/"):
+		return a.SiteURL + page
+	}
+	return ""
 }

@@ -38,6 +38,13 @@ type Options struct {
 	// QueueWithoutAgents keeps chat open within the hours while no agent
 	// is online: visitors wait in the queue instead of leaving a message.
 	QueueWithoutAgents bool
+	// Mail says that mail is sent (SMTP is configured): an answer to a
+	// left message goes to the visitor by email.
+	Mail bool
+	// SiteURL is the site's public origin, like https://shop.example, for
+	// the links in mails; empty leaves out the link to a page given by its
+	// path alone.
+	SiteURL string
 }
 
 // Visitor is a signed-in user of the host site, as the site tells Parley:
