@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"context"
+	"net/url"
+	"testing"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/google/go-cmp/cmp"
+)
+
+// startTexts records, from before the page's first byte, every text the
+// widget's start button shows: the first entry is what the first paint
+// showed, and any other would be a flash.
+const startTexts = `(() => {
+  window.__startTexts = [];
+  const note = () => {
+    const b = document.querySelector("#parley-widget .parley-start button");
+    const text = b ? b.textContent.trim() : "";
+    if (text && window.__startTexts[window.__startTexts.length - 1] !== text) window.__startTexts.push(text);
+  };
+  new MutationObserver(note).observe(document, {subtree: true, childList: true, characterData: true});
+  const frame = () => { note(); if (!window.__startTexts.length) requestAnimationFrame(frame); };
+  requestAnimationFrame(frame);
+})();`
+
+// recordStartTexts installs startTexts in every document p loads.
+func recordStartTexts(p *page) {
+	p.t.Helper()
+	p.do("record the start button's texts", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: startTexts})
+		return err
+	}))
+}
+
+// TestLeaveAMessageInChromium: with no agent online, the widget's first
+// paint offers to leave a message, and nothing else ever shows there; the
+// visitor leaves one, which a reload keeps; an agent answers it; the
+// visitor reads the answer on the next visit and writes again; and once an
+// agent is online, a new visitor's first paint offers a chat.
+func TestLeaveAMessageInChromium(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "", "-queue-without-agents=false", "-agent", apiAgentName+":"+apiAgentPassword)
+	b := newBrowser(t)
+	p := b.newPage(t)
+	recordStartTexts(p)
+
+	p.navigate(srv.URL + "/products")
+	p.waitFor("button", "Open chat")
+	if got := evalJS[[]string](p, "window.__startTexts"); !cmp.Equal(got, []string{"Leave a message"}) {
+		t.Errorf("the start button showed %q from the first frame on, want only \"Leave a message\"", got)
+	}
+	openWidget(p)
+	p.waitText("We're not here right now.")
+	p.clickButton("Leave a message")
+	p.fillField("First name", "Ada")
+	p.fillField("Email", "ada@example.com")
+	p.fillField("Message", "Do you ship tents to Norway?")
+	waitDraftSaved(t, p, map[string]string{"First name": "Ada", "Email": "ada@example.com", "Message": "Do you ship tents to Norway?"})
+	p.reload() // the draft is kept
+	p.waitFor("textbox", "Message")
+	if got := p.fieldValue("Message"); got != "Do you ship tents to Norway?" {
+		t.Errorf("after a reload the message reads %q, want the draft", got)
+	}
+	p.clickButton("Send message")
+	p.waitText("Thanks, Ada! We'll answer by email at ada@example.com.")
+	if n := p.count("textbox", "Message"); n != 0 {
+		t.Errorf("a waiting message shows %d message boxes, want none: nobody is there", n)
+	}
+	chatID := widgetAttr(p, "data-chat-id")
+
+	agent := signInAgent(t, srv)
+	doc := agent.get("/agent")
+	if row := doc.Find("#agent-messages li"); row.Length() != 1 {
+		t.Fatalf("the console lists %d messages, want Ada's", row.Length())
+	}
+	page := agent.get("/agent/messages/" + chatID)
+	form := url.Values{"client_id": {page.Find(`input[name="client_id"]`).AttrOr("value", "")}, "text": {"We do, in three days."}}
+	if _, err := agent.client.PostForm(context.Background(), "/agent/messages/"+chatID+"/reply", agent.console.CSRF, form); err != nil {
+		t.Fatalf("agent's answer: %v", err)
+	}
+
+	p.navigate(srv.URL + "/")
+	waitTranscriptLine(t, p, "We do, in three days.")
+	p.fillField("Write again", "And to Sweden?")
+	p.clickButton("Send message")
+	p.waitText("Thanks, Ada! We'll answer by email at ada@example.com.")
+	waitTranscriptLine(t, p, "And to Sweden?")
+
+	// The agent signed in: a new visitor's first paint offers a chat.
+	fresh := b.newPage(t)
+	recordStartTexts(fresh)
+	fresh.navigate(srv.URL + "/")
+	fresh.waitFor("button", "Open chat")
+	if got := evalJS[[]string](fresh, "window.__startTexts"); !cmp.Equal(got, []string{"Start chat"}) {
+		t.Errorf("with an agent online the start button showed %q, want only \"Start chat\"", got)
+	}
+}
