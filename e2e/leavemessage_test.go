@@ -98,3 +98,39 @@ func TestLeaveAMessageInChromium(t *testing.T) {
 		t.Errorf("with an agent online the start button showed %q, want only \"Start chat\"", got)
 	}
 }
+
+// TestLeaveAMessageFirstPaintEverywhere: with no agent online, a Go site
+// that mounts Parley (the example) and a site with the script tag show
+// "Leave a message" from their widget's first paint too.
+func TestLeaveAMessageFirstPaintEverywhere(t *testing.T) {
+	t.Parallel()
+	t.Run("Go site", func(t *testing.T) {
+		t.Parallel()
+		srv := startExample(t) // its agent has not signed in
+		p := newBrowser(t).newPage(t)
+		recordStartTexts(p)
+		p.navigate(srv.URL + "/")
+		p.waitFor("button", "Open chat")
+		if got := evalJS[[]string](p, "window.__startTexts"); !cmp.Equal(got, []string{"Leave a message"}) {
+			t.Errorf("the start button showed %q from the first frame on, want only \"Leave a message\"", got)
+		}
+	})
+	t.Run("script tag", func(t *testing.T) {
+		t.Parallel()
+		sites, _, b := startShopAndChat(t, "-queue-without-agents=false")
+		p := b.newPage(t)
+		p.navigate(sites.origin("shop.test") + "/")
+		p.waitFor("button", "Open chat")
+		// The embed puts the widget the server rendered into its shadow
+		// root as it came: what it shows is what was served.
+		exposeShadowRoot(p)
+		if got := evalJS[string](p, widgetInShadowJS+`.querySelector(".parley-start button").textContent.trim()`); got != "Leave a message" {
+			t.Errorf("the embed's start button says %q, want \"Leave a message\"", got)
+		}
+		served := evalJS[string](p, `fetch(`+jsString(*sites.chat.Load()+"/chat/widget?return_to=/")+`, {credentials: "include"}).then(r => r.text())
+			.then(html => new DOMParser().parseFromString(html, "text/html").querySelector(".parley-start button").textContent.trim())`)
+		if served != "Leave a message" {
+			t.Errorf("the chat server serves the embed a start button saying %q, want \"Leave a message\"", served)
+		}
+	})
+}
