@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -128,5 +129,35 @@ func TestClosedHoursOfferAMessage(t *testing.T) {
 	want := en.en("widget.opens_at", "day", en.en("day.tomorrow"), "time", "09:00", "zone", "UTC")
 	if diff := cmp.Diff(want, strings.TrimSpace(w.Find(".parley-opens").Text())); diff != "" {
 		t.Errorf("when chat opens (-want +got):\n%s", diff)
+	}
+}
+
+// TestLeftMessagesLimitedPerEmail: one address takes five messages in a
+// burst, from however many visitors, and then no more for a while: the
+// answers go there, and a script must not fill an inbox through Parley.
+func TestLeftMessagesLimitedPerEmail(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	srv := siteAsConfigured(en.consoleDeps(nil))
+	var first *visitor
+	for i := range 5 {
+		v := en.visitor(srv)
+		v.get("/").wantStatus(http.StatusOK)
+		v.post("/chat/start", url.Values{"return_to": {"/"}}).wantRedirect("/")
+		res := v.post("/chat/leave", url.Values{"return_to": {"/"}, "first_name": {"Ada"}, "email": {" ADA@example.com"}, "message": {"hello"}}, hx)
+		if res.status != http.StatusOK {
+			t.Fatalf("message %d for one address: status %d, want 200", i+1, res.status)
+		}
+		if i == 0 {
+			first = v
+		}
+	}
+	// The sixth, writing again after an answer, is one too many.
+	id := first.get("/").widget().AttrOr("data-chat-id", "")
+	if _, err := en.chats.Reply(context.Background(), id, agentParty(), "r1", "Hello Ada"); err != nil {
+		t.Fatal(err)
+	}
+	if res := first.post("/chat/leave", url.Values{"return_to": {"/"}, "message": {"again"}}, hx); res.status != http.StatusTooManyRequests {
+		t.Errorf("a sixth message for one address: status %d, want 429", res.status)
 	}
 }

@@ -223,6 +223,13 @@ func (vw *Widget) LeaveMessage(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	email := r.Email
+	if chat.Phase == chatstate.PhaseReplied {
+		email = chat.Visitor.Email // writing again: the address is the chat's
+	}
+	if email = strings.ToLower(strings.TrimSpace(email)); email != "" && !vw.leaveLimit.Allow("email:"+email) {
+		return web.ErrRateLimited()
+	}
 	updated, err := vw.chats.LeaveMessage(ctx, chat.ID, r)
 	var verr *chatstate.ValidationError
 	if errors.As(err, &verr) {

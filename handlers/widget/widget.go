@@ -31,10 +31,13 @@ import (
 // Widget renders the widget and answers its forms.
 type Widget struct {
 	*web.Surface
-	chats        *chatstate.Service
-	jar          *tokenJar
-	startLimit   *web.RateLimiter
-	draftLimit   *web.RateLimiter
+	chats      *chatstate.Service
+	jar        *tokenJar
+	startLimit *web.RateLimiter
+	draftLimit *web.RateLimiter
+	// leaveLimit bounds the messages left for one email address: the
+	// answers go there, so a script must not fill an inbox through it.
+	leaveLimit   *web.RateLimiter
 	messageLimit *web.RateLimiter
 	pageLimit    *web.RateLimiter
 	metrics      *web.Metrics
@@ -64,8 +67,10 @@ func New(d Deps) *Widget {
 		chats:   d.Chats,
 		jar:     newTokenJar(d.SessionSecrets, d.Surface.Cookies.Chat, d.Surface.ViaTLS),
 		// A person starts a chat now and then; a script starts hundreds.
-		startLimit:   web.ShareLimit(web.NewRateLimiter(0.2, 5), d.SharedLimits, "start"),
-		draftLimit:   web.NewRateLimiter(10, 20),
+		startLimit: web.ShareLimit(web.NewRateLimiter(0.2, 5), d.SharedLimits, "start"),
+		draftLimit: web.NewRateLimiter(10, 20),
+		// A person writes a few messages a day; a burst allows fixing one.
+		leaveLimit:   web.ShareLimit(web.NewRateLimiter(1.0/600, 5), d.SharedLimits, "leave-email"),
 		messageLimit: d.MessageLimit,
 		// People move through a few pages quickly, then read; each page
 		// event reaches every agent's queue.
