@@ -134,3 +134,72 @@ func TestLeaveAMessageFirstPaintEverywhere(t *testing.T) {
 		}
 	})
 }
+
+// TestLeaveAMessageAccessibility audits every state of leaving a message
+// with axe-core, in English and Arabic, at 1280×800 and on a 390×844
+// phone: the offer, the form, the form with errors, the message waiting,
+// and the answer with the form to write again.
+func TestLeaveAMessageAccessibility(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "", "-queue-without-agents=false", "-agent", apiAgentName+":"+apiAgentPassword)
+	b := newBrowser(t)
+	for _, lang := range []string{"en", "ar"} {
+		words := loadCatalog(t, lang)
+		for _, phoneWidth := range []int64{0, 390} {
+			name := lang + "/desktop"
+			if phoneWidth != 0 {
+				name = lang + "/phone"
+			}
+			t.Run(name, func(t *testing.T) {
+				p := b.newPage(t)
+				acceptLanguage(p, lang)
+				if phoneWidth == 0 {
+					desktop(p)
+				} else {
+					phone(p, phoneWidth, 844)
+				}
+				check := func(state string) {
+					t.Helper()
+					settle(p)
+					auditPage(t, p, state)
+					if phoneWidth != 0 {
+						fitsPhone(t, p, state, phoneWidth)
+						checkPressable(t, p, state)
+					}
+					shoot(t, p, state)
+				}
+				p.navigate(srv.URL + "/")
+				p.clickButton(words.T("widget.open"))
+				p.waitText(words.T("widget.closed"))
+				check("closed")
+				p.clickButton(words.T("widget.leave_message"))
+				p.waitFor("textbox", words.T("leave.message"))
+				check("form")
+				p.clickButton(words.T("leave.submit"))
+				p.waitText(words.T("registration.error.summary"))
+				check("form-errors")
+				p.fillField(words.T("registration.first_name"), "Ada")
+				p.fillField(words.T("registration.email"), "ada@example.com")
+				p.fillField(words.T("leave.message"), "Do the tents ship to Norway?")
+				p.clickButton(words.T("leave.submit"))
+				p.waitText(words.T("leave.waiting", "name", "Ada", "email", "ada@example.com"))
+				check("waiting")
+
+				agent := signInAgent(t, srv)
+				chatID := widgetAttr(p, "data-chat-id")
+				form := url.Values{"client_id": {"a-" + chatID}, "text": {"They do, in three days."}}
+				if _, err := agent.client.PostForm(context.Background(), "/agent/messages/"+chatID+"/reply", agent.console.CSRF, form); err != nil {
+					t.Fatalf("agent's answer: %v", err)
+				}
+				// The agent goes offline again, so that the next visitor
+				// finds chat closed.
+				if _, err := agent.client.PostForm(context.Background(), "/agent/status", agent.console.CSRF, url.Values{"status": {"offline"}}); err != nil {
+					t.Fatalf("agent's status: %v", err)
+				}
+				p.reload()
+				p.waitText("They do, in three days.")
+				check("replied")
+			})
+		}
+	}
+}
