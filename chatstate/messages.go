@@ -18,19 +18,19 @@ const FieldMessage = "message"
 
 // LeaveMessage validates a message left while chat was closed and puts it
 // among the messages agents answer. From leave_message the form carries a
-// name and an email; from replied only the message counts (the visitor
-// writes again). An invalid form is kept as the draft, so nothing typed is
+// name and an email; later (waiting for an answer, or answered) only the
+// message counts: the visitor writes again. An invalid form is kept as the draft, so nothing typed is
 // lost, and a *ValidationError says what to correct.
 func (s *Service) LeaveMessage(ctx context.Context, id string, r Registration) (Chat, error) {
 	c, err := s.store.Chat(ctx, id)
 	if err != nil {
 		return Chat{}, err
 	}
-	if c.Phase != PhaseLeaveMessage && c.Phase != PhaseReplied {
+	if c.Phase != PhaseLeaveMessage && c.Phase != PhaseWaitingReply && c.Phase != PhaseReplied {
 		return Chat{}, ErrWrongPhase
 	}
 	r = normalizeRegistration(r)
-	if c.Phase == PhaseReplied {
+	if c.Phase != PhaseLeaveMessage {
 		// Who wrote is known; the form asks for the message only.
 		message := r.Message
 		r = c.Visitor
@@ -44,7 +44,7 @@ func (s *Service) LeaveMessage(ctx context.Context, id string, r Registration) (
 		return Chat{}, verr
 	}
 	c, _, err = s.update(ctx, id, func(c *Chat) ([]Event, error) {
-		if c.Phase != PhaseLeaveMessage && c.Phase != PhaseReplied {
+		if c.Phase != PhaseLeaveMessage && c.Phase != PhaseWaitingReply && c.Phase != PhaseReplied {
 			return nil, ErrWrongPhase
 		}
 		r.Message = ""
@@ -75,6 +75,22 @@ func validateLeftMessage(r Registration) (string, *ValidationError) {
 		return text, nil
 	}
 	return "", verr
+}
+
+// QueuedToMessage turns a chat waiting in the queue into a message left for
+// later, when nobody is there to take it and the visitor chooses to: what
+// the visitor wrote while waiting is the message, and the answer goes to
+// the email of the registration. The event names no text of its own.
+func (s *Service) QueuedToMessage(ctx context.Context, id string) (Chat, error) {
+	c, _, err := s.update(ctx, id, func(c *Chat) ([]Event, error) {
+		if c.Phase != PhaseQueued {
+			return nil, ErrWrongPhase
+		}
+		c.Phase = PhaseWaitingReply
+		c.VisitorSeenAt = time.Time{} // see Phase.Attended
+		return []Event{{Kind: EventLeftMessage, From: visitorParty(c.Visitor)}}, nil
+	})
+	return c, err
 }
 
 // Reply answers a left message: the agent's message goes into the chat's

@@ -161,3 +161,39 @@ func TestLeftMessagesLimitedPerEmail(t *testing.T) {
 		t.Errorf("a sixth message for one address: status %d, want 429", res.status)
 	}
 }
+
+// TestQueuedVisitorLeavesItAsAMessage: a visitor waits in the queue and
+// the last agent goes; the widget says so and offers to leave the chat as
+// a message, which keeps what the visitor wrote and puts it among the
+// messages agents answer.
+func TestQueuedVisitorLeavesItAsAMessage(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	srv := siteAsConfigured(en.consoleDeps(nil))
+	alice := agentBrowser(t, en, srv, "alice")
+	v := en.visitor(srv)
+	id := v.register("/", "Ada")
+	v.say("/", "Is anyone there?")
+	if n := v.get("/").widget().Find("form.parley-to-message").Length(); n != 0 {
+		t.Errorf("with alice online the queued visitor is offered %d ways to leave a message, want none", n)
+	}
+
+	alice.post("/agent/status", url.Values{"status": {"offline"}}).wantRedirect("/agent")
+	w := v.get("/").widget()
+	offer := w.Find("form.parley-to-message")
+	if got, want := strings.TrimSpace(offer.Find("p").Text()), en.en("leave.nobody", "email", "ada@example.com"); got != want {
+		t.Fatalf("nobody online: the queued visitor is told %q, want %q", got, want)
+	}
+	v.post("/chat/to-message", url.Values{"return_to": {"/"}}).wantRedirect("/")
+	if got := en.chat(id).Phase; got != chatstate.PhaseWaitingReply {
+		t.Fatalf("after leaving it as a message the chat is %s", got)
+	}
+	lines := transcript(v.get("/").widget())
+	if len(lines) == 0 || lines[len(lines)-1].Text != "Is anyone there?" {
+		t.Errorf("the widget shows %+v, want what the visitor wrote, kept", lines)
+	}
+	row := alice.get("/agent").doc().Find("#agent-messages li")
+	if row.Length() != 1 || !strings.Contains(row.Text(), "Is anyone there?") {
+		t.Errorf("the console lists %q, want Ada's chat with what she wrote", row.Text())
+	}
+}

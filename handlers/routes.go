@@ -66,6 +66,7 @@ func (h *Handler) Mount(r Router, chatPath, consolePath string) {
 	chat.POST("/draft", v.SaveDraft)
 	chat.POST("/register", v.Register)
 	chat.POST("/leave", v.LeaveMessage)
+	chat.POST("/to-message", v.QueuedToMessage)
 	chat.POST("/messages", h.metrics.TimeSend(v.SendMessage))
 	chat.POST("/end", v.EndChat)
 	chat.POST("/ui", v.SetUI)

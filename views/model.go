@@ -107,6 +107,9 @@ type Conversation struct {
 	// answer goes, and WriteAgain offers to write once an agent answered.
 	LeftMessage bool
 	WriteAgain  bool
+	// Nobody, while the visitor waits in the queue, says that no agent is
+	// there now, and offers to leave the chat as a message.
+	Nobody string
 }
 
 // Line is one entry of the transcript as the visitor sees it.

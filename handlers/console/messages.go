@@ -33,12 +33,17 @@ func (a *Console) messageRows(ctx context.Context) ([]views.MessageRow, error) {
 	rows := make([]views.MessageRow, 0, len(chats))
 	for _, c := range chats {
 		row := views.MessageRow{ChatID: c.ID, Name: visitorName(c), Email: c.Visitor.Email, Since: c.UpdatedAt, Now: now}
-		last, _, err := a.chats.RecentEvents(ctx, c.ID, c.LastSeq, []chatstate.EventKind{chatstate.EventLeftMessage}, 1)
+		// The latest thing the visitor wrote: a left message, or a line
+		// written while waiting in the queue.
+		last, _, err := a.chats.RecentEvents(ctx, c.ID, c.LastSeq, []chatstate.EventKind{chatstate.EventLeftMessage, chatstate.EventMessage}, 5)
 		if err != nil {
 			return nil, err
 		}
-		if len(last) == 1 {
-			row.Excerpt = excerpt(last[0].Text)
+		for i := len(last) - 1; i >= 0; i-- {
+			if last[i].From.Type == chatstate.PartyVisitor && last[i].Text != "" {
+				row.Excerpt = excerpt(last[i].Text)
+				break
+			}
 		}
 		rows = append(rows, row)
 	}

@@ -218,7 +218,13 @@ func trailItem(ev chatstate.Event) views.TrailItem {
 func agentLine(ev chatstate.Event) (views.AgentLine, bool) {
 	line := views.AgentLine{ChatID: ev.ChatID, Line: views.Line{Seq: ev.Seq, Kind: views.LineNotice, From: string(ev.From.Type), Time: ev.Time}}
 	switch ev.Kind {
-	case chatstate.EventMessage, chatstate.EventLeftMessage:
+	case chatstate.EventLeftMessage:
+		if ev.Text == "" {
+			line.Text = ev.From.Name + " left the chat as a message, to be answered by email."
+			break
+		}
+		line.Kind, line.Author, line.Text = views.LineMessage, ev.From.Name, ev.Text
+	case chatstate.EventMessage:
 		line.Kind, line.Author, line.Text = views.LineMessage, ev.From.Name, ev.Text
 	case chatstate.EventRegistered:
 		line.Text = ev.From.Name + " is waiting for an agent."

@@ -211,7 +211,7 @@ func (vw *Widget) LeaveMessage(c echo.Context) error {
 		return err
 	}
 	returnTo := SafeReturnTo(f.ReturnTo)
-	if chat.Phase != chatstate.PhaseLeaveMessage && chat.Phase != chatstate.PhaseReplied {
+	if chat.Phase != chatstate.PhaseLeaveMessage && chat.Phase != chatstate.PhaseWaitingReply && chat.Phase != chatstate.PhaseReplied {
 		// A form submitted twice, or from a stale tab: show where the chat is.
 		return vw.afterPost(c, chat, returnTo)
 	}
@@ -224,7 +224,7 @@ func (vw *Widget) LeaveMessage(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	email := r.Email
-	if chat.Phase == chatstate.PhaseReplied {
+	if chat.Phase != chatstate.PhaseLeaveMessage {
 		email = chat.Visitor.Email // writing again: the address is the chat's
 	}
 	if email = strings.ToLower(strings.TrimSpace(email)); email != "" && !vw.leaveLimit.Allow("email:"+email) {
@@ -245,6 +245,23 @@ func (vw *Widget) LeaveMessage(c echo.Context) error {
 		return err
 	}
 	return vw.afterPost(c, updated, returnTo)
+}
+
+// QueuedToMessage leaves a chat waiting in the queue as a message, when
+// nobody is there to take it: what the visitor wrote is kept, and the
+// answer comes by email.
+func (vw *Widget) QueuedToMessage(c echo.Context) error {
+	returnTo := SafeReturnTo(c.FormValue("return_to"))
+	chat, err := vw.VisitorChat(c)
+	if err != nil {
+		return err
+	}
+	if chat.Phase == chatstate.PhaseQueued {
+		if chat, err = vw.chats.QueuedToMessage(c.Request().Context(), chat.ID); err != nil {
+			return err
+		}
+	}
+	return vw.afterPost(c, chat, returnTo)
 }
 
 // SendMessage posts the visitor's message. A refused message comes back in

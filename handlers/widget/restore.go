@@ -171,6 +171,11 @@ func (vw *Widget) widgetView(ctx context.Context, v Viewer, r restored) views.Wi
 	}
 	w.State = views.WidgetConversation
 	w.Talk = talkView(tr, *chat, lines)
+	if chat.Phase == chatstate.PhaseQueued {
+		if open, _ := vw.ChatOpen(ctx); !open {
+			w.Talk.Nobody = tr.T("leave.nobody", "email", chat.Visitor.Email)
+		}
+	}
 	if w.Talk.WriteAgain {
 		w.Form = formView(chat.Draft) // what the visitor began to write
 	}
@@ -237,7 +242,7 @@ func talkView(tr views.Translator, chat chatstate.Chat, lines []views.Line) view
 	case chatstate.PhaseEnded:
 		talk.Ended = tr.T("conversation.ended")
 	case chatstate.PhaseWaitingReply:
-		talk.LeftMessage = true
+		talk.LeftMessage, talk.WriteAgain = true, true
 		talk.Status = tr.T("leave.waiting", "name", chat.Visitor.FirstName, "email", chat.Visitor.Email)
 	case chatstate.PhaseReplied:
 		talk.LeftMessage, talk.WriteAgain = true, true
@@ -302,6 +307,9 @@ func LineView(tr views.Translator, ev chatstate.Event) (views.Line, bool) {
 	line := views.Line{Seq: ev.Seq, Kind: views.LineNotice, From: string(ev.From.Type), Time: ev.Time}
 	switch ev.Kind {
 	case chatstate.EventMessage, chatstate.EventLeftMessage:
+		if ev.Text == "" {
+			return views.Line{}, false // a chat left as a message: its lines say it
+		}
 		line.Kind, line.Text, line.Author = views.LineMessage, ev.Text, ev.From.Name
 		if ev.From.Type == chatstate.PartyVisitor {
 			line.Author = tr.T("conversation.you")
