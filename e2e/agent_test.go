@@ -110,9 +110,7 @@ func TestConsoleFullChat(t *testing.T) {
 	agent.waitText("New chat: Ada")
 	agent.waitText("ada@example.com")
 	waitTitle(t, agent, "(1) Parley agent")
-	if cues := evalJS[string](agent, `document.body.getAttribute("data-cues") || "0"`); cues != "1" {
-		t.Errorf("sound cues played = %s, want 1", cues)
-	}
+	waitUntil(t, agent, "one sound cue", `document.body.getAttribute("data-cues") === "1"`)
 
 	agent.clickButton("Accept")
 	agent.waitFor("region", chatRegion("Ada"))

@@ -144,6 +144,67 @@
     });
   }
 
+  // cueOnce plays the chime, and while the console is hidden shows a
+  // notification, for chats no other tab of this browser has announced:
+  // an agent with three consoles open hears one sound. The tabs take turns
+  // under a lock and mark what they announced in localStorage.
+  var CUED_KEY = "parley.agent.cued.";
+  function cueOnce(ids) {
+    var claim = function () {
+      var now = Date.now(), fresh = [];
+      ids.forEach(function (id) {
+        if (!storedLocal(CUED_KEY + id)) fresh.push(id);
+        storeLocal(CUED_KEY + id, String(now));
+      });
+      forgetCues(now);
+      if (fresh.length === 0) return;
+      chime();
+      notifyHidden(fresh);
+    };
+    if (navigator.locks) navigator.locks.request("parley-agent-cue", claim);
+    else claim();
+  }
+  function storeLocal(key, value) {
+    try { localStorage.setItem(key, value); } catch (e) { /* full or disabled: every tab cues */ }
+  }
+  function storedLocal(key) {
+    try { return localStorage.getItem(key) || ""; } catch (e) { return ""; }
+  }
+  // forgetCues drops the marks of chats announced over a minute ago.
+  function forgetCues(now) {
+    try {
+      for (var i = localStorage.length - 1; i >= 0; i--) {
+        var key = localStorage.key(i);
+        if (key && key.indexOf(CUED_KEY) === 0 && now - Number(localStorage.getItem(key)) > 60000) localStorage.removeItem(key);
+      }
+    } catch (e) { /* nothing kept */ }
+  }
+  // notifyHidden shows a system notification for new chats while the
+  // console is not on screen, once the agent allowed it (asked on a click
+  // of "Turn on notifications", never by itself).
+  function notifyHidden(ids) {
+    if (!document.hidden || !window.Notification || Notification.permission !== "granted") return;
+    var queued = queueItems();
+    ids.forEach(function (id) {
+      var li = queued[id];
+      if (!li) return;
+      try {
+        var n = new Notification("New chat: " + li.getAttribute("data-name"), { body: li.getAttribute("data-subject") || "", tag: "parley-chat-" + id });
+        n.onclick = function () { window.focus(); n.close(); };
+      } catch (e) { /* a browser that allows them only from a service worker */ }
+    });
+  }
+  var notifyButton = byId("agent-notify");
+  function showNotifyButton() {
+    if (notifyButton) notifyButton.hidden = !window.Notification || Notification.permission !== "default";
+  }
+  if (notifyButton) {
+    notifyButton.addEventListener("click", function () {
+      Notification.requestPermission().then(showNotifyButton, showNotifyButton);
+    });
+    showNotifyButton();
+  }
+
   var noticeTimer = 0;
   // noticeChats are the waiting chats the notice announces, oldest first:
   // one that leaves the queue (taken, here or by another agent) leaves the
@@ -206,7 +267,7 @@
     });
     if (fresh > 0) {
       showNotice(true);
-      chime();
+      cueOnce(noticeChats.slice(-fresh));
     } else if (noticeChats.length > 0) {
       showNotice(false);
     }
