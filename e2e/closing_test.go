@@ -65,6 +65,8 @@ func startGoSite(t *testing.T, requests *liveRequests) (url string, shutdown fun
 		SessionKeys: [][]byte{[]byte(testSessionKey)},
 		Agents:      []parley.Agent{{Name: apiAgentName, Password: apiAgentPassword}},
 		Logger:      slog.New(slog.DiscardHandler),
+		// Its visitors chat with no agent online.
+		QueueWithoutAgents: true,
 	})
 	if err != nil {
 		t.Fatal(err)
