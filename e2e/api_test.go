@@ -888,7 +888,7 @@ func TestAPIUIOptions(t *testing.T) {
 	p.waitText("Thanks, Ada!")
 	check("in the conversation")
 	sendMessage(t, p, "Styled hello")
-	waitUntil(t, p, "the logger got the connection", `e2e.logs.some(l => l.includes("connecting over"))`)
+	waitUntil(t, p, "the logger got the connection", `e2e.logs.some(l => l.includes("connect "))`)
 	if n := len(evalJS[[]string](p, "e2e.logs")); n == 0 {
 		t.Error("the logger option received nothing")
 	}

@@ -203,3 +203,17 @@ func TestLeaveAMessageAccessibility(t *testing.T) {
 		}
 	}
 }
+
+// TestStartChatWhileClosed: the page's chat.startChat while chat is closed
+// fails with chat_closed (204), and the widget shows the form to leave a
+// message instead.
+func TestStartChatWhileClosed(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "", "-queue-without-agents=false")
+	p := openSite(t, newBrowser(t), srv, "/", siteSetup{})
+	checkError(t, "startChat while closed", failure(t, p, "startChat", "{embedded: true}"), 204, "chat_closed")
+	p.waitFor("textbox", "Message")
+	if got := widgetAttr(p, "data-phase"); got != "leave_message" {
+		t.Errorf("after startChat while closed the widget's phase is %q, want leave_message", got)
+	}
+}

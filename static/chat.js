@@ -65,7 +65,8 @@
     chat_already_running: [200, "A chat is already running on this page."],
     chat_running_elsewhere: [201, "A chat is already running on another page: call restoreChat."],
     embedded_required: [202, "restoreChat requires the option embedded: true."],
-    popup_blocked: [203, "The browser blocked the chat's popup window."]
+    popup_blocked: [203, "The browser blocked the chat's popup window."],
+    chat_closed: [204, "Chat is closed: leave a message."]
   };
 
   function failure(name) {
@@ -529,7 +530,7 @@
       if (ended) return;
       var t = transport = newTransport();
       connectedAt = Date.now();
-      log.info("connecting over " + (t.name || "custom transport") + " from seq " + lastSeq);
+      log.info("connect " + (t.name || "custom") + " from " + lastSeq);
       if (wsFailures >= 2 && !upgradeTimer) {
         // A WebSocket that failed (a restart, a flaky proxy) may work
         // again. The fallback's own failures do not put the try off.
@@ -576,7 +577,7 @@
       var delay = tooMany ? TOO_MANY_RETRY_MS : Math.min(BACKOFF_MAX_MS,
         info.after ? Math.max(info.after, SETBACK_MIN_MS) * Math.pow(2, setbacks) : BACKOFF_MIN_MS * Math.pow(2, failures - 1));
       retryTimer = setTimeout(connect, delay / 2 + Math.random() * delay / 2);
-      log.warn("connection lost; retrying in about " + Math.round(delay) + " ms");
+      log.warn("lost; retry in " + Math.round(delay) + " ms");
     }
 
     // showConnection says the connection is lost (after a second failure:
@@ -592,7 +593,7 @@
       switch (f.type) {
         case "resume":
           if (f.recovered === false) {
-            log.warn("the server cannot replay the gap; re-rendering");
+            log.warn("gap too long: re-rendering");
             // The server's seq is the truth: ours may be ahead of its log.
             lastSeq = f.lastSeq;
             refresh();
@@ -871,6 +872,7 @@
         // another page started it.
         var fresh = parse(markup), phase = fresh && fresh.getAttribute("data-phase");
         if (phase === "queued" || phase === "connected") { state.pending = null; settled(p).reject(failure("chat_running_elsewhere")); }
+        if (phase === "leave_message") { state.pending = null; settled(p).reject(failure("chat_closed")); }
         swapWidget(markup);
       })
       .catch(function (e) { if (state.pending === p) state.pending = null; settled(p).reject(e && e.error ? e : failure("server_error")); });

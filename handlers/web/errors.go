@@ -76,6 +76,9 @@ func errorCodes() []errorCode {
 		{201, "chat_running_elsewhere", "A chat is already running on another page: call restoreChat.", 0, "", true},
 		{202, "embedded_required", "restoreChat requires the option embedded: true.", 0, "", true},
 		{203, "popup_blocked", "The browser blocked the chat's popup window.", 0, "", true},
+		// startChat while chat is closed (out of hours, or nobody online):
+		// the widget shows the form to leave a message instead.
+		{204, "chat_closed", "Chat is closed: leave a message.", 0, "", true},
 	}
 }
 
