@@ -417,38 +417,13 @@ func TestOutboxClaimAcrossStores(t *testing.T) {
 	if err := stores[0].EnqueueOutbox(t.Context(), items...); err != nil {
 		t.Fatalf("EnqueueOutbox() = %v", err)
 	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		seen = map[int64]string{}
-	)
-	for i, s := range stores {
-		for w := range 4 {
-			wg.Go(func() {
-				owner := fmt.Sprintf("store%d-claimer%d", i, w)
-				for {
-					got, err := s.ClaimOutbox(t.Context(), chatstate.OutboxMail, owner, 5, time.Hour)
-					if err != nil {
-						t.Errorf("ClaimOutbox(%s) = %v", owner, err)
-						return
-					}
-					if len(got) == 0 {
-						return
-					}
-					mu.Lock()
-					for _, it := range got {
-						if prev, ok := seen[it.ID]; ok {
-							t.Errorf("item %s claimed by %s and %s", it.Key, prev, owner)
-						}
-						seen[it.ID] = owner
-					}
-					mu.Unlock()
-				}
-			})
+	var outboxes []chatstate.Outbox
+	for _, s := range stores {
+		for range 4 {
+			outboxes = append(outboxes, s)
 		}
 	}
-	wg.Wait()
-	if len(seen) != total {
-		t.Errorf("claimed %d items, want %d", len(seen), total)
+	if got := storetest.ClaimConcurrently(t, outboxes, 5, false); got != total {
+		t.Errorf("claimed %d items, want %d", got, total)
 	}
 }

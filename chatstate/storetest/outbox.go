@@ -324,12 +324,31 @@ func testOutboxClaimConcurrent(t *testing.T, s chatstate.Store) {
 	if err := o.EnqueueOutbox(t.Context(), items...); err != nil {
 		t.Fatalf("EnqueueOutbox() = %v, want nil", err)
 	}
+	outboxes := make([]chatstate.Outbox, claimers)
+	for i := range outboxes {
+		outboxes[i] = o
+	}
+	if got := ClaimConcurrently(t, outboxes, batch, true); got != total {
+		t.Errorf("claimed %d items, want %d", got, total)
+	}
+	if st := mustStats(t, o); counts(st) != [3]int64{0, total, 0} {
+		t.Errorf("OutboxStats() = %+v, want all %d sent", st, total)
+	}
+}
+
+// ClaimConcurrently runs one claimer per outbox at once (several may share
+// one, as one instance's goroutines do; different stores are instances),
+// each claiming batch items at a time until none is left, and marking them
+// sent when send is set. It fails t when an item is claimed twice, and
+// returns how many were claimed.
+func ClaimConcurrently(t *testing.T, outboxes []chatstate.Outbox, batch int, send bool) int {
+	t.Helper()
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		seen = map[int64]string{}
 	)
-	for w := range claimers {
+	for w, o := range outboxes {
 		wg.Go(func() {
 			owner := fmt.Sprintf("claimer-%d", w)
 			for {
@@ -350,6 +369,9 @@ func testOutboxClaimConcurrent(t *testing.T, s chatstate.Store) {
 				}
 				mu.Unlock()
 				for _, it := range got {
+					if !send {
+						break
+					}
 					if err := o.MarkOutboxSent(t.Context(), it.ID); err != nil {
 						t.Errorf("MarkOutboxSent() = %v", err)
 					}
@@ -358,10 +380,5 @@ func testOutboxClaimConcurrent(t *testing.T, s chatstate.Store) {
 		})
 	}
 	wg.Wait()
-	if len(seen) != total {
-		t.Errorf("claimed %d items, want %d", len(seen), total)
-	}
-	if st := mustStats(t, o); counts(st) != [3]int64{0, total, 0} {
-		t.Errorf("OutboxStats() = %+v, want all %d sent", st, total)
-	}
+	return len(seen)
 }

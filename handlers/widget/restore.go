@@ -252,10 +252,11 @@ func talkView(tr views.Translator, chat chatstate.Chat, lines []views.Line) view
 }
 
 // ChatOpen says whether chat is open now: within the hours (Config.Hours)
-// and with an agent online, on any instance (unless QueueWithoutAgents). When it is not, opensAt is
-// when the hours open again (zero when they are open and it is agents who
-// are missing). Availability that cannot be read counts as open: a
-// visitor who waits in the queue is better off than one turned away.
+// and with an agent online, on any instance (unless QueueWithoutAgents).
+// When it is not, opensAt is when the hours open again (zero when they are
+// open and it is agents who are missing). Availability that cannot be read
+// counts as open: a visitor who waits in the queue is better off than one
+// turned away.
 func (vw *Widget) ChatOpen(ctx context.Context) (open bool, opensAt time.Time) {
 	now := time.Now()
 	if !vw.Hours.Open(now) {
