@@ -427,3 +427,15 @@ func TestOutboxClaimAcrossStores(t *testing.T) {
 		t.Errorf("claimed %d items, want %d", got, total)
 	}
 }
+
+// TestAgentAvailabilityAcrossInstances: storetest's availability scenarios
+// on two stores of one database, as two instances hold them.
+func TestAgentAvailabilityAcrossInstances(t *testing.T) {
+	url := pgtest.URL(t)
+	t.Run("statuses", func(t *testing.T) {
+		storetest.AgentAvailability(t, openURL(t, url), openURL(t, url))
+	})
+	t.Run("seen without a console", func(t *testing.T) {
+		storetest.AgentSeenWithoutAConsole(t, openURL(t, url), openURL(t, url))
+	})
+}
