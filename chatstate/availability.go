@@ -118,10 +118,6 @@ func NewAvailability(cfg AvailabilityConfig) *Availability {
 	return a
 }
 
-// OfflineAfter is how long an agent's consoles may all be gone before the
-// agent is offline.
-func (a *Availability) OfflineAfter() time.Duration { return a.offlineAfter }
-
 // ConsoleOpened records that a console of agent's is open here from now
 // until the returned function is called, once, when it closes.
 func (a *Availability) ConsoleOpened(agent string) (closed func()) {
