@@ -19,8 +19,9 @@ const FieldMessage = "message"
 // LeaveMessage validates a message left while chat was closed and puts it
 // among the messages agents answer. From leave_message the form carries a
 // name and an email; later (waiting for an answer, or answered) only the
-// message counts: the visitor writes again. An invalid form is kept as the draft, so nothing typed is
-// lost, and a *ValidationError says what to correct.
+// message counts: the visitor writes again. An invalid form is kept as the
+// draft, so nothing typed is lost, and a *ValidationError says what to
+// correct.
 func (s *Service) LeaveMessage(ctx context.Context, id string, r Registration) (Chat, error) {
 	c, err := s.store.Chat(ctx, id)
 	if err != nil {
