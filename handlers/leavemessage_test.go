@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/websocket"
 
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/chatstate/hours"
@@ -195,5 +197,40 @@ func TestQueuedVisitorLeavesItAsAMessage(t *testing.T) {
 	row := alice.get("/agent").doc().Find("#agent-messages li")
 	if row.Length() != 1 || !strings.Contains(row.Text(), "Is anyone there?") {
 		t.Errorf("the console lists %q, want Ada's chat with what she wrote", row.Text())
+	}
+}
+
+// TestConsoleSeesAQueuedChatLeftAsAMessage: when a waiting visitor leaves
+// the chat as a message, an open console's live feed takes the chat off
+// the queue and puts it among the messages, in one frame.
+func TestConsoleSeesAQueuedChatLeftAsAMessage(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	d := en.consoleDeps(nil)
+	ls := startLiveServer(t, d)
+	_, id := registeredVisitor(t, en, ls)
+	alice := agentBrowser(t, en, ls.Config.Handler, "alice")
+	wsURL := "ws" + strings.TrimPrefix(ls.URL, "http") + "/agent/ws?" + en.chatsQueueVersion(t, alice)
+	conn, _, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": {ls.URL}, "Cookie": {alice.cookieHeader()}})
+	if err != nil {
+		t.Fatalf("dial /agent/ws: %v", err)
+	}
+	defer conn.Close()
+	send(t, conn, map[string]any{"type": "hello", "lastSeq": 0})
+	wantResume(t, next(t, conn), true)
+
+	if _, err := en.chats.QueuedToMessage(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	f := nextWith(t, conn, "agent-messages")
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(f.HTML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := doc.Find("#agent-queue-list > li").Length(); n != 0 || doc.Find("#agent-queue-list").Length() != 1 {
+		t.Errorf("the frame's queue has %d rows (list sent: %d), want the chat gone from it", n, doc.Find("#agent-queue-list").Length())
+	}
+	if n := doc.Find("#agent-messages li").Length(); n != 1 {
+		t.Errorf("the frame's messages list %d, want the chat left as a message", n)
 	}
 }

@@ -76,14 +76,16 @@ func wantedByConsoles(ev *chatstate.Event) bool {
 		// one from another instance does not say, so it is taken.
 		return ev.ChatPhase == "" || ev.ChatPhase == chatstate.PhaseQueued
 	}
-	return joinsOrLeavesQueue(ev.Kind) || ev.Kind == chatstate.EventLeftMessage
+	return joinsOrLeavesQueue(ev.Kind)
 }
 
 // joinsOrLeavesQueue reports whether an event of this kind puts a chat in
 // the queue or takes one out of it.
 func joinsOrLeavesQueue(kind chatstate.EventKind) bool {
 	switch kind {
-	case chatstate.EventRegistered, chatstate.EventAgentJoined, chatstate.EventAgentLeft, chatstate.EventEnded:
+	case chatstate.EventRegistered, chatstate.EventAgentJoined, chatstate.EventAgentLeft, chatstate.EventEnded,
+		// A waiting chat the visitor left as a message leaves the queue.
+		chatstate.EventLeftMessage:
 		return true
 	}
 	return false
