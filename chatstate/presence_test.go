@@ -9,6 +9,7 @@ import (
 
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/chatstate/sqlite"
+	"github.com/parley/parley/chatstate/storetest"
 )
 
 // countingStore counts the writes that reach the store: each is a synced
@@ -34,7 +35,7 @@ func TestHeartbeatsWriteNothing(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	store := &countingStore{Store: db}
-	clk := &clock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clk := storetest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	s := chatstate.NewService(chatstate.Config{Store: store, Now: clk.Now, DefaultMaxOffline: time.Minute})
 	ctx := context.Background()
 	here, away := queued(t, s), queued(t, s)
@@ -76,7 +77,7 @@ func TestRestartWaitsForVisitors(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	clk := &clock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clk := storetest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	ctx := context.Background()
 	old := chatstate.NewService(chatstate.Config{Store: db, Now: clk.Now, DefaultMaxOffline: 10 * time.Second})
 	back, gone := queued(t, old), queued(t, old)

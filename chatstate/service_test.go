@@ -15,25 +15,11 @@ import (
 
 	"github.com/parley/parley/chatstate"
 	"github.com/parley/parley/chatstate/sqlite"
+	"github.com/parley/parley/chatstate/storetest"
 )
 
 // clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type clock = storetest.Clock
 
 // newService returns a Service over a real SQLite store in t.TempDir, with
 // cfg's limits and a clock the test moves.
@@ -44,7 +30,7 @@ func newService(t *testing.T, cfg chatstate.Config) (*chatstate.Service, *clock)
 		t.Fatalf("sqlite.Open() = %v", err)
 	}
 	t.Cleanup(func() { store.Close() })
-	clk := &clock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clk := storetest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	cfg.Store, cfg.Now = store, clk.Now
 	return chatstate.NewService(cfg), clk
 }

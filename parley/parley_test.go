@@ -723,17 +723,9 @@ func TestShutdownWithLiveSockets(t *testing.T) {
 // own, so neither panics on the other's names, and both serve them.
 func TestTwoInstancesServeMetrics(t *testing.T) {
 	for i, chat := range []*parley.Parley{newParley(t, testConfig(t)), newParley(t, testConfig(t))} {
-		e := echo.New()
-		e.GET("/metrics", chat.Metrics)
-		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-		req.RemoteAddr = "127.0.0.1:40000"
-		rec := httptest.NewRecorder()
-		e.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			t.Fatalf("instance %d: GET /metrics = %d, want 200", i, rec.Code)
-		}
+		text := metricsText(t, chat)
 		for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "parley_live_subscriptions", "parley_restore_render_seconds_count"} {
-			if !strings.Contains(rec.Body.String(), "\n"+name+" ") {
+			if !strings.Contains(text, "\n"+name+" ") {
 				t.Errorf("instance %d: metric %s missing", i, name)
 			}
 		}

@@ -11,19 +11,22 @@ import (
 	"github.com/parley/parley/chatstate"
 )
 
-// clock is a test's time, moved by hand.
-type clock struct {
+// Clock is a test's time, moved by hand.
+type Clock struct {
 	mu  sync.Mutex
 	now time.Time
 }
 
-func (c *clock) Now() time.Time {
+// NewClock returns a Clock that reads now until it is moved.
+func NewClock(now time.Time) *Clock { return &Clock{now: now} }
+
+func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-func (c *clock) Advance(d time.Duration) {
+func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
@@ -31,7 +34,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // availabilityOn runs an Availability over store, on clk, as one instance
 // of several does, until t ends.
-func availabilityOn(t *testing.T, store chatstate.Store, clk *clock) *chatstate.Availability {
+func availabilityOn(t *testing.T, store chatstate.Store, clk *Clock) *chatstate.Availability {
 	t.Helper()
 	// Every read goes to the store: what one instance told it, the other
 	// sees as soon as it is there.
@@ -55,7 +58,7 @@ func availabilityOn(t *testing.T, store chatstate.Store, clk *clock) *chatstate.
 // away holds, consoles all gone for the limit make an agent offline by
 // itself, and a console coming back brings back what the agent chose.
 func AgentAvailability(t *testing.T, storeA, storeB chatstate.Store) {
-	clk := &clock{now: time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)}
+	clk := &Clock{now: time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)}
 	a, b := availabilityOn(t, storeA, clk), availabilityOn(t, storeB, clk)
 	var err error
 	ctx := t.Context()
@@ -123,7 +126,7 @@ func AgentAvailability(t *testing.T, storeA, storeB chatstate.Store) {
 // AgentSeenWithoutAConsole: an agent who loads a page of the console,
 // with no live console open, is online for the limit, on every instance.
 func AgentSeenWithoutAConsole(t *testing.T, storeA, storeB chatstate.Store) {
-	clk := &clock{now: time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)}
+	clk := &Clock{now: time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)}
 	a, b := availabilityOn(t, storeA, clk), availabilityOn(t, storeB, clk)
 	status := func(in *chatstate.Availability) chatstate.AgentStatus {
 		t.Helper()
